@@ -1,0 +1,207 @@
+"""Every setting of a run, as dataclasses that validate themselves and round-trip JSON.
+
+A run folder's `config.json` is `RunConfig.to_dict()`; `RunConfig.from_dict` reads it
+back. Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from textgen.errors import ConfigError
+
+LEVELS = ("char", "word")
+CELLS = ("lstm", "gru", "rnn")
+LR_SCHEDULES = ("constant", "cosine")
+DEFAULT_WORD_VOCAB = 10000
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    _check(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+        f"{name} must be a positive number, got {value!r}",
+    )
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    _check(value in allowed, f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it becomes token windows."""
+
+    sources: list[str] = field(default_factory=lambda: ["shakespeare"])
+    level: str = "char"
+    lowercase: bool = False
+    max_vocab: int | None = None  # None: every token for char level, 10000 for word level
+    seq_len: int = 100
+    val_fraction: float = 0.1
+    tfds_manual_dir: str | None = None
+    data_dir: str = "data"
+
+    def __post_init__(self) -> None:
+        _check(bool(self.sources), "give at least one corpus source")
+        _one_of("level", self.level, LEVELS)
+        _positive("max_vocab", self.max_vocab, allow_none=True)
+        _positive("seq_len", self.seq_len)
+        _check(
+            0 <= self.val_fraction < 1,
+            f"val_fraction must be in [0, 1), got {self.val_fraction!r}",
+        )
+
+    @property
+    def vocab_limit(self) -> int | None:
+        """The vocabulary size cap actually used (word level defaults to 10000)."""
+        if self.max_vocab is None and self.level == "word":
+            return DEFAULT_WORD_VOCAB
+        return self.max_vocab
+
+
+@dataclass
+class ModelConfig:
+    """Embedding -> `layers` x RNN(`cell`, `units`) with dropout between -> Dense logits."""
+
+    cell: str = "lstm"
+    layers: int = 2
+    units: int = 256
+    embedding_dim: int = 128
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        _one_of("cell", self.cell, CELLS)
+        _positive("layers", self.layers)
+        _positive("units", self.units)
+        _positive("embedding_dim", self.embedding_dim)
+        _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimizer, schedule, stopping and checkpointing settings."""
+
+    batch_size: int = 64
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # None: one pass over the training windows
+    learning_rate: float = 2e-3
+    clipnorm: float = 5.0  # 0: no gradient clipping
+    lr_schedule: str = "constant"
+    patience: int = 3  # epochs without validation improvement before stopping; 0: never stop
+    seed: int = 0
+    keep_checkpoints: int = 3
+    sample_length: int = 200  # tokens of the sample printed after each epoch
+
+    def __post_init__(self) -> None:
+        _positive("batch_size", self.batch_size)
+        _positive("epochs", self.epochs)
+        _positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
+        _positive("learning_rate", self.learning_rate)
+        _check(self.clipnorm >= 0, f"clipnorm must be >= 0 (0 is off), got {self.clipnorm!r}")
+        _one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check(
+            isinstance(self.patience, int) and self.patience >= 0,
+            f"patience must be an integer >= 0 (0 is off), got {self.patience!r}",
+        )
+        _positive("keep_checkpoints", self.keep_checkpoints)
+        _check(
+            isinstance(self.sample_length, int) and self.sample_length >= 0,
+            f"sample_length must be >= 0, got {self.sample_length!r}",
+        )
+
+
+@dataclass
+class SampleConfig:
+    """How text is drawn: the run's defaults for `sample` and for the export."""
+
+    length: int = 500
+    temperature: float = 0.8
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1.0: off
+    stop: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _positive("length", self.length)
+        validate_sampling(self.temperature, self.top_k, self.top_p)
+        _check(all(self.stop), "stop strings must not be empty")
+
+
+def validate_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    """Raise ConfigError unless temperature >= 0, top_k >= 0 and top_p is in (0, 1]."""
+    _check(temperature >= 0, f"temperature must be >= 0 (0 is greedy), got {temperature!r}")
+    _check(top_k >= 0, f"top_k must be >= 0 (0 is off), got {top_k!r}")
+    _check(0 < top_p <= 1, f"top_p must be in (0, 1] (1 is off), got {top_p!r}")
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # A few minutes on 2 CPU cores: enough to learn names, line breaks and common words.
+    "quick": {
+        "data": {"seq_len": 100},
+        "model": {"cell": "lstm", "layers": 2, "units": 128, "embedding_dim": 64, "dropout": 0.0},
+        "train": {"batch_size": 64, "epochs": 4, "steps_per_epoch": 150, "patience": 0},
+    },
+    # char-rnn's Tiny Shakespeare recipe: hours on a CPU, minutes on a GPU.
+    "shakespeare": {
+        "data": {"seq_len": 100},
+        "model": {"cell": "lstm", "layers": 3, "units": 512, "embedding_dim": 128, "dropout": 0.2},
+        "train": {"batch_size": 64, "epochs": 30, "steps_per_epoch": None, "patience": 3},
+    },
+}
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sample": SampleConfig}
+
+
+@dataclass
+class RunConfig:
+    """Everything a run folder records: settings, the textgen version, the corpus."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    preset: str | None = None
+    textgen_version: str = ""
+    corpus: dict[str, Any] = field(default_factory=dict)  # fingerprint, filled by training
+
+    @classmethod
+    def from_preset(cls, name: str | None = None) -> RunConfig:
+        """The defaults, or a named preset's settings on top of them."""
+        if name is None:
+            return cls()
+        if name not in PRESETS:
+            raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
+        sections = {key: _SECTIONS[key](**values) for key, values in PRESETS[name].items()}
+        return cls(**sections, preset=name)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
+        """A copy with some settings replaced, e.g. `with_overrides(model={"units": 64})`.
+
+        Values that are None are ignored, so CLI options left unset keep the preset's.
+        """
+        changed = {}
+        for name, values in sections.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown config section {name!r}")
+            values = {key: value for key, value in values.items() if value is not None}
+            changed[name] = dataclasses.replace(getattr(self, name), **values)
+        return dataclasses.replace(self, **changed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        try:
+            sections = {key: _SECTIONS[key](**values.get(key, {})) for key in _SECTIONS}
+            extra = {key: values[key] for key in ("preset", "textgen_version", "corpus")}
+        except (TypeError, KeyError) as err:
+            raise ConfigError(f"config does not match this textgen version: {err}") from None
+        return cls(**sections, **extra)

