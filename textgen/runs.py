@@ -1,0 +1,212 @@
+"""The run folder: the one place that knows its layout, and loading a run back.
+
+RUN/
+  config.json            every setting, the textgen version, the corpus fingerprint
+  vocab.json             the vocabulary (tokens in id order)
+  checkpoints/latest/    tf.train.CheckpointManager: weights, optimizer, data position
+  checkpoints/best/      the checkpoint with the best validation loss
+  logs/training.csv      one row per epoch
+  logs/tensorboard/      TensorBoard summaries
+  export/NAME/VERSION/   SavedModels for TF Serving (textgen export)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from textgen.config import RunConfig, validate_sampling
+from textgen.errors import ConfigError, RunError
+from textgen.fileio import atomic_write_json
+
+DEFAULT_ROOT = Path("checkpoints")
+
+
+class RunFolder:
+    """Paths inside one run folder, and reading/writing its small files."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    config_file = property(lambda self: self.path / "config.json")
+    vocab_file = property(lambda self: self.path / "vocab.json")
+    latest_dir = property(lambda self: self.path / "checkpoints" / "latest")
+    best_dir = property(lambda self: self.path / "checkpoints" / "best")
+    log_csv = property(lambda self: self.path / "logs" / "training.csv")
+    tensorboard_dir = property(lambda self: self.path / "logs" / "tensorboard")
+    export_dir = property(lambda self: self.path / "export")
+
+    @classmethod
+    def create(cls, root: str | os.PathLike, name: str) -> RunFolder:
+        """A new, empty run folder `root/name` (a suffix is added if it exists)."""
+        root = Path(root)
+        candidate, n = root / name, 1
+        while candidate.exists():
+            n += 1
+            candidate = root / f"{name}-{n}"
+        return cls(candidate)
+
+    @classmethod
+    def newest(cls, root: str | os.PathLike = DEFAULT_ROOT) -> RunFolder:
+        """The most recently started run under `root`."""
+        root = Path(root)
+        runs = [p.parent for p in root.glob("*/config.json")] if root.is_dir() else []
+        if not runs:
+            raise RunError(
+                f"no runs found in {root}/; train one with 'textgen train' or pass --run-dir"
+            )
+        return cls(max(runs, key=lambda p: (p.joinpath("config.json").stat().st_mtime, p.name)))
+
+    @classmethod
+    def find(cls, run_dir: str | os.PathLike | None, root=DEFAULT_ROOT) -> RunFolder:
+        """`run_dir` if given (it must be a complete run), else the newest run."""
+        folder = cls.newest(root) if run_dir is None else cls(run_dir)
+        folder.require_complete()
+        return folder
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def require_complete(self) -> None:
+        """Raise RunError naming the first file a usable run lacks."""
+        if not self.path.is_dir():
+            raise RunError(f"run folder not found: {self.path}")
+        for needed in (self.config_file, self.vocab_file):
+            if not needed.is_file():
+                raise RunError(f"run folder {self.path} is missing {needed.name}; is it a run?")
+        if self.weights_path() is None:
+            raise RunError(
+                f"run folder {self.path} has no checkpoint yet (checkpoints/latest is empty)"
+            )
+
+    def weights_path(self, which: str = "best") -> str | None:
+        """The checkpoint prefix to load weights from: `best`, falling back to `latest`."""
+        import tensorflow as tf
+
+        order = [self.best_dir, self.latest_dir] if which == "best" else [self.latest_dir]
+        for directory in order:
+            if directory.is_dir() and (path := tf.train.latest_checkpoint(str(directory))):
+                return path
+        return None
+
+    def save_config(self, config: RunConfig) -> None:
+        atomic_write_json(self.config_file, config.to_dict())
+
+    def load_config(self) -> RunConfig:
+        try:
+            values = json.loads(self.config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise RunError(f"cannot read {self.config_file}: {err}") from None
+        return RunConfig.from_dict(values)
+
+    def load_vocab(self):
+        from textgen.tokenizers import Vocabulary
+
+        return Vocabulary.load(self.vocab_file)
+
+    @staticmethod
+    def default_name(config: RunConfig) -> str:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return f"{stamp}-{config.data.level}-{config.model.cell}"
+
+
+class Run:
+    """A trained run, loaded: its config, vocabulary, Keras model and generator.
+
+    >>> run = load_run("checkpoints/20261122-101500-char-lstm")
+    >>> run.generate(["ROMEO:"], max_new_tokens=100, temperature=0.7, seed=1)
+    """
+
+    def __init__(self, folder: RunFolder, weights: str = "best"):
+        from textgen.models import build_model
+
+        folder.require_complete()
+        self.folder = folder
+        self.config = folder.load_config()
+        self.vocab = folder.load_vocab()
+        self.model = build_model(self.vocab.size, self.config.model)
+        self.weights_path = folder.weights_path(weights)
+        _restore_weights(self.model, self.weights_path)
+        self._generators: dict[tuple[str, ...], object] = {}
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder.path)!r})"
+
+    @property
+    def generator(self):
+        """The in-graph generator, with the run's own stop strings."""
+        return self.generator_for(self.config.sample.stop)
+
+    def generator_for(self, stop: Sequence[str] = ()):
+        """A generator that stops at `stop` (built once per set of stop strings)."""
+        from textgen.generation import Generator
+
+        key = tuple(stop)
+        if key not in self._generators:
+            self._generators[key] = Generator(self.model, self.vocab, stop=key)
+        return self._generators[key]
+
+    def _settings(self, kwargs: dict) -> tuple[object, dict]:
+        """The generator and sampling settings: the run's defaults, then the caller's."""
+        sample = self.config.sample
+        settings = {
+            "max_new_tokens": sample.length,
+            "temperature": sample.temperature,
+            "top_k": sample.top_k,
+            "top_p": sample.top_p,
+            "seed": 0,
+        }
+        stop = kwargs.pop("stop", None)
+        settings.update({k: v for k, v in kwargs.items() if v is not None})
+        validate_sampling(settings["temperature"], settings["top_k"], settings["top_p"])
+        if settings["max_new_tokens"] < 0:
+            raise ConfigError(f"length must be >= 0, got {settings['max_new_tokens']}")
+        generator = self.generator if stop is None else self.generator_for(stop)
+        return generator, settings
+
+    def generate(self, prompts: Sequence[str] | str, **kwargs) -> list[str]:
+        """Completions of `prompts` (generated text only), drawn as one batch.
+
+        Keyword settings: max_new_tokens, temperature, top_k, top_p, seed, streams,
+        stop (a list of strings; default: the run's). Unset ones take the run's defaults.
+        """
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        generator, settings = self._settings(kwargs)
+        return generator.generate(prompts, **settings)
+
+    def stream(self, prompt: str, **kwargs) -> Iterator[str]:
+        """The completion of one prompt, yielded piece by piece as it is generated."""
+        generator, settings = self._settings(kwargs)
+        return generator.stream(prompt, **settings)
+
+    def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
+        """(mean negative log-likelihood per token, token count) for each text."""
+        import tensorflow as tf
+
+        result = self.generator.score(tf.constant(list(texts), tf.string))
+        return list(zip(result["mean_nll"].numpy().tolist(), result["num_tokens"].numpy().tolist()))
+
+
+def _restore_weights(model, path: str) -> None:
+    import tensorflow as tf
+
+    try:
+        status = tf.train.Checkpoint(model=model).restore(path)
+        status.expect_partial().assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as err:
+        raise RunError(f"cannot load weights from {path}: {str(err).splitlines()[0]}") from None
+
+
+def load_run(
+    run_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    weights: str = "best",
+) -> Run:
+    """Load a trained run (the newest under `root` if `run_dir` is None)."""
+    return Run(RunFolder.find(run_dir, root), weights=weights)

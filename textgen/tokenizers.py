@@ -1,0 +1,155 @@
+"""Char and word tokenizers: one set of TensorFlow string ops for training and serving.
+
+Text is split into tokens by the same graph ops everywhere (the training pipeline, the
+sampler and the exported SavedModel), so they can never disagree. Ids: 0 is `[UNK]`,
+then the vocabulary's tokens in order. The vocabulary is saved as `vocab.json`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from textgen.errors import RunError
+from textgen.fileio import atomic_write_json
+
+UNK = "[UNK]"
+UNK_ID = 0
+NEWLINE = "\n"
+_NEWLINE_MARK = "\x1e"  # stands in for "\n" while splitting on whitespace
+
+# A word: letters/digits with inner apostrophes or hyphens ("know't", "sun-beamed"),
+# optionally a leading apostrophe ("'Tis"). Anything else that is not a space is a
+# one-character token. RE2 syntax (\pL, \pN), so Unicode letters count as letters.
+_WORD = r"'?[\pL\pN_]+(?:['’-][\pL\pN_]+)*"
+_WORD_TOKEN = rf"({_WORD}|{_NEWLINE_MARK}|[^\s\pL\pN_])"
+
+# Detokenization: a space goes between two tokens unless the left one glues to what
+# follows or the right one glues to what precedes.
+_GLUE_LEFT = set(".,;:!?)]}%'") | {NEWLINE, "-"}  # no space before these
+_GLUE_RIGHT = set("([{") | {NEWLINE, "-"}  # no space after these
+
+
+@dataclass
+class Vocabulary:
+    """The tokens of a run, in id order (id 0, `[UNK]`, is implicit)."""
+
+    level: str
+    tokens: list[str] = field(default_factory=list)
+    lowercase: bool = False
+
+    @property
+    def size(self) -> int:
+        """Number of ids, `[UNK]` included."""
+        return len(self.tokens) + 1
+
+    @property
+    def start_id(self) -> int:
+        """The id fed before an empty prompt: the newline, as if a new speech begins."""
+        return self.tokens.index(NEWLINE) + 1 if NEWLINE in self.tokens else UNK_ID
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_json(
+            path, {"level": self.level, "lowercase": self.lowercase, "tokens": self.tokens}
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Vocabulary:
+        try:
+            values = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(values["level"], list(values["tokens"]), bool(values["lowercase"]))
+        except (OSError, ValueError, KeyError) as err:
+            raise RunError(f"cannot read vocabulary {path}: {err}") from None
+
+    @classmethod
+    def build(
+        cls, text: str, level: str, lowercase: bool = False, max_size: int | None = None
+    ) -> Vocabulary:
+        """The most frequent tokens of `text` (ties by token), at most `max_size` ids."""
+        raw = split_tokens(tf.constant(text), level, lowercase).numpy()
+        counts = collections.Counter(raw.tolist())
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        tokens = [token.decode("utf-8") for token, _ in ranked]
+        if max_size is not None:
+            tokens = tokens[: max(max_size - 1, 1)]
+        return cls(level, tokens, lowercase)
+
+
+def split_tokens(text: tf.Tensor, level: str, lowercase: bool) -> tf.Tensor:
+    """Token strings of `text`: a scalar gives a 1-D tensor, a [batch] gives a ragged one."""
+    text = tf.strings.regex_replace(text, "\r\n?", NEWLINE)
+    if lowercase:
+        text = tf.strings.lower(text, encoding="utf-8")
+    if level == "char":
+        return tf.strings.unicode_split(text, "UTF-8", errors="replace")
+    text = tf.strings.regex_replace(text, NEWLINE, _NEWLINE_MARK)
+    text = tf.strings.regex_replace(text, _WORD_TOKEN, r" \1 ")
+    tokens = tf.strings.split(text)
+    if isinstance(tokens, tf.RaggedTensor):
+        return tokens.with_flat_values(_unmark_newlines(tokens.flat_values))
+    return _unmark_newlines(tokens)
+
+
+def _unmark_newlines(tokens: tf.Tensor) -> tf.Tensor:
+    return tf.where(tokens == _NEWLINE_MARK, NEWLINE, tokens)
+
+
+class Tokenizer(tf.Module):
+    """A vocabulary as TensorFlow lookup tables: text <-> ids, inside or outside a graph.
+
+    Tracked by the generator, so the exported SavedModel carries the same tables.
+    """
+
+    def __init__(self, vocab: Vocabulary):
+        super().__init__(name="tokenizer")
+        self.vocab = vocab
+        self.level = vocab.level
+        self.lowercase = vocab.lowercase
+        strings = [UNK, *vocab.tokens]
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(vocab.tokens, tf.string),
+                tf.range(1, vocab.size, dtype=tf.int32),
+            ),
+            default_value=UNK_ID,
+        )
+        self.id_strings = tf.constant(strings, tf.string)  # (vocab,)
+        char = vocab.level == "char"  # characters always glue: no spaces are added
+        self.glue_left = tf.constant([char or s in _GLUE_LEFT for s in strings])
+        self.glue_right = tf.constant([char or s in _GLUE_RIGHT for s in strings])
+        self.start_id = vocab.start_id
+
+    def encode(self, text: tf.Tensor) -> tf.Tensor:
+        """Ids of `text` (scalar -> (tokens,); [batch] -> ragged (batch, tokens)), int32."""
+        tokens = split_tokens(text, self.level, self.lowercase)
+        if isinstance(tokens, tf.RaggedTensor):
+            return tokens.with_flat_values(self.table.lookup(tokens.flat_values))
+        return self.table.lookup(tokens)
+
+    def pieces(self, prev_ids: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+        """The text each id adds after `prev_ids`: its token, with a leading space if due."""
+        glued = tf.gather(self.glue_right, prev_ids) | tf.gather(self.glue_left, ids)
+        space = tf.where(glued, "", " ")
+        return tf.strings.join([space, tf.gather(self.id_strings, ids)])
+
+    def decode(self, ids: tf.Tensor, prev_id: int | None = None) -> str:
+        """Text of a 1-D id sequence; with `prev_id`, as it continues that token."""
+        ids = tf.convert_to_tensor(ids, tf.int32)
+        if ids.shape[0] == 0:
+            return ""
+        first = ids[:1] if prev_id is None else tf.constant([prev_id], tf.int32)
+        prev = tf.concat([first, ids[:-1]], 0)
+        pieces = self.pieces(prev, ids)
+        if prev_id is None:  # nothing precedes the first token: no space before it
+            pieces = tf.concat([tf.gather(self.id_strings, ids[:1]), pieces[1:]], 0)
+        return tf.strings.reduce_join(pieces).numpy().decode("utf-8")
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """Ids of a Python string as a NumPy int32 array (for the training pipeline)."""
+        return self.encode(tf.constant(text)).numpy()

@@ -1,0 +1,358 @@
+"""The training loop: one custom step under a tf.distribute strategy, for one machine or many.
+
+Keras 3's `fit` does not run under MultiWorkerMirroredStrategy, so the step is a
+`tf.function` called through `strategy.run`; on one machine the strategy is the default
+one. Users still get Keras' optimizers, losses, metrics and progress bar, plus a CSV
+log, TensorBoard summaries and `tf.train.CheckpointManager` checkpoints that hold the
+weights, the optimizer state, the step and the data iterator's position.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import textgen
+from textgen.config import RunConfig
+from textgen.corpus import load_corpus
+from textgen.dataset import training_dataset, validation_dataset
+from textgen.errors import CorpusError, RunError
+from textgen.generation import Generator
+from textgen.models import build_model
+from textgen.runs import DEFAULT_ROOT, RunFolder
+from textgen.tokenizers import Tokenizer, Vocabulary
+
+CSV_FIELDS = ["epoch", "step", "loss", "val_loss", "learning_rate", "seconds", "tokens_per_sec"]
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; the latest state was saved to `folder`."""
+
+    def __init__(self, folder: RunFolder):
+        super().__init__(f"interrupted; saved to {folder.path}")
+        self.folder = folder
+
+
+@dataclass
+class PreparedData:
+    """Everything training needs from the corpus, computed before any file is written."""
+
+    vocab: Vocabulary
+    train_ids: np.ndarray
+    val_ids: np.ndarray
+    fingerprint: dict
+
+
+def prepare_data(config: RunConfig, vocab: Vocabulary | None = None) -> PreparedData:
+    """Load the corpus, build (or reuse) the vocabulary, turn text into ids, check sizes."""
+    data = config.data
+    corpus = load_corpus(data)
+    if vocab is None:
+        vocab = Vocabulary.build(corpus.train, data.level, data.lowercase, data.vocab_limit)
+    tokenizer = Tokenizer(vocab)
+    train_ids = tokenizer.encode_text(corpus.train)
+    val_ids = tokenizer.encode_text(corpus.validation) if corpus.validation else np.zeros(0)
+    window = data.seq_len + 1
+    if len(train_ids) < window:
+        raise CorpusError(
+            f"the corpus is too short: {len(train_ids)} training tokens, but one window "
+            f"needs seq_len+1 = {window}; lower --seq-len or add text"
+        )
+    windows = len(train_ids) // window
+    if windows < config.train.batch_size:
+        raise CorpusError(
+            f"the corpus makes {windows} training windows of {window} tokens, fewer than "
+            f"--batch-size {config.train.batch_size}; lower --batch-size or --seq-len"
+        )
+    return PreparedData(vocab, train_ids, val_ids.astype(np.int32), corpus.fingerprint())
+
+
+def train(
+    config: RunConfig | None = None,
+    run_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    resume: bool = False,
+    epochs: int | None = None,
+    log: Callable[[str], None] = print,
+    verbose: int = 1,
+) -> Path:
+    """Train a model; returns the run folder.
+
+    A new run needs `config`; with `resume=True` the run's own config is used (the
+    newest run under `root` unless `run_dir` is given) and `epochs` may raise its total.
+    """
+    if resume:
+        folder = RunFolder.find(run_dir, root)
+        config = folder.load_config()
+        if epochs is not None:
+            config.train.epochs = epochs
+            config.train.__post_init__()
+        prepared = prepare_data(config, vocab=folder.load_vocab())
+        if prepared.fingerprint["sha256"] != config.corpus.get("sha256"):
+            raise CorpusError(
+                f"the corpus changed since run {folder.path} started "
+                "(its sha256 differs); resume needs the same text"
+            )
+    else:
+        config = config or RunConfig()
+        if run_dir is not None and RunFolder(run_dir).exists():
+            raise RunError(
+                f"{run_dir} already holds a run; pass --resume to continue it "
+                "or choose another --run-dir"
+            )
+        prepared = prepare_data(config)
+        folder = (
+            RunFolder(run_dir)
+            if run_dir
+            else RunFolder.create(root, RunFolder.default_name(config))
+        )
+        config.textgen_version = textgen.__version__
+        config.corpus = prepared.fingerprint
+    try:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.save_config(config)
+        prepared.vocab.save(folder.vocab_file)
+    except OSError as err:
+        raise RunError(f"cannot write run folder {folder.path}: {err.strerror}") from None
+    Trainer(config, folder, prepared, log=log, verbose=verbose).fit()
+    return folder.path
+
+
+class Trainer:
+    """Owns the model, optimizer, data iterator and checkpoints of one run."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        folder: RunFolder,
+        data: PreparedData,
+        strategy: tf.distribute.Strategy | None = None,
+        log: Callable[[str], None] = print,
+        verbose: int = 1,
+    ):
+        self.config, self.folder, self.data, self.log, self.verbose = (
+            config,
+            folder,
+            data,
+            log,
+            verbose,
+        )
+        train_cfg = config.train
+        keras.utils.set_random_seed(train_cfg.seed)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        windows = len(data.train_ids) // (config.data.seq_len + 1)
+        self.steps_per_epoch = train_cfg.steps_per_epoch or windows // train_cfg.batch_size
+        total_steps = self.steps_per_epoch * train_cfg.epochs
+
+        with self.strategy.scope():
+            self.model = build_model(data.vocab.size, config.model)
+            learning_rate = train_cfg.learning_rate
+            if train_cfg.lr_schedule == "cosine":
+                learning_rate = keras.optimizers.schedules.CosineDecay(
+                    train_cfg.learning_rate, decay_steps=total_steps, alpha=0.1
+                )
+            self.optimizer = keras.optimizers.Adam(
+                learning_rate, global_clipnorm=train_cfg.clipnorm or None
+            )
+            self.optimizer.build(self.model.trainable_variables)
+            # The epoch's running loss, as variables so a checkpoint carries it.
+            self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+            self.loss_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+            self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+
+        dataset = training_dataset(
+            data.train_ids, config.data.seq_len, train_cfg.batch_size, train_cfg.seed
+        )
+        self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        self.has_validation = len(data.val_ids) >= 2
+        if self.has_validation:
+            # Short validation text is scored in shorter windows rather than not at all.
+            val_len = min(config.data.seq_len, len(data.val_ids) - 1)
+            self.val_dataset = validation_dataset(data.val_ids, val_len, train_cfg.batch_size)
+
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model,
+            optimizer=self.optimizer,
+            loss_sum=self.loss_sum,
+            loss_steps=self.loss_steps,
+            step=self.step,
+            best_val_loss=self.best_val_loss,
+            bad_epochs=self.bad_epochs,
+            data=self.iterator,
+        )
+        self.latest = tf.train.CheckpointManager(
+            self.checkpoint, str(folder.latest_dir), max_to_keep=train_cfg.keep_checkpoints
+        )
+        self.best = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=self.model), str(folder.best_dir), max_to_keep=1
+        )
+        self.generator = Generator(self.model, data.vocab)
+
+    # -- the compiled steps -----------------------------------------------------------
+
+    @tf.function
+    def _train_step(self, iterator):
+        global_batch = self.config.train.batch_size
+
+        def step_fn(inputs, targets):
+            with tf.GradientTape() as tape:
+                logits = self.model(inputs, training=True)  # (batch, time, vocab)
+                per_token = self.loss_fn(targets, logits)  # (batch, time)
+                loss = tf.nn.compute_average_loss(
+                    tf.reduce_mean(per_token, axis=1), global_batch_size=global_batch
+                )
+            grads = tape.gradient(loss, self.model.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+            return loss
+
+        loss = self.strategy.run(step_fn, args=next(iterator))
+        loss = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        self.loss_sum.assign_add(tf.cast(loss, tf.float64))
+        self.loss_steps.assign_add(1)
+        self.step.assign_add(1)
+        return loss
+
+    @tf.function
+    def _val_step(self, inputs, targets):
+        logits = self.model(inputs, training=False)
+        per_token = self.loss_fn(targets, logits)
+        return tf.reduce_sum(per_token), tf.cast(tf.size(per_token), tf.float32)
+
+    def epoch_loss(self) -> float:
+        """Mean training loss of the current epoch so far."""
+        return float(self.loss_sum) / max(int(self.loss_steps), 1)
+
+    def validation_loss(self) -> float | None:
+        """Mean per-token loss over the validation text (None without validation text)."""
+        if not self.has_validation:
+            return None
+        total, count = 0.0, 0.0
+        for inputs, targets in self.val_dataset:
+            batch_total, batch_count = self._val_step(inputs, targets)
+            total += float(batch_total)
+            count += float(batch_count)
+        return total / count
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def fit(self) -> None:
+        """Train until the configured epochs are done or validation stops improving."""
+        cfg = self.config.train
+        restored = self.latest.restore_or_initialize()
+        if restored:
+            self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
+        else:
+            self.model.summary(print_fn=self.log)
+            self.log(f"Run folder: {self.folder.path}")
+        writer = tf.summary.create_file_writer(str(self.folder.tensorboard_dir))
+        start_epoch = int(self.step) // self.steps_per_epoch
+        if start_epoch >= cfg.epochs:
+            self.log(f"All {cfg.epochs} epochs are done; pass --epochs N to train further.")
+            return
+        if cfg.patience and int(self.bad_epochs) >= cfg.patience:
+            self.log("This run already stopped early (no validation improvement).")
+            return
+        tokens_per_step = cfg.batch_size * self.config.data.seq_len
+        try:
+            for epoch in range(start_epoch, cfg.epochs):
+                self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
+                done_in_epoch = int(self.step) - epoch * self.steps_per_epoch
+                if done_in_epoch == 0:
+                    self.loss_sum.assign(0.0)
+                    self.loss_steps.assign(0)
+                bar = keras.utils.Progbar(
+                    self.steps_per_epoch, verbose=self.verbose, stateful_metrics=["loss"]
+                )
+                if done_in_epoch:
+                    bar.update(done_in_epoch, [("loss", self.epoch_loss())])
+                started = time.perf_counter()
+                for i in range(done_in_epoch, self.steps_per_epoch):
+                    self._train_step(self.iterator)
+                    bar.update(i + 1, [("loss", self.epoch_loss())])
+                seconds = time.perf_counter() - started
+                steps_run = self.steps_per_epoch - done_in_epoch
+                val_loss = self.validation_loss()
+                self._end_epoch(epoch, val_loss, seconds, steps_run * tokens_per_step, writer)
+                if cfg.patience and int(self.bad_epochs) >= cfg.patience:
+                    self.log(
+                        f"Stopping early: validation loss has not improved for "
+                        f"{cfg.patience} epochs (best {float(self.best_val_loss):.4f})."
+                    )
+                    break
+        except KeyboardInterrupt:
+            self.latest.save(checkpoint_number=int(self.step))
+            raise TrainingInterrupted(self.folder) from None
+        finally:
+            writer.close()
+
+    def _end_epoch(self, epoch, val_loss, seconds, tokens, writer) -> None:
+        loss = self.epoch_loss()
+        lr = float(self.optimizer.learning_rate)
+        step = int(self.step)
+        improved = val_loss is None or val_loss < float(self.best_val_loss)
+        if improved:
+            self.best_val_loss.assign(val_loss if val_loss is not None else loss)
+            self.bad_epochs.assign(0)
+        else:
+            self.bad_epochs.assign_add(1)
+        # Best first, then latest: if we crash in between, resume redoes this epoch's end.
+        if improved:
+            self.best.save(checkpoint_number=step)
+        self.latest.save(checkpoint_number=step)
+
+        row = {
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": f"{loss:.5f}",
+            "val_loss": "" if val_loss is None else f"{val_loss:.5f}",
+            "learning_rate": f"{lr:.6g}",
+            "seconds": f"{seconds:.1f}",
+            "tokens_per_sec": f"{tokens / max(seconds, 1e-9):.0f}",
+        }
+        _append_csv(self.folder.log_csv, row)
+        with writer.as_default(step=step):
+            tf.summary.scalar("loss", loss)
+            tf.summary.scalar("learning_rate", lr)
+            if val_loss is not None:
+                tf.summary.scalar("val_loss", val_loss)
+        val_text = "n/a" if val_loss is None else f"{val_loss:.4f}"
+        self.log(
+            f"epoch {epoch + 1}: loss {loss:.4f}, val_loss {val_text}"
+            f"{' (best)' if improved and val_loss is not None else ''}, "
+            f"{row['tokens_per_sec']} tokens/s"
+        )
+        if self.config.train.sample_length:
+            sample = self.config.sample
+            text = self.generator.generate(
+                [""],
+                max_new_tokens=self.config.train.sample_length,
+                temperature=sample.temperature,
+                top_k=sample.top_k,
+                top_p=sample.top_p,
+                seed=epoch,
+            )[0]
+            self.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
