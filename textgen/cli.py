@@ -350,6 +350,37 @@ def _progress_rows(folder) -> list[tuple[str, str]]:
     ]
 
 
+@cli.command()
+@run_dir_option
+@root_option
+@click.option(
+    "--export-dir", type=click.Path(file_okay=False),
+    help="Base folder for TF Serving models (default: RUN/export).",
+)
+@click.option("--model-name", default="textgen", show_default=True, help="TF Serving model name.")
+@click.option("--version", "version", type=int, help="Version number (default: next free).")
+@click.option("--force", is_flag=True, help="Replace an existing version.")
+@click.option(
+    "--max-new-tokens-cap", default=1024, show_default=True,
+    help="Most tokens one request may generate.",
+)
+@click.option(
+    "--weights", type=click.Choice(["best", "latest"]), default="best", show_default=True,
+    help="Which checkpoint to export.",
+)
+def export(run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights):
+    """Write a SavedModel that TensorFlow Serving serves (string in, string out)."""
+    _quiet_tensorflow()
+    from textgen.export import export_run, serving_commands
+
+    result = export_run(
+        run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights
+    )
+    docker, curl = serving_commands(result)
+    click.echo(f"Exported {result.path} ({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
+    click.echo(f"Serve it:\n  {docker}\nTry it:\n  {curl}")
+
+
 def main() -> None:
     cli.main()
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import keras
 import tensorflow as tf
 
+from textgen.config import SampleConfig
 from textgen.models import OneStep
 from textgen.sampling import choose_tokens
 from textgen.tokenizers import Tokenizer, Vocabulary
@@ -36,6 +37,10 @@ class Generator(tf.Module):
     first, so an empty prompt is valid. Stop strings are fixed when the generator is
     built; generation of a row ends right after a token completes one, and the stop
     string and what follows are cut from the completion.
+
+    Out-of-range settings never fail the graph (a server must not crash on a request):
+    a negative max_new_tokens, temperature or top_k, or a top_p outside (0, 1], means
+    "use the default" from `defaults`; max_new_tokens above the cap is cut to the cap.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class Generator(tf.Module):
         vocab: Vocabulary,
         stop: Sequence[str] = (),
         max_new_tokens_cap: int = DEFAULT_MAX_NEW_TOKENS_CAP,
+        defaults: SampleConfig | None = None,
     ):
         super().__init__(name="generator")
         self.one_step = OneStep(model)
@@ -51,6 +57,7 @@ class Generator(tf.Module):
         self.vocab_size = vocab.size
         self.stop = tuple(stop)
         self.max_new_tokens_cap = max_new_tokens_cap
+        self.defaults = defaults or SampleConfig()
         if self.stop:
             longest_token = max((len(t.encode("utf-8")) for t in vocab.tokens), default=1)
             self._tail_bytes = max(len(s.encode("utf-8")) for s in self.stop) + longest_token + 1
@@ -99,22 +106,21 @@ class Generator(tf.Module):
         return logits, state, last_ids, nll, lengths - 1
 
     def _sanitize(self, max_new_tokens, temperature, top_k, top_p):
-        """Out-of-range settings get a defined meaning instead of failing the graph.
-
-        max_new_tokens is clipped to [0, cap]; a negative temperature means greedy;
-        top_k < 0 means off; top_p outside (0, 1] means off.
-        """
-        max_new_tokens = tf.clip_by_value(max_new_tokens, 0, self.max_new_tokens_cap)
-        temperature = tf.maximum(temperature, 0.0)
-        top_k = tf.maximum(top_k, 0)
-        top_p = tf.where((top_p > 0) & (top_p <= 1), top_p, 1.0)
+        """Settings out of range -> the defaults; max_new_tokens capped (see class doc)."""
+        d = self.defaults
+        max_new_tokens = tf.where(max_new_tokens < 0, d.length, max_new_tokens)
+        max_new_tokens = tf.minimum(max_new_tokens, self.max_new_tokens_cap)
+        temperature = tf.where(temperature < 0, d.temperature, temperature)
+        top_k = tf.where(top_k < 0, d.top_k, top_k)
+        top_p = tf.where((top_p > 0) & (top_p <= 1), top_p, d.top_p)
         return max_new_tokens, temperature, top_k, top_p
 
     def _stop_hit(self, tail: tf.Tensor, piece: tf.Tensor):
         """Append `piece` to the rolling `tail`; report rows whose tail holds a stop string."""
         tail = tf.strings.join([tail, piece])
         length = tf.strings.length(tail)
-        tail = tf.strings.substr(tail, tf.maximum(length - self._tail_bytes, 0), self._tail_bytes)
+        start = tf.maximum(length - self._tail_bytes, 0)
+        tail = tf.strings.substr(tail, start, tf.fill(tf.shape(start), self._tail_bytes))
         return tail, tf.strings.regex_full_match(tail, self._stop_search)
 
     # -- the graph functions ----------------------------------------------------------
@@ -128,14 +134,16 @@ class Generator(tf.Module):
         logits, state, last_ids, _, _ = self._prime(prompts)
         batch = tf.shape(prompts)[0]
         steps = tf.reduce_max(tf.concat([max_new_tokens, [0]], 0))
-        tokens = tf.TensorArray(tf.int32, size=steps, element_shape=[None])
+        # Slot 0 holds each row's last prompt token: what the first new token follows.
+        tokens = tf.TensorArray(tf.int32, size=steps + 1, element_shape=[None])
+        tokens = tokens.write(0, last_ids)
         counts = tf.zeros([batch], tf.int32)
         done = max_new_tokens <= 0
         tail = tf.fill([batch], "")
 
         def body(t, logits, state, prev, counts, done, tail, tokens):
             ids = choose_tokens(logits, temperature, top_k, top_p, seeds, t)  # (batch,)
-            tokens = tokens.write(t, ids)
+            tokens = tokens.write(t + 1, ids)
             counts = counts + tf.cast(~done, tf.int32)
             if self.stop:
                 piece = tf.where(done, "", self.tokenizer.pieces(prev, ids))
@@ -150,9 +158,8 @@ class Generator(tf.Module):
             body,
             (tf.constant(0), logits, state, last_ids, counts, done, tail, tokens),
         )
-        ids = tf.transpose(tokens.stack())  # (batch, steps_taken)
-        ids = tf.reshape(ids, [batch, -1])
-        prev = tf.concat([last_ids[:, None], ids[:, :-1]], axis=1)
+        sequence = tf.transpose(tokens.stack())  # (batch, 1 + steps_taken)
+        ids, prev = sequence[:, 1:], sequence[:, :-1]
         pieces = self.tokenizer.pieces(prev, ids)  # (batch, steps_taken)
         valid = tf.range(tf.shape(ids)[1])[None, :] < counts[:, None]
         completion = tf.strings.reduce_join(tf.where(valid, pieces, ""), axis=1)

@@ -149,7 +149,9 @@ class Run:
 
         key = tuple(stop)
         if key not in self._generators:
-            self._generators[key] = Generator(self.model, self.vocab, stop=key)
+            self._generators[key] = Generator(
+                self.model, self.vocab, stop=key, defaults=self.config.sample
+            )
         return self._generators[key]
 
     def _settings(self, kwargs: dict) -> tuple[object, dict]:

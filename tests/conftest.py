@@ -1,0 +1,71 @@
+"""Shared fixtures: small generated corpora and tiny trained runs (seconds each on 2 cores)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED_TINY_SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+
+SPEAKERS = ["ROMEO", "JULIET", "NURSE", "First Citizen"]
+WORDS = (
+    "love night light fair sweet death name rose moon sun heart sword day thee thou "
+    "my the and of to a is in that what will shall not be"
+).split()
+
+
+def make_corpus(lines: int = 400, seed: int = 0) -> str:
+    """A small play-like text with a learnable structure: speaker lines, then speech."""
+    rng = random.Random(seed)
+    parts = []
+    for _ in range(lines):
+        speaker = rng.choice(SPEAKERS)
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
+        mark = rng.choice([".", ",", "!", "?", ";"])
+        parts.append(f"{speaker}:\n{words.capitalize()}{mark}\n\n")
+    return "".join(parts)
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "play.txt"
+    path.write_text(make_corpus(), encoding="utf-8")
+    return path
+
+
+def tiny_config(corpus: Path, level: str = "char", cell: str = "lstm", **train):
+    from textgen.config import RunConfig
+
+    settings = {"epochs": 2, "steps_per_epoch": 15, "batch_size": 8, "sample_length": 0}
+    settings.update(train)
+    return RunConfig().with_overrides(
+        data={"sources": [str(corpus)], "level": level, "seq_len": 24},
+        model={"cell": cell, "layers": 2, "units": 24, "embedding_dim": 8, "dropout": 0.0},
+        train=settings,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory, corpus_file):
+    """Train each (level, cell) run once per session, on demand: trained_runs(level, cell)."""
+    import textgen
+
+    root = tmp_path_factory.mktemp("runs")
+    cache: dict[tuple[str, str], Path] = {}
+
+    def get(level: str = "char", cell: str = "lstm") -> Path:
+        if (level, cell) not in cache:
+            cache[level, cell] = textgen.train(
+                tiny_config(corpus_file, level, cell),
+                run_dir=root / f"{level}-{cell}",
+                log=lambda _: None,
+                verbose=0,
+            )
+        return cache[level, cell]
+
+    return get

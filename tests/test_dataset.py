@@ -1,0 +1,40 @@
+import numpy as np
+
+from textgen.dataset import make_windows, split_input_target, training_dataset, validation_dataset
+
+
+def test_targets_are_inputs_shifted_by_one():
+    window = np.arange(10)
+    inputs, targets = split_input_target(window)
+    np.testing.assert_array_equal(inputs, np.arange(9))
+    np.testing.assert_array_equal(targets, np.arange(1, 10))
+
+
+def test_windows_are_contiguous_and_drop_the_remainder():
+    windows = make_windows(np.arange(23), seq_len=4)
+    assert windows.shape == (4, 5)
+    np.testing.assert_array_equal(windows[1], [5, 6, 7, 8, 9])
+
+
+def test_training_batches_have_shape_and_shift():
+    ids = np.arange(1000) % 97
+    inputs, targets = next(iter(training_dataset(ids, seq_len=9, batch_size=4, seed=1)))
+    assert inputs.shape == (4, 9) and targets.shape == (4, 9)
+    np.testing.assert_array_equal((inputs.numpy()[:, 1:]), targets.numpy()[:, :-1])
+
+
+def _first_batches(seed, n=5):
+    ds = training_dataset(np.arange(2000), seq_len=9, batch_size=4, seed=seed)
+    return [b[0].numpy() for b in ds.take(n)]
+
+
+def test_training_order_is_deterministic_under_a_seed_and_differs_across_seeds():
+    same = _first_batches(3)
+    np.testing.assert_array_equal(np.stack(same), np.stack(_first_batches(3)))
+    assert not np.array_equal(np.stack(same), np.stack(_first_batches(4)))
+
+
+def test_validation_covers_every_window_once_in_order():
+    batches = list(validation_dataset(np.arange(105), seq_len=9, batch_size=4))
+    firsts = np.concatenate([inputs.numpy()[:, 0] for inputs, _ in batches])
+    np.testing.assert_array_equal(firsts, np.arange(0, 100, 10))

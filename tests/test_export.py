@@ -1,0 +1,215 @@
+"""The TF Serving export: signatures, equality with the sampler, the REST protocol."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+import textgen
+from serving_standin import ServingStandIn
+from textgen.cli import cli
+from textgen.client import generate_remote
+from textgen.errors import ExportError, RunError, ServerError
+from textgen.export import export_run
+
+
+@pytest.fixture(scope="module")
+def char_export(trained_runs, tmp_path_factory):
+    base = tmp_path_factory.mktemp("exports")
+    return export_run(trained_runs("char", "lstm"), export_dir=base, max_new_tokens_cap=64)
+
+
+LOAD_WITHOUT_TEXTGEN = r"""
+import json, sys
+sys.modules["textgen"] = None   # importing textgen (or Keras) would now fail
+sys.modules["keras"] = None
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+prompts = tf.constant(["ROMEO:", "", "\u0192\u0192\u0192"])
+gen = model.signatures["generate"](
+    prompt=prompts,
+    max_new_tokens=tf.constant([10, 5, 1000]),
+    temperature=tf.constant([0.0, 1.0, -3.0]),
+    top_k=tf.constant([0, 3, 0]),
+    top_p=tf.constant([1.0, 0.9, 0.5]),
+    seed=tf.constant([1, 2, 3], tf.int64),
+)
+default = model.signatures["serving_default"](prompt=prompts)
+score = model.signatures["score"](text=tf.constant(["ROMEO:\nMy love.", ""]))
+print(json.dumps({
+    "generate": {k: v.numpy().tolist() for k, v in gen.items()},
+    "default": sorted(default),
+    "score": {k: v.numpy().tolist() for k, v in score.items()},
+}, default=lambda b: b.decode()))
+"""
+
+
+def test_export_loads_and_runs_with_tensorflow_alone(char_export):
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_TEXTGEN, str(char_export.path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    gen = out["generate"]
+    assert gen["num_tokens"] == [10, 5, 64]  # the third asks for more than the cap (64)
+    assert [len(c) for c in gen["completion"]] == [10, 5, 64]
+    assert gen["text"][0] == "ROMEO:" + gen["completion"][0]
+    assert out["default"] == ["completion", "num_tokens", "text"]
+    assert out["score"]["num_tokens"] == [len("ROMEO:\nMy love."), 0]
+    assert out["score"]["mean_nll"][0] > 0 and out["score"]["mean_nll"][1] == 0
+
+
+def test_saved_model_cli_lists_the_three_signatures(char_export):
+    done = subprocess.run(
+        ["saved_model_cli", "show", "--dir", str(char_export.path), "--all"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("serving_default", "generate", "score"):
+        assert f"signature_def['{name}']" in done.stdout
+    for line in ("inputs['prompt']", "inputs['seed']", "dtype: DT_INT64", "outputs['completion']"):
+        assert line in done.stdout
+
+
+@pytest.fixture(scope="module")
+def served(char_export):
+    with ServingStandIn(str(char_export.path)) as standin:
+        yield standin
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url + ":predict", data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def test_greedy_export_equals_textgen_sample(served, trained_runs):
+    result = CliRunner().invoke(
+        cli, ["sample", "--run-dir", str(trained_runs("char", "lstm")), "--prompt", "ROMEO:",
+              "--length", "40", "--temperature", "0"],
+    )
+    assert result.exit_code == 0, result.output
+    body = {
+        "signature_name": "generate",
+        "instances": [{"prompt": "ROMEO:", "max_new_tokens": 40, "temperature": 0.0,
+                       "top_k": 0, "top_p": 1.0, "seed": 1}],
+    }
+    (row,) = _post(served.url, body)["predictions"]
+    assert row["text"] == result.output.rstrip("\n")
+
+
+def test_export_seeds_match_the_library_and_differ_from_each_other(served, trained_runs):
+    run = textgen.load_run(trained_runs("char", "lstm"))
+    local = run.generate(["JULIET:"], max_new_tokens=30, temperature=1.0, seed=5)[0]
+    remote = generate_remote(served.url, ["JULIET:"] * 2, max_new_tokens=30, temperature=1.0,
+                             top_k=0, top_p=1.0, seed=5)
+    again = generate_remote(served.url, ["JULIET:"], max_new_tokens=30, temperature=1.0,
+                            top_k=0, top_p=1.0, seed=5)
+    assert remote[0] == local == again[0]
+    assert remote[1] != remote[0]
+
+
+def test_readme_request_bodies_work_in_row_and_columnar_form(served):
+    row = {
+        "signature_name": "generate",
+        "instances": [
+            {"prompt": "ROMEO:", "max_new_tokens": 20, "temperature": 0.8, "top_k": 0,
+             "top_p": 0.95, "seed": 1},
+            {"prompt": "JULIET:", "max_new_tokens": 20, "temperature": 0.8, "top_k": 0,
+             "top_p": 0.95, "seed": 2},
+        ],
+    }
+    predictions = _post(served.url, row)["predictions"]
+    assert [sorted(p) for p in predictions] == [["completion", "num_tokens", "text"]] * 2
+    columnar = {
+        "signature_name": "generate",
+        "inputs": {"prompt": ["ROMEO:", "JULIET:"], "max_new_tokens": [20, 20],
+                   "temperature": [0.8, 0.8], "top_k": [0, 0], "top_p": [0.95, 0.95],
+                   "seed": [1, 2]},
+    }
+    outputs = _post(served.url, columnar)["outputs"]
+    assert outputs["text"] == [p["text"] for p in predictions]
+    default = _post(served.url, {"instances": [{"prompt": "ROMEO:"}]})["predictions"]
+    assert default[0]["text"].startswith("ROMEO:")
+    scored = _post(served.url, {"signature_name": "score", "inputs": {"text": ["ROMEO: hi"]}})
+    assert scored["outputs"]["num_tokens"] == [9]
+
+
+def test_sample_through_the_server_prints_the_completion(served):
+    result = CliRunner().invoke(
+        cli, ["sample", "--server", served.url, "--prompt", "ROMEO:", "--length", "12",
+              "--temperature", "0"],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ROMEO:") and len(result.output.rstrip("\n")) == 18
+
+
+def test_server_errors_are_one_line(served):
+    with pytest.raises(ServerError, match="answered"):
+        generate_remote(served.url.replace("textgen", "other"), ["x"])
+    result = CliRunner().invoke(cli, ["sample", "--server", "http://127.0.0.1:9/v1/models/x"])
+    assert result.exit_code == 1
+    assert "cannot reach TF Serving" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level, cell", [("char", "gru"), ("word", "lstm"), ("word", "gru")])
+def test_every_level_and_cell_exports_and_matches_the_sampler(trained_runs, tmp_path, level, cell):
+    run_dir = trained_runs(level, cell)
+    result = export_run(run_dir, export_dir=tmp_path)
+    run = textgen.load_run(run_dir)
+    expected = run.generate(["ROMEO: love"], max_new_tokens=15, temperature=0.7, seed=9)[0]
+    with ServingStandIn(str(result.path)) as standin:
+        got = generate_remote(standin.url, ["ROMEO: love"], max_new_tokens=15,
+                              temperature=0.7, top_k=0, top_p=1.0, seed=9)
+    assert got == [expected]
+
+
+def test_export_versions_and_refusals(trained_runs, tmp_path):
+    run_dir = trained_runs("char", "lstm")
+    first = export_run(run_dir, export_dir=tmp_path)
+    second = export_run(run_dir, export_dir=tmp_path)
+    assert (first.version, second.version) == (1, 2)
+    assert (tmp_path / "textgen" / "1" / "saved_model.pb").is_file()
+    stamp = (first.path / "saved_model.pb").stat().st_mtime_ns
+    with pytest.raises(ExportError, match="already exists; pass --force"):
+        export_run(run_dir, export_dir=tmp_path, version=1)
+    assert (first.path / "saved_model.pb").stat().st_mtime_ns == stamp
+    replaced = export_run(run_dir, export_dir=tmp_path, version=1, force=True)
+    assert (replaced.path / "saved_model.pb").is_file()
+    assert sorted(p.name for p in (tmp_path / "textgen").iterdir()) == ["1", "2"]
+
+
+def test_export_of_missing_or_incomplete_runs_and_unwritable_dirs(trained_runs, tmp_path):
+    with pytest.raises(RunError, match="run folder not found"):
+        export_run(tmp_path / "nope")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(RunError, match="missing vocab.json"):
+        export_run(tmp_path / "half")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(
+        cli, ["export", "--run-dir", str(trained_runs("char", "lstm")),
+              "--export-dir", str(blocker / "sub")],
+    )
+    assert result.exit_code == 1 and "cannot write to" in result.stderr
+    assert blocker.read_text() == "not a directory"
+
+
+def test_export_cli_prints_docker_and_curl(trained_runs, tmp_path):
+    result = CliRunner().invoke(
+        cli, ["export", "--run-dir", str(trained_runs("char", "lstm")), "--export-dir",
+              str(tmp_path), "--model-name", "poet"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "tensorflow/serving" in result.output and "MODEL_NAME=poet" in result.output
+    assert "curl" in result.output and "/v1/models/poet:predict" in result.output
+    assert (tmp_path / "poet" / "1" / "saved_model.pb").is_file()

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import textgen
+from textgen.generation import Generator
+from textgen.tokenizers import UNK
+
+
+@pytest.fixture(scope="module")
+def run(trained_runs):
+    return textgen.load_run(trained_runs("char", "lstm"))
+
+
+def test_same_seed_same_text_and_different_seeds_differ(run):
+    a = run.generate(["ROMEO:"], max_new_tokens=60, temperature=1.0, seed=11)
+    b = run.generate(["ROMEO:"], max_new_tokens=60, temperature=1.0, seed=11)
+    c = run.generate(["ROMEO:"], max_new_tokens=60, temperature=1.0, seed=12)
+    assert a == b and a != c
+
+
+def test_samples_in_one_batch_differ_but_each_is_reproducible(run):
+    three = run.generate(["JULIET:"] * 3, max_new_tokens=40, temperature=1.0, seed=5)
+    assert len(set(three)) == 3
+    assert run.generate(["JULIET:"], max_new_tokens=40, temperature=1.0, seed=5) == three[:1]
+
+
+def test_streaming_yields_the_same_text_as_batch_generation(run):
+    settings = {"max_new_tokens": 50, "temperature": 0.9, "top_k": 5, "seed": 3}
+    pieces = list(run.stream("NURSE:", **settings))
+    assert len(pieces) > 1
+    assert "".join(pieces) == run.generate(["NURSE:"], **settings)[0]
+
+
+def test_temperature_zero_equals_top_k_one(run):
+    greedy = run.generate(["ROMEO:", "x"], max_new_tokens=40, temperature=0, seed=1)
+    top1 = run.generate(["ROMEO:", "x"], max_new_tokens=40, temperature=1.3, top_k=1, seed=2)
+    assert greedy == top1
+
+
+def test_greedy_follows_the_model_argmax(run):
+    completion = run.generate(["ROMEO:"], max_new_tokens=5, temperature=0)[0]
+    tokenizer = run.generator.tokenizer
+    ids = [run.vocab.start_id, *tokenizer.encode_text("ROMEO:")]
+    for char in completion:
+        logits = run.model(tf.constant([ids]), training=False).numpy()[0, -1]
+        logits[0] = -np.inf
+        assert run.vocab.tokens[int(logits.argmax()) - 1] == char
+        ids.append(run.vocab.tokens.index(char) + 1)
+
+
+def test_length_counts_tokens(run):
+    for n in (0, 1, 17):
+        (text,) = run.generate(["ROMEO:"], max_new_tokens=n, temperature=1.0, seed=1)
+        assert len(text) == n  # char level: one token is one character
+
+
+def test_stop_string_ends_generation_and_is_not_returned(run):
+    free = run.generate(["ROMEO:"], max_new_tokens=200, temperature=1.0, seed=4)[0]
+    stop = free[10:12]
+    stopped = run.generate(["ROMEO:"], max_new_tokens=200, temperature=1.0, seed=4, stop=[stop])[0]
+    assert stopped == free[: free.index(stop)]
+    streamed = "".join(run.stream("ROMEO:", max_new_tokens=200, temperature=1.0, seed=4, stop=[stop]))
+    assert streamed == stopped
+
+
+def test_unknown_prompt_characters_and_empty_prompts_work(run):
+    texts = run.generate(["", "ƒ∂ß", "ROMEO:"], max_new_tokens=20, temperature=0.5, seed=1)
+    assert all(len(t) == 20 for t in texts)
+    assert UNK not in "".join(texts)
+
+
+def test_score_is_lower_for_text_like_the_corpus(run):
+    (good, n_good), (bad, n_bad), (empty, n_empty) = run.score(
+        ["ROMEO:\nMy love is fair.\n", "qzqzqz xkcd 12345 @@@", ""]
+    )
+    assert n_good == len("ROMEO:\nMy love is fair.\n") and n_empty == 0 and empty == 0.0
+    assert good < bad
+
+
+def test_word_level_generation_joins_words(trained_runs):
+    run = textgen.load_run(trained_runs("word", "gru"))
+    (text,) = run.generate(["ROMEO:"], max_new_tokens=30, temperature=0.8, seed=2)
+    assert UNK not in text and "  " not in text.replace("\n", "")
+    assert text == "".join(run.stream("ROMEO:", max_new_tokens=30, temperature=0.8, seed=2))
+
+
+def test_generator_caps_max_new_tokens(run):
+    generator = Generator(run.model, run.vocab, max_new_tokens_cap=7)
+    completion, counts = generator.generate_ids(
+        tf.constant(["a"]), tf.constant([100]), tf.constant([1.0]), tf.constant([0]),
+        tf.constant([1.0]), tf.constant([[1, 0]], tf.int64),
+    )
+    assert counts.numpy().tolist() == [7] and len(completion.numpy()[0].decode()) == 7

@@ -1,0 +1,68 @@
+import numpy as np
+import tensorflow as tf
+
+from textgen.sampling import choose_tokens, filter_logits, gumbel_noise
+from textgen.tokenizers import UNK_ID
+
+PROBS = np.array([0.4, 0.3, 0.15, 0.1, 0.05], np.float32)  # id 0 is [UNK]
+
+
+def _choose(batch, temperature=1.0, top_k=0, top_p=1.0, seed=0, step=0, logits=None):
+    logits = np.log(np.tile(PROBS, (batch, 1))) if logits is None else logits
+    return choose_tokens(
+        tf.constant(logits, tf.float32),
+        tf.fill([batch], float(temperature)),
+        tf.fill([batch], top_k),
+        tf.fill([batch], float(top_p)),
+        tf.constant([[seed, row] for row in range(batch)], tf.int64),
+        tf.constant(step),
+    ).numpy()
+
+
+def test_unk_is_never_chosen_even_when_most_likely():
+    assert UNK_ID not in _choose(2000)
+    assert set(_choose(5, temperature=0)) == {1}
+
+
+def test_temperature_zero_and_top_k_one_are_both_greedy():
+    logits = np.random.default_rng(0).normal(size=(64, 50)).astype(np.float32)
+    greedy = _choose(64, temperature=0, logits=logits)
+    top1 = _choose(64, temperature=1.5, top_k=1, logits=logits)
+    masked = logits.copy()
+    masked[:, UNK_ID] = -np.inf
+    np.testing.assert_array_equal(greedy, masked.argmax(-1))
+    np.testing.assert_array_equal(top1, greedy)
+
+
+def test_samples_follow_the_distribution():
+    counts = np.bincount(_choose(20000), minlength=5) / 20000
+    expected = PROBS[1:] / PROBS[1:].sum()
+    np.testing.assert_allclose(counts[1:], expected, atol=0.02)
+
+
+def test_top_k_and_top_p_restrict_the_support():
+    assert set(_choose(3000, top_k=2)) == {1, 2}
+    # without [UNK]: 0.5, 0.25, 0.167, 0.083 -> top_p 0.6 keeps the first two
+    assert set(_choose(3000, top_p=0.6)) == {1, 2}
+
+
+def test_low_temperature_sharpens():
+    hot = np.bincount(_choose(5000, temperature=2.0), minlength=5)[1] / 5000
+    cold = np.bincount(_choose(5000, temperature=0.3), minlength=5)[1] / 5000
+    assert cold > 0.8 > 0.5 > hot
+
+
+def test_filter_logits_masks_outside_top_k():
+    logits = tf.constant([[1.0, 3.0, 2.0, 0.0]])
+    out = filter_logits(logits, tf.constant([1.0]), tf.constant([2]), tf.constant([1.0])).numpy()
+    assert np.isinf(out[0, [0, 3]]).all() and np.isfinite(out[0, [1, 2]]).all()
+
+
+def test_noise_depends_only_on_the_rows_own_seed_and_step():
+    a = gumbel_noise(tf.constant([[7, 0], [8, 0]], tf.int64), tf.constant(3), 10).numpy()
+    b = gumbel_noise(tf.constant([[9, 0], [7, 0]], tf.int64), tf.constant(3), 10).numpy()
+    # Equal up to float rounding (vectorized log may round the last bit differently).
+    np.testing.assert_allclose(a[0], b[1], rtol=1e-6)
+    assert not np.allclose(a[0], a[1])
+    c = gumbel_noise(tf.constant([[7, 0]], tf.int64), tf.constant(4), 10).numpy()
+    assert not np.array_equal(a[0], c[0])

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textgen.tokenizers import UNK_ID, Tokenizer, Vocabulary, split_tokens
+
+TEXT = (
+    "ROMEO:\n'Tis but thy name that is my enemy; know't well--\n"
+    "Thou art thyself, (though) not a Montague. Ça va? 日本\n"
+)
+
+
+def test_char_level_round_trips_exactly_including_unicode():
+    vocab = Vocabulary.build(TEXT, "char")
+    tokenizer = Tokenizer(vocab)
+    ids = tokenizer.encode_text(TEXT)
+    assert len(ids) == len(TEXT)
+    assert tokenizer.decode(ids) == TEXT
+    assert UNK_ID not in ids
+
+
+def test_char_vocabulary_keeps_case_and_orders_by_frequency():
+    vocab = Vocabulary.build("aaabbc A", "char")
+    assert vocab.tokens[:3] == ["a", "b", " "] or vocab.tokens[:2] == ["a", "b"]
+    assert "A" in vocab.tokens and vocab.size == len(set("aaabbc A")) + 1
+
+
+def test_word_level_splits_words_punctuation_and_newlines():
+    tokens = [t.decode() for t in split_tokens(tf.constant(TEXT), "word", False).numpy()]
+    assert tokens[:4] == ["ROMEO", ":", "\n", "'Tis"]
+    assert "know't" in tokens and "\n" in tokens and ";" in tokens
+    assert ["well", "-", "-"] == tokens[tokens.index("well") : tokens.index("well") + 3]
+
+
+def test_word_level_detokenizes_the_way_people_write():
+    vocab = Vocabulary.build(TEXT, "word")
+    tokenizer = Tokenizer(vocab)
+    assert tokenizer.decode(tokenizer.encode_text(TEXT)) == TEXT
+
+
+def test_word_level_lowercase_and_unknown_words_map_to_unk():
+    vocab = Vocabulary.build("The cat. the dog.", "word", lowercase=True)
+    assert "The" not in vocab.tokens and "the" in vocab.tokens
+    tokenizer = Tokenizer(vocab)
+    ids = tokenizer.encode_text("THE zebra")
+    assert ids[0] == vocab.tokens.index("the") + 1 and ids[1] == UNK_ID
+
+
+def test_max_vocab_keeps_the_most_frequent_tokens():
+    vocab = Vocabulary.build("a a a b b c d", "word", max_size=3)
+    assert vocab.tokens == ["a", "b"] and vocab.size == 3
+    ids = Tokenizer(vocab).encode_text("c d a")
+    np.testing.assert_array_equal(ids, [UNK_ID, UNK_ID, 1])
+
+
+def test_vocabulary_saves_and_loads(tmp_path):
+    vocab = Vocabulary.build(TEXT, "word", lowercase=True, max_size=20)
+    vocab.save(tmp_path / "vocab.json")
+    assert Vocabulary.load(tmp_path / "vocab.json") == vocab
+
+
+def test_batched_encoding_is_ragged_and_matches_single():
+    tokenizer = Tokenizer(Vocabulary.build(TEXT, "word"))
+    ragged = tokenizer.encode(tf.constant(["ROMEO: my name", ""]))
+    assert ragged.shape[0] == 2
+    np.testing.assert_array_equal(ragged[0].numpy(), tokenizer.encode_text("ROMEO: my name"))
+    assert ragged[1].shape[0] == 0
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_start_id_is_the_newline(level):
+    vocab = Vocabulary.build(TEXT, level)
+    assert vocab.tokens[vocab.start_id - 1] == "\n"

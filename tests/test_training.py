@@ -1,0 +1,90 @@
+import csv
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import textgen
+from conftest import make_corpus, tiny_config
+from textgen.errors import CorpusError, RunError
+from textgen.runs import RunFolder
+
+
+def _rows(run_dir):
+    with open(RunFolder(run_dir).log_csv) as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_folder_describes_itself(trained_runs):
+    folder = RunFolder(trained_runs("char", "lstm"))
+    config = folder.load_config()
+    assert config.textgen_version == textgen.__version__
+    assert len(config.corpus["sha256"]) == 64
+    assert folder.vocab_file.is_file() and folder.weights_path("best")
+    assert folder.weights_path("latest") and (folder.tensorboard_dir).is_dir()
+    assert [r["epoch"] for r in _rows(folder.path)] == ["1", "2"]
+    assert not list(folder.path.rglob("*.pkl")) and not list(folder.path.rglob("*.pickle"))
+
+
+def test_reloaded_run_gives_the_same_logits(tmp_path, corpus_file):
+    run_dir = textgen.train(
+        tiny_config(corpus_file, epochs=1), run_dir=tmp_path / "r", log=lambda _: None, verbose=0
+    )
+    ids = tf.constant([[3, 4, 5, 6, 7]])
+    first = textgen.load_run(run_dir, weights="latest").model(ids).numpy()
+    again = textgen.load_run(run_dir, weights="latest").model(ids).numpy()
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first).max() > 0
+
+
+def test_training_lowers_the_loss(trained_runs):
+    rows = _rows(trained_runs("char", "lstm"))
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+
+
+def test_resume_continues_where_it_stopped_and_matches_an_unbroken_run(tmp_path, corpus_file):
+    quiet = {"log": lambda _: None, "verbose": 0}
+    whole = textgen.train(tiny_config(corpus_file, epochs=3), run_dir=tmp_path / "whole", **quiet)
+    part = textgen.train(tiny_config(corpus_file, epochs=2), run_dir=tmp_path / "part", **quiet)
+    textgen.train(run_dir=part, resume=True, epochs=3, **quiet)
+    whole_rows, part_rows = _rows(whole), _rows(part)
+    assert [r["epoch"] for r in part_rows] == ["1", "2", "3"]
+    assert [r["loss"] for r in part_rows] == [r["loss"] for r in whole_rows]
+    assert [r["val_loss"] for r in part_rows] == [r["val_loss"] for r in whole_rows]
+
+
+def test_new_run_refuses_an_existing_run_folder(trained_runs, corpus_file):
+    run_dir = trained_runs("char", "lstm")
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    with pytest.raises(RunError, match="already holds a run"):
+        textgen.train(tiny_config(corpus_file), run_dir=run_dir, log=lambda _: None)
+    assert sorted(p.name for p in run_dir.rglob("*")) == before
+
+
+def test_resume_refuses_a_changed_corpus(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_corpus(200))
+    run_dir = textgen.train(
+        tiny_config(corpus, epochs=1), run_dir=tmp_path / "r", log=lambda _: None, verbose=0
+    )
+    corpus.write_text(make_corpus(200, seed=1))
+    with pytest.raises(CorpusError, match="corpus changed"):
+        textgen.train(run_dir=run_dir, resume=True, epochs=2, log=lambda _: None)
+
+
+def test_early_stopping_stops_when_validation_stops_improving(tmp_path, corpus_file):
+    # A learning rate this high makes validation loss worse after the first epoch.
+    config = tiny_config(corpus_file, epochs=8, learning_rate=3.0, patience=1, clipnorm=0)
+    run_dir = textgen.train(config, run_dir=tmp_path / "r", log=lambda _: None, verbose=0)
+    rows = _rows(run_dir)
+    assert len(rows) < 8
+    losses = [float(r["val_loss"]) for r in rows]
+    assert min(losses[:-1]) <= losses[-1]
+
+
+def test_too_short_corpus_is_an_error_and_writes_nothing(tmp_path):
+    corpus = tmp_path / "short.txt"
+    corpus.write_text("ROMEO: hi\n")
+    with pytest.raises(CorpusError, match="too short"):
+        textgen.train(tiny_config(corpus), root=tmp_path / "runs", log=lambda _: None)
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,174 @@
+"""`textgen export`: the run's generator as a SavedModel laid out for TensorFlow Serving.
+
+The SavedModel holds the same `Generator` the sampler uses, with three signatures:
+
+- `serving_default`: prompt -> text, with the run's sampling defaults and a random seed.
+- `generate`: prompt, max_new_tokens, temperature, top_k, top_p, seed (all [batch]) ->
+  completion, text (prompt + completion), num_tokens.
+- `score`: text -> mean_nll (nats per token), num_tokens.
+
+Everything runs in the graph with core TensorFlow ops (string ops, hash tables, the RNN
+cells in a while loop), so it loads with TensorFlow alone: no textgen, no Keras.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+
+from textgen.errors import ExportError
+from textgen.generation import Generator
+from textgen.runs import DEFAULT_ROOT, Run, RunFolder
+
+DEFAULT_MODEL_NAME = "textgen"
+DEFAULT_CAP = 1024
+
+_STRINGS = tf.TensorSpec([None], tf.string)
+
+
+class ServingModule(tf.Module):
+    """The module that is saved: a generator plus the three serving signatures."""
+
+    def __init__(self, generator: Generator):
+        super().__init__(name="textgen_serving")
+        self.generator = generator
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
+    def serving_default(self, prompt):
+        batch = tf.shape(prompt)[0]
+        seed = tf.random.uniform([batch], maxval=2**62, dtype=tf.int64)
+        unset = tf.fill([batch], -1)  # negative: the run's default
+        return self.generate(prompt, unset, tf.cast(unset, tf.float32), unset, tf.zeros([batch]), seed)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="prompt"),
+            tf.TensorSpec([None], tf.int32, name="max_new_tokens"),
+            tf.TensorSpec([None], tf.float32, name="temperature"),
+            tf.TensorSpec([None], tf.int32, name="top_k"),
+            tf.TensorSpec([None], tf.float32, name="top_p"),
+            tf.TensorSpec([None], tf.int64, name="seed"),
+        ]
+    )
+    def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        seeds = tf.stack([seed, tf.zeros_like(seed)], axis=1)  # (batch, [seed, stream 0])
+        completion, num_tokens = self.generator.generate_ids(
+            prompt, max_new_tokens, temperature, top_k, top_p, seeds
+        )
+        return {
+            "completion": completion,
+            "text": tf.strings.join([prompt, completion]),
+            "num_tokens": num_tokens,
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def score(self, text):
+        return self.generator.score(text)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    model_base_path: Path
+    model_name: str
+    version: int
+    size_bytes: int
+    seconds: float
+
+
+def next_version(model_dir: Path) -> int:
+    """One more than the highest integer version folder in `model_dir` (1 if none)."""
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_run(
+    run_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    export_dir: str | os.PathLike | None = None,
+    model_name: str = DEFAULT_MODEL_NAME,
+    version: int | None = None,
+    force: bool = False,
+    max_new_tokens_cap: int = DEFAULT_CAP,
+    weights: str = "best",
+) -> ExportResult:
+    """Write `EXPORT_DIR/NAME/VERSION/` (saved_model.pb + variables/) for TF Serving.
+
+    An existing version is only replaced with `force`; the new export is written to a
+    temporary folder and renamed into place, so a failure never leaves half an export.
+    """
+    started = time.perf_counter()
+    folder = RunFolder.find(run_dir, root)
+    if version is not None and version < 1:
+        raise ExportError(f"--version must be a positive integer, got {version}")
+    if max_new_tokens_cap < 1:
+        raise ExportError(f"the max_new_tokens cap must be positive, got {max_new_tokens_cap}")
+    model_base = Path(export_dir) if export_dir else folder.export_dir
+    model_dir = model_base / model_name
+    version = version or next_version(model_dir)
+    target = model_dir / str(version)
+    if target.exists() and not force:
+        raise ExportError(f"{target} already exists; pass --force to replace it")
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
+    except OSError as err:
+        raise ExportError(f"cannot write to {model_dir}: {err.strerror or err}") from None
+
+    run = Run(folder, weights=weights)
+    generator = Generator(
+        run.model,
+        run.vocab,
+        stop=tuple(run.config.sample.stop),
+        max_new_tokens_cap=max_new_tokens_cap,
+        defaults=run.config.sample,
+    )
+    module = ServingModule(generator)
+    signatures = {
+        "serving_default": module.serving_default,
+        "generate": module.generate,
+        "score": module.score,
+    }
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        _replace(staging, target)
+    except Exception:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    return ExportResult(
+        target, model_base.resolve(), model_name, version, size, time.perf_counter() - started
+    )
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Move `staging` to `target`; an old `target` is removed only once the new one is in."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}-replaced-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def serving_commands(result: ExportResult, port: int = 8501) -> tuple[str, str]:
+    """The docker command that serves this export and a curl request to try it."""
+    docker = (
+        f"docker run --rm -p {port}:8501 "
+        f"-v {result.model_base_path}/{result.model_name}:/models/{result.model_name} "
+        f"-e MODEL_NAME={result.model_name} tensorflow/serving"
+    )
+    curl = (
+        f"curl -s http://localhost:{port}/v1/models/{result.model_name}:predict "
+        "-d '{\"signature_name\": \"generate\", \"instances\": [{\"prompt\": \"ROMEO:\", "
+        "\"max_new_tokens\": 200, \"temperature\": 0.8, \"top_k\": 0, \"top_p\": 0.95, "
+        "\"seed\": 1}]}'"
+    )
+    return docker, curl
