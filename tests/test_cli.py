@@ -8,8 +8,21 @@ from click.testing import CliRunner
 from textgen.cli import cli
 
 TINY = [
-    "--seq-len", "24", "--layers", "2", "--units", "24", "--embedding-dim", "8",
-    "--batch-size", "8", "--epochs", "2", "--steps-per-epoch", "10", "--quiet",
+    "--seq-len",
+    "24",
+    "--layers",
+    "2",
+    "--units",
+    "24",
+    "--embedding-dim",
+    "8",
+    "--batch-size",
+    "8",
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "10",
+    "--quiet",
 ]
 
 
@@ -20,7 +33,9 @@ def run_cli(*args: str, expect: int = 0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("level, cell", [("char", "lstm"), ("char", "gru"), ("word", "lstm"), ("word", "gru")])
+@pytest.mark.parametrize(
+    "level, cell", [("char", "lstm"), ("char", "gru"), ("word", "lstm"), ("word", "gru")]
+)
 def test_train_then_sample(tmp_path, corpus_file, level, cell):
     root = tmp_path / "runs"
     result = run_cli(
@@ -32,11 +47,28 @@ def test_train_then_sample(tmp_path, corpus_file, level, cell):
     # sample finds the newest run under --root by itself
     one = run_cli("sample", "--root", root, "--prompt", "ROMEO:", "--length", 30, "--seed", 7)
     assert one.output.startswith("ROMEO:")
-    again = run_cli("sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 30, "--seed", 7)
+    again = run_cli(
+        "sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 30, "--seed", 7
+    )
     assert again.output == one.output
     many = run_cli(
-        "sample", "--root", root, "--prompt", "JULIET:", "--num-samples", 3, "--length", 20,
-        "--temperature", 1.2, "--top-k", 5, "--top-p", 0.9, "--seed", 1,
+        "sample",
+        "--root",
+        root,
+        "--prompt",
+        "JULIET:",
+        "--num-samples",
+        3,
+        "--length",
+        20,
+        "--temperature",
+        1.2,
+        "--top-k",
+        5,
+        "--top-p",
+        0.9,
+        "--seed",
+        1,
     )
     assert many.output.count("----- sample") == 3 and many.output.count("JULIET:") >= 3
     info = run_cli("info", "--root", root)
@@ -95,7 +127,11 @@ def test_bad_train_input_is_one_line_on_stderr(tmp_path, corpus_file, args, code
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"", "the corpus is empty"), (b"ab\xff\xfecd" * 10, "not UTF-8"), (b"ROMEO: hi\n", "too short")],
+    [
+        (b"", "the corpus is empty"),
+        (b"ab\xff\xfecd" * 10, "not UTF-8"),
+        (b"ROMEO: hi\n", "too short"),
+    ],
 )
 def test_bad_corpus_files_are_one_line_errors(tmp_path, content, message):
     corpus = tmp_path / "c.txt"

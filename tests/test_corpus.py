@@ -1,8 +1,8 @@
 import shutil
 
 import pytest
-
 from conftest import SHARED_TINY_SHAKESPEARE
+
 from textgen.config import DataConfig
 from textgen.corpus import builtin_shakespeare, load_corpus, render_play, split_tail
 from textgen.errors import CorpusError
@@ -108,8 +108,10 @@ def test_tfds_tiny_shakespeare_builds_offline_from_a_manual_dir(tmp_path):
     assert 40_000 < len(corpus.validation) < 60_000
 
 
-def test_tfds_without_files_offline_is_a_clear_error(tmp_path):
-    config = _config("tfds:tiny_shakespeare", data_dir=str(tmp_path), tfds_manual_dir=str(tmp_path))
-    with pytest.raises(CorpusError) as info:
+def test_tfds_with_an_empty_manual_dir_is_a_clear_error(tmp_path):
+    empty = tmp_path / "manual"
+    empty.mkdir()
+    config = _config("tfds:tiny_shakespeare", data_dir=str(tmp_path), tfds_manual_dir=str(empty))
+    with pytest.raises(CorpusError, match="input.txt"):
         load_corpus(config)
-    assert "tiny_shakespeare" in str(info.value)
+    assert not (tmp_path / "tfds").exists()

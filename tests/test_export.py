@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 from click.testing import CliRunner
+from serving_standin import ServingStandIn
 
 import textgen
-from serving_standin import ServingStandIn
 from textgen.cli import cli
 from textgen.client import generate_remote
 from textgen.errors import ExportError, RunError, ServerError
@@ -52,7 +52,9 @@ print(json.dumps({
 def test_export_loads_and_runs_with_tensorflow_alone(char_export):
     done = subprocess.run(
         [sys.executable, "-c", LOAD_WITHOUT_TEXTGEN, str(char_export.path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -68,7 +70,9 @@ def test_export_loads_and_runs_with_tensorflow_alone(char_export):
 def test_saved_model_cli_lists_the_three_signatures(char_export):
     done = subprocess.run(
         ["saved_model_cli", "show", "--dir", str(char_export.path), "--all"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     for name in ("serving_default", "generate", "score"):
@@ -84,21 +88,41 @@ def served(char_export):
 
 
 def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url + ":predict", data=json.dumps(body).encode(), method="POST")
+    request = urllib.request.Request(
+        url + ":predict", data=json.dumps(body).encode(), method="POST"
+    )
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read())
 
 
 def test_greedy_export_equals_textgen_sample(served, trained_runs):
     result = CliRunner().invoke(
-        cli, ["sample", "--run-dir", str(trained_runs("char", "lstm")), "--prompt", "ROMEO:",
-              "--length", "40", "--temperature", "0"],
+        cli,
+        [
+            "sample",
+            "--run-dir",
+            str(trained_runs("char", "lstm")),
+            "--prompt",
+            "ROMEO:",
+            "--length",
+            "40",
+            "--temperature",
+            "0",
+        ],
     )
     assert result.exit_code == 0, result.output
     body = {
         "signature_name": "generate",
-        "instances": [{"prompt": "ROMEO:", "max_new_tokens": 40, "temperature": 0.0,
-                       "top_k": 0, "top_p": 1.0, "seed": 1}],
+        "instances": [
+            {
+                "prompt": "ROMEO:",
+                "max_new_tokens": 40,
+                "temperature": 0.0,
+                "top_k": 0,
+                "top_p": 1.0,
+                "seed": 1,
+            }
+        ],
     }
     (row,) = _post(served.url, body)["predictions"]
     assert row["text"] == result.output.rstrip("\n")
@@ -107,10 +131,12 @@ def test_greedy_export_equals_textgen_sample(served, trained_runs):
 def test_export_seeds_match_the_library_and_differ_from_each_other(served, trained_runs):
     run = textgen.load_run(trained_runs("char", "lstm"))
     local = run.generate(["JULIET:"], max_new_tokens=30, temperature=1.0, seed=5)[0]
-    remote = generate_remote(served.url, ["JULIET:"] * 2, max_new_tokens=30, temperature=1.0,
-                             top_k=0, top_p=1.0, seed=5)
-    again = generate_remote(served.url, ["JULIET:"], max_new_tokens=30, temperature=1.0,
-                            top_k=0, top_p=1.0, seed=5)
+    remote = generate_remote(
+        served.url, ["JULIET:"] * 2, max_new_tokens=30, temperature=1.0, top_k=0, top_p=1.0, seed=5
+    )
+    again = generate_remote(
+        served.url, ["JULIET:"], max_new_tokens=30, temperature=1.0, top_k=0, top_p=1.0, seed=5
+    )
     assert remote[0] == local == again[0]
     assert remote[1] != remote[0]
 
@@ -119,19 +145,36 @@ def test_readme_request_bodies_work_in_row_and_columnar_form(served):
     row = {
         "signature_name": "generate",
         "instances": [
-            {"prompt": "ROMEO:", "max_new_tokens": 20, "temperature": 0.8, "top_k": 0,
-             "top_p": 0.95, "seed": 1},
-            {"prompt": "JULIET:", "max_new_tokens": 20, "temperature": 0.8, "top_k": 0,
-             "top_p": 0.95, "seed": 2},
+            {
+                "prompt": "ROMEO:",
+                "max_new_tokens": 20,
+                "temperature": 0.8,
+                "top_k": 0,
+                "top_p": 0.95,
+                "seed": 1,
+            },
+            {
+                "prompt": "JULIET:",
+                "max_new_tokens": 20,
+                "temperature": 0.8,
+                "top_k": 0,
+                "top_p": 0.95,
+                "seed": 2,
+            },
         ],
     }
     predictions = _post(served.url, row)["predictions"]
     assert [sorted(p) for p in predictions] == [["completion", "num_tokens", "text"]] * 2
     columnar = {
         "signature_name": "generate",
-        "inputs": {"prompt": ["ROMEO:", "JULIET:"], "max_new_tokens": [20, 20],
-                   "temperature": [0.8, 0.8], "top_k": [0, 0], "top_p": [0.95, 0.95],
-                   "seed": [1, 2]},
+        "inputs": {
+            "prompt": ["ROMEO:", "JULIET:"],
+            "max_new_tokens": [20, 20],
+            "temperature": [0.8, 0.8],
+            "top_k": [0, 0],
+            "top_p": [0.95, 0.95],
+            "seed": [1, 2],
+        },
     }
     outputs = _post(served.url, columnar)["outputs"]
     assert outputs["text"] == [p["text"] for p in predictions]
@@ -143,8 +186,18 @@ def test_readme_request_bodies_work_in_row_and_columnar_form(served):
 
 def test_sample_through_the_server_prints_the_completion(served):
     result = CliRunner().invoke(
-        cli, ["sample", "--server", served.url, "--prompt", "ROMEO:", "--length", "12",
-              "--temperature", "0"],
+        cli,
+        [
+            "sample",
+            "--server",
+            served.url,
+            "--prompt",
+            "ROMEO:",
+            "--length",
+            "12",
+            "--temperature",
+            "0",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ROMEO:") and len(result.output.rstrip("\n")) == 18
@@ -167,8 +220,15 @@ def test_every_level_and_cell_exports_and_matches_the_sampler(trained_runs, tmp_
     run = textgen.load_run(run_dir)
     expected = run.generate(["ROMEO: love"], max_new_tokens=15, temperature=0.7, seed=9)[0]
     with ServingStandIn(str(result.path)) as standin:
-        got = generate_remote(standin.url, ["ROMEO: love"], max_new_tokens=15,
-                              temperature=0.7, top_k=0, top_p=1.0, seed=9)
+        got = generate_remote(
+            standin.url,
+            ["ROMEO: love"],
+            max_new_tokens=15,
+            temperature=0.7,
+            top_k=0,
+            top_p=1.0,
+            seed=9,
+        )
     assert got == [expected]
 
 
@@ -197,8 +257,14 @@ def test_export_of_missing_or_incomplete_runs_and_unwritable_dirs(trained_runs, 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     result = CliRunner().invoke(
-        cli, ["export", "--run-dir", str(trained_runs("char", "lstm")),
-              "--export-dir", str(blocker / "sub")],
+        cli,
+        [
+            "export",
+            "--run-dir",
+            str(trained_runs("char", "lstm")),
+            "--export-dir",
+            str(blocker / "sub"),
+        ],
     )
     assert result.exit_code == 1 and "cannot write to" in result.stderr
     assert blocker.read_text() == "not a directory"
@@ -206,8 +272,16 @@ def test_export_of_missing_or_incomplete_runs_and_unwritable_dirs(trained_runs, 
 
 def test_export_cli_prints_docker_and_curl(trained_runs, tmp_path):
     result = CliRunner().invoke(
-        cli, ["export", "--run-dir", str(trained_runs("char", "lstm")), "--export-dir",
-              str(tmp_path), "--model-name", "poet"],
+        cli,
+        [
+            "export",
+            "--run-dir",
+            str(trained_runs("char", "lstm")),
+            "--export-dir",
+            str(tmp_path),
+            "--model-name",
+            "poet",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "tensorflow/serving" in result.output and "MODEL_NAME=poet" in result.output

@@ -60,7 +60,9 @@ def test_stop_string_ends_generation_and_is_not_returned(run):
     stop = free[10:12]
     stopped = run.generate(["ROMEO:"], max_new_tokens=200, temperature=1.0, seed=4, stop=[stop])[0]
     assert stopped == free[: free.index(stop)]
-    streamed = "".join(run.stream("ROMEO:", max_new_tokens=200, temperature=1.0, seed=4, stop=[stop]))
+    streamed = "".join(
+        run.stream("ROMEO:", max_new_tokens=200, temperature=1.0, seed=4, stop=[stop])
+    )
     assert streamed == stopped
 
 
@@ -88,7 +90,11 @@ def test_word_level_generation_joins_words(trained_runs):
 def test_generator_caps_max_new_tokens(run):
     generator = Generator(run.model, run.vocab, max_new_tokens_cap=7)
     completion, counts = generator.generate_ids(
-        tf.constant(["a"]), tf.constant([100]), tf.constant([1.0]), tf.constant([0]),
-        tf.constant([1.0]), tf.constant([[1, 0]], tf.int64),
+        tf.constant(["a"]),
+        tf.constant([100]),
+        tf.constant([1.0]),
+        tf.constant([0]),
+        tf.constant([1.0]),
+        tf.constant([[1, 0]], tf.int64),
     )
     assert counts.numpy().tolist() == [7] and len(completion.numpy()[0].decode()) == 7

@@ -15,7 +15,9 @@ def test_logits_shape_per_cell(cell):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_one_step_with_carried_state_equals_the_full_sequence(cell):
-    model = build_model(30, ModelConfig(cell=cell, layers=3, units=16, embedding_dim=8, dropout=0.2))
+    model = build_model(
+        30, ModelConfig(cell=cell, layers=3, units=16, embedding_dim=8, dropout=0.2)
+    )
     ids = np.random.default_rng(0).integers(0, 30, size=(2, 6)).astype(np.int32)
     full = model(ids, training=False).numpy()
     step = OneStep(model)

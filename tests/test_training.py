@@ -3,9 +3,9 @@ import csv
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import make_corpus, tiny_config
 
 import textgen
-from conftest import make_corpus, tiny_config
 from textgen.errors import CorpusError, RunError
 from textgen.runs import RunFolder
 
@@ -88,3 +88,28 @@ def test_too_short_corpus_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(CorpusError, match="too short"):
         textgen.train(tiny_config(corpus), root=tmp_path / "runs", log=lambda _: None)
     assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_saves_and_resume_matches_an_unbroken_run(tmp_path, corpus_file):
+    from textgen.training import TrainingInterrupted
+
+    def interrupt_after_first_epoch(message: str) -> None:
+        if message.startswith("epoch 1:"):
+            raise KeyboardInterrupt
+
+    whole = textgen.train(
+        tiny_config(corpus_file, epochs=2),
+        run_dir=tmp_path / "whole",
+        log=lambda _: None,
+        verbose=0,
+    )
+    with pytest.raises(TrainingInterrupted):
+        textgen.train(
+            tiny_config(corpus_file, epochs=2),
+            run_dir=tmp_path / "cut",
+            log=interrupt_after_first_epoch,
+            verbose=0,
+        )
+    assert RunFolder(tmp_path / "cut").weights_path("latest")
+    textgen.train(run_dir=tmp_path / "cut", resume=True, log=lambda _: None, verbose=0)
+    assert [r["val_loss"] for r in _rows(tmp_path / "cut")] == [r["val_loss"] for r in _rows(whole)]

@@ -354,18 +354,24 @@ def _progress_rows(folder) -> list[tuple[str, str]]:
 @run_dir_option
 @root_option
 @click.option(
-    "--export-dir", type=click.Path(file_okay=False),
+    "--export-dir",
+    type=click.Path(file_okay=False),
     help="Base folder for TF Serving models (default: RUN/export).",
 )
 @click.option("--model-name", default="textgen", show_default=True, help="TF Serving model name.")
 @click.option("--version", "version", type=int, help="Version number (default: next free).")
 @click.option("--force", is_flag=True, help="Replace an existing version.")
 @click.option(
-    "--max-new-tokens-cap", default=1024, show_default=True,
+    "--max-new-tokens-cap",
+    default=1024,
+    show_default=True,
     help="Most tokens one request may generate.",
 )
 @click.option(
-    "--weights", type=click.Choice(["best", "latest"]), default="best", show_default=True,
+    "--weights",
+    type=click.Choice(["best", "latest"]),
+    default="best",
+    show_default=True,
     help="Which checkpoint to export.",
 )
 def export(run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights):

@@ -143,10 +143,18 @@ def validate_sampling(temperature: float, top_k: int, top_p: float) -> None:
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # A few minutes on 2 CPU cores: enough to learn names, line breaks and common words.
+    # Measured here: GRU learns faster than LSTM at this size, and 5e-3 beats 2e-3.
     "quick": {
         "data": {"seq_len": 100},
-        "model": {"cell": "lstm", "layers": 2, "units": 128, "embedding_dim": 64, "dropout": 0.0},
-        "train": {"batch_size": 64, "epochs": 4, "steps_per_epoch": 150, "patience": 0},
+        "model": {"cell": "gru", "layers": 2, "units": 128, "embedding_dim": 64, "dropout": 0.0},
+        "train": {
+            "batch_size": 64,
+            "epochs": 4,
+            "steps_per_epoch": 200,
+            "learning_rate": 5e-3,
+            "lr_schedule": "cosine",
+            "patience": 0,
+        },
     },
     # char-rnn's Tiny Shakespeare recipe: hours on a CPU, minutes on a GPU.
     "shakespeare": {

@@ -139,8 +139,12 @@ def _load_tfds(name: str, config: DataConfig) -> tuple[str, str]:
 
     download_config = None
     if config.tfds_manual_dir:
-        if not Path(config.tfds_manual_dir).is_dir():
-            raise CorpusError(f"--tfds-manual-dir {config.tfds_manual_dir} is not a directory")
+        manual = Path(config.tfds_manual_dir)
+        if not manual.is_dir() or not any(manual.iterdir()):
+            raise CorpusError(
+                f"--tfds-manual-dir {manual} is not a directory with the dataset's files "
+                f"(for tiny_shakespeare: input.txt)"
+            )
         download_config = tfds.download.DownloadConfig(manual_dir=config.tfds_manual_dir)
     try:
         builder = tfds.builder(name, data_dir=str(Path(config.data_dir) / "tfds"))

@@ -44,7 +44,9 @@ class ServingModule(tf.Module):
         batch = tf.shape(prompt)[0]
         seed = tf.random.uniform([batch], maxval=2**62, dtype=tf.int64)
         unset = tf.fill([batch], -1)  # negative: the run's default
-        return self.generate(prompt, unset, tf.cast(unset, tf.float32), unset, tf.zeros([batch]), seed)
+        return self.generate(
+            prompt, unset, tf.cast(unset, tf.float32), unset, tf.zeros([batch]), seed
+        )
 
     @tf.function(
         input_signature=[
@@ -167,8 +169,8 @@ def serving_commands(result: ExportResult, port: int = 8501) -> tuple[str, str]:
     )
     curl = (
         f"curl -s http://localhost:{port}/v1/models/{result.model_name}:predict "
-        "-d '{\"signature_name\": \"generate\", \"instances\": [{\"prompt\": \"ROMEO:\", "
-        "\"max_new_tokens\": 200, \"temperature\": 0.8, \"top_k\": 0, \"top_p\": 0.95, "
-        "\"seed\": 1}]}'"
+        '-d \'{"signature_name": "generate", "instances": [{"prompt": "ROMEO:", '
+        '"max_new_tokens": 200, "temperature": 0.8, "top_k": 0, "top_p": 0.95, '
+        '"seed": 1}]}\''
     )
     return docker, curl

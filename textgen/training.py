@@ -94,8 +94,7 @@ def train(
         folder = RunFolder.find(run_dir, root)
         config = folder.load_config()
         if epochs is not None:
-            config.train.epochs = epochs
-            config.train.__post_init__()
+            config = config.with_overrides(train={"epochs": epochs})
         prepared = prepare_data(config, vocab=folder.load_vocab())
         if prepared.fingerprint["sha256"] != config.corpus.get("sha256"):
             raise CorpusError(
