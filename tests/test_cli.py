@@ -7,6 +7,8 @@ from click.testing import CliRunner
 
 from textgen.cli import cli
 
+from conftest import SHARED_TINY_SHAKESPEARE
+
 TINY = [
     "--seq-len",
     "24",
@@ -178,3 +180,31 @@ def test_run_folder_missing_a_file(tmp_path, trained_runs):
 def test_resume_rejects_new_settings(root_with_run):
     result = run_cli("train", "--root", root_with_run, "--resume", "--units", "8", expect=2)
     assert "drop --units" in result.stderr
+
+
+@pytest.mark.skipif(
+    not SHARED_TINY_SHAKESPEARE.is_file(),
+    reason="needs ../shared/data/tinyshakespeare.txt (the TFDS tiny_shakespeare download)",
+)
+def test_train_on_tfds_tiny_shakespeare_offline(tmp_path):
+    import shutil
+
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    shutil.copy(SHARED_TINY_SHAKESPEARE, manual / "input.txt")
+    root = tmp_path / "runs"
+    run_cli(
+        "train",
+        "--corpus",
+        "tfds:tiny_shakespeare",
+        "--tfds-manual-dir",
+        manual,
+        "--data-dir",
+        tmp_path / "data",
+        "--root",
+        root,
+        *TINY,
+    )
+    info = run_cli("info", "--root", root).output
+    assert "tfds:tiny_shakespeare" in info
+    assert "1,003,855 train + 55,771 validation characters" in info

@@ -1,11 +1,12 @@
 import shutil
 
 import pytest
-from conftest import SHARED_TINY_SHAKESPEARE
 
 from textgen.config import DataConfig
 from textgen.corpus import builtin_shakespeare, load_corpus, render_play, split_tail
 from textgen.errors import CorpusError
+
+from conftest import SHARED_TINY_SHAKESPEARE
 
 
 def _config(*sources, **kw):

@@ -9,13 +9,14 @@ import urllib.request
 
 import pytest
 from click.testing import CliRunner
-from serving_standin import ServingStandIn
 
 import textgen
 from textgen.cli import cli
 from textgen.client import generate_remote
 from textgen.errors import ExportError, RunError, ServerError
 from textgen.export import export_run
+
+from serving_standin import ServingStandIn
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +288,26 @@ def test_export_cli_prints_docker_and_curl(trained_runs, tmp_path):
     assert "tensorflow/serving" in result.output and "MODEL_NAME=poet" in result.output
     assert "curl" in result.output and "/v1/models/poet:predict" in result.output
     assert (tmp_path / "poet" / "1" / "saved_model.pb").is_file()
+
+
+def test_stop_strings_end_generation_inside_the_exported_graph(trained_runs, tmp_path):
+    run_dir = trained_runs("char", "lstm")
+    run = textgen.load_run(run_dir)
+    free = run.generate(["ROMEO:"], max_new_tokens=60, temperature=1.0, seed=2)[0]
+    stop = free[20:22]
+    result = export_run(run_dir, export_dir=tmp_path, stop=[stop])
+    with ServingStandIn(str(result.path)) as standin:
+        body = {
+            "signature_name": "generate",
+            "inputs": {
+                "prompt": ["ROMEO:"],
+                "max_new_tokens": [60],
+                "temperature": [1.0],
+                "top_k": [0],
+                "top_p": [1.0],
+                "seed": [2],
+            },
+        }
+        outputs = _post(standin.url, body)["outputs"]
+    assert outputs["completion"] == [free[: free.index(stop)]]
+    assert outputs["num_tokens"][0] < 60

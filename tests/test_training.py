@@ -3,11 +3,12 @@ import csv
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_corpus, tiny_config
 
 import textgen
 from textgen.errors import CorpusError, RunError
 from textgen.runs import RunFolder
+
+from conftest import make_corpus, tiny_config
 
 
 def _rows(run_dir):

@@ -374,13 +374,24 @@ def _progress_rows(folder) -> list[tuple[str, str]]:
     show_default=True,
     help="Which checkpoint to export.",
 )
-def export(run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights):
+@click.option("--stop", multiple=True, help="End generation at this text (default: the run's).")
+def export(
+    run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights, stop
+):
     """Write a SavedModel that TensorFlow Serving serves (string in, string out)."""
     _quiet_tensorflow()
     from textgen.export import export_run, serving_commands
 
     result = export_run(
-        run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights
+        run_dir,
+        root,
+        export_dir,
+        model_name,
+        version,
+        force,
+        max_new_tokens_cap,
+        weights,
+        stop=list(stop) or None,
     )
     docker, curl = serving_commands(result)
     click.echo(f"Exported {result.path} ({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")

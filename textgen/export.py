@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,11 +100,13 @@ def export_run(
     force: bool = False,
     max_new_tokens_cap: int = DEFAULT_CAP,
     weights: str = "best",
+    stop: Sequence[str] | None = None,
 ) -> ExportResult:
     """Write `EXPORT_DIR/NAME/VERSION/` (saved_model.pb + variables/) for TF Serving.
 
-    An existing version is only replaced with `force`; the new export is written to a
-    temporary folder and renamed into place, so a failure never leaves half an export.
+    Generation stops at `stop` strings (default: the run's `sample.stop`). An existing
+    version is only replaced with `force`; the new export is written to a temporary
+    folder and renamed into place, so a failure never leaves half an export.
     """
     started = time.perf_counter()
     folder = RunFolder.find(run_dir, root)
@@ -127,7 +130,7 @@ def export_run(
     generator = Generator(
         run.model,
         run.vocab,
-        stop=tuple(run.config.sample.stop),
+        stop=tuple(run.config.sample.stop if stop is None else stop),
         max_new_tokens_cap=max_new_tokens_cap,
         defaults=run.config.sample,
     )
