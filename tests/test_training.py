@@ -1,4 +1,5 @@
 import csv
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -43,10 +44,18 @@ def test_training_lowers_the_loss(trained_runs):
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
 
 
+def _with_dropout(config):
+    return config.with_overrides(model={"dropout": 0.3})  # so the dropout RNG must resume too
+
+
 def test_resume_continues_where_it_stopped_and_matches_an_unbroken_run(tmp_path, corpus_file):
     quiet = {"log": lambda _: None, "verbose": 0}
-    whole = textgen.train(tiny_config(corpus_file, epochs=3), run_dir=tmp_path / "whole", **quiet)
-    part = textgen.train(tiny_config(corpus_file, epochs=2), run_dir=tmp_path / "part", **quiet)
+    whole = textgen.train(
+        _with_dropout(tiny_config(corpus_file, epochs=3)), run_dir=tmp_path / "whole", **quiet
+    )
+    part = textgen.train(
+        _with_dropout(tiny_config(corpus_file, epochs=2)), run_dir=tmp_path / "part", **quiet
+    )
     textgen.train(run_dir=part, resume=True, epochs=3, **quiet)
     whole_rows, part_rows = _rows(whole), _rows(part)
     assert [r["epoch"] for r in part_rows] == ["1", "2", "3"]
@@ -91,26 +100,30 @@ def test_too_short_corpus_is_an_error_and_writes_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_ctrl_c_saves_and_resume_matches_an_unbroken_run(tmp_path, corpus_file):
-    from textgen.training import TrainingInterrupted
+def test_ctrl_c_mid_epoch_saves_and_resume_matches_an_unbroken_run(
+    tmp_path, corpus_file, monkeypatch
+):
+    from textgen.training import Trainer, TrainingInterrupted
 
-    def interrupt_after_first_epoch(message: str) -> None:
-        if message.startswith("epoch 1:"):
+    quiet = {"log": lambda _: None, "verbose": 0}
+    config = _with_dropout(tiny_config(corpus_file, epochs=2))  # 15 steps an epoch
+    whole = textgen.train(config, run_dir=tmp_path / "whole", **quiet)
+
+    real_step, calls = Trainer._train_step, []
+
+    def ctrl_c_at_step_20(self, iterator):
+        calls.append(1)
+        if len(calls) == 20:
             raise KeyboardInterrupt
+        return real_step(self, iterator)
 
-    whole = textgen.train(
-        tiny_config(corpus_file, epochs=2),
-        run_dir=tmp_path / "whole",
-        log=lambda _: None,
-        verbose=0,
-    )
+    monkeypatch.setattr(Trainer, "_train_step", ctrl_c_at_step_20)
     with pytest.raises(TrainingInterrupted):
-        textgen.train(
-            tiny_config(corpus_file, epochs=2),
-            run_dir=tmp_path / "cut",
-            log=interrupt_after_first_epoch,
-            verbose=0,
-        )
-    assert RunFolder(tmp_path / "cut").weights_path("latest")
-    textgen.train(run_dir=tmp_path / "cut", resume=True, log=lambda _: None, verbose=0)
-    assert [r["val_loss"] for r in _rows(tmp_path / "cut")] == [r["val_loss"] for r in _rows(whole)]
+        textgen.train(config, run_dir=tmp_path / "cut", **quiet)
+    monkeypatch.setattr(Trainer, "_train_step", real_step)
+    latest = RunFolder(tmp_path / "cut").weights_path("latest")
+    assert latest.endswith("ckpt-19")  # 19 steps ran; the 20th was interrupted
+    textgen.train(run_dir=tmp_path / "cut", resume=True, **quiet)
+    assert _rows(tmp_path / "cut") == [
+        {**row, "seconds": ANY, "tokens_per_sec": ANY} for row in _rows(whole)
+    ]

@@ -123,6 +123,7 @@ def export_run(
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
+        staging.chmod(0o755)  # mkdtemp makes it private; a model server may run as another user
     except OSError as err:
         raise ExportError(f"cannot write to {model_dir}: {err.strerror or err}") from None
 

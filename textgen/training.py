@@ -190,6 +190,9 @@ class Trainer:
             best_val_loss=self.best_val_loss,
             bad_epochs=self.bad_epochs,
             data=self.iterator,
+            # Dropout's random state: Keras keeps it outside what tf.train.Checkpoint saves
+            # for the model, and without it a resumed run would drop different units.
+            rng_state=[v.value for v in self.model.non_trainable_variables],
         )
         self.latest = tf.train.CheckpointManager(
             self.checkpoint, str(folder.latest_dir), max_to_keep=train_cfg.keep_checkpoints
