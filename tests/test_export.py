@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -185,6 +187,26 @@ def test_readme_request_bodies_work_in_row_and_columnar_form(served):
     assert scored["outputs"]["num_tokens"] == [9]
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _curl_bodies(text: str) -> list[dict]:
+    return [json.loads(body) for body in re.findall(r"-d '(\{.*\})'", text)]
+
+
+def test_the_readme_curl_requests_work_as_written(served):
+    bodies = _curl_bodies(README.read_text(encoding="utf-8"))
+    assert {"instances", "inputs"} <= {key for body in bodies for key in body}
+    for body in bodies:
+        answer = _post(served.url, body)
+        if "instances" in body:
+            assert len(answer["predictions"]) == len(body["instances"])
+            assert all("num_tokens" in row for row in answer["predictions"])
+        else:
+            (first_input,) = list(body["inputs"].values())[:1]
+            assert all(len(v) == len(first_input) for v in answer["outputs"].values())
+
+
 def test_sample_through_the_server_prints_the_completion(served):
     result = CliRunner().invoke(
         cli,
@@ -287,6 +309,10 @@ def test_export_cli_prints_docker_and_curl(trained_runs, tmp_path):
     assert result.exit_code == 0, result.output
     assert "tensorflow/serving" in result.output and "MODEL_NAME=poet" in result.output
     assert "curl" in result.output and "/v1/models/poet:predict" in result.output
+    (body,) = _curl_bodies(result.output)
+    with ServingStandIn(str(tmp_path / "poet" / "1"), model_name="poet") as standin:
+        (row,) = _post(standin.url, body)["predictions"]
+    assert row["text"].startswith(body["instances"][0]["prompt"])
     assert (tmp_path / "poet" / "1" / "saved_model.pb").is_file()
 
 
