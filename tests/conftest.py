@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,28 @@ def make_corpus(lines: int = 400, seed: int = 0) -> str:
         mark = rng.choice([".", ",", "!", "?", ";"])
         parts.append(f"{speaker}:\n{words.capitalize()}{mark}\n\n")
     return "".join(parts)
+
+
+def run_cli(*args, expect: int = 0):
+    """Run `textgen ARGS` in process, as a user would, and check its exit code."""
+    from click.testing import CliRunner
+
+    from textgen.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == expect, (result.output, result.stderr)
+    return result
+
+
+@pytest.fixture
+def tiny_shakespeare_manual_dir(tmp_path) -> Path:
+    """A TFDS manual dir holding tiny_shakespeare's one file, input.txt (skips without it)."""
+    if not SHARED_TINY_SHAKESPEARE.is_file():
+        pytest.skip("needs ../shared/data/tinyshakespeare.txt (the TFDS tiny_shakespeare file)")
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    shutil.copy(SHARED_TINY_SHAKESPEARE, manual / "input.txt")
+    return manual
 
 
 @pytest.fixture(scope="session")

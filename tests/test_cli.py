@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
-from textgen.cli import cli
+from conftest import run_cli
 
-from conftest import SHARED_TINY_SHAKESPEARE
-
-TINY = [
-    "--seq-len",
-    "24",
-    "--layers",
-    "2",
-    "--units",
-    "24",
-    "--embedding-dim",
-    "8",
-    "--batch-size",
-    "8",
-    "--epochs",
-    "2",
-    "--steps-per-epoch",
-    "10",
-    "--quiet",
-]
-
-
-def run_cli(*args: str, expect: int = 0):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert result.exit_code == expect, (result.output, result.stderr)
-    return result
+TINY = (
+    "--seq-len 24 --layers 2 --units 24 --embedding-dim 8 --batch-size 8 --epochs 2 "
+    "--steps-per-epoch 10 --quiet"
+).split()
 
 
 @pytest.mark.slow
@@ -182,16 +160,8 @@ def test_resume_rejects_new_settings(root_with_run):
     assert "drop --units" in result.stderr
 
 
-@pytest.mark.skipif(
-    not SHARED_TINY_SHAKESPEARE.is_file(),
-    reason="needs ../shared/data/tinyshakespeare.txt (the TFDS tiny_shakespeare download)",
-)
-def test_train_on_tfds_tiny_shakespeare_offline(tmp_path):
-    import shutil
-
-    manual = tmp_path / "manual"
-    manual.mkdir()
-    shutil.copy(SHARED_TINY_SHAKESPEARE, manual / "input.txt")
+def test_train_on_tfds_tiny_shakespeare_offline(tmp_path, tiny_shakespeare_manual_dir):
+    manual = tiny_shakespeare_manual_dir
     root = tmp_path / "runs"
     run_cli(
         "train",

