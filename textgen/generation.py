@@ -67,11 +67,12 @@ class Generator(tf.Module):
 
     # -- building blocks ------------------------------------------------------------
 
-    def _prime(self, prompts: tf.Tensor):
+    def _prime(self, prompts: tf.Tensor, with_nll: bool = False):
         """Feed start token + prompt through the network.
 
         Returns the logits for the next token (batch, vocab), the state, each row's last
-        token id (batch,), and each row's summed NLL of its prompt tokens and count.
+        token id (batch,), and (if `with_nll`, else zeros) each row's summed NLL of its
+        prompt tokens, and the token counts.
         """
         ids = self.tokenizer.encode(prompts)  # ragged (batch, tokens)
         batch = tf.shape(prompts)[0]
@@ -87,11 +88,11 @@ class Generator(tf.Module):
         def body(t, logits, state, nll):
             new_logits, new_state = self.one_step(padded[:, t], state)
             active = t < lengths  # (batch,)
-            # NLL of the token after position t, for rows where there is one.
-            has_next = t + 1 < lengths
-            target = padded[:, tf.minimum(t + 1, steps - 1)]
-            token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(target, new_logits)
-            nll = nll + tf.where(has_next, token_nll, 0.0)
+            if with_nll:  # NLL of the token after position t, for rows that have one
+                has_next = t + 1 < lengths
+                target = padded[:, tf.minimum(t + 1, steps - 1)]
+                token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(target, new_logits)
+                nll = nll + tf.where(has_next, token_nll, 0.0)
             logits = tf.where(active[:, None], new_logits, logits)
             state = tf.nest.map_structure(
                 lambda new, old: tf.where(active[:, None], new, old), new_state, state
@@ -173,7 +174,7 @@ class Generator(tf.Module):
 
         Each text is scored from the start of a line; a text with no tokens scores 0.
         """
-        _, _, _, nll, counts = self._prime(texts)
+        _, _, _, nll, counts = self._prime(texts, with_nll=True)
         mean = tf.math.divide_no_nan(nll, tf.cast(counts, tf.float32))
         return {"mean_nll": mean, "num_tokens": counts}
 
