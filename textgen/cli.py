@@ -118,40 +118,23 @@ def train(**opts) -> None:
     from textgen.training import TrainingInterrupted
     from textgen.training import train as train_run
 
+    # Settings the user gave (unset options are None, an unset --corpus is ()).
+    given = {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items() if v not in (None, ())
+    }
     if opts["resume"]:
-        given = [k for k in _CONFIG_OPTIONS if opts[k] not in (None, ())]
-        if given:
+        extra = [k for k in given if k == "preset" or (_section_of(k) and k != "epochs")]
+        if extra:
             raise click.UsageError(
                 f"--resume continues a run with its saved settings; drop "
-                f"{', '.join('--' + k.replace('_', '-') for k in given)}"
+                f"{', '.join('--' + k.replace('_', '-') for k in extra)}"
             )
     else:
         config = RunConfig.from_preset(opts["preset"]).with_overrides(
-            data={
-                "sources": list(opts["sources"]) or None,
-                "level": opts["level"],
-                "lowercase": opts["lowercase"],
-                "max_vocab": opts["max_vocab"],
-                "seq_len": opts["seq_len"],
-                "val_fraction": opts["val_fraction"],
-                "tfds_manual_dir": opts["tfds_manual_dir"],
-                "data_dir": opts["data_dir"],
-            },
-            model={k: opts[k] for k in ("cell", "layers", "units", "embedding_dim", "dropout")},
-            train={
-                k: opts[k]
-                for k in (
-                    "batch_size",
-                    "epochs",
-                    "steps_per_epoch",
-                    "learning_rate",
-                    "lr_schedule",
-                    "clipnorm",
-                    "patience",
-                    "seed",
-                )
-            },
-            sample={"temperature": opts["temperature"]},
+            **{
+                section: {k: v for k, v in given.items() if k in names}
+                for section, names in _TRAIN_SETTINGS.items()
+            }
         )
     try:
         run_path = train_run(
@@ -180,30 +163,23 @@ def train(**opts) -> None:
     click.echo(f"---\nMore with: textgen sample --run-dir {run_path} --prompt 'ROMEO:'")
 
 
-_CONFIG_OPTIONS = (
-    "sources",
-    "preset",
-    "level",
-    "lowercase",
-    "max_vocab",
-    "cell",
-    "layers",
-    "units",
-    "embedding_dim",
-    "dropout",
-    "seq_len",
-    "batch_size",
-    "steps_per_epoch",
-    "learning_rate",
-    "lr_schedule",
-    "clipnorm",
-    "val_fraction",
-    "patience",
-    "temperature",
-    "seed",
-    "tfds_manual_dir",
-    "data_dir",
-)
+# Which config section each `textgen train` setting option fills.
+_TRAIN_SETTINGS = {
+    "data": (
+        "sources", "level", "lowercase", "max_vocab", "seq_len", "val_fraction",
+        "tfds_manual_dir", "data_dir",
+    ),
+    "model": ("cell", "layers", "units", "embedding_dim", "dropout"),
+    "train": (
+        "batch_size", "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm",
+        "patience", "seed",
+    ),
+    "sample": ("temperature",),
+}  # fmt: skip
+
+
+def _section_of(option: str) -> str | None:
+    return next((s for s, names in _TRAIN_SETTINGS.items() if option in names), None)
 
 
 @cli.command()

@@ -128,14 +128,8 @@ def export_run(
         raise ExportError(f"cannot write to {model_dir}: {err.strerror or err}") from None
 
     run = Run(folder, weights=weights)
-    generator = Generator(
-        run.model,
-        run.vocab,
-        stop=tuple(run.config.sample.stop if stop is None else stop),
-        max_new_tokens_cap=max_new_tokens_cap,
-        defaults=run.config.sample,
-    )
-    module = ServingModule(generator)
+    stop = run.config.sample.stop if stop is None else stop
+    module = ServingModule(run.generator_for(stop, max_new_tokens_cap))
     signatures = {
         "serving_default": module.serving_default,
         "generate": module.generate,

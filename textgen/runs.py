@@ -133,7 +133,7 @@ class Run:
         self.model = build_model(self.vocab.size, self.config.model)
         self.weights_path = folder.weights_path(weights)
         _restore_weights(self.model, self.weights_path)
-        self._generators: dict[tuple[str, ...], object] = {}
+        self._generators: dict[tuple, object] = {}
 
     def __repr__(self) -> str:
         return f"Run({str(self.folder.path)!r})"
@@ -143,14 +143,18 @@ class Run:
         """The in-graph generator, with the run's own stop strings."""
         return self.generator_for(self.config.sample.stop)
 
-    def generator_for(self, stop: Sequence[str] = ()):
-        """A generator that stops at `stop` (built once per set of stop strings)."""
-        from textgen.generation import Generator
+    def generator_for(self, stop: Sequence[str] = (), max_new_tokens_cap: int | None = None):
+        """A generator with the run's defaults that stops at `stop` (built once per setting)."""
+        from textgen.generation import DEFAULT_MAX_NEW_TOKENS_CAP, Generator
 
-        key = tuple(stop)
+        key = (tuple(stop), max_new_tokens_cap or DEFAULT_MAX_NEW_TOKENS_CAP)
         if key not in self._generators:
             self._generators[key] = Generator(
-                self.model, self.vocab, stop=key, defaults=self.config.sample
+                self.model,
+                self.vocab,
+                stop=key[0],
+                max_new_tokens_cap=key[1],
+                defaults=self.config.sample,
             )
         return self._generators[key]
 

@@ -47,6 +47,7 @@ class PreparedData:
     """Everything training needs from the corpus, computed before any file is written."""
 
     vocab: Vocabulary
+    num_windows: int  # training windows of seq_len+1 tokens
     train_ids: np.ndarray
     val_ids: np.ndarray
     fingerprint: dict
@@ -73,7 +74,7 @@ def prepare_data(config: RunConfig, vocab: Vocabulary | None = None) -> Prepared
             f"the corpus makes {windows} training windows of {window} tokens, fewer than "
             f"--batch-size {config.train.batch_size}; lower --batch-size or --seq-len"
         )
-    return PreparedData(vocab, train_ids, val_ids.astype(np.int32), corpus.fingerprint())
+    return PreparedData(vocab, windows, train_ids, val_ids.astype(np.int32), corpus.fingerprint())
 
 
 def train(
@@ -148,8 +149,7 @@ class Trainer:
         train_cfg = config.train
         keras.utils.set_random_seed(train_cfg.seed)
         self.strategy = strategy or tf.distribute.get_strategy()
-        windows = len(data.train_ids) // (config.data.seq_len + 1)
-        self.steps_per_epoch = train_cfg.steps_per_epoch or windows // train_cfg.batch_size
+        self.steps_per_epoch = train_cfg.steps_per_epoch or data.num_windows // train_cfg.batch_size
         total_steps = self.steps_per_epoch * train_cfg.epochs
 
         with self.strategy.scope():
@@ -304,14 +304,14 @@ class Trainer:
         lr = float(self.optimizer.learning_rate)
         step = int(self.step)
         improved = val_loss is None or val_loss < float(self.best_val_loss)
+        # Best first, then latest: a crash in between leaves latest at the previous epoch,
+        # so resume retrains this epoch (the same batches) rather than skipping its best.
         if improved:
             self.best_val_loss.assign(val_loss if val_loss is not None else loss)
             self.bad_epochs.assign(0)
+            self.best.save(checkpoint_number=step)
         else:
             self.bad_epochs.assign_add(1)
-        # Best first, then latest: if we crash in between, resume redoes this epoch's end.
-        if improved:
-            self.best.save(checkpoint_number=step)
         self.latest.save(checkpoint_number=step)
 
         row = {
