@@ -98,3 +98,45 @@ def test_generator_caps_max_new_tokens(run):
         tf.constant([[1, 0]], tf.int64),
     )
     assert counts.numpy().tolist() == [7] and len(completion.numpy()[0].decode()) == 7
+
+
+def test_xla_compiled_generator_writes_the_same_text(run):
+    plain = Generator(run.model, run.vocab, stop=["\n\n"], defaults=run.config.sample)
+    compiled = Generator(
+        run.model, run.vocab, stop=["\n\n"], defaults=run.config.sample, jit_compile=True
+    )
+    prompts = ["ROMEO:", "", "JULIET:\nMy"]
+    for settings in (
+        {"temperature": 0},
+        {"temperature": 1.0, "seed": 7},
+        {"temperature": 0.8, "top_k": 4, "top_p": 0.9, "seed": 3},
+    ):
+        expected = plain.generate(prompts, max_new_tokens=150, **settings)
+        assert compiled.generate(prompts, max_new_tokens=150, **settings) == expected
+
+
+def test_chunk_size_does_not_change_the_text(run):
+    texts = {
+        size: Generator(run.model, run.vocab, chunk_size=size).generate(
+            ["ROMEO:", "x"], max_new_tokens=70, temperature=1.0, seed=9
+        )
+        for size in (1, 7, 64)
+    }
+    assert texts[1] == texts[7] == texts[64]
+
+
+def test_num_tokens_counts_through_the_token_that_completes_a_stop_string(run):
+    free = run.generate(["ROMEO:"], max_new_tokens=200, temperature=1.0, seed=4)[0]
+    stop = free[30:33]
+    generator = run.generator_for([stop])
+    completion, counts = generator.generate_ids(
+        tf.constant(["ROMEO:", "ROMEO:"]),
+        tf.constant([200, 20]),
+        tf.constant([1.0, 1.0]),
+        tf.constant([0, 0]),
+        tf.constant([1.0, 1.0]),
+        tf.constant([[4, 0], [4, 0]], tf.int64),
+    )
+    first = free.index(stop)
+    assert completion.numpy()[0].decode() == free[:first]
+    assert counts.numpy().tolist() == [first + len(stop), min(20, first + len(stop))]

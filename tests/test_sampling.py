@@ -14,8 +14,9 @@ def _choose(batch, temperature=1.0, top_k=0, top_p=1.0, seed=0, step=0, logits=N
         tf.fill([batch], float(temperature)),
         tf.fill([batch], top_k),
         tf.fill([batch], float(top_p)),
-        tf.constant([[seed, row] for row in range(batch)], tf.int64),
-        tf.constant(step),
+        gumbel_noise(
+            tf.constant([[seed, row] for row in range(batch)], tf.int64), step, logits.shape[-1]
+        ),
     ).numpy()
 
 
@@ -66,3 +67,11 @@ def test_noise_depends_only_on_the_rows_own_seed_and_step():
     assert not np.allclose(a[0], a[1])
     c = gumbel_noise(tf.constant([[7, 0]], tf.int64), tf.constant(4), 10).numpy()
     assert not np.array_equal(a[0], c[0])
+
+
+def test_noise_for_a_chunk_of_steps_equals_the_noise_of_each_step():
+    seeds = tf.constant([[7, 0], [7, 1], [2**40 + 3, 5]], tf.int64)
+    chunk = gumbel_noise(seeds, tf.range(10, 14), 33).numpy()  # (4, 3, 33)
+    assert chunk.shape == (4, 3, 33)
+    for i, step in enumerate(range(10, 14)):
+        np.testing.assert_allclose(chunk[i], gumbel_noise(seeds, step, 33).numpy(), rtol=1e-6)

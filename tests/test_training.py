@@ -90,7 +90,7 @@ def test_resume_refuses_a_changed_corpus(tmp_path):
 
 def test_early_stopping_stops_when_validation_stops_improving(tmp_path, corpus_file):
     # A learning rate this high makes validation loss worse after the first epoch.
-    config = tiny_config(corpus_file, epochs=8, learning_rate=3.0, patience=1, clipnorm=0)
+    config = tiny_config(corpus_file, epochs=8, learning_rate=30.0, patience=1, clipnorm=0)
     run_dir = textgen.train(config, run_dir=tmp_path / "r", log=lambda _: None, verbose=0)
     rows = _rows(run_dir)
     assert len(rows) < 8

@@ -14,10 +14,17 @@ import tensorflow as tf
 
 from textgen.config import SampleConfig
 from textgen.models import OneStep
-from textgen.sampling import choose_tokens
+from textgen.sampling import (
+    gumbel_noise,
+    inverse_temperature,
+    needs_filtering,
+    step_noise,
+    top_filter,
+)
 from textgen.tokenizers import Tokenizer, Vocabulary
 
 DEFAULT_MAX_NEW_TOKENS_CAP = 4096
+STREAM_CHUNK_SIZE = 16  # tokens per update when streaming: smooth output, little overhead
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
@@ -30,13 +37,27 @@ def _re2_literal(text: str) -> str:
     return "".join(c if c.isalnum() and c.isascii() else f"\\x{{{ord(c):x}}}" for c in text)
 
 
+def default_chunk_size(vocab_size: int) -> int:
+    """Tokens per call of the generation core: 64 for characters, fewer for big vocabularies.
+
+    The core draws a whole chunk's sampling noise at once, (chunk, batch, vocab) floats.
+    """
+    return int(min(64, max(8, (1 << 17) // vocab_size)))
+
+
 class Generator(tf.Module):
     """Generates text from a trained model: `generate(prompts, ...)` and `score(texts)`.
 
     Every prompt is read as the start of a line: the start token (the newline) is fed
     first, so an empty prompt is valid. Stop strings are fixed when the generator is
-    built; generation of a row ends right after a token completes one, and the stop
-    string and what follows are cut from the completion.
+    built; generation of a row ends once its text holds one, and the stop string and
+    what follows are cut from the completion.
+
+    Tokens are drawn by a numeric core (`_advance_ids`) that runs `chunk_size` steps
+    per call: the RNN cells stepped with their state, temperature / top-k / top-p
+    sampling, the chunk's noise drawn at once. With `jit_compile=True` the core is
+    compiled by XLA (several times faster on a CPU); string work (tokenizing, stop
+    strings, detokenizing) stays outside it. Greedy text is the same either way.
 
     Out-of-range settings never fail the graph (a server must not crash on a request):
     a negative max_new_tokens, temperature or top_k, or a top_p outside (0, 1], means
@@ -50,6 +71,8 @@ class Generator(tf.Module):
         stop: Sequence[str] = (),
         max_new_tokens_cap: int = DEFAULT_MAX_NEW_TOKENS_CAP,
         defaults: SampleConfig | None = None,
+        jit_compile: bool = False,
+        chunk_size: int | None = None,
     ):
         super().__init__(name="generator")
         self.one_step = OneStep(model)
@@ -58,12 +81,14 @@ class Generator(tf.Module):
         self.stop = tuple(stop)
         self.max_new_tokens_cap = max_new_tokens_cap
         self.defaults = defaults or SampleConfig()
+        self.jit_compile = jit_compile
+        self.chunk_size = chunk_size or default_chunk_size(vocab.size)
+        self._advance_ids = tf.function(self._advance_core, jit_compile=jit_compile)
         if self.stop:
-            longest_token = max((len(t.encode("utf-8")) for t in vocab.tokens), default=1)
-            self._tail_bytes = max(len(s.encode("utf-8")) for s in self.stop) + longest_token + 1
             alternatives = "|".join(_re2_literal(s) for s in self.stop)
             self._stop_search = f"(?s).*(?:{alternatives}).*"
             self._stop_cut = f"(?s)(?:{alternatives}).*"
+            self._stop_match = f"(?s)^.*?({alternatives}).*$"
 
     # -- building blocks ------------------------------------------------------------
 
@@ -116,13 +141,83 @@ class Generator(tf.Module):
         top_p = tf.where((top_p > 0) & (top_p <= 1), top_p, d.top_p)
         return max_new_tokens, temperature, top_k, top_p
 
-    def _stop_hit(self, tail: tf.Tensor, piece: tf.Tensor):
-        """Append `piece` to the rolling `tail`; report rows whose tail holds a stop string."""
-        tail = tf.strings.join([tail, piece])
-        length = tf.strings.length(tail)
-        start = tf.maximum(length - self._tail_bytes, 0)
-        tail = tf.strings.substr(tail, start, tf.fill(tf.shape(start), self._tail_bytes))
-        return tail, tf.strings.regex_full_match(tail, self._stop_search)
+    def _advance_core(self, logits, state, counts, t0, max_new_tokens, settings, size):
+        """Up to `size` steps of drawing tokens; numbers only, so XLA can compile it.
+
+        Runs min(size, most tokens any row still needs) steps. Returns the token
+        ids (size, batch) (a row's ids past its max_new_tokens are junk), the steps
+        taken, and the logits, state and counts after them. Everything that does not
+        change from step to step (weights, noise, temperature) is prepared before the loop.
+        """
+        temperature, top_k, top_p, seeds, needed = settings
+        batch = tf.shape(logits)[0]
+        steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
+        noise = tf.cond(
+            tf.reduce_any(temperature > 0),
+            lambda: gumbel_noise(seeds, t0 + tf.range(size), self.vocab_size),
+            lambda: tf.zeros([size, batch, self.vocab_size]),
+        )
+        noise = step_noise(noise, temperature)  # (size, batch, vocab)
+        noise.set_shape([size, *logits.shape])  # a static batch stays static in the loop
+        inverse_t = inverse_temperature(temperature)  # (batch, 1)
+        weights = self.one_step.read_weights()
+
+        def run(filtering: bool):
+            def body(i, logits, state, chunk):
+                scaled = logits * inverse_t
+                if filtering:
+                    scaled = top_filter(scaled, top_k, top_p)
+                ids = tf.argmax(scaled + noise[i], axis=-1, output_type=tf.int32)  # (batch,)
+                chunk = tf.tensor_scatter_nd_update(chunk, [[i]], ids[None])
+                logits, state = self.one_step.step(weights, ids, state)
+                return i + 1, logits, state, chunk
+
+            _, logits_out, state_out, chunk = tf.while_loop(
+                lambda i, *_: i < steps,
+                body,
+                (tf.constant(0), logits, state, tf.zeros_like(noise[:, :, 0], tf.int32)),
+                maximum_iterations=size,
+            )
+            return chunk, logits_out, state_out
+
+        chunk, logits, state = tf.cond(needed, lambda: run(True), lambda: run(False))
+        counts = counts + tf.clip_by_value(max_new_tokens - counts, 0, steps)
+        return chunk, steps, logits, state, counts
+
+    def _advance(self, logits, state, prev, counts, t0, max_new_tokens, settings, size):
+        """One chunk: the numeric core, then each row's text for it (batch,)."""
+        before = counts
+        chunk, steps, logits, state, counts = self._advance_ids(
+            logits, state, counts, t0, max_new_tokens, settings, size
+        )
+        ids = tf.transpose(chunk[:steps])  # (batch, steps)
+        text = self._text(tf.concat([prev[:, None], ids], 1), counts - before)
+        last = tf.gather(ids, tf.maximum(counts - before - 1, 0), batch_dims=1)
+        prev = tf.where(counts > before, last, prev)
+        return ids, text, logits, state, prev, counts
+
+    def _text(self, sequence, lengths):
+        """Text of sequence[:, 1:] continuing sequence[:, 0], the first `lengths` tokens."""
+        ids, prev = sequence[:, 1:], sequence[:, :-1]
+        pieces = self.tokenizer.pieces(prev, ids)  # (batch, steps)
+        valid = tf.range(tf.shape(ids)[1])[None, :] < lengths[:, None]
+        return tf.strings.reduce_join(tf.where(valid, pieces, ""), axis=1)
+
+    def _settings(self, temperature, top_k, top_p, seeds):
+        return temperature, top_k, top_p, seeds, needs_filtering(top_k, top_p)
+
+    def _tokens_through_stop(self, sequence, counts, completion):
+        """Tokens up to and including the one that completes a stop string, per row."""
+        cut = tf.strings.length(tf.strings.regex_replace(completion, self._stop_cut, ""))
+        matched = tf.strings.regex_replace(completion, self._stop_match, r"\1")
+        hit = tf.strings.regex_full_match(completion, self._stop_search)
+        stop_end = cut + tf.strings.length(matched)  # bytes through the stop string
+        ids, prev = sequence[:, 1:], sequence[:, :-1]
+        sizes = tf.strings.length(self.tokenizer.pieces(prev, ids))  # (batch, steps)
+        starts = tf.math.cumsum(sizes, axis=1, exclusive=True)
+        valid = tf.range(tf.shape(ids)[1])[None, :] < counts[:, None]
+        through = tf.reduce_sum(tf.cast(valid & (starts < stop_end[:, None]), tf.int32), 1)
+        return tf.where(hit, through, counts)
 
     # -- the graph functions ----------------------------------------------------------
 
@@ -132,39 +227,36 @@ class Generator(tf.Module):
         max_new_tokens, temperature, top_k, top_p = self._sanitize(
             max_new_tokens, temperature, top_k, top_p
         )
+        settings = self._settings(temperature, top_k, top_p, seeds)
         logits, state, last_ids, _, _ = self._prime(prompts)
         batch = tf.shape(prompts)[0]
-        steps = tf.reduce_max(tf.concat([max_new_tokens, [0]], 0))
-        # Slot 0 holds each row's last prompt token: what the first new token follows.
-        tokens = tf.TensorArray(tf.int32, size=steps + 1, element_shape=[None])
-        tokens = tokens.write(0, last_ids)
+        max_new_tokens = tf.maximum(max_new_tokens, 0)
+        # Chunks of ids, time-major; the first holds each row's last prompt token.
+        chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
+        chunks = chunks.write(0, last_ids[None])
         counts = tf.zeros([batch], tf.int32)
-        done = max_new_tokens <= 0
-        tail = tf.fill([batch], "")
+        text = tf.fill([batch], "")
 
-        def body(t, logits, state, prev, counts, done, tail, tokens):
-            ids = choose_tokens(logits, temperature, top_k, top_p, seeds, t)  # (batch,)
-            tokens = tokens.write(t + 1, ids)
-            counts = counts + tf.cast(~done, tf.int32)
-            if self.stop:
-                piece = tf.where(done, "", self.tokenizer.pieces(prev, ids))
-                tail, hit = self._stop_hit(tail, piece)
-                done = done | hit
-            done = done | (counts >= max_new_tokens)
-            logits, state = self.one_step(ids, state)
-            return t + 1, logits, state, ids, counts, done, tail, tokens
+        def body(t, logits, state, prev, counts, max_new, text, chunks):
+            ids, piece, logits, state, prev, counts = self._advance(
+                logits, state, prev, counts, t, max_new, settings, self.chunk_size
+            )
+            chunks = chunks.write(chunks.size(), tf.transpose(ids))
+            if self.stop:  # a row whose text holds a stop string needs no more tokens
+                text = tf.strings.join([text, piece])
+                hit = tf.strings.regex_full_match(text, self._stop_search)
+                max_new = tf.where(hit, counts, max_new)
+            return t + self.chunk_size, logits, state, prev, counts, max_new, text, chunks
 
-        *_, counts, _, _, tokens = tf.while_loop(
-            lambda t, *rest: (t < steps) & ~tf.reduce_all(rest[4]),
+        *_, counts, _, _, chunks = tf.while_loop(
+            lambda t, logits, state, prev, counts, max_new, *_: tf.reduce_any(counts < max_new),
             body,
-            (tf.constant(0), logits, state, last_ids, counts, done, tail, tokens),
+            (tf.constant(0), logits, state, last_ids, counts, max_new_tokens, text, chunks),
         )
-        sequence = tf.transpose(tokens.stack())  # (batch, 1 + steps_taken)
-        ids, prev = sequence[:, 1:], sequence[:, :-1]
-        pieces = self.tokenizer.pieces(prev, ids)  # (batch, steps_taken)
-        valid = tf.range(tf.shape(ids)[1])[None, :] < counts[:, None]
-        completion = tf.strings.reduce_join(tf.where(valid, pieces, ""), axis=1)
+        sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
+        completion = self._text(sequence, counts)
         if self.stop:
+            counts = self._tokens_through_stop(sequence, counts, completion)
             completion = tf.strings.regex_replace(completion, self._stop_cut, "")
         return completion, counts
 
@@ -185,12 +277,16 @@ class Generator(tf.Module):
         return logits, state, last_ids
 
     @tf.function
-    def next_token(self, logits, state, prev, temperature, top_k, top_p, seeds, t):
-        """One streamed step: the token, its text, and the logits and state after it."""
+    def advance(
+        self, logits, state, prev, counts, t0, max_new_tokens, temperature, top_k, top_p, seeds
+    ):
+        """One streamed chunk: its text (batch,), and the loop state after it."""
         _, temperature, top_k, top_p = self._sanitize(0, temperature, top_k, top_p)
-        ids = choose_tokens(logits, temperature, top_k, top_p, seeds, t)
-        logits, state = self.one_step(ids, state)
-        return ids, self.tokenizer.pieces(prev, ids), logits, state
+        settings = self._settings(temperature, top_k, top_p, seeds)
+        _, text, logits, state, prev, counts = self._advance(
+            logits, state, prev, counts, t0, max_new_tokens, settings, STREAM_CHUNK_SIZE
+        )
+        return text, logits, state, prev, counts
 
     # -- Python API -------------------------------------------------------------------
 
@@ -229,7 +325,7 @@ class Generator(tf.Module):
         top_p: float = 1.0,
         seed: int = 0,
     ) -> Iterator[str]:
-        """Yield the completion of one prompt piece by piece as tokens are drawn.
+        """Yield the completion of one prompt chunk by chunk as tokens are drawn.
 
         Gives the same text as `generate([prompt], ...)` with the same settings.
         """
@@ -240,10 +336,12 @@ class Generator(tf.Module):
             tf.constant([top_p], tf.float32),
             tf.constant([[seed, 0]], tf.int64),
         )
+        total = tf.constant([min(max_new_tokens, self.max_new_tokens_cap)], tf.int32)
+        counts = tf.zeros([1], tf.int32)
         pending = ""  # text held back because it may be the start of a stop string
-        for t in range(min(max_new_tokens, self.max_new_tokens_cap)):
-            prev, piece, logits, state = self.next_token(
-                logits, state, prev, *params, tf.constant(t)
+        for t0 in range(0, int(total[0]), STREAM_CHUNK_SIZE):
+            piece, logits, state, prev, counts = self.advance(
+                logits, state, prev, counts, tf.constant(t0), total, *params
             )
             pending += piece.numpy()[0].decode("utf-8")
             cut = min((pending.find(s) for s in self.stop if s in pending), default=-1)

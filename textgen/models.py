@@ -6,8 +6,11 @@ import keras
 import tensorflow as tf
 
 from textgen.config import ModelConfig
+from textgen.fused import FusedGRU, FusedLSTM
 
-RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
+# LSTM and GRU train with a cuDNN-style fused loop on CPUs (textgen.fused) and keep
+# Keras' own cuDNN path on GPUs; the weights are Keras' either way.
+RNN_LAYERS = {"lstm": FusedLSTM, "gru": FusedGRU, "rnn": keras.layers.SimpleRNN}
 
 
 def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
@@ -25,15 +28,19 @@ def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
 class OneStep(tf.Module):
     """The model advanced one token at a time, with its per-layer state explicit.
 
-    Calls the RNN layers' cells directly (the weights are shared with the Keras model), so
-    a graph loop can carry state from token to token instead of re-reading a window.
-    State: a tuple with one tuple per layer, `(h, c)` for LSTM and `(h,)` otherwise.
+    Shares the Keras model's weights, so a graph loop can carry state from token to
+    token instead of re-reading a window. The step is written out with the weights read
+    once per loop (`read_weights`, then `step`): a generation loop then runs a handful
+    of ops per layer per token, which is what bounds its speed at batch 1. The maths is
+    Keras' (tests hold it equal to the model). State: a tuple with one tuple per layer,
+    `(h, c)` for LSTM and `(h,)` otherwise.
     """
 
     def __init__(self, model: keras.Model):
         super().__init__(name="one_step")
         self.embedding = model.get_layer("embedding")
         self.cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+        self.kinds = [_cell_kind(cell) for cell in self.cells]
         self.head = model.get_layer("logits")
 
     def zero_state(self, batch_size: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
@@ -43,11 +50,51 @@ class OneStep(tf.Module):
             state.append(tuple(tf.zeros([batch_size, size]) for size in sizes))
         return tuple(state)
 
+    def read_weights(self) -> tuple:
+        """The weights as tensors, arranged for `step` (read once, outside a loop)."""
+        layers = []
+        for kind, cell in zip(self.kinds, self.cells):
+            kernel, recurrent, bias = (tf.convert_to_tensor(w) for w in cell.weights)
+            if kind == "gru":  # input and recurrent parts stay apart: r scales the latter
+                layers.append((kernel, recurrent, bias[0], bias[1]))
+            else:  # one matmul of [x, h] with the stacked kernels
+                layers.append((tf.concat([kernel, recurrent], 0), bias))
+        head = (tf.convert_to_tensor(self.head.kernel), tf.convert_to_tensor(self.head.bias))
+        return tf.convert_to_tensor(self.embedding.embeddings), tuple(layers), head
+
+    def step(self, weights: tuple, ids: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tuple]:
+        """ids (batch,) int32 -> logits (batch, vocab), the next state."""
+        embeddings, layers, (head_kernel, head_bias) = weights
+        x = tf.gather(embeddings, ids)  # (batch, embedding_dim)
+        new_state = []
+        for kind, w, layer_state in zip(self.kinds, layers, state):
+            h = layer_state[0]
+            if kind == "lstm":
+                z = tf.nn.bias_add(tf.matmul(tf.concat([x, h], 1), w[0]), w[1])
+                i, f, g, o = tf.split(z, 4, axis=1)  # (batch, units) each
+                c = tf.sigmoid(f) * layer_state[1] + tf.sigmoid(i) * tf.tanh(g)
+                x = tf.sigmoid(o) * tf.tanh(c)
+                new_state.append((x, c))
+                continue
+            if kind == "gru":
+                xz, xr, xh = tf.split(tf.nn.bias_add(tf.matmul(x, w[0]), w[2]), 3, axis=1)
+                hz, hr, hh = tf.split(tf.nn.bias_add(tf.matmul(h, w[1]), w[3]), 3, axis=1)
+                z = tf.sigmoid(xz + hz)
+                candidate = tf.tanh(xh + tf.sigmoid(xr + hr) * hh)
+                x = candidate + z * (h - candidate)  # z * h + (1 - z) * candidate
+            else:
+                x = tf.tanh(tf.nn.bias_add(tf.matmul(tf.concat([x, h], 1), w[0]), w[1]))
+            new_state.append((x,))
+        return tf.nn.bias_add(tf.matmul(x, head_kernel), head_bias), tuple(new_state)
+
     def __call__(self, ids: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tuple]:
         """ids (batch,) int32 -> logits (batch, vocab), the next state."""
-        x = self.embedding(ids)  # (batch, embedding_dim)
-        new_state = []
-        for cell, layer_state in zip(self.cells, state):
-            x, cell_state = cell(x, list(layer_state), training=False)  # (batch, units)
-            new_state.append(tuple(cell_state) if isinstance(cell_state, list) else (cell_state,))
-        return self.head(x), tuple(new_state)
+        return self.step(self.read_weights(), ids, state)
+
+
+def _cell_kind(cell) -> str:
+    """'lstm', 'gru' or 'rnn', checking the cell is configured as `step` assumes."""
+    kind = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "rnn"}[type(cell).__name__]
+    if kind == "gru" and not cell.reset_after:
+        raise ValueError("OneStep needs GRU cells with reset_after=True (Keras' default)")
+    return kind

@@ -39,45 +39,72 @@ def _mix32(h: tf.Tensor) -> tf.Tensor:
     return _xor(h, _shr(h, tf.constant(16, tf.int64)))
 
 
-def gumbel_noise(seeds: tf.Tensor, step: tf.Tensor, vocab_size: int) -> tf.Tensor:
-    """Gumbel(0, 1) noise (batch, vocab) from seeds (batch, 2) int64 [seed, stream]."""
+def gumbel_noise(seeds: tf.Tensor, steps: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """Gumbel(0, 1) noise from seeds (batch, 2) int64 [seed, stream].
+
+    `steps` is a scalar step, giving (batch, vocab), or a vector of steps, giving
+    (steps, batch, vocab): a whole chunk of a generation loop's noise at once, equal
+    step by step to the scalar form.
+    """
     seed, stream = seeds[:, 0], seeds[:, 1]
-    step = tf.cast(step, tf.int64)
-    key = _mix32(_u32(step * 0x9E3779B9 + 0x7F4A7C15))
+    steps = tf.cast(steps, tf.int64)[..., None]  # (..., 1)
+    key = _mix32(_u32(steps * 0x9E3779B9 + 0x7F4A7C15))
     key = _mix32(_xor(key, _u32(stream)))
     key = _mix32(_xor(key, _u32(_shr(seed, tf.constant(32, tf.int64)))))
-    key = _mix32(_xor(key, _u32(seed)))  # (batch,)
+    key = _mix32(_xor(key, _u32(seed)))  # (..., batch)
     token = _mix32(_u32(tf.range(vocab_size, dtype=tf.int64) * 0x61C88647))  # (vocab,)
-    bits = _shr(_mix32(_xor(key[:, None], token[None, :])), tf.constant(8, tf.int64))
-    # bits: (batch, vocab), 24 random bits each
+    bits = _shr(_mix32(_xor(key[..., None], token)), tf.constant(8, tf.int64))
+    # bits: (..., batch, vocab), 24 random bits each
     uniform = (tf.cast(bits, tf.float32) + 0.5) / float(1 << 24)  # in (0, 1)
     return -tf.math.log(-tf.math.log(uniform))
+
+
+def needs_filtering(top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
+    """Whether any row uses top-k or top-p (a scalar bool; a loop computes it once)."""
+    return tf.reduce_any(top_k > 0) | tf.reduce_any(top_p < 1.0)
+
+
+def inverse_temperature(temperature: tf.Tensor) -> tf.Tensor:
+    """(batch, 1) factors for the logits: 1/temperature, and 1 for greedy (0) rows."""
+    safe = tf.where(temperature > 0, temperature, 1.0)
+    return (1.0 / safe)[:, None]
+
+
+def _never_unk(vocab_size: int) -> tf.Tensor:
+    """(vocab,) zeros with -inf on `[UNK]`: added to logits so it is never chosen."""
+    return tf.one_hot(UNK_ID, vocab_size, on_value=_NEG_INF, off_value=0.0)
+
+
+def step_noise(noise: tf.Tensor, temperature: tf.Tensor) -> tf.Tensor:
+    """What is added to scaled logits before the argmax: `gumbel_noise` (..., batch, vocab)
+    for sampling rows, 0 for greedy rows, and -inf on `[UNK]`."""
+    never = _never_unk(noise.shape[-1])
+    return tf.where(temperature[:, None] > 0, noise, 0.0) + never
+
+
+def top_filter(scaled: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
+    """Scaled logits (batch, vocab) with everything outside top-k / top-p set to -inf.
+
+    top_k (batch,) int32 <= 0 and top_p (batch,) float32 >= 1 switch those filters off.
+    `[UNK]`, never chosen, is not counted in either.
+    """
+    scaled = scaled + _never_unk(scaled.shape[-1])
+    ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")  # (batch, vocab)
+    vocab = tf.shape(ranked)[-1]
+    kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0, vocab - 1), batch_dims=1)
+    k_min = tf.where(top_k > 0, kth, _NEG_INF)[:, None]
+    ranked = tf.where(ranked >= k_min, ranked, _NEG_INF)
+    mass_before = tf.math.cumsum(tf.nn.softmax(ranked), axis=-1, exclusive=True)
+    kept = (mass_before < top_p[:, None]) | (top_p[:, None] >= 1.0)
+    p_min = tf.reduce_min(tf.where(kept, ranked, float("inf")), axis=-1, keepdims=True)
+    return tf.where(scaled >= tf.maximum(k_min, p_min), scaled, _NEG_INF)
 
 
 def filter_logits(
     logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor
 ) -> tf.Tensor:
-    """Logits scaled by 1/temperature with everything outside top-k / top-p set to -inf.
-
-    logits (batch, vocab); temperature, top_p (batch,) float32; top_k (batch,) int32.
-    top_k <= 0 and top_p >= 1 switch those filters off.
-    """
-    scaled = logits / tf.maximum(temperature, 1e-6)[:, None]
-
-    def threshold() -> tf.Tensor:  # (batch, 1): the smallest logit that stays
-        ranked = tf.sort(scaled, axis=-1, direction="DESCENDING")  # (batch, vocab)
-        vocab = tf.shape(ranked)[-1]
-        kth = tf.gather(ranked, tf.clip_by_value(top_k - 1, 0, vocab - 1), batch_dims=1)
-        k_min = tf.where(top_k > 0, kth, _NEG_INF)[:, None]
-        ranked = tf.where(ranked >= k_min, ranked, _NEG_INF)
-        mass_before = tf.math.cumsum(tf.nn.softmax(ranked), axis=-1, exclusive=True)
-        kept = (mass_before < top_p[:, None]) | (top_p[:, None] >= 1.0)
-        p_min = tf.reduce_min(tf.where(kept, ranked, float("inf")), axis=-1, keepdims=True)
-        return tf.maximum(k_min, p_min)
-
-    needed = tf.reduce_any(top_k > 0) | tf.reduce_any(top_p < 1.0)
-    keep_from = tf.cond(needed, threshold, lambda: tf.fill([tf.shape(scaled)[0], 1], _NEG_INF))
-    return tf.where(scaled >= keep_from, scaled, _NEG_INF)
+    """Logits scaled by 1/temperature with everything outside top-k / top-p set to -inf."""
+    return top_filter(logits * inverse_temperature(temperature), top_k, top_p)
 
 
 def choose_tokens(
@@ -85,17 +112,15 @@ def choose_tokens(
     temperature: tf.Tensor,
     top_k: tf.Tensor,
     top_p: tf.Tensor,
-    seeds: tf.Tensor,
-    step: tf.Tensor,
+    noise: tf.Tensor,
 ) -> tf.Tensor:
     """The next token per row, (batch,) int32; temperature 0 rows take the argmax.
 
-    `[UNK]` is never chosen.
+    `noise` is this step's `gumbel_noise` (batch, vocab). `[UNK]` is never chosen.
+    Generation loops do the same with the scaling and noise prepared once per chunk.
     """
-    vocab_size = logits.shape[-1]
-    never = tf.one_hot(UNK_ID, vocab_size, on_value=_NEG_INF, off_value=0.0)
-    logits = logits + never  # (batch, vocab)
-    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    noisy = filter_logits(logits, temperature, top_k, top_p) + gumbel_noise(seeds, step, vocab_size)
-    sampled = tf.argmax(noisy, axis=-1, output_type=tf.int32)
-    return tf.where(temperature > 0, sampled, greedy)
+    scaled = logits * inverse_temperature(temperature)
+    scaled = tf.cond(
+        needs_filtering(top_k, top_p), lambda: top_filter(scaled, top_k, top_p), lambda: scaled
+    )
+    return tf.argmax(scaled + step_noise(noise, temperature), axis=-1, output_type=tf.int32)
