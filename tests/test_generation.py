@@ -26,7 +26,7 @@ def test_samples_in_one_batch_differ_but_each_is_reproducible(run):
 
 
 def test_streaming_yields_the_same_text_as_batch_generation(run):
-    settings = {"max_new_tokens": 50, "temperature": 0.9, "top_k": 5, "seed": 3}
+    settings = {"max_new_tokens": 150, "temperature": 0.9, "top_k": 5, "seed": 3}
     pieces = list(run.stream("NURSE:", **settings))
     assert len(pieces) > 1
     assert "".join(pieces) == run.generate(["NURSE:"], **settings)[0]

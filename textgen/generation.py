@@ -24,7 +24,6 @@ from textgen.sampling import (
 from textgen.tokenizers import Tokenizer, Vocabulary
 
 DEFAULT_MAX_NEW_TOKENS_CAP = 4096
-STREAM_CHUNK_SIZE = 16  # tokens per update when streaming: smooth output, little overhead
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
@@ -84,6 +83,17 @@ class Generator(tf.Module):
         self.jit_compile = jit_compile
         self.chunk_size = chunk_size or default_chunk_size(vocab.size)
         self._advance_ids = tf.function(self._advance_core, jit_compile=jit_compile)
+        batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
+        state_spec = tf.nest.map_structure(
+            lambda x: batch_of(x.shape[1]), self.one_step.zero_state(1)
+        )
+        self.advance = tf.function(
+            self._advance,
+            input_signature=[
+                batch_of(vocab.size), state_spec, _INTS, _INTS, tf.TensorSpec([], tf.int32),
+                _INTS, _FLOATS, _INTS, _FLOATS, _SEEDS,
+            ],
+        )  # fmt: skip
         if self.stop:
             alternatives = "|".join(_re2_literal(s) for s in self.stop)
             self._stop_search = f"(?s).*(?:{alternatives}).*"
@@ -184,17 +194,41 @@ class Generator(tf.Module):
         counts = counts + tf.clip_by_value(max_new_tokens - counts, 0, steps)
         return chunk, steps, logits, state, counts
 
-    def _advance(self, logits, state, prev, counts, t0, max_new_tokens, settings, size):
-        """One chunk: the numeric core, then each row's text for it (batch,)."""
+    def _draw(self, logits, state, prev, counts, t, max_new_tokens, settings):
+        """Draw chunks until every row has `max_new_tokens` tokens or holds a stop string.
+
+        `t` is the index of the next token (it keys the sampling noise), `counts` the
+        tokens each row has so far. Returns the ids drawn (batch, 1 + steps) after each
+        row's previous token `prev`, and the logits, state, counts and t after them.
+        """
+        # Chunks of ids, time-major; the first holds each row's previous token.
+        chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
+        chunks = chunks.write(0, prev[None])
+        text = tf.fill(tf.shape(prev), "")
         before = counts
-        chunk, steps, logits, state, counts = self._advance_ids(
-            logits, state, counts, t0, max_new_tokens, settings, size
+
+        def body(t, logits, state, prev, counts, max_new, text, chunks):
+            chunk, steps, logits, state, new_counts = self._advance_ids(
+                logits, state, counts, t, max_new, settings, self.chunk_size
+            )
+            ids = tf.transpose(chunk[:steps])  # (batch, steps)
+            chunks = chunks.write(chunks.size(), chunk[:steps])
+            if self.stop:  # a row whose text holds a stop string needs no more tokens
+                piece = self._text(tf.concat([prev[:, None], ids], 1), new_counts - counts)
+                text = tf.strings.join([text, piece])
+                hit = tf.strings.regex_full_match(text, self._stop_search)
+                max_new = tf.where(hit, new_counts, max_new)
+            last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
+            prev = tf.where(new_counts > counts, last, prev)
+            return t + steps, logits, state, prev, new_counts, max_new, text, chunks
+
+        t, logits, state, _, counts, _, _, chunks = tf.while_loop(
+            lambda t, logits, state, prev, counts, max_new, *_: tf.reduce_any(counts < max_new),
+            body,
+            (t, logits, state, prev, counts, max_new_tokens, text, chunks),
         )
-        ids = tf.transpose(chunk[:steps])  # (batch, steps)
-        text = self._text(tf.concat([prev[:, None], ids], 1), counts - before)
-        last = tf.gather(ids, tf.maximum(counts - before - 1, 0), batch_dims=1)
-        prev = tf.where(counts > before, last, prev)
-        return ids, text, logits, state, prev, counts
+        sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
+        return sequence, counts - before, logits, state, counts, t
 
     def _text(self, sequence, lengths):
         """Text of sequence[:, 1:] continuing sequence[:, 0], the first `lengths` tokens."""
@@ -229,31 +263,10 @@ class Generator(tf.Module):
         )
         settings = self._settings(temperature, top_k, top_p, seeds)
         logits, state, last_ids, _, _ = self._prime(prompts)
-        batch = tf.shape(prompts)[0]
         max_new_tokens = tf.maximum(max_new_tokens, 0)
-        # Chunks of ids, time-major; the first holds each row's last prompt token.
-        chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
-        chunks = chunks.write(0, last_ids[None])
-        counts = tf.zeros([batch], tf.int32)
-        text = tf.fill([batch], "")
-
-        def body(t, logits, state, prev, counts, max_new, text, chunks):
-            ids, piece, logits, state, prev, counts = self._advance(
-                logits, state, prev, counts, t, max_new, settings, self.chunk_size
-            )
-            chunks = chunks.write(chunks.size(), tf.transpose(ids))
-            if self.stop:  # a row whose text holds a stop string needs no more tokens
-                text = tf.strings.join([text, piece])
-                hit = tf.strings.regex_full_match(text, self._stop_search)
-                max_new = tf.where(hit, counts, max_new)
-            return t + self.chunk_size, logits, state, prev, counts, max_new, text, chunks
-
-        *_, counts, _, _, chunks = tf.while_loop(
-            lambda t, logits, state, prev, counts, max_new, *_: tf.reduce_any(counts < max_new),
-            body,
-            (tf.constant(0), logits, state, last_ids, counts, max_new_tokens, text, chunks),
+        sequence, counts, *_ = self._draw(
+            logits, state, last_ids, tf.zeros_like(last_ids), 0, max_new_tokens, settings
         )
-        sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
         completion = self._text(sequence, counts)
         if self.stop:
             counts = self._tokens_through_stop(sequence, counts, completion)
@@ -276,17 +289,17 @@ class Generator(tf.Module):
         logits, state, last_ids, _, _ = self._prime(prompts)
         return logits, state, last_ids
 
-    @tf.function
-    def advance(
-        self, logits, state, prev, counts, t0, max_new_tokens, temperature, top_k, top_p, seeds
-    ):
-        """One streamed chunk: its text (batch,), and the loop state after it."""
+    def _advance(self, logits, state, prev, counts, t, until, temperature, top_k, top_p, seeds):
+        """A streamed stretch: tokens until each row has `until`; their text (batch,), and
+        the loop state after them."""
         _, temperature, top_k, top_p = self._sanitize(0, temperature, top_k, top_p)
         settings = self._settings(temperature, top_k, top_p, seeds)
-        _, text, logits, state, prev, counts = self._advance(
-            logits, state, prev, counts, t0, max_new_tokens, settings, STREAM_CHUNK_SIZE
+        sequence, drawn, logits, state, counts, t = self._draw(
+            logits, state, prev, counts, t, until, settings
         )
-        return text, logits, state, prev, counts
+        text = self._text(sequence, drawn)
+        prev = tf.gather(sequence, drawn, batch_dims=1)
+        return text, logits, state, prev, counts, t
 
     # -- Python API -------------------------------------------------------------------
 
@@ -336,12 +349,15 @@ class Generator(tf.Module):
             tf.constant([top_p], tf.float32),
             tf.constant([[seed, 0]], tf.int64),
         )
-        total = tf.constant([min(max_new_tokens, self.max_new_tokens_cap)], tf.int32)
-        counts = tf.zeros([1], tf.int32)
+        total = min(max_new_tokens, self.max_new_tokens_cap)
+        counts, t = tf.zeros([1], tf.int32), tf.constant(0)
         pending = ""  # text held back because it may be the start of a stop string
-        for t0 in range(0, int(total[0]), STREAM_CHUNK_SIZE):
-            piece, logits, state, prev, counts = self.advance(
-                logits, state, prev, counts, tf.constant(t0), total, *params
+        until = 0
+        while until < total:
+            # One chunk first (text at once), then doubling stretches (few calls).
+            until = min(total, until + max(self.chunk_size, until))
+            piece, logits, state, prev, counts, t = self.advance(
+                logits, state, prev, counts, t, tf.constant([until]), *params
             )
             pending += piece.numpy()[0].decode("utf-8")
             cut = min((pending.find(s) for s in self.stop if s in pending), default=-1)

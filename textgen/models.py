@@ -55,10 +55,10 @@ class OneStep(tf.Module):
         layers = []
         for kind, cell in zip(self.kinds, self.cells):
             kernel, recurrent, bias = (tf.convert_to_tensor(w) for w in cell.weights)
-            if kind == "gru":  # input and recurrent parts stay apart: r scales the latter
+            if kind == "gru":  # input and recurrent biases apart: r scales the latter
                 layers.append((kernel, recurrent, bias[0], bias[1]))
-            else:  # one matmul of [x, h] with the stacked kernels
-                layers.append((tf.concat([kernel, recurrent], 0), bias))
+            else:  # (stacking the kernels would copy megabytes per call: slower)
+                layers.append((kernel, recurrent, bias))
         head = (tf.convert_to_tensor(self.head.kernel), tf.convert_to_tensor(self.head.bias))
         return tf.convert_to_tensor(self.embedding.embeddings), tuple(layers), head
 
@@ -70,7 +70,7 @@ class OneStep(tf.Module):
         for kind, w, layer_state in zip(self.kinds, layers, state):
             h = layer_state[0]
             if kind == "lstm":
-                z = tf.nn.bias_add(tf.matmul(tf.concat([x, h], 1), w[0]), w[1])
+                z = tf.nn.bias_add(tf.matmul(x, w[0]) + tf.matmul(h, w[1]), w[2])
                 i, f, g, o = tf.split(z, 4, axis=1)  # (batch, units) each
                 c = tf.sigmoid(f) * layer_state[1] + tf.sigmoid(i) * tf.tanh(g)
                 x = tf.sigmoid(o) * tf.tanh(c)
@@ -83,7 +83,7 @@ class OneStep(tf.Module):
                 candidate = tf.tanh(xh + tf.sigmoid(xr + hr) * hh)
                 x = candidate + z * (h - candidate)  # z * h + (1 - z) * candidate
             else:
-                x = tf.tanh(tf.nn.bias_add(tf.matmul(tf.concat([x, h], 1), w[0]), w[1]))
+                x = tf.tanh(tf.nn.bias_add(tf.matmul(x, w[0]) + tf.matmul(h, w[1]), w[2]))
             new_state.append((x,))
         return tf.nn.bias_add(tf.matmul(x, head_kernel), head_bias), tuple(new_state)
 
