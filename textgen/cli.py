@@ -105,6 +105,7 @@ def cli() -> None:
 @click.option("--patience", type=int, help="Stop after N epochs without improvement (0: off).")
 @click.option("--temperature", type=float, help="Default sampling temperature saved with the run.")
 @click.option("--seed", type=int, help="Random seed for weights and data order.")
+@click.option("--xla/--no-xla", default=None, help="XLA-compile the training step (default on).")
 @click.option("--tfds-manual-dir", type=click.Path(), help="Offline files for tfds: sources.")
 @click.option("--data-dir", type=click.Path(), help="Cache for corpora and TFDS (default: data).")
 @run_dir_option
@@ -172,7 +173,7 @@ _TRAIN_SETTINGS = {
     "model": ("cell", "layers", "units", "embedding_dim", "dropout"),
     "train": (
         "batch_size", "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm",
-        "patience", "seed",
+        "patience", "seed", "xla",
     ),
     "sample": ("temperature",),
 }  # fmt: skip
@@ -202,6 +203,7 @@ def _section_of(option: str) -> str | None:
 )
 @click.option("--stream/--no-stream", default=True, help="Print a single sample as it is drawn.")
 @click.option("--server", metavar="URL", help="Ask a TF Serving model at URL instead.")
+@click.option("--xla/--no-xla", default=True, show_default=True, help="XLA-compile the token loop.")
 def sample(**opts) -> None:
     """Continue --prompt with text from a trained run (the newest by default)."""
     if opts["num_samples"] < 1:
@@ -227,7 +229,7 @@ def sample(**opts) -> None:
     _quiet_tensorflow()
     from textgen.runs import load_run
 
-    run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"])
+    run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"], xla=opts["xla"])
     settings = {
         "max_new_tokens": opts["length"],
         "temperature": opts["temperature"],
@@ -255,6 +257,68 @@ def _print_samples(prompt: str, completions: list[str]) -> None:
         if len(completions) > 1:
             click.echo(f"----- sample {i + 1} -----")
         click.echo(prompt + completion)
+
+
+@cli.command()
+@run_dir_option
+@root_option
+@click.option(
+    "--corpus",
+    "sources",
+    multiple=True,
+    metavar="SOURCE",
+    help="Score this text instead of the run's validation text. Repeatable.",
+)
+@click.option("--samples", default=8, show_default=True, help="Samples for distinct-n/copy rate.")
+@click.option("--sample-length", default=300, show_default=True, help="Tokens per sample.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the samples.")
+@click.option(
+    "--weights",
+    type=click.Choice(["best", "latest"]),
+    default="best",
+    show_default=True,
+    help="Which checkpoint to evaluate.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def evaluate(run_dir, root, sources, samples, sample_length, seed, weights, as_json) -> None:
+    """Held-out loss (bits/char or perplexity) and sample diversity of a run."""
+    if samples < 0 or sample_length < 1:
+        raise click.UsageError(
+            f"--samples must be >= 0 and --sample-length >= 1, got {samples} and {sample_length}"
+        )
+    _quiet_tensorflow()
+    import json
+
+    from textgen.evaluation import evaluate_run
+    from textgen.runs import load_run
+
+    run = load_run(run_dir, root, weights=weights)
+    result = evaluate_run(run, list(sources), samples, sample_length, seed).to_dict()
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    unit = "bits/char" if "bpc" in result else "perplexity"
+    figure = result.get("bpc", result.get("perplexity"))
+    rows = [
+        ("run", str(run.folder.path)),
+        ("text", result["text"]),
+        ("tokens", f"{result['tokens']:,}"),
+        ("loss", f"{result['loss']:.4f} nats/token ({unit} {figure:.3f})"),
+    ]
+    if result["samples"]:
+        distinct = " ".join(f"{v:.3f}" for v in result["distinct"].values())
+        rows += [
+            ("samples", f"{result['samples']} x {result['sample_tokens']} tokens, seed {seed}"),
+            ("distinct-1..4", distinct),
+            (
+                "copy rate",
+                f"{result['copy_rate']:.1%} of sampled characters are in spans of 20+ "
+                "characters found verbatim in the training text",
+            ),
+        ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
 
 
 @cli.command()
@@ -351,8 +415,15 @@ def _progress_rows(folder) -> list[tuple[str, str]]:
     help="Which checkpoint to export.",
 )
 @click.option("--stop", multiple=True, help="End generation at this text (default: the run's).")
+@click.option(
+    "--xla/--no-xla",
+    default=False,
+    show_default=True,
+    help="Compile the token loop with XLA: ~2x faster, but TF Serving then needs "
+    "--xla_cpu_compilation_enabled=true on CPU and cannot serve it on GPU.",
+)
 def export(
-    run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights, stop
+    run_dir, root, export_dir, model_name, version, force, max_new_tokens_cap, weights, stop, xla
 ):
     """Write a SavedModel that TensorFlow Serving serves (string in, string out)."""
     _quiet_tensorflow()
@@ -368,6 +439,7 @@ def export(
         max_new_tokens_cap,
         weights,
         stop=list(stop) or None,
+        xla=xla,
     )
     docker, curl = serving_commands(result)
     click.echo(f"Exported {result.path} ({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")

@@ -101,12 +101,15 @@ def export_run(
     max_new_tokens_cap: int = DEFAULT_CAP,
     weights: str = "best",
     stop: Sequence[str] | None = None,
+    xla: bool = False,
 ) -> ExportResult:
     """Write `EXPORT_DIR/NAME/VERSION/` (saved_model.pb + variables/) for TF Serving.
 
     Generation stops at `stop` strings (default: the run's `sample.stop`). An existing
     version is only replaced with `force`; the new export is written to a temporary
-    folder and renamed into place, so a failure never leaves half an export.
+    folder and renamed into place, so a failure never leaves half an export. `xla`
+    compiles the token loop with XLA: faster, but TF Serving runs XLA on CPU only behind
+    an experimental flag, and not on GPU, so the default export has none.
     """
     started = time.perf_counter()
     folder = RunFolder.find(run_dir, root)
@@ -129,7 +132,7 @@ def export_run(
 
     run = Run(folder, weights=weights)
     stop = run.config.sample.stop if stop is None else stop
-    module = ServingModule(run.generator_for(stop, max_new_tokens_cap))
+    module = ServingModule(run.generator_for(stop, max_new_tokens_cap, jit_compile=xla))
     signatures = {
         "serving_default": module.serving_default,
         "generate": module.generate,

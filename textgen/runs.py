@@ -123,10 +123,11 @@ class Run:
     >>> run.generate(["ROMEO:"], max_new_tokens=100, temperature=0.7, seed=1)
     """
 
-    def __init__(self, folder: RunFolder, weights: str = "best"):
+    def __init__(self, folder: RunFolder, weights: str = "best", xla: bool = True):
         from textgen.models import build_model
 
         folder.require_complete()
+        self.xla = xla  # generate with the XLA-compiled token loop (several times faster)
         self.folder = folder
         self.config = folder.load_config()
         self.vocab = folder.load_vocab()
@@ -143,11 +144,20 @@ class Run:
         """The in-graph generator, with the run's own stop strings."""
         return self.generator_for(self.config.sample.stop)
 
-    def generator_for(self, stop: Sequence[str] = (), max_new_tokens_cap: int | None = None):
-        """A generator with the run's defaults that stops at `stop` (built once per setting)."""
+    def generator_for(
+        self,
+        stop: Sequence[str] = (),
+        max_new_tokens_cap: int | None = None,
+        jit_compile: bool | None = None,
+    ):
+        """A generator with the run's defaults that stops at `stop` (built once per setting).
+
+        `jit_compile` (default: the run's `xla`, on) compiles its token loop with XLA.
+        """
         from textgen.generation import DEFAULT_MAX_NEW_TOKENS_CAP, Generator
 
-        key = (tuple(stop), max_new_tokens_cap or DEFAULT_MAX_NEW_TOKENS_CAP)
+        jit_compile = self.xla if jit_compile is None else jit_compile
+        key = (tuple(stop), max_new_tokens_cap or DEFAULT_MAX_NEW_TOKENS_CAP, jit_compile)
         if key not in self._generators:
             self._generators[key] = Generator(
                 self.model,
@@ -155,6 +165,7 @@ class Run:
                 stop=key[0],
                 max_new_tokens_cap=key[1],
                 defaults=self.config.sample,
+                jit_compile=jit_compile,
             )
         return self._generators[key]
 
@@ -213,6 +224,7 @@ def load_run(
     run_dir: str | os.PathLike | None = None,
     root: str | os.PathLike = DEFAULT_ROOT,
     weights: str = "best",
+    xla: bool = True,
 ) -> Run:
     """Load a trained run (the newest under `root` if `run_dir` is None)."""
-    return Run(RunFolder.find(run_dir, root), weights=weights)
+    return Run(RunFolder.find(run_dir, root), weights=weights, xla=xla)

@@ -24,8 +24,9 @@ import tensorflow as tf
 import textgen
 from textgen.config import RunConfig
 from textgen.corpus import load_corpus
-from textgen.dataset import training_dataset, validation_dataset
+from textgen.dataset import training_dataset
 from textgen.errors import CorpusError, RunError
+from textgen.evaluation import WindowLoss, loss_figures
 from textgen.generation import Generator
 from textgen.models import build_model
 from textgen.runs import DEFAULT_ROOT, RunFolder
@@ -176,10 +177,6 @@ class Trainer:
         )
         self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         self.has_validation = len(data.val_ids) >= 2
-        if self.has_validation:
-            # Short validation text is scored in shorter windows rather than not at all.
-            val_len = min(config.data.seq_len, len(data.val_ids) - 1)
-            self.val_dataset = validation_dataset(data.val_ids, val_len, train_cfg.batch_size)
 
         self.checkpoint = tf.train.Checkpoint(
             model=self.model,
@@ -205,7 +202,9 @@ class Trainer:
         # (scripts/bench_train.py). Only on the default strategy: no collectives inside.
         xla = train_cfg.xla and strategy is None
         self._compiled_replica_step = tf.function(self._replica_step, jit_compile=xla)
-        self._val_step = tf.function(self._val_step, jit_compile=xla)
+        self.window_loss = WindowLoss(
+            self.model, config.data.seq_len, train_cfg.batch_size, jit_compile=xla
+        )
 
     # -- the compiled steps -----------------------------------------------------------
 
@@ -230,11 +229,6 @@ class Trainer:
         self.step.assign_add(1)
         return loss
 
-    def _val_step(self, inputs, targets):
-        logits = self.model(inputs, training=False)
-        per_token = self.loss_fn(targets, logits)
-        return tf.reduce_sum(per_token), tf.cast(tf.size(per_token), tf.float32)
-
     def epoch_loss(self) -> float:
         """Mean training loss of the current epoch so far."""
         return float(self.loss_sum) / max(int(self.loss_steps), 1)
@@ -243,12 +237,7 @@ class Trainer:
         """Mean per-token loss over the validation text (None without validation text)."""
         if not self.has_validation:
             return None
-        total, count = 0.0, 0.0
-        for inputs, targets in self.val_dataset:
-            batch_total, batch_count = self._val_step(inputs, targets)
-            total += float(batch_total)
-            count += float(batch_count)
-        return total / count
+        return self.window_loss(self.data.val_ids)[0]
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -333,6 +322,9 @@ class Trainer:
             if val_loss is not None:
                 tf.summary.scalar("val_loss", val_loss)
         val_text = "n/a" if val_loss is None else f"{val_loss:.4f}"
+        if val_loss is not None:
+            figures = loss_figures(val_loss, self.config.data.level)
+            val_text += " (" + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()) + ")"
         self.log(
             f"epoch {epoch + 1}: loss {loss:.4f}, val_loss {val_text}"
             f"{' (best)' if improved and val_loss is not None else ''}, "

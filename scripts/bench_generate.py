@@ -1,0 +1,180 @@
+"""Generation speed: tokens/s of textgen's generator against two baselines, same run.
+
+    python scripts/bench_generate.py [--tokens 300] [--rounds 5] [--cells lstm,gru]
+
+Reference model: char level, 2 x 256, embedding 64, vocabulary 65, random weights
+(speed does not depend on what the weights are). For each cell, at batch 1 and 64:
+
+- baseline (a): the TF text-generation tutorial's way, a one-step `tf.function`
+  called from a Python loop, state carried;
+- baseline (b): the Keras LSTM example's way, the whole window re-run per token
+  (window 100; batch 1 only, it is that slow);
+- textgen in process, XLA-compiled core (what `textgen sample` uses);
+- textgen's default export (no XLA: loads in a stock TF Serving), via the SavedModel;
+- textgen's export with `--xla`, via the SavedModel;
+- streaming (`Run.stream`, batch 1) against in-process generation.
+
+Prints tokens/s, ratios to baseline (a), and generation FLOP/s as a share of the
+float32 matmul peak measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import benchlib
+import numpy as np
+import tensorflow as tf
+
+from textgen.export import ServingModule
+from textgen.generation import Generator
+from textgen.models import OneStep
+from textgen.sampling import choose_tokens, gumbel_noise
+
+PROMPT = "ROMEO:"
+
+
+def tutorial_baseline(model, batch: int, tokens: int):
+    """(a): a one-step tf.function, called once per token from Python."""
+    one_step = OneStep(model)
+
+    @tf.function
+    def step(ids, state, seeds, t):
+        logits, state = one_step(ids, state)
+        noise = gumbel_noise(seeds, t, benchlib.VOCAB.size)
+        ones = tf.ones([tf.shape(ids)[0]])
+        return choose_tokens(logits, ones, tf.zeros_like(ids), ones, noise), state
+
+    def run() -> float:
+        ids = tf.fill([batch], 1)
+        state = one_step.zero_state(batch)
+        seeds = tf.constant([[0, i] for i in range(batch)], tf.int64)
+        start = time.perf_counter()
+        out = []
+        for t in range(tokens):
+            ids, state = step(ids, state, seeds, tf.constant(t))
+            out.append(ids.numpy())
+        return batch * tokens / (time.perf_counter() - start)
+
+    return run
+
+
+def window_baseline(model, tokens: int, window: int = 100):
+    """(b): the last 100 tokens through the model again for every token (as the Keras
+    example does with its fixed-length seed window)."""
+    forward = tf.function(lambda ids: model(ids, training=False)[:, -1])
+    forward(tf.zeros([1, window], tf.int32))  # trace before timing
+
+    def run() -> float:
+        ids = [1] * window
+        start = time.perf_counter()
+        for _ in range(tokens):
+            logits = forward(tf.constant([ids[-window:]], tf.int32)).numpy()[0]
+            probs = np.exp(logits - logits.max())
+            ids.append(int(np.random.choice(len(probs), p=probs / probs.sum())))
+        return tokens / (time.perf_counter() - start)
+
+    return run
+
+
+def generator_rate(generate, batch: int, tokens: int):
+    prompts = tf.constant([PROMPT] * batch)
+    settings = (
+        tf.fill([batch], tokens),
+        tf.fill([batch], 1.0),
+        tf.fill([batch], 0),
+        tf.fill([batch], 1.0),
+        tf.range(batch, dtype=tf.int64),
+    )
+
+    def run() -> float:
+        start = time.perf_counter()
+        out = generate(prompts, *settings)
+        tf.nest.flatten(out)[0].numpy()
+        return batch * tokens / (time.perf_counter() - start)
+
+    run()  # trace / compile outside the timing
+    return run
+
+
+def in_process(generator: Generator):
+    def generate(prompts, max_new, temperature, top_k, top_p, seed):
+        seeds = tf.stack([seed, tf.zeros_like(seed)], 1)
+        return generator.generate_ids(prompts, max_new, temperature, top_k, top_p, seeds)
+
+    return generate
+
+
+def exported(generator: Generator, directory: str):
+    module = ServingModule(generator)
+    tf.saved_model.save(module, directory, signatures={"generate": module.generate})
+    signature = tf.saved_model.load(directory).signatures["generate"]
+    return lambda *args: signature(
+        prompt=args[0], max_new_tokens=args[1], temperature=args[2], top_k=args[3],
+        top_p=args[4], seed=args[5],
+    )  # fmt: skip
+
+
+def streaming(generator: Generator, tokens: int):
+    def run() -> float:
+        start = time.perf_counter()
+        for _ in generator.stream(PROMPT, max_new_tokens=tokens, temperature=1.0, seed=1):
+            pass
+        return tokens / (time.perf_counter() - start)
+
+    run()
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cells", default="lstm,gru")
+    args = parser.parse_args()
+    print(f"machine: {benchlib.machine()}")
+    peak = benchlib.matmul_peak()
+    print(f"float32 matmul peak, this run: {peak / 1e9:.0f} GFLOP/s")
+    summary = {}
+    for cell in args.cells.split(","):
+        model = benchlib.reference_model(cell)
+        plain = Generator(model, benchlib.VOCAB)
+        xla = Generator(model, benchlib.VOCAB, jit_compile=True)
+        flops = benchlib.forward_flops_per_token(cell)
+        with tempfile.TemporaryDirectory() as tmp:
+            export_plain = exported(plain, f"{tmp}/plain")
+            export_xla = exported(xla, f"{tmp}/xla")
+            for batch in (1, 64):
+                variants = {
+                    "baseline (a) tutorial one-step loop": tutorial_baseline(
+                        model, batch, min(args.tokens, 200)
+                    ),
+                    "textgen in process (XLA)": generator_rate(in_process(xla), batch, args.tokens),
+                    "textgen export (default)": generator_rate(export_plain, batch, args.tokens),
+                    "textgen export --xla": generator_rate(export_xla, batch, args.tokens),
+                }
+                if batch == 1:
+                    variants["baseline (b) window re-run"] = window_baseline(model, 100)
+                    variants["textgen stream (XLA)"] = streaming(xla, args.tokens)
+                rates = benchlib.interleaved(variants, args.rounds)
+                base = rates["baseline (a) tutorial one-step loop"]
+                print(f"\n{cell.upper()} 2 x 256, batch {batch}:")
+                for name, rate in rates.items():
+                    print(
+                        f"  {name:38s} {rate:9.0f} tokens/s  {rate / base:6.2f}x (a)  "
+                        f"{rate * flops / peak:6.1%} of peak"
+                    )
+                if batch == 1:
+                    share = rates["textgen stream (XLA)"] / rates["textgen in process (XLA)"]
+                    print(f"  streaming / in-process generation: {share:.2f}")
+                summary[cell, batch] = rates["textgen in process (XLA)"]
+    if ("lstm", 1) in summary and ("gru", 1) in summary:
+        for batch in (1, 64):
+            ratio = summary["gru", batch] / summary["lstm", batch]
+            print(f"GRU / LSTM in-process tokens/s, batch {batch}: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import textgen
+from textgen.evaluation import WindowLoss, copy_rate, distinct_n, loss_figures
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def run(trained_runs):
+    return textgen.load_run(trained_runs("char", "lstm"))
+
+
+def test_window_loss_equals_a_by_hand_computation(run):
+    ids = np.random.default_rng(0).integers(1, run.vocab.size, 103).astype(np.int32)
+    loss, tokens = WindowLoss(run.model, seq_len=10, batch_size=4)(ids)
+    by_hand = []
+    for start in range(0, 99, 11):  # 9 whole windows of 11 ids: 10 inputs, 10 targets
+        window = ids[start : start + 11]
+        logits = run.model(window[None, :-1], training=False).numpy()[0]
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        by_hand += [-log_probs[t, window[t + 1]] for t in range(10)]
+    assert tokens == len(by_hand) == 90
+    assert loss == pytest.approx(np.mean(by_hand), rel=1e-5)
+    assert WindowLoss(run.model, 10, 4, jit_compile=False)(ids)[0] == pytest.approx(loss, 1e-6)
+
+
+def test_loss_figures():
+    assert loss_figures(math.log(2) * 1.5, "char") == {"bpc": pytest.approx(1.5)}
+    assert loss_figures(math.log(80.0), "word") == {"perplexity": pytest.approx(80.0)}
+
+
+def test_distinct_n_on_hand_made_tokens():
+    tokens = [list("abab"), list("cc")]
+    assert distinct_n(tokens, 1) == 3 / 6  # a b a b c c -> a, b, c
+    assert distinct_n(tokens, 2) == 3 / 4  # ab ba ab | cc
+    assert distinct_n(tokens, 5) == 0.0
+
+
+@pytest.mark.parametrize("piece", [7, 1 << 22])
+def test_copy_rate_counts_characters_in_long_verbatim_spans(piece):
+    training = "the quick brown fox jumps over the lazy dog. " * 3
+    copied = "quick brown fox jumps over"  # 26 characters of the training text
+    sample = "ZZ" + copied + "QQ"
+    assert copy_rate([sample], training, piece=piece) == pytest.approx(26 / 30)
+    assert copy_rate(["quick brown fox QQQQQQQQQQQQQQQQQQ"], training, piece=piece) == 0.0
+    assert copy_rate([sample, "Q" * 30], training, piece=piece) == pytest.approx(26 / 60)
+
+
+def test_evaluate_json_matches_the_validation_loss_logged_in_training(trained_runs):
+    run_dir = trained_runs("char", "lstm")
+    result = json.loads(
+        run_cli("evaluate", "--run-dir", run_dir, "--json", "--samples", "2").output
+    )
+    with open(run_dir / "logs" / "training.csv", encoding="utf-8") as f:
+        best = min(float(row["val_loss"]) for row in csv.DictReader(f))
+    assert result["loss"] == pytest.approx(best, abs=1e-4)
+    assert result["bpc"] == pytest.approx(result["loss"] / math.log(2))
+    assert result["tokens"] > 0 and set(result["distinct"]) == {
+        "distinct_1",
+        "distinct_2",
+        "distinct_3",
+        "distinct_4",
+    }
+    assert 0 <= result["copy_rate"] <= 1
+
+
+def test_evaluate_other_text_and_word_level_perplexity(trained_runs, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("ROMEO:\nLove is a sweet night.\n\n" * 20, encoding="utf-8")
+    out = run_cli(
+        "evaluate", "--run-dir", trained_runs("word", "gru"), "--corpus", other, "--samples", "0"
+    ).output
+    assert "perplexity" in out and "other.txt" in out
+    run_cli("evaluate", "--run-dir", trained_runs("word", "gru"), "--samples", "-1", expect=2)
+
+
+def test_generation_and_score_agree_with_window_loss_on_one_window(run):
+    text = "ROMEO:\nMy love is fair.\n"
+    ids = np.array([run.vocab.start_id, *run.generator.tokenizer.encode_text(text)], np.int32)
+    ((mean_nll, _),) = run.score([text])
+    loss, _ = WindowLoss(run.model, seq_len=len(ids) - 1, batch_size=1)(ids)
+    assert mean_nll == pytest.approx(loss, rel=1e-4)

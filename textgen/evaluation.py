@@ -1,0 +1,164 @@
+"""How good a model is: held-out loss (bits per character, perplexity) and sample diversity.
+
+`WindowLoss` is the one loss computation: training's validation loss and
+`textgen evaluate` both use it, so their figures agree. `distinct_n` and `copy_rate`
+describe generated text: how varied it is, and how much of it is the training text
+copied out verbatim.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from textgen.dataset import validation_dataset
+
+COPY_SPAN = 20  # characters: a generated span this long found in the training text is a copy
+
+
+class WindowLoss:
+    """Mean next-token loss of a model over a text's ids, in windows of `seq_len` tokens.
+
+    Each window starts from a zero state, as in training (so the figure is comparable to
+    the training loss). The step is compiled once per instance (with XLA if asked).
+    """
+
+    def __init__(self, model, seq_len: int, batch_size: int, jit_compile: bool = True):
+        self.model, self.seq_len, self.batch_size = model, seq_len, batch_size
+        self._step = tf.function(self._sums, jit_compile=jit_compile)
+
+    def _sums(self, inputs, targets):
+        logits = self.model(inputs, training=False)  # (batch, time, vocab)
+        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+        return tf.reduce_sum(tf.cast(per_token, tf.float64)), tf.size(per_token)
+
+    def __call__(self, ids: np.ndarray) -> tuple[float, int]:
+        """(mean loss in nats per token, tokens scored); (nan, 0) for fewer than 2 ids."""
+        if len(ids) < 2:
+            return math.nan, 0
+        seq_len = min(self.seq_len, len(ids) - 1)  # short text: shorter windows
+        total, count = 0.0, 0
+        for inputs, targets in validation_dataset(ids, seq_len, self.batch_size):
+            batch_total, batch_count = self._step(inputs, targets)
+            total += float(batch_total)
+            count += int(batch_count)
+        return total / count, count
+
+
+def loss_figures(loss: float, level: str) -> dict[str, float]:
+    """The loss in the unit users compare: bits per character, or word perplexity."""
+    if level == "char":
+        return {"bpc": loss / math.log(2)}
+    return {"perplexity": math.exp(min(loss, 700.0))}
+
+
+def distinct_n(texts: Sequence[Sequence[str]], n: int) -> float:
+    """Distinct n-grams / all n-grams over token sequences (1.0: no n-gram repeats)."""
+    grams = [tuple(t[i : i + n]) for t in texts for i in range(len(t) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def _span_hashes(codes: np.ndarray, span: int) -> np.ndarray:
+    """A 64-bit polynomial hash of every `span`-long window of code points (wrapping)."""
+    if len(codes) < span:
+        return np.zeros(0, np.uint64)
+    with np.errstate(over="ignore"):
+        hashes = np.zeros(len(codes) - span + 1, np.uint64)
+        for k in range(span):
+            hashes = hashes * np.uint64(1_000_003) + codes[k : len(codes) - span + 1 + k]
+    return hashes
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), np.uint32).astype(np.uint64)
+
+
+def copy_rate(
+    samples: Sequence[str], training_text: str, span: int = COPY_SPAN, piece: int = 1 << 22
+) -> float:
+    """Share of the samples' characters inside spans of >= `span` characters that occur
+    verbatim in `training_text`.
+
+    The training text is scanned once, in pieces, for the samples' span hashes, so a
+    gigabyte of training text takes memory for one piece only.
+    """
+    sample_hashes = [_span_hashes(_codes(s), span) for s in samples]
+    wanted = np.unique(np.concatenate([np.zeros(0, np.uint64), *sample_hashes]))
+    found = np.zeros(0, np.uint64)
+    for start in range(0, max(len(training_text) - span + 1, 0), piece):
+        hashes = _span_hashes(_codes(training_text[start : start + piece + span - 1]), span)
+        found = np.union1d(found, hashes[np.isin(hashes, wanted)])
+    total = copied = 0
+    for text, hashes in zip(samples, sample_hashes):
+        covered = np.zeros(len(text), bool)
+        for i in np.flatnonzero(np.isin(hashes, found)):
+            covered[i : i + span] = True
+        total += len(text)
+        copied += int(covered.sum())
+    return copied / total if total else 0.0
+
+
+@dataclass
+class Evaluation:
+    """What `textgen evaluate` reports (`to_dict` is its --json output)."""
+
+    loss: float
+    tokens: int
+    level: str
+    text: str  # what was scored
+    samples: int = 0
+    sample_tokens: int = 0
+    distinct: dict[str, float] = field(default_factory=dict)
+    copy_rate: float | None = None
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values.update(loss_figures(self.loss, self.level) if self.tokens else {})
+        return values
+
+
+def evaluate_run(
+    run,
+    sources: Sequence[str] | None = None,
+    samples: int = 8,
+    sample_tokens: int = 300,
+    seed: int = 0,
+) -> Evaluation:
+    """Score a loaded `Run` on its validation text (or all of `sources`), and describe
+    `samples` texts it generates (distinct-n, copy rate against its training text)."""
+    import dataclasses
+
+    from textgen.corpus import load_corpus
+    from textgen.errors import CorpusError
+    from textgen.tokenizers import Tokenizer, split_tokens
+
+    data = run.config.data
+    corpus = load_corpus(data)
+    if sources:
+        text = load_corpus(dataclasses.replace(data, sources=list(sources), val_fraction=0)).train
+        described = f"{', '.join(sources)} ({len(text):,} characters)"
+    else:
+        text = corpus.validation
+        described = f"the run's validation text ({len(text):,} characters)"
+    if not text.strip():
+        raise CorpusError(
+            "there is no text to score: the run has no validation text; pass --corpus"
+        )
+    ids = Tokenizer(run.vocab).encode_text(text)
+    batch = run.config.train.batch_size
+    loss, tokens = WindowLoss(run.model, data.seq_len, batch, jit_compile=run.xla)(ids)
+    result = Evaluation(loss, tokens, data.level, described)
+    if samples:
+        texts = run.generate([""] * samples, max_new_tokens=sample_tokens, seed=seed)
+        split = [
+            [t.decode("utf-8") for t in split_tokens(tf.constant(s), data.level, False).numpy()]
+            for s in texts
+        ]
+        result.samples, result.sample_tokens = samples, sample_tokens
+        result.distinct = {f"distinct_{n}": round(distinct_n(split, n), 4) for n in (1, 2, 3, 4)}
+        result.copy_rate = copy_rate(texts, corpus.train)
+    return result
