@@ -101,12 +101,12 @@ def same_loss_check(cell: str, ids: np.ndarray, steps: int = 20) -> tuple[float,
     batches = [windows[i * BATCH : (i + 1) * BATCH] for i in range(steps)]
     losses = []
     weights = None
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     for model in (plain_keras_model(cell), build_model(benchlib.VOCAB.size, _config(cell))):
         if weights is None:
             weights = model.get_weights()
         model.set_weights(weights)
         optimizer = keras.optimizers.Adam(2e-3, global_clipnorm=5.0)
-        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
         @tf.function
         def step(x, y, model=model, optimizer=optimizer):
