@@ -98,7 +98,8 @@ def textgen_step(cell: str, ids: np.ndarray, steps: int, folder: str, xla: bool 
 def same_loss_check(cell: str, ids: np.ndarray, steps: int = 20) -> tuple[float, float]:
     """Loss after `steps` identical batches: plain Keras layers vs textgen's, same weights."""
     windows = ids[: len(ids) // (SEQ_LEN + 1) * (SEQ_LEN + 1)].reshape(-1, SEQ_LEN + 1)
-    batches = [windows[i * BATCH : (i + 1) * BATCH] for i in range(steps)]
+    per_pass = len(windows) // BATCH
+    batches = [windows[(i % per_pass) * BATCH :][:BATCH] for i in range(steps)]
     losses = []
     weights = None
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
