@@ -99,7 +99,7 @@ class TrainConfig:
     seed: int = 0
     keep_checkpoints: int = 3
     sample_length: int = 200  # tokens of the sample printed after each epoch
-    xla: bool = True  # compile the training step with XLA (measured ~1.5x faster on CPU)
+    xla: bool = True  # compile the training step with XLA (measured 1.4x fit on CPU, LSTM)
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)
