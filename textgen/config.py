@@ -76,9 +76,16 @@ class ModelConfig:
     units: int = 256
     embedding_dim: int = 128
     dropout: float = 0.1
+    # Chrono-initialized gate biases (textgen.models.ChronoBias): LSTM/GRU units start with
+    # memories of 1..memory_span steps. 0: Keras' initialization (forget bias 1).
+    memory_span: int = 100
 
     def __post_init__(self) -> None:
         _one_of("cell", self.cell, CELLS)
+        _check(
+            isinstance(self.memory_span, int) and (self.memory_span == 0 or self.memory_span >= 2),
+            f"memory_span must be 0 (off) or an integer >= 2, got {self.memory_span!r}",
+        )
         _positive("layers", self.layers)
         _positive("units", self.units)
         _positive("embedding_dim", self.embedding_dim)
@@ -100,6 +107,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     sample_length: int = 200  # tokens of the sample printed after each epoch
     xla: bool = True  # compile the training step with XLA (measured 1.4x fit on CPU, LSTM)
+    val_tokens: int = 1_000_000  # validation loss over at most this many tokens; 0: all
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)
@@ -113,6 +121,10 @@ class TrainConfig:
             f"patience must be an integer >= 0 (0 is off), got {self.patience!r}",
         )
         _positive("keep_checkpoints", self.keep_checkpoints)
+        _check(
+            isinstance(self.val_tokens, int) and self.val_tokens >= 0,
+            f"val_tokens must be an integer >= 0 (0 is all), got {self.val_tokens!r}",
+        )
         _check(
             isinstance(self.sample_length, int) and self.sample_length >= 0,
             f"sample_length must be >= 0, got {self.sample_length!r}",

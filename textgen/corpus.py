@@ -10,6 +10,7 @@ import glob
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,56 +23,144 @@ TFDS_PREFIX = "tfds:"
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".tex", ".html", ".xml", ".csv"}
 
 
+CHUNK_CHARS = 1 << 22  # text is read, hashed, counted and encoded this many characters at a time
+
+
+@dataclass
+class TextPart:
+    """One text of a corpus: a file (streamed, never read whole) or text held in memory.
+
+    Its last `val_fraction` is validation text, cut at a line break when one is near.
+    """
+
+    name: str
+    path: Path | None = None
+    text: str | None = None
+    val_fraction: float = 0.0
+    _cut: int | None = field(default=None, repr=False)
+
+    def chunks(self, start: int = 0, stop: int | None = None) -> Iterator[str]:
+        """The characters [start, stop) in pieces of at most CHUNK_CHARS."""
+        if self.text is not None:
+            end = len(self.text) if stop is None else stop
+            for i in range(start, end, CHUNK_CHARS):
+                yield self.text[i : min(i + CHUNK_CHARS, end)]
+            return
+        position = 0
+        try:  # universal newlines: \r\n and \r become \n; utf-8-sig drops a BOM
+            with open(self.path, encoding="utf-8-sig", newline=None) as f:
+                while stop is None or position < stop:
+                    size = CHUNK_CHARS if stop is None else min(CHUNK_CHARS, stop - position)
+                    chunk = f.read(size)
+                    if not chunk:
+                        return
+                    if position + len(chunk) > start:
+                        yield chunk[max(start - position, 0) :]
+                    position += len(chunk)
+        except UnicodeDecodeError:
+            raise CorpusError(
+                f"{self.path} is not UTF-8 text (a bad byte after character {position:,}); "
+                "convert it to UTF-8"
+            ) from None
+        except OSError as err:
+            raise CorpusError(f"cannot read {self.path}: {err.strerror}") from None
+
+    def cut(self) -> int:
+        """Where validation text starts, in characters (`split_tail`'s rule, streamed)."""
+        if self._cut is None:
+            length = sum(len(chunk) for chunk in self.chunks())
+            cut = length
+            if self.val_fraction > 0 and length:
+                cut = int(length * (1 - self.val_fraction))
+                newline = "".join(self.chunks(cut, cut + 1000)).find("\n")
+                if newline != -1:
+                    cut += newline + 1
+            self._cut = cut
+        return self._cut
+
+    def train_chunks(self) -> Iterator[str]:
+        return self.chunks(0, self.cut())
+
+    def validation_chunks(self) -> Iterator[str]:
+        return self.chunks(self.cut())
+
+
 @dataclass
 class Corpus:
-    """The text a run trains on, split into training and validation text."""
+    """The text a run trains on, as parts split into training and validation text.
 
-    train: str
-    validation: str
+    Text is streamed in chunks (`train_chunks`, `validation_chunks`), so a corpus of any
+    size is never held in memory; `train` and `validation` join it for small corpora.
+    Each part's text ends in a newline, so files do not run together.
+    """
+
+    parts: list[TextPart]
     sources: list[str] = field(default_factory=list)
+
+    def train_chunks(self) -> Iterator[str]:
+        return _joined(part.train_chunks() for part in self.parts)
+
+    def validation_chunks(self) -> Iterator[str]:
+        return _joined(part.validation_chunks() for part in self.parts)
+
+    @property
+    def train(self) -> str:
+        return "".join(self.train_chunks())
+
+    @property
+    def validation(self) -> str:
+        return "".join(self.validation_chunks())
 
     def fingerprint(self) -> dict[str, object]:
         """What identifies this corpus: sources, sizes and a sha256 of the text."""
         digest = hashlib.sha256()
-        digest.update(self.train.encode("utf-8"))
-        digest.update(b"\0")
-        digest.update(self.validation.encode("utf-8"))
+        sizes = []
+        for chunks in (self.train_chunks(), self.validation_chunks()):
+            if sizes:
+                digest.update(b"\0")
+            size = 0
+            for chunk in chunks:
+                digest.update(chunk.encode("utf-8"))
+                size += len(chunk)
+            sizes.append(size)
         return {
             "sources": list(self.sources),
-            "train_chars": len(self.train),
-            "validation_chars": len(self.validation),
+            "train_chars": sizes[0],
+            "validation_chars": sizes[1],
             "sha256": digest.hexdigest(),
         }
 
 
 def load_corpus(config: DataConfig) -> Corpus:
-    """Read every source in `config.sources` and split off validation text."""
-    train_parts: list[str] = []
-    val_parts: list[str] = []
+    """The parts every source in `config.sources` names (files are opened, not read)."""
+    parts: list[TextPart] = []
     for source in config.sources:
         if source.startswith(TFDS_PREFIX):
             train, val = _load_tfds(source[len(TFDS_PREFIX) :], config)
-            train_parts.append(train)
-            val_parts.append(val)
-            continue
-        texts = (
-            [builtin_shakespeare(config.data_dir)]
-            if source == BUILTIN
-            else [read_text(path) for path in _expand(source)]
-        )
-        for text in texts:
-            train, val = split_tail(text, config.val_fraction)
-            train_parts.append(train)
-            val_parts.append(val)
-    corpus = Corpus(_join(train_parts), _join(val_parts), list(config.sources))
-    if not corpus.train.strip():
+            text = train + ("\n" if train and not train.endswith("\n") else "") + val
+            parts.append(TextPart(source, text=text, _cut=len(text) - len(val)))
+        elif source == BUILTIN:
+            text = builtin_shakespeare(config.data_dir)
+            parts.append(TextPart(source, text=text, val_fraction=config.val_fraction))
+        else:
+            for path in _expand(source):
+                parts.append(TextPart(str(path), path=path, val_fraction=config.val_fraction))
+    corpus = Corpus(parts, list(config.sources))
+    if not any(chunk.strip() for chunk in corpus.train_chunks()):
         raise CorpusError(f"the corpus is empty: {', '.join(config.sources)}")
     return corpus
 
 
-def _join(parts: list[str]) -> str:
-    """Concatenate texts, each ending in a newline so files do not run together."""
-    return "".join(part if part.endswith("\n") else part + "\n" for part in parts if part)
+def _joined(texts: Iterable[Iterator[str]]) -> Iterator[str]:
+    """The chunks of several texts in turn, a newline added after any that lacks one."""
+    for chunks in texts:
+        last = ""
+        for chunk in chunks:
+            if chunk:
+                yield chunk
+                last = chunk
+        if last and not last.endswith("\n"):
+            yield "\n"
 
 
 def split_tail(text: str, fraction: float) -> tuple[str, str]:
@@ -113,21 +202,6 @@ def _expand(source: str) -> list[Path]:
     raise CorpusError(
         f"corpus not found: {source} (give a file, a directory, a glob, tfds:NAME or {BUILTIN})"
     )
-
-
-def read_text(path: Path) -> str:
-    """A file's text as UTF-8 (a BOM is dropped, line endings become \\n)."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CorpusError(f"cannot read {path}: {err.strerror}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise CorpusError(
-            f"{path} is not UTF-8 text (bad byte at offset {err.start}); convert it to UTF-8"
-        ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # -- TensorFlow Datasets ------------------------------------------------------------

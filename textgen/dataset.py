@@ -22,17 +22,38 @@ def make_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
 def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int) -> tf.data.Dataset:
     """Endless batches of (inputs, targets), (batch, seq_len) int32, reshuffled each pass.
 
-    Only window *indices* are shuffled, so a checkpoint of the iterator stays small and a
-    resumed run sees exactly the batches it would have seen.
+    `ids` may be a memory-mapped array of any size: each batch reads its windows from it,
+    in an order drawn by a stateless permutation of the window indices per pass
+    (TF's `index_shuffle` op, seeded by seed and pass number). Nothing but a step counter is state, so a
+    checkpoint of the iterator is tiny and a resumed run sees exactly the batches it
+    would have seen.
     """
-    windows = tf.constant(make_windows(ids, seq_len))  # (num_windows, seq_len + 1)
-    num_windows = int(windows.shape[0])
+    window = seq_len + 1
+    num_windows = len(ids) // window
+    if num_windows < 1:
+        raise ValueError(f"{len(ids)} ids make no window of {window}")
+    offsets = np.arange(window)
+
+    def read_windows(indices: np.ndarray) -> np.ndarray:
+        return np.asarray(ids[indices[:, None] * window + offsets], np.int32)
+
+    def window_indices(steps: tf.Tensor) -> tf.Tensor:
+        passes, positions = steps // num_windows, steps % num_windows
+        seed_column = tf.fill(tf.shape(steps), tf.constant(seed, tf.int64))
+        seeds = tf.stack([seed_column, passes, tf.zeros_like(passes)], 1)  # (batch, 3)
+        max_index = tf.constant(num_windows - 1, tf.int64)
+        return tf.raw_ops.RandomIndexShuffle(index=positions, seed=seeds, max_index=max_index)
+
+    def batch_of_windows(steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        indices = window_indices(steps)
+        windows = tf.numpy_function(read_windows, [indices], tf.int32, stateful=False)
+        windows.set_shape([batch_size, window])
+        return split_input_target(windows)
+
     dataset = (
-        tf.data.Dataset.range(num_windows)
-        .shuffle(num_windows, seed=seed, reshuffle_each_iteration=True)
-        .repeat()
+        tf.data.Dataset.counter()
         .batch(batch_size, drop_remainder=True)
-        .map(lambda index: split_input_target(tf.gather(windows, index)))
+        .map(batch_of_windows)
         .prefetch(tf.data.AUTOTUNE)
     )
     options = tf.data.Options()

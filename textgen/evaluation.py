@@ -9,7 +9,7 @@ copied out verbatim.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -78,20 +78,29 @@ def _codes(text: str) -> np.ndarray:
 
 
 def copy_rate(
-    samples: Sequence[str], training_text: str, span: int = COPY_SPAN, piece: int = 1 << 22
+    samples: Sequence[str],
+    training_text: str | Iterable[str],
+    span: int = COPY_SPAN,
+    piece: int = 1 << 22,
 ) -> float:
     """Share of the samples' characters inside spans of >= `span` characters that occur
-    verbatim in `training_text`.
+    verbatim in `training_text` (a string, or an iterable of its chunks).
 
-    The training text is scanned once, in pieces, for the samples' span hashes, so a
-    gigabyte of training text takes memory for one piece only.
+    The training text is scanned once, a piece at a time, for the samples' span hashes,
+    so a gigabyte of training text takes memory for one piece only.
     """
+    chunks = training_text
+    if isinstance(training_text, str):
+        chunks = (training_text[i : i + piece] for i in range(0, len(training_text), piece))
     sample_hashes = [_span_hashes(_codes(s), span) for s in samples]
     wanted = np.unique(np.concatenate([np.zeros(0, np.uint64), *sample_hashes]))
     found = np.zeros(0, np.uint64)
-    for start in range(0, max(len(training_text) - span + 1, 0), piece):
-        hashes = _span_hashes(_codes(training_text[start : start + piece + span - 1]), span)
+    carry = ""  # the last span-1 characters: spans across two pieces count too
+    for chunk in chunks:
+        text = carry + chunk
+        hashes = _span_hashes(_codes(text), span)
         found = np.union1d(found, hashes[np.isin(hashes, wanted)])
+        carry = text[-(span - 1) :] if span > 1 else ""
     total = copied = 0
     for text, hashes in zip(samples, sample_hashes):
         covered = np.zeros(len(text), bool)
@@ -134,21 +143,23 @@ def evaluate_run(
 
     from textgen.corpus import load_corpus
     from textgen.errors import CorpusError
+    from textgen.token_ids import encode_chunks
     from textgen.tokenizers import Tokenizer, split_tokens
 
     data = run.config.data
     corpus = load_corpus(data)
     if sources:
-        text = load_corpus(dataclasses.replace(data, sources=list(sources), val_fraction=0)).train
-        described = f"{', '.join(sources)} ({len(text):,} characters)"
+        scored = load_corpus(dataclasses.replace(data, sources=list(sources), val_fraction=0))
+        chunks, what = scored.train_chunks, ", ".join(sources)
     else:
-        text = corpus.validation
-        described = f"the run's validation text ({len(text):,} characters)"
-    if not text.strip():
+        chunks, what = corpus.validation_chunks, "the run's validation text"
+    characters = sum(len(chunk) for chunk in chunks())
+    described = f"{what} ({characters:,} characters)"
+    if not any(chunk.strip() for chunk in chunks()):
         raise CorpusError(
             "there is no text to score: the run has no validation text; pass --corpus"
         )
-    ids = Tokenizer(run.vocab).encode_text(text)
+    ids = encode_chunks(Tokenizer(run.vocab), chunks())
     batch = run.config.train.batch_size
     loss, tokens = WindowLoss(run.model, data.seq_len, batch, jit_compile=run.xla)(ids)
     result = Evaluation(loss, tokens, data.level, described)
@@ -160,5 +171,5 @@ def evaluate_run(
         ]
         result.samples, result.sample_tokens = samples, sample_tokens
         result.distinct = {f"distinct_{n}": round(distinct_n(split, n), 4) for n in (1, 2, 3, 4)}
-        result.copy_rate = copy_rate(texts, corpus.train)
+        result.copy_rate = copy_rate(texts, corpus.train_chunks())
     return result

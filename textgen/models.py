@@ -13,12 +13,50 @@ from textgen.fused import FusedGRU, FusedLSTM
 RNN_LAYERS = {"lstm": FusedLSTM, "gru": FusedGRU, "rnn": keras.layers.SimpleRNN}
 
 
+@keras.saving.register_keras_serializable(package="textgen")
+class ChronoBias(keras.initializers.Initializer):
+    """Gate biases that make a fresh LSTM or GRU remember for 1..`span` steps.
+
+    Chrono initialization (Tallec & Ollivier, "Can recurrent neural networks warp time?",
+    ICLR 2018): the keep gate's bias is log(u), u ~ Uniform(1, span - 1), so units start
+    with memory time scales spread up to `span` steps, where a bias of 0 or 1 starts them
+    all at a few steps and the gradient from a distant token vanishes before training can
+    lengthen them. LSTM (bias i, f, c, o): f = log(u), i = -f. GRU (reset_after, biases
+    (2, 3 x units) as z, r, h; z keeps the old state): the input bias of z is log(u).
+    """
+
+    def __init__(self, span: int, seed=None):
+        self.span, self.seed = span, seed
+        self._uniform = keras.initializers.RandomUniform(1.0, max(span - 1.0, 1.0), seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        units = shape[-1] // (4 if len(shape) == 1 else 3)
+        keep = keras.ops.log(self._uniform((units,), dtype=dtype))
+        zeros = keras.ops.zeros((units,), dtype=dtype)
+        if len(shape) == 1:  # LSTM: i, f, c, o
+            return keras.ops.concatenate([-keep, keep, zeros, zeros])
+        rest = keras.ops.zeros((shape[-1] - units,), dtype=dtype)
+        input_bias = keras.ops.concatenate([keep, rest])
+        return keras.ops.stack([input_bias, keras.ops.zeros((shape[-1],), dtype=dtype)])
+
+    def get_config(self):
+        return {"span": self.span, "seed": self.seed}
+
+
 def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
     """ids (batch, time) int32 -> next-token logits (batch, time, vocab)."""
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(ids)
+    gates = {}
+    if config.memory_span and config.cell != "rnn":
+        gates = {"bias_initializer": ChronoBias(config.memory_span)}
+        if config.cell == "lstm":
+            gates["unit_forget_bias"] = False  # else Keras puts ones over the forget bias
     for i in range(config.layers):
-        x = RNN_LAYERS[config.cell](config.units, return_sequences=True, name=f"rnn_{i}")(x)
+        layer = RNN_LAYERS[config.cell](
+            config.units, return_sequences=True, name=f"rnn_{i}", **gates
+        )
+        x = layer(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(vocab_size, name="logits")(x)

@@ -30,7 +30,8 @@ from textgen.evaluation import WindowLoss, loss_figures
 from textgen.generation import Generator
 from textgen.models import build_model
 from textgen.runs import DEFAULT_ROOT, RunFolder
-from textgen.tokenizers import Tokenizer, Vocabulary
+from textgen.token_ids import corpus_ids
+from textgen.tokenizers import Vocabulary, count_tokens
 
 CSV_FIELDS = ["epoch", "step", "loss", "val_loss", "learning_rate", "seconds", "tokens_per_sec"]
 
@@ -49,33 +50,34 @@ class PreparedData:
 
     vocab: Vocabulary
     num_windows: int  # training windows of seq_len+1 tokens
-    train_ids: np.ndarray
+    train_ids: np.ndarray  # memory-mapped from the data cache (textgen.token_ids)
     val_ids: np.ndarray
     fingerprint: dict
 
 
 def prepare_data(config: RunConfig, vocab: Vocabulary | None = None) -> PreparedData:
-    """Load the corpus, build (or reuse) the vocabulary, turn text into ids, check sizes."""
+    """Stream the corpus: fingerprint it, build (or reuse) the vocabulary, encode it to
+    ids on disk, check sizes. Memory stays small whatever the corpus size."""
     data = config.data
     corpus = load_corpus(data)
+    fingerprint = corpus.fingerprint()
     if vocab is None:
-        vocab = Vocabulary.build(corpus.train, data.level, data.lowercase, data.vocab_limit)
-    tokenizer = Tokenizer(vocab)
-    train_ids = tokenizer.encode_text(corpus.train)
-    val_ids = tokenizer.encode_text(corpus.validation) if corpus.validation else np.zeros(0)
+        counts = count_tokens(corpus.train_chunks(), data.level, data.lowercase)
+        vocab = Vocabulary.from_counts(counts, data.level, data.lowercase, data.vocab_limit)
+    ids = corpus_ids(corpus, fingerprint["sha256"], vocab, data.data_dir)
     window = data.seq_len + 1
-    if len(train_ids) < window:
+    if len(ids.train) < window:
         raise CorpusError(
-            f"the corpus is too short: {len(train_ids)} training tokens, but one window "
+            f"the corpus is too short: {len(ids.train)} training tokens, but one window "
             f"needs seq_len+1 = {window}; lower --seq-len or add text"
         )
-    windows = len(train_ids) // window
+    windows = len(ids.train) // window
     if windows < config.train.batch_size:
         raise CorpusError(
             f"the corpus makes {windows} training windows of {window} tokens, fewer than "
             f"--batch-size {config.train.batch_size}; lower --batch-size or --seq-len"
         )
-    return PreparedData(vocab, windows, train_ids, val_ids.astype(np.int32), corpus.fingerprint())
+    return PreparedData(vocab, windows, ids.train, ids.validation, fingerprint)
 
 
 def train(
@@ -234,10 +236,11 @@ class Trainer:
         return float(self.loss_sum) / max(int(self.loss_steps), 1)
 
     def validation_loss(self) -> float | None:
-        """Mean per-token loss over the validation text (None without validation text)."""
+        """Mean per-token loss over the validation text (its first `val_tokens` tokens)."""
         if not self.has_validation:
             return None
-        return self.window_loss(self.data.val_ids)[0]
+        cap = self.config.train.val_tokens or len(self.data.val_ids)
+        return self.window_loss(self.data.val_ids[: cap + 1])[0]
 
     # -- the loop ----------------------------------------------------------------------
 
