@@ -113,3 +113,40 @@ def test_tfds_with_an_empty_manual_dir_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="input.txt"):
         load_corpus(config)
     assert not (tmp_path / "tfds").exists()
+
+
+def test_files_stream_in_chunks_the_same_text_as_read_whole(tmp_path, monkeypatch):
+    import textgen.corpus
+
+    text = "".join(f"line {i} \u00e9t\u00e9\r\n" for i in range(300))  # CRLF cut by chunks
+    (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    (tmp_path / "b.txt").write_text("no final newline", encoding="utf-8")
+    whole = load_corpus(_config(tmp_path, val_fraction=0.1))
+    monkeypatch.setattr(textgen.corpus, "CHUNK_CHARS", 7)
+    chunked = load_corpus(_config(tmp_path, val_fraction=0.1))
+    assert len(list(chunked.train_chunks())) > 100
+    assert chunked.train == whole.train and chunked.validation == whole.validation
+    a_train, a_val = split_tail(text.replace("\r\n", "\n"), 0.1)
+    b_train, b_val = split_tail("no final newline", 0.1)  # no line break: cut mid-line
+    assert chunked.train == a_train + b_train + "\n"
+    assert chunked.validation == a_val + b_val + "\n"
+    assert chunked.fingerprint() == whole.fingerprint()
+
+
+def test_fingerprint_is_the_sha256_of_train_and_validation_text(tmp_path):
+    import hashlib
+
+    (tmp_path / "a.txt").write_text("".join(f"w{i}\n" for i in range(50)))
+    corpus = load_corpus(_config(tmp_path / "a.txt", val_fraction=0.2))
+    joined = (corpus.train + "\0" + corpus.validation).encode("utf-8")
+    assert corpus.fingerprint()["sha256"] == hashlib.sha256(joined).hexdigest()
+
+
+def test_a_bad_byte_deep_in_a_large_file_names_the_file(tmp_path, monkeypatch):
+    import textgen.corpus
+
+    monkeypatch.setattr(textgen.corpus, "CHUNK_CHARS", 64)
+    path = tmp_path / "late.txt"
+    path.write_bytes(b"fine text\n" * 100 + b"\xff\n")
+    with pytest.raises(CorpusError, match="late.txt is not UTF-8"):
+        load_corpus(_config(path)).fingerprint()

@@ -38,3 +38,25 @@ def test_validation_covers_every_window_once_in_order():
     batches = list(validation_dataset(np.arange(105), seq_len=9, batch_size=4))
     firsts = np.concatenate([inputs.numpy()[:, 0] for inputs, _ in batches])
     np.testing.assert_array_equal(firsts, np.arange(0, 100, 10))
+
+
+def _window_firsts(dataset, batches):
+    return np.concatenate([inputs.numpy()[:, 0] for inputs, _ in dataset.take(batches)])
+
+
+def test_each_pass_visits_every_window_once_in_a_new_order():
+    ids = np.arange(10 * 40)  # 40 windows of 10; a window is known by its first id
+    firsts = _window_firsts(training_dataset(ids, seq_len=9, batch_size=8, seed=0), 10)
+    first_pass, second_pass = firsts[:40], firsts[40:]
+    np.testing.assert_array_equal(np.sort(first_pass), np.arange(0, 400, 10))
+    np.testing.assert_array_equal(np.sort(second_pass), np.arange(0, 400, 10))
+    assert not np.array_equal(first_pass, second_pass)
+    assert not np.array_equal(first_pass, np.arange(0, 400, 10))
+
+
+def test_batches_read_from_a_memory_mapped_file(tmp_path):
+    ids = (np.arange(5000) % 251).astype(np.uint8)
+    ids.tofile(tmp_path / "ids.uint8")
+    mapped = np.memmap(tmp_path / "ids.uint8", dtype=np.uint8, mode="r")
+    from_file = _window_firsts(training_dataset(mapped, 9, 4, seed=2), 5)
+    np.testing.assert_array_equal(from_file, _window_firsts(training_dataset(ids, 9, 4, 2), 5))

@@ -26,3 +26,26 @@ def test_one_step_with_carried_state_equals_the_full_sequence(cell):
         logits, state = step(tf.constant(ids[:, t]), state)
         np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-5)
     assert len(state) == 3 and len(state[0]) == (2 if cell == "lstm" else 1)
+
+
+def _biases(cell, memory_span):
+    config = ModelConfig(cell=cell, layers=1, units=64, embedding_dim=8, memory_span=memory_span)
+    return build_model(20, config).get_layer("rnn_0").cell.bias.numpy()
+
+
+def test_chrono_init_spreads_lstm_forget_biases_up_to_the_memory_span():
+    bias = _biases("lstm", 100)
+    i, f, c, o = np.split(bias, 4)
+    assert 0 <= f.min() and f.max() <= np.log(99) and f.std() > 0.3
+    np.testing.assert_allclose(i, -f)
+    assert not c.any() and not o.any()
+    keras_default = _biases("lstm", 0)
+    np.testing.assert_array_equal(np.split(keras_default, 4)[1], 1.0)  # unit_forget_bias
+
+
+def test_chrono_init_sets_the_gru_update_gate_bias():
+    bias = _biases("gru", 50)  # (2, 3 * units): input and recurrent biases of z, r, h
+    z = bias[0, :64]
+    assert 0 <= z.min() and z.max() <= np.log(49) and z.std() > 0.3
+    assert not bias[0, 64:].any() and not bias[1].any()
+    assert not _biases("gru", 0).any()

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.tokenizers import UNK_ID, Tokenizer, Vocabulary, split_tokens
+from textgen.tokenizers import (
+    UNK_ID,
+    Tokenizer,
+    Vocabulary,
+    count_tokens,
+    split_tokens,
+    whole_token_chunks,
+)
 
 TEXT = (
     "ROMEO:\n'Tis but thy name that is my enemy; know't well--\n"
@@ -71,3 +78,25 @@ def test_batched_encoding_is_ragged_and_matches_single():
 def test_start_id_is_the_newline(level):
     vocab = Vocabulary.build(TEXT, level)
     assert vocab.tokens[vocab.start_id - 1] == "\n"
+
+
+MIXED = "Héllo WÖRLD\r\nİstanbul ǅ ß ﬁ 🙂 a\rb\n\tend " * 5
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_fast_char_encoding_equals_the_graph_ops(lowercase):
+    vocab = Vocabulary.build(MIXED[:20], "char", lowercase)  # some characters stay unknown
+    tokenizer = Tokenizer(vocab)
+    expected = tokenizer.encode(tf.constant(MIXED)).numpy()
+    np.testing.assert_array_equal(tokenizer.encode_text(MIXED), expected)
+    assert UNK_ID in expected
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_counting_in_chunks_equals_counting_the_whole_text(level):
+    text = TEXT * 7 + MIXED
+    chunks = [text[i : i + 13] for i in range(0, len(text), 13)]  # cuts words and \r\n
+    assert count_tokens(chunks, level, False) == count_tokens([text], level, False)
+    assert "".join(whole_token_chunks(chunks)) == text
+    whole = Vocabulary.build(text, level)
+    assert Vocabulary.from_counts(count_tokens(chunks, level, False), level).tokens == whole.tokens

@@ -94,6 +94,11 @@ def cli() -> None:
 @click.option("--units", type=int, help="Units per recurrent layer.")
 @click.option("--embedding-dim", type=int, help="Size of the token embedding.")
 @click.option("--dropout", type=float, help="Dropout after each recurrent layer, in [0, 1).")
+@click.option(
+    "--memory-span",
+    type=int,
+    help="Chrono-init LSTM/GRU gates to remember 1..N steps (default 100; 0: Keras' init).",
+)
 @click.option("--seq-len", type=int, help="Tokens per training window.")
 @click.option("--batch-size", type=int, help="Windows per batch.")
 @click.option("--epochs", type=int, help="Epochs to train (with --resume: the new total).")
@@ -103,6 +108,7 @@ def cli() -> None:
 @click.option("--clipnorm", type=float, help="Clip the global gradient norm (0: off).")
 @click.option("--val-fraction", type=float, help="Tail of each source held out for validation.")
 @click.option("--patience", type=int, help="Stop after N epochs without improvement (0: off).")
+@click.option("--val-tokens", type=int, help="Validate on at most N tokens (default 1M; 0: all).")
 @click.option("--temperature", type=float, help="Default sampling temperature saved with the run.")
 @click.option("--seed", type=int, help="Random seed for weights and data order.")
 @click.option("--xla/--no-xla", default=None, help="XLA-compile the training step (default on).")
@@ -170,10 +176,10 @@ _TRAIN_SETTINGS = {
         "sources", "level", "lowercase", "max_vocab", "seq_len", "val_fraction",
         "tfds_manual_dir", "data_dir",
     ),
-    "model": ("cell", "layers", "units", "embedding_dim", "dropout"),
+    "model": ("cell", "layers", "units", "embedding_dim", "dropout", "memory_span"),
     "train": (
         "batch_size", "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm",
-        "patience", "seed", "xla",
+        "patience", "seed", "xla", "val_tokens",
     ),
     "sample": ("temperature",),
 }  # fmt: skip
