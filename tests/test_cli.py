@@ -155,9 +155,30 @@ def test_run_folder_missing_a_file(tmp_path, trained_runs):
     assert "no checkpoint" in result.stderr
 
 
-def test_resume_rejects_new_settings(root_with_run):
-    result = run_cli("train", "--root", root_with_run, "--resume", "--units", "8", expect=2)
-    assert "drop --units" in result.stderr
+def test_resume_refuses_settings_that_contradict_the_run(root_with_run):
+    result = run_cli(
+        "train", "--root", root_with_run, "--resume", "--units", "8", "--level", "word", expect=2
+    )
+    assert "units is 24 in the run, 8 given" in result.stderr
+    assert "level is 'char' in the run, 'word' given" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_resume_accepts_the_same_command_again_and_records_changes(tmp_path, corpus_file):
+    import json
+
+    root = tmp_path / "runs"
+    command = ["train", "--corpus", corpus_file, "--root", root, *TINY]
+    run_cli(*command)
+    (run_dir,) = root.iterdir()
+    again = run_cli(*command, "--resume", "--epochs", 3, "--learning-rate", 0.001)
+    assert "Changed on resume: epochs 2 -> 3" in again.output
+    assert "learning_rate 0.002 -> 0.001" in again.output
+    assert "epoch 3: loss" in again.output and "epoch 2: loss" not in again.output
+    saved = json.loads((run_dir / "config.json").read_text())["train"]
+    assert saved["epochs"] == 3 and saved["learning_rate"] == 0.001
+    log = (run_dir / "logs" / "training.csv").read_text().splitlines()
+    assert log[-1].split(",")[4] == "0.001"  # the new learning rate is the one used
 
 
 def test_train_on_tfds_tiny_shakespeare_offline(tmp_path, tiny_shakespeare_manual_dir):

@@ -313,3 +313,17 @@ def test_stop_strings_end_generation_inside_the_exported_graph(trained_runs, tmp
         outputs = _post(standin.url, body)["outputs"]
     assert outputs["completion"] == [free[: free.index(stop)]]
     assert outputs["num_tokens"][0] < 60
+
+
+def test_requests_over_the_caps_are_refused_with_a_message(char_export):
+    import tensorflow as tf
+
+    from textgen.config import MAX_BATCH, MAX_TEXT_BYTES
+
+    model = tf.saved_model.load(str(char_export.path))
+    score = model.signatures["score"]
+    assert score(text=tf.constant(["ok"] * MAX_BATCH))["num_tokens"].shape == (MAX_BATCH,)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"at most {MAX_BATCH} texts"):
+        score(text=tf.constant(["ok"] * (MAX_BATCH + 1)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 65536 bytes"):
+        model.signatures["serving_default"](prompt=tf.constant(["x" * (MAX_TEXT_BYTES + 1)]))

@@ -12,7 +12,15 @@ import sys
 
 import click
 
-from textgen.config import CELLS, LEVELS, LR_SCHEDULES, PRESETS, validate_sampling
+from textgen.config import (
+    CELLS,
+    LEVELS,
+    LR_SCHEDULES,
+    MAX_BATCH,
+    MAX_NEW_TOKENS,
+    PRESETS,
+    validate_sampling,
+)
 from textgen.errors import TextgenError
 
 DEFAULT_ROOT = "checkpoints"
@@ -129,37 +137,30 @@ def train(**opts) -> None:
     given = {
         k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items() if v not in (None, ())
     }
-    if opts["resume"]:
-        extra = [k for k in given if k == "preset" or (_section_of(k) and k != "epochs")]
-        if extra:
-            raise click.UsageError(
-                f"--resume continues a run with its saved settings; drop "
-                f"{', '.join('--' + k.replace('_', '-') for k in extra)}"
-            )
-    else:
-        config = RunConfig.from_preset(opts["preset"]).with_overrides(
-            **{
-                section: {k: v for k, v in given.items() if k in names}
-                for section, names in _TRAIN_SETTINGS.items()
-            }
-        )
+    settings = {
+        section: {k: v for k, v in given.items() if k in names}
+        for section, names in _TRAIN_SETTINGS.items()
+    }
+    if opts["resume"] and opts["preset"]:  # the preset's settings count as given
+        preset = PRESETS[opts["preset"]]
+        settings = {s: {**preset.get(s, {}), **values} for s, values in settings.items()}
     try:
         run_path = train_run(
-            None if opts["resume"] else config,
+            None if opts["resume"] else RunConfig.from_preset(opts["preset"]),
             run_dir=opts["run_dir"],
             root=opts["root"],
             resume=opts["resume"],
-            epochs=opts["epochs"] if opts["resume"] else None,
+            settings=settings,
             log=click.echo,
             verbose=0 if opts["quiet"] else 1,
         )
     except TrainingInterrupted as stop:
         click.echo(
-            f"\nInterrupted; progress saved. Resume with:\n"
+            f"\nStopped by {stop.signal_name}; progress saved. Resume with:\n"
             f"  textgen train --run-dir {stop.folder.path} --resume",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(stop.exit_code)
     from textgen.runs import load_run
 
     run = load_run(run_path)
@@ -193,11 +194,21 @@ def _section_of(option: str) -> str | None:
 @run_dir_option
 @root_option
 @click.option("--prompt", default="", help="Text to continue (default: start of a line).")
-@click.option("--length", type=int, help="Tokens to generate (default: the run's, 500).")
+@click.option(
+    "--length",
+    type=click.IntRange(1, MAX_NEW_TOKENS),
+    help=f"Tokens to generate, 1-{MAX_NEW_TOKENS} (default: the run's, 500).",
+)
 @click.option("--temperature", type=float, help="0 is greedy; higher is more random.")
 @click.option("--top-k", type=int, help="Sample from the K most likely tokens (0: off).")
 @click.option("--top-p", type=float, help="Sample from the smallest set with mass P (1: off).")
-@click.option("--num-samples", default=1, show_default=True, help="Samples, drawn as one batch.")
+@click.option(
+    "--num-samples",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_BATCH),
+    help=f"Samples, drawn as one batch (at most {MAX_BATCH}).",
+)
 @click.option("--seed", type=int, help="Same seed, same text (default: random).")
 @click.option("--stop", multiple=True, help="End at this text (not printed). Repeatable.")
 @click.option(
@@ -212,11 +223,7 @@ def _section_of(option: str) -> str | None:
 @click.option("--xla/--no-xla", default=True, show_default=True, help="XLA-compile the token loop.")
 def sample(**opts) -> None:
     """Continue --prompt with text from a trained run (the newest by default)."""
-    if opts["num_samples"] < 1:
-        raise click.UsageError(f"--num-samples must be >= 1, got {opts['num_samples']}")
     validate_sampling(_or(opts["temperature"], 1.0), _or(opts["top_k"], 0), _or(opts["top_p"], 1.0))
-    if opts["length"] is not None and opts["length"] < 0:
-        raise click.UsageError(f"--length must be >= 0, got {opts['length']}")
     seed = opts["seed"] if opts["seed"] is not None else secrets.randbelow(2**31)
     if opts["server"]:
         from textgen.client import generate_remote

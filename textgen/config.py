@@ -16,6 +16,9 @@ LEVELS = ("char", "word")
 CELLS = ("lstm", "gru", "rnn")
 LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_WORD_VOCAB = 10000
+MAX_NEW_TOKENS = 4096  # tokens one request may generate (the export's default cap)
+MAX_BATCH = 256  # prompts one request may carry (the export's cap)
+MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served request
 
 
 def _check(ok: bool, message: str) -> None:

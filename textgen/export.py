@@ -23,6 +23,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from textgen.config import MAX_BATCH, MAX_TEXT_BYTES
 from textgen.errors import ExportError
 from textgen.generation import Generator
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
@@ -33,8 +34,23 @@ DEFAULT_CAP = 1024
 _STRINGS = tf.TensorSpec([None], tf.string)
 
 
+def _check_request(strings: tf.Tensor) -> None:
+    """Refuse requests too large for one server call: too many texts, or too long ones."""
+    tf.debugging.assert_less_equal(
+        tf.size(strings), MAX_BATCH, message=f"at most {MAX_BATCH} texts per request"
+    )
+    longest = tf.reduce_max(tf.concat([tf.strings.length(strings), [0]], 0))
+    tf.debugging.assert_less_equal(
+        longest, MAX_TEXT_BYTES, message=f"each text may have at most {MAX_TEXT_BYTES} bytes"
+    )
+
+
 class ServingModule(tf.Module):
-    """The module that is saved: a generator plus the three serving signatures."""
+    """The module that is saved: a generator plus the three serving signatures.
+
+    Requests are capped (MAX_BATCH texts of at most MAX_TEXT_BYTES bytes; max_new_tokens
+    at the export's cap), so one request cannot exhaust a server's memory.
+    """
 
     def __init__(self, generator: Generator):
         super().__init__(name="textgen_serving")
@@ -60,6 +76,7 @@ class ServingModule(tf.Module):
         ]
     )
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        _check_request(prompt)
         seeds = tf.stack([seed, tf.zeros_like(seed)], axis=1)  # (batch, [seed, stream 0])
         completion, num_tokens = self.generator.generate_ids(
             prompt, max_new_tokens, temperature, top_k, top_p, seeds
@@ -72,6 +89,7 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def score(self, text):
+        _check_request(text)
         return self.generator.score(text)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import keras
 import tensorflow as tf
 
-from textgen.config import SampleConfig
+from textgen.config import MAX_NEW_TOKENS, SampleConfig
 from textgen.models import OneStep
 from textgen.sampling import (
     gumbel_noise,
@@ -23,7 +23,7 @@ from textgen.sampling import (
 )
 from textgen.tokenizers import Tokenizer, Vocabulary
 
-DEFAULT_MAX_NEW_TOKENS_CAP = 4096
+DEFAULT_MAX_NEW_TOKENS_CAP = MAX_NEW_TOKENS
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)

@@ -63,6 +63,28 @@ def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
     return keras.Model(ids, logits, name=f"textgen_{config.cell}")
 
 
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def parameter_count(vocab_size: int, config: ModelConfig) -> int:
+    """Weights of `build_model(vocab_size, config)`, computed without building it."""
+    count = vocab_size * config.embedding_dim + config.units * vocab_size + vocab_size
+    inputs = config.embedding_dim
+    for _ in range(config.layers):
+        biases = 2 if config.cell == "gru" else 1  # GRU (reset_after): two bias vectors
+        count += GATES[config.cell] * config.units * (inputs + config.units + biases)
+        inputs = config.units
+    return count
+
+
+def training_memory_bytes(vocab_size: int, config: ModelConfig, batch: int, seq_len: int) -> int:
+    """About what training needs: float32 weights, gradients and two Adam moments, plus
+    the activations one step keeps for its backward pass (gates, states, logits)."""
+    per_token = config.layers * (GATES[config.cell] + 2) * config.units
+    per_token += config.embedding_dim + 3 * vocab_size  # embeddings; logits, softmax, grads
+    return 4 * (4 * parameter_count(vocab_size, config) + batch * seq_len * per_token)
+
+
 class OneStep(tf.Module):
     """The model advanced one token at a time, with its per-layer state explicit.
 

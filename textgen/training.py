@@ -9,9 +9,12 @@ weights, the optimizer state, the step and the data iterator's position.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
+import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +28,10 @@ import textgen
 from textgen.config import RunConfig
 from textgen.corpus import load_corpus
 from textgen.dataset import training_dataset
-from textgen.errors import CorpusError, RunError
+from textgen.errors import ConfigError, CorpusError, RunError, TextgenError
 from textgen.evaluation import WindowLoss, loss_figures
 from textgen.generation import Generator
-from textgen.models import build_model
+from textgen.models import build_model, parameter_count, training_memory_bytes
 from textgen.runs import DEFAULT_ROOT, RunFolder
 from textgen.token_ids import corpus_ids
 from textgen.tokenizers import Vocabulary, count_tokens
@@ -37,11 +40,42 @@ CSV_FIELDS = ["epoch", "step", "loss", "val_loss", "learning_rate", "seconds", "
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C during training; the latest state was saved to `folder`."""
+    """Ctrl-C (SIGINT) or SIGTERM during training; the latest state was saved to `folder`.
 
-    def __init__(self, folder: RunFolder):
-        super().__init__(f"interrupted; saved to {folder.path}")
-        self.folder = folder
+    `exit_code` is what a shell reports for the signal: 130 for SIGINT, 143 for SIGTERM.
+    """
+
+    def __init__(self, folder: RunFolder, signal_number: int = signal.SIGINT):
+        name = signal.Signals(signal_number).name
+        super().__init__(f"stopped by {name}; saved to {folder.path}")
+        self.folder, self.signal_name = folder, name
+        self.exit_code = 128 + signal_number
+
+
+class TrainingDiverged(TextgenError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what Kubernetes, Docker and batch schedulers send), handled as Ctrl-C is."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Within the block, SIGTERM raises `_Terminated` (main thread only; else unchanged)."""
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -80,6 +114,78 @@ def prepare_data(config: RunConfig, vocab: Vocabulary | None = None) -> Prepared
     return PreparedData(vocab, windows, ids.train, ids.validation, fingerprint)
 
 
+# Settings a resumed run may change (recorded in its config.json); any other setting
+# given with --resume must equal the run's. The corpus may be named differently (moved
+# files) as long as its text is the same: its fingerprint is checked instead.
+CHANGEABLE_ON_RESUME = {
+    "data": {"sources", "tfds_manual_dir", "data_dir"},
+    "train": {
+        "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm", "patience",
+        "keep_checkpoints", "sample_length", "xla", "val_tokens",
+    },
+    "sample": {"length", "temperature", "top_k", "top_p", "stop"},
+}  # fmt: skip
+
+
+def resume_settings(saved: RunConfig, settings: dict[str, dict]) -> tuple[RunConfig, list[str]]:
+    """The run's config with the changeable `settings` applied, and what changed.
+
+    `settings` holds what the user gave, by section (as for `RunConfig.with_overrides`).
+    Raises ConfigError naming every given setting that contradicts the run.
+    """
+    conflicts, changes, allowed = [], [], {}
+    for section, values in settings.items():
+        for name, value in values.items():
+            if value is None:
+                continue
+            old = getattr(getattr(saved, section), name)
+            if value == old:
+                continue
+            if name in CHANGEABLE_ON_RESUME.get(section, ()):
+                allowed.setdefault(section, {})[name] = value
+                changes.append(f"{name} {old!r} -> {value!r}")
+            else:
+                conflicts.append(f"{name} is {old!r} in the run, {value!r} given")
+    if conflicts:
+        raise ConfigError(
+            "these settings differ from the run being resumed: " + "; ".join(conflicts)
+            + " (drop them, or start a new run)"
+        )
+    return saved.with_overrides(**allowed), changes
+
+
+def check_memory(config: RunConfig, vocab_size: int) -> None:
+    """Refuse a model that cannot train in this machine's memory, before anything is written."""
+    needed = training_memory_bytes(
+        vocab_size, config.model, config.train.batch_size, config.data.seq_len
+    )
+    available = available_memory_bytes()
+    if available and needed > available:
+        params = parameter_count(vocab_size, config.model)
+        raise ConfigError(
+            f"the model is too large for this machine: {params:,} parameters and about "
+            f"{needed / 2**30:,.1f} GiB to train (weights, Adam state and the activations of "
+            f"a {config.train.batch_size} x {config.data.seq_len} batch), but "
+            f"{available / 2**30:,.1f} GiB of memory is available; lower --units, --layers, "
+            "--embedding-dim, --batch-size or --seq-len"
+        )
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else physical memory, else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def train(
     config: RunConfig | None = None,
     run_dir: str | os.PathLike | None = None,
@@ -88,45 +194,60 @@ def train(
     epochs: int | None = None,
     log: Callable[[str], None] = print,
     verbose: int = 1,
+    settings: dict[str, dict] | None = None,
 ) -> Path:
     """Train a model; returns the run folder.
 
-    A new run needs `config`; with `resume=True` the run's own config is used (the
-    newest run under `root` unless `run_dir` is given) and `epochs` may raise its total.
+    A new run needs `config`. With `resume=True` the run's own config is used (the
+    newest run under `root` unless `run_dir` is given); `settings` (by section, as the
+    user gave them) may change what `CHANGEABLE_ON_RESUME` lists and must otherwise
+    equal the run's; `epochs` is a shorthand for `settings={"train": {"epochs": N}}`.
+    The run folder is written only once the data is ready and the model fits in memory.
     """
+    settings = {section: dict(values) for section, values in (settings or {}).items()}
+    if epochs is not None:
+        settings.setdefault("train", {})["epochs"] = epochs
+    new_folder = None
     if resume:
         folder = RunFolder.find(run_dir, root)
-        config = folder.load_config()
-        if epochs is not None:
-            config = config.with_overrides(train={"epochs": epochs})
+        config, changes = resume_settings(folder.load_config(), settings)
         prepared = prepare_data(config, vocab=folder.load_vocab())
         if prepared.fingerprint["sha256"] != config.corpus.get("sha256"):
             raise CorpusError(
                 f"the corpus changed since run {folder.path} started "
                 "(its sha256 differs); resume needs the same text"
             )
+        for change in changes:
+            log(f"Changed on resume: {change}")
     else:
-        config = config or RunConfig()
+        config = (config or RunConfig()).with_overrides(**settings)
         if run_dir is not None and RunFolder(run_dir).exists():
             raise RunError(
                 f"{run_dir} already holds a run; pass --resume to continue it "
                 "or choose another --run-dir"
             )
         prepared = prepare_data(config)
+        check_memory(config, prepared.vocab.size)
         folder = (
             RunFolder(run_dir)
             if run_dir
             else RunFolder.create(root, RunFolder.default_name(config))
         )
+        new_folder = None if folder.path.exists() else folder.path
         config.textgen_version = textgen.__version__
         config.corpus = prepared.fingerprint
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
         folder.save_config(config)
         prepared.vocab.save(folder.vocab_file)
-    except OSError as err:
-        raise RunError(f"cannot write run folder {folder.path}: {err.strerror}") from None
-    Trainer(config, folder, prepared, log=log, verbose=verbose).fit()
+        trainer = Trainer(config, folder, prepared, log=log, verbose=verbose)
+    except BaseException as err:
+        if new_folder is not None:  # nothing trained yet: leave no half-made run behind
+            shutil.rmtree(new_folder, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise RunError(f"cannot write run folder {folder.path}: {err.strerror}") from None
+        raise
+    trainer.fit()
     return folder.path
 
 
@@ -250,6 +371,8 @@ class Trainer:
         restored = self.latest.restore_or_initialize()
         if restored:
             self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
+            if cfg.lr_schedule == "constant":  # the checkpoint holds the old rate: use the config's
+                self.optimizer.learning_rate = cfg.learning_rate
         else:
             self.model.summary(print_fn=self.log)
             self.log(f"Run folder: {self.folder.path}")
@@ -263,36 +386,55 @@ class Trainer:
             return
         tokens_per_step = cfg.batch_size * self.config.data.seq_len
         try:
-            for epoch in range(start_epoch, cfg.epochs):
-                self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
-                done_in_epoch = int(self.step) - epoch * self.steps_per_epoch
-                if done_in_epoch == 0:
-                    self.loss_sum.assign(0.0)
-                    self.loss_steps.assign(0)
-                bar = keras.utils.Progbar(
-                    self.steps_per_epoch, verbose=self.verbose, stateful_metrics=["loss"]
-                )
-                if done_in_epoch:
-                    bar.update(done_in_epoch, [("loss", self.epoch_loss())])
-                started = time.perf_counter()
-                for i in range(done_in_epoch, self.steps_per_epoch):
-                    self._train_step(self.iterator)
-                    bar.update(i + 1, [("loss", self.epoch_loss())])
-                seconds = time.perf_counter() - started
-                steps_run = self.steps_per_epoch - done_in_epoch
-                val_loss = self.validation_loss()
-                self._end_epoch(epoch, val_loss, seconds, steps_run * tokens_per_step, writer)
-                if cfg.patience and int(self.bad_epochs) >= cfg.patience:
-                    self.log(
-                        f"Stopping early: validation loss has not improved for "
-                        f"{cfg.patience} epochs (best {float(self.best_val_loss):.4f})."
-                    )
-                    break
-        except KeyboardInterrupt:
+            with _sigterm_as_interrupt():
+                self._epochs(start_epoch, tokens_per_step, writer)
+        except KeyboardInterrupt as stop:
             self.latest.save(checkpoint_number=int(self.step))
-            raise TrainingInterrupted(self.folder) from None
+            signum = signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT
+            raise TrainingInterrupted(self.folder, signum) from None
         finally:
             writer.close()
+
+    def _epochs(self, start_epoch: int, tokens_per_step: int, writer) -> None:
+        cfg = self.config.train
+        for epoch in range(start_epoch, cfg.epochs):
+            self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
+            done_in_epoch = int(self.step) - epoch * self.steps_per_epoch
+            if done_in_epoch == 0:
+                self.loss_sum.assign(0.0)
+                self.loss_steps.assign(0)
+            bar = keras.utils.Progbar(
+                self.steps_per_epoch, verbose=self.verbose, stateful_metrics=["loss"]
+            )
+            if done_in_epoch:
+                bar.update(done_in_epoch, [("loss", self.epoch_loss())])
+            started = time.perf_counter()
+            for i in range(done_in_epoch, self.steps_per_epoch):
+                loss = self._train_step(self.iterator)
+                if not math.isfinite(float(loss)):
+                    self._stop_on_bad_loss(float(loss), int(self.step))
+                bar.update(i + 1, [("loss", self.epoch_loss())])
+            seconds = time.perf_counter() - started
+            steps_run = self.steps_per_epoch - done_in_epoch
+            val_loss = self.validation_loss()
+            self._end_epoch(epoch, val_loss, seconds, steps_run * tokens_per_step, writer)
+            if cfg.patience and int(self.bad_epochs) >= cfg.patience:
+                self.log(
+                    f"Stopping early: validation loss has not improved for "
+                    f"{cfg.patience} epochs (best {float(self.best_val_loss):.4f})."
+                )
+                break
+
+    def _stop_on_bad_loss(self, loss: float, step: int) -> None:
+        """A NaN or infinite loss: keep the last good checkpoint (do not save), explain."""
+        cfg = self.config.train
+        kept = self.latest.latest_checkpoint or "none yet"
+        raise TrainingDiverged(
+            f"the training loss became {loss} at step {step}; stopped without saving it "
+            f"(last good checkpoint: {kept}). Lower --learning-rate (now "
+            f"{cfg.learning_rate:g}) or clip gradients harder (--clipnorm, now "
+            f"{cfg.clipnorm:g}), then resume with --resume"
+        )
 
     def _end_epoch(self, epoch, val_loss, seconds, tokens, writer) -> None:
         loss = self.epoch_loss()
