@@ -199,3 +199,32 @@ def test_train_on_tfds_tiny_shakespeare_offline(tmp_path, tiny_shakespeare_manua
     info = run_cli("info", "--root", root).output
     assert "tfds:tiny_shakespeare" in info
     assert "1,003,855 train + 55,771 validation characters" in info
+
+
+def test_damaged_weights_are_one_line_naming_the_file(tmp_path, trained_runs):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(trained_runs("char", "lstm"), damaged)
+    for data in damaged.glob("checkpoints/*/*.data-*"):
+        data.write_bytes(data.read_bytes()[:100])
+    result = run_cli("sample", "--run-dir", damaged, "--length", 5, expect=1)
+    assert "cannot load weights from" in result.stderr and "ckpt-" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    result = run_cli("train", "--run-dir", damaged, "--resume", "--quiet", expect=1)
+    assert "checkpoints/latest/ckpt-" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_model_too_big_for_memory_is_refused_before_anything_is_written(tmp_path, corpus_file):
+    root = tmp_path / "runs"
+    args = ["train", "--corpus", corpus_file, "--root", root, *TINY]
+    result = run_cli(*args, "--units", 2_000_000_000, expect=2)
+    assert "too large for this machine" in result.stderr and "parameters" in result.stderr
+    assert "GiB of memory is available" in result.stderr and "Traceback" not in result.stderr
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("length", [0, -1, 100_000_000])
+def test_length_out_of_range_names_the_range(root_with_run, length):
+    result = run_cli("sample", "--root", root_with_run, "--length", length, expect=2)
+    assert "1<=x<=4096" in result.stderr

@@ -133,3 +133,57 @@ def test_ctrl_c_mid_epoch_saves_and_resume_matches_an_unbroken_run(
     assert _rows(tmp_path / "cut") == [
         {**row, "seconds": ANY, "tokens_per_sec": ANY} for row in _rows(whole)
     ]
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
+    tmp_path, corpus_file, monkeypatch
+):
+    import tensorflow as tf
+
+    from textgen.training import Trainer, TrainingDiverged
+
+    quiet = {"log": lambda _: None, "verbose": 0}
+    run_dir = textgen.train(tiny_config(corpus_file, epochs=1), run_dir=tmp_path / "r", **quiet)
+    good = RunFolder(run_dir).weights_path("latest")
+    real_step, calls = Trainer._train_step, []
+
+    def diverge_at_step_4(self, iterator):
+        calls.append(1)
+        loss = real_step(self, iterator)
+        return tf.constant(float("nan")) if len(calls) == 4 else loss
+
+    monkeypatch.setattr(Trainer, "_train_step", diverge_at_step_4)
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 19.*--learning-rate"):
+        textgen.train(run_dir=run_dir, resume=True, epochs=3, **quiet)
+    assert RunFolder(run_dir).weights_path("latest") == good
+    textgen.load_run(run_dir, weights="latest").generate(["a"], max_new_tokens=5)
+
+
+def test_sigterm_saves_the_run_and_exits_143(tmp_path, corpus_file):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [
+        sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus_file),
+        "--run-dir", str(tmp_path / "r"), "--seq-len", "24", "--units", "24",
+        "--batch-size", "8", "--epochs", "1000", "--steps-per-epoch", "5", "--no-xla",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        for line in process.stdout:  # wait until training is under way
+            if line.startswith("epoch 2:"):
+                break
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr[-2000:]
+    assert "Stopped by SIGTERM" in stderr and f"--run-dir {tmp_path / 'r'} --resume" in stderr
+    assert RunFolder(tmp_path / "r").weights_path("latest") is not None

@@ -39,7 +39,21 @@ class TextgenGroup(click.Group):
             _fail(str(err), err.exit_code)
         except (KeyboardInterrupt, click.Abort):
             _fail("aborted", 130)
+        except Exception as err:  # a bug or an unforeseen failure: still one line
+            if _debug(args):
+                raise
+            first = (str(err).strip().splitlines() or [""])[0][:300]
+            _fail(
+                f"{type(err).__name__}: {first} (rerun with --debug or TEXTGEN_DEBUG=1 "
+                "for the traceback)",
+                1,
+            )
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _debug(args) -> bool:
+    args = sys.argv[1:] if args is None else list(args)
+    return "--debug" in args or os.environ.get("TEXTGEN_DEBUG", "") not in ("", "0")
 
 
 def _fail(message: str, code: int) -> None:
@@ -81,7 +95,8 @@ root_option = click.option(
 
 @click.group(cls=TextgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="textgen")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+def cli(debug: bool) -> None:
     """Train RNN text generators, sample from them, and export them to TF Serving."""
 
 

@@ -216,8 +216,19 @@ def _restore_weights(model, path: str) -> None:
     try:
         status = tf.train.Checkpoint(model=model).restore(path)
         status.expect_partial().assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as err:
-        raise RunError(f"cannot load weights from {path}: {str(err).splitlines()[0]}") from None
+    except Exception as err:  # damaged files raise IndexError, OpError, ValueError, ...
+        raise RunError(damaged_checkpoint_message(path, err)) from None
+
+
+def damaged_checkpoint_message(
+    path: str, err: Exception, hint: str = "try --weights latest, or restore the file"
+) -> str:
+    """One line naming the checkpoint that could not be read, and what to try."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    return (
+        f"cannot load weights from {path}.* (damaged, truncated, or from another model: "
+        f"{reason}); {hint}"
+    )
 
 
 def load_run(

@@ -32,7 +32,7 @@ from textgen.errors import ConfigError, CorpusError, RunError, TextgenError
 from textgen.evaluation import WindowLoss, loss_figures
 from textgen.generation import Generator
 from textgen.models import build_model, parameter_count, training_memory_bytes
-from textgen.runs import DEFAULT_ROOT, RunFolder
+from textgen.runs import DEFAULT_ROOT, RunFolder, damaged_checkpoint_message
 from textgen.token_ids import corpus_ids
 from textgen.tokenizers import Vocabulary, count_tokens
 
@@ -368,7 +368,12 @@ class Trainer:
     def fit(self) -> None:
         """Train until the configured epochs are done or validation stops improving."""
         cfg = self.config.train
-        restored = self.latest.restore_or_initialize()
+        try:
+            restored = self.latest.restore_or_initialize()
+        except Exception as err:  # a damaged checkpoint: say which, never a traceback
+            hint = "restore the files from a backup, or start a new run"
+            path = self.latest.latest_checkpoint
+            raise RunError(damaged_checkpoint_message(path, err, hint)) from None
         if restored:
             self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
             if cfg.lr_schedule == "constant":  # the checkpoint holds the old rate: use the config's
