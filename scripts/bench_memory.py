@@ -109,8 +109,10 @@ def main() -> None:
             f"first epoch {big[1]['epoch'] / small[1]['epoch']:.1f}x, "
             f"peak RSS {big[2] / small[2]:.2f}x"
         )
-        print(f"targets: peak RSS < 3 GB ({big[2]:.2f}), training starts < 120 s "
-              f"({big[1]['start']:.0f} s)")
+        print(
+            f"targets: peak RSS < 3 GB ({big[2]:.2f}), training starts < 120 s "
+            f"({big[1]['start']:.0f} s)"
+        )
     finally:
         if args.keep:
             print(f"kept {workdir}")

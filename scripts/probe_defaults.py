@@ -42,7 +42,11 @@ def main() -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
             accuracy = train_probe(
-                config, folder, steps=args.steps, eval_distances=distances, verbose=0,
+                config,
+                folder,
+                steps=args.steps,
+                eval_distances=distances,
+                verbose=0,
                 log=lambda line: line.startswith("epoch") and print("  " + line, flush=True),
             )
         seconds = time.perf_counter() - started

@@ -150,3 +150,17 @@ def test_a_bad_byte_deep_in_a_large_file_names_the_file(tmp_path, monkeypatch):
     path.write_bytes(b"fine text\n" * 100 + b"\xff\n")
     with pytest.raises(CorpusError, match="late.txt is not UTF-8"):
         load_corpus(_config(path)).fingerprint()
+
+
+def test_tfds_without_network_or_manual_dir_fails_fast_naming_the_file(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    def unreachable(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    started = time.perf_counter()
+    with pytest.raises(CorpusError, match="--tfds-manual-dir.*input.txt"):
+        load_corpus(_config("tfds:tiny_shakespeare", data_dir=str(tmp_path)))
+    assert time.perf_counter() - started < 60

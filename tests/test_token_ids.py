@@ -44,5 +44,9 @@ def test_an_unwritable_data_dir_encodes_into_memory(tmp_path):
 
 def test_ids_use_the_smallest_type_that_holds_the_vocabulary():
     assert [ids_dtype(n) for n in (65, 256, 257, 10000, 70000)] == [
-        np.uint8, np.uint8, np.uint16, np.uint16, np.int32
+        np.uint8,
+        np.uint8,
+        np.uint16,
+        np.uint16,
+        np.int32,
     ]

@@ -100,43 +100,60 @@ def cli(debug: bool) -> None:
     """Train RNN text generators, sample from them, and export them to TF Serving."""
 
 
+def train_settings(command):
+    """The options that set a run's config (shared by `train` and `compare`)."""
+    for option in reversed(_SETTING_OPTIONS):
+        command = option(command)
+    return command
+
+
+_SETTING_OPTIONS = [
+    click.option(
+        "--corpus",
+        "sources",
+        multiple=True,
+        metavar="SOURCE",
+        help="Text file, directory, glob, tfds:NAME or 'shakespeare' (built in). Repeatable.",
+    ),
+    click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from these settings."),
+    click.option("--level", type=click.Choice(LEVELS), help="Tokens: characters or words."),
+    click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text first."),
+    click.option("--max-vocab", type=int, help="Keep the N most frequent tokens (word: 10000)."),
+    click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell type."),
+    click.option("--layers", type=int, help="Number of stacked recurrent layers."),
+    click.option("--units", type=int, help="Units per recurrent layer."),
+    click.option("--embedding-dim", type=int, help="Size of the token embedding."),
+    click.option("--dropout", type=float, help="Dropout after each recurrent layer, in [0, 1)."),
+    click.option(
+        "--memory-span",
+        type=int,
+        help="Chrono-init LSTM/GRU gates to remember 1..N steps (default 100; 0: Keras' init).",
+    ),
+    click.option("--seq-len", type=int, help="Tokens per training window."),
+    click.option("--batch-size", type=int, help="Windows per batch."),
+    click.option("--epochs", type=int, help="Epochs to train (with --resume: the new total)."),
+    click.option("--steps-per-epoch", type=int, help="Batches per epoch (default: one pass)."),
+    click.option("--learning-rate", type=float, help="Adam learning rate."),
+    click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), help="Learning-rate decay."),
+    click.option("--clipnorm", type=float, help="Clip the global gradient norm (0: off)."),
+    click.option("--val-fraction", type=float, help="Tail of each source held out for validation."),
+    click.option("--patience", type=int, help="Stop after N epochs without improvement (0: off)."),
+    click.option("--val-tokens", type=int, help="Validate on at most N tokens (1M; 0: all)."),
+    click.option("--max-minutes", type=float, help="Stop (validate and save) after this long."),
+    click.option("--temperature", type=float, help="Default sampling temperature of the run."),
+    click.option("--seed", type=int, help="Random seed for weights and data order."),
+    click.option(
+        "--xla/--no-xla", default=None, help="XLA-compile the training step (default on)."
+    ),
+    click.option("--tfds-manual-dir", type=click.Path(), help="Offline files for tfds: sources."),
+    click.option(
+        "--data-dir", type=click.Path(), help="Cache for corpora and TFDS (default: data)."
+    ),
+]
+
+
 @cli.command()
-@click.option(
-    "--corpus",
-    "sources",
-    multiple=True,
-    metavar="SOURCE",
-    help="Text file, directory, glob, tfds:NAME or 'shakespeare' (built in). Repeatable.",
-)
-@click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from these settings.")
-@click.option("--level", type=click.Choice(LEVELS), help="Tokens: characters or words.")
-@click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text first.")
-@click.option("--max-vocab", type=int, help="Keep the N most frequent tokens (word default 10000).")
-@click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell type.")
-@click.option("--layers", type=int, help="Number of stacked recurrent layers.")
-@click.option("--units", type=int, help="Units per recurrent layer.")
-@click.option("--embedding-dim", type=int, help="Size of the token embedding.")
-@click.option("--dropout", type=float, help="Dropout after each recurrent layer, in [0, 1).")
-@click.option(
-    "--memory-span",
-    type=int,
-    help="Chrono-init LSTM/GRU gates to remember 1..N steps (default 100; 0: Keras' init).",
-)
-@click.option("--seq-len", type=int, help="Tokens per training window.")
-@click.option("--batch-size", type=int, help="Windows per batch.")
-@click.option("--epochs", type=int, help="Epochs to train (with --resume: the new total).")
-@click.option("--steps-per-epoch", type=int, help="Batches per epoch (default: one pass).")
-@click.option("--learning-rate", type=float, help="Adam learning rate.")
-@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), help="Learning-rate decay.")
-@click.option("--clipnorm", type=float, help="Clip the global gradient norm (0: off).")
-@click.option("--val-fraction", type=float, help="Tail of each source held out for validation.")
-@click.option("--patience", type=int, help="Stop after N epochs without improvement (0: off).")
-@click.option("--val-tokens", type=int, help="Validate on at most N tokens (default 1M; 0: all).")
-@click.option("--temperature", type=float, help="Default sampling temperature saved with the run.")
-@click.option("--seed", type=int, help="Random seed for weights and data order.")
-@click.option("--xla/--no-xla", default=None, help="XLA-compile the training step (default on).")
-@click.option("--tfds-manual-dir", type=click.Path(), help="Offline files for tfds: sources.")
-@click.option("--data-dir", type=click.Path(), help="Cache for corpora and TFDS (default: data).")
+@train_settings
 @run_dir_option
 @root_option
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir (or the newest).")
@@ -148,14 +165,7 @@ def train(**opts) -> None:
     from textgen.training import TrainingInterrupted
     from textgen.training import train as train_run
 
-    # Settings the user gave (unset options are None, an unset --corpus is ()).
-    given = {
-        k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items() if v not in (None, ())
-    }
-    settings = {
-        section: {k: v for k, v in given.items() if k in names}
-        for section, names in _TRAIN_SETTINGS.items()
-    }
+    settings = _given_settings(opts)
     if opts["resume"] and opts["preset"]:  # the preset's settings count as given
         preset = PRESETS[opts["preset"]]
         settings = {s: {**preset.get(s, {}), **values} for s, values in settings.items()}
@@ -195,14 +205,97 @@ _TRAIN_SETTINGS = {
     "model": ("cell", "layers", "units", "embedding_dim", "dropout", "memory_span"),
     "train": (
         "batch_size", "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm",
-        "patience", "seed", "xla", "val_tokens",
+        "patience", "seed", "xla", "val_tokens", "max_minutes",
     ),
     "sample": ("temperature",),
 }  # fmt: skip
 
 
-def _section_of(option: str) -> str | None:
-    return next((s for s, names in _TRAIN_SETTINGS.items() if option in names), None)
+def _given_settings(opts: dict) -> dict[str, dict]:
+    """The settings the user gave, by config section (unset options are None or ())."""
+    given = {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items() if v not in (None, ())
+    }
+    return {
+        section: {k: v for k, v in given.items() if k in names}
+        for section, names in _TRAIN_SETTINGS.items()
+    }
+
+
+@cli.command()
+@click.option(
+    "--cells",
+    default="rnn,lstm,gru",
+    show_default=True,
+    help="Cells to compare, comma-separated (rnn, lstm, gru).",
+)
+@click.option(
+    "--budget-minutes",
+    type=click.FloatRange(min=0.05),
+    default=5.0,
+    show_default=True,
+    help="Training time per cell.",
+)
+@click.option(
+    "--eval-steps",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Validate every N steps (the curve's points).",
+)
+@click.option(
+    "--probe-steps",
+    type=click.IntRange(min=0),
+    default=600,
+    show_default=True,
+    help="Training steps of each cell's long-range probe (0: no probe).",
+)
+@click.option(
+    "--probe-distances",
+    default="15,25,50,75,100,150",
+    show_default=True,
+    help="Distances (words) at which the probe is scored.",
+)
+@click.option(
+    "--report",
+    type=click.Path(file_okay=False),
+    help="Report folder (default: reports/compare-DATE-TIME).",
+)
+@train_settings
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def compare(**opts) -> None:
+    """Train RNN, LSTM and GRU on the same data and budget; write a report folder."""
+    import time
+
+    cells = [c.strip() for c in opts["cells"].split(",") if c.strip()]
+    try:
+        distances = [int(d) for d in opts["probe_distances"].split(",")]
+    except ValueError:
+        raise click.UsageError(
+            "--probe-distances must be integers separated by commas, "
+            f"got {opts['probe_distances']!r}"
+        ) from None
+    if any(d < 12 for d in distances):
+        raise click.UsageError(f"--probe-distances must be >= 12, got {opts['probe_distances']}")
+    report = opts["report"] or f"reports/compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    _quiet_tensorflow()
+    from textgen.compare import compare as compare_cells
+    from textgen.config import RunConfig
+
+    config = RunConfig.from_preset(opts["preset"]).with_overrides(**_given_settings(opts))
+    compare_cells(
+        cells,
+        config,
+        report,
+        budget_minutes=opts["budget_minutes"],
+        eval_steps=opts["eval_steps"],
+        probe_steps=opts["probe_steps"],
+        probe_distances=distances,
+        log=click.echo,
+        verbose=0 if opts["quiet"] else 1,
+    )
+    click.echo(f"\nReport: {report}/compare.md (table), compare.png (plot), compare.csv")
+    click.echo(open(f"{report}/compare.md", encoding="utf-8").read())
 
 
 @cli.command()

@@ -111,6 +111,7 @@ class TrainConfig:
     sample_length: int = 200  # tokens of the sample printed after each epoch
     xla: bool = True  # compile the training step with XLA (measured 1.4x fit on CPU, LSTM)
     val_tokens: int = 1_000_000  # validation loss over at most this many tokens; 0: all
+    max_minutes: float | None = None  # stop (validate, save) once this much time has passed
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)
@@ -124,6 +125,7 @@ class TrainConfig:
             f"patience must be an integer >= 0 (0 is off), got {self.patience!r}",
         )
         _positive("keep_checkpoints", self.keep_checkpoints)
+        _positive("max_minutes", self.max_minutes, allow_none=True)
         _check(
             isinstance(self.val_tokens, int) and self.val_tokens >= 0,
             f"val_tokens must be an integer >= 0 (0 is all), got {self.val_tokens!r}",

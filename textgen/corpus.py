@@ -209,8 +209,10 @@ def _expand(source: str) -> list[Path]:
 
 def _load_tfds(name: str, config: DataConfig) -> tuple[str, str]:
     """The train and validation text of a TFDS text dataset, built offline if need be."""
+    import absl.logging
     import tensorflow_datasets as tfds
 
+    absl.logging.set_verbosity(absl.logging.ERROR)  # its warnings would break the one line
     download_config = None
     if config.tfds_manual_dir:
         manual = Path(config.tfds_manual_dir)
@@ -222,7 +224,11 @@ def _load_tfds(name: str, config: DataConfig) -> tuple[str, str]:
         download_config = tfds.download.DownloadConfig(manual_dir=config.tfds_manual_dir)
     try:
         builder = tfds.builder(name, data_dir=str(Path(config.data_dir) / "tfds"))
+        if download_config is None and not _tfds_prepared(builder):
+            _check_downloadable(name, builder)
         builder.download_and_prepare(download_config=download_config)
+    except CorpusError:
+        raise
     except Exception as err:  # TFDS raises many types; all mean "could not build it"
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CorpusError(
@@ -237,6 +243,30 @@ def _load_tfds(name: str, config: DataConfig) -> tuple[str, str]:
     else:
         train, val = split_tail(train, config.val_fraction)
     return train, val
+
+
+def _tfds_prepared(builder) -> bool:
+    is_prepared = getattr(builder, "is_prepared", None)
+    return bool(is_prepared and is_prepared())
+
+
+def _check_downloadable(name: str, builder) -> None:
+    """Fail in seconds, not after minutes of retries, when TFDS would need a network."""
+    import socket
+    from urllib.parse import urlparse
+
+    urls = list(getattr(builder, "url_infos", None) or {})
+    files = sorted({url.rstrip("/").rsplit("/", 1)[-1] for url in urls})
+    for url in urls[:1]:
+        host = urlparse(url).hostname or ""
+        try:
+            socket.create_connection((host, 443), timeout=5).close()
+        except OSError:
+            needs = f" (it needs {', '.join(files)}, from {url})" if files else ""
+            raise CorpusError(
+                f"TFDS dataset {name!r} is not prepared in the data dir and {host} cannot "
+                f"be reached; download its files and pass --tfds-manual-dir DIR{needs}"
+            ) from None
 
 
 def _text_feature(builder, name: str) -> str:

@@ -23,10 +23,10 @@ def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int) 
     """Endless batches of (inputs, targets), (batch, seq_len) int32, reshuffled each pass.
 
     `ids` may be a memory-mapped array of any size: each batch reads its windows from it,
-    in an order drawn by a stateless permutation of the window indices per pass
-    (TF's `index_shuffle` op, seeded by seed and pass number). Nothing but a step counter is state, so a
-    checkpoint of the iterator is tiny and a resumed run sees exactly the batches it
-    would have seen.
+    in an order drawn by a stateless permutation of the window indices per pass (TF's
+    `index_shuffle` op, seeded by seed and pass number). Nothing but a step counter is
+    state, so a checkpoint of the iterator is tiny and a resumed run sees exactly the
+    batches it would have seen.
     """
     window = seq_len + 1
     num_windows = len(ids) // window

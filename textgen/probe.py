@@ -125,7 +125,7 @@ def train_probe(
     steps: int = 1500,
     distances: tuple[int, int] = TRAIN_DISTANCES,
     eval_distances: Sequence[int] = DEFAULT_DISTANCES,
-    num_stories: int = 20000,
+    num_stories: int | None = None,
     log=print,
     verbose: int = 1,
 ) -> dict[int, float]:
@@ -138,11 +138,19 @@ def train_probe(
     from textgen.training import train
 
     folder = Path(folder)
+    if num_stories is None:  # about one pass over the stories, at most 20000 (~1.2M words)
+        tokens = steps * config.train.batch_size * config.data.seq_len
+        num_stories = int(np.clip(tokens // (OVERHEAD + sum(distances) // 2), 500, 20000))
     corpus = write_probe_corpus(folder / "probe.txt", num_stories, distances=distances)
     epochs = max(1, min(5, steps))
     config = config.with_overrides(
         data={"sources": [str(corpus)], "level": "word", "val_fraction": 0.02, "max_vocab": None},
-        train={"epochs": epochs, "steps_per_epoch": steps // epochs, "patience": 0, "sample_length": 0},
+        train={
+            "epochs": epochs,
+            "steps_per_epoch": steps // epochs,
+            "patience": 0,
+            "sample_length": 0,
+        },
     )
     run_dir = folder / "run"
     train(config, run_dir=run_dir, log=log, verbose=verbose)

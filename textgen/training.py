@@ -121,7 +121,7 @@ CHANGEABLE_ON_RESUME = {
     "data": {"sources", "tfds_manual_dir", "data_dir"},
     "train": {
         "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm", "patience",
-        "keep_checkpoints", "sample_length", "xla", "val_tokens",
+        "keep_checkpoints", "sample_length", "xla", "val_tokens", "max_minutes",
     },
     "sample": {"length", "temperature", "top_k", "top_p", "stop"},
 }  # fmt: skip
@@ -148,7 +148,8 @@ def resume_settings(saved: RunConfig, settings: dict[str, dict]) -> tuple[RunCon
                 conflicts.append(f"{name} is {old!r} in the run, {value!r} given")
     if conflicts:
         raise ConfigError(
-            "these settings differ from the run being resumed: " + "; ".join(conflicts)
+            "these settings differ from the run being resumed: "
+            + "; ".join(conflicts)
             + " (drop them, or start a new run)"
         )
     return saved.with_overrides(**allowed), changes
@@ -402,6 +403,7 @@ class Trainer:
 
     def _epochs(self, start_epoch: int, tokens_per_step: int, writer) -> None:
         cfg = self.config.train
+        deadline = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
         for epoch in range(start_epoch, cfg.epochs):
             self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
             done_in_epoch = int(self.step) - epoch * self.steps_per_epoch
@@ -419,8 +421,10 @@ class Trainer:
                 if not math.isfinite(float(loss)):
                     self._stop_on_bad_loss(float(loss), int(self.step))
                 bar.update(i + 1, [("loss", self.epoch_loss())])
+                if time.perf_counter() > deadline:
+                    break
             seconds = time.perf_counter() - started
-            steps_run = self.steps_per_epoch - done_in_epoch
+            steps_run = int(self.step) - epoch * self.steps_per_epoch - done_in_epoch
             val_loss = self.validation_loss()
             self._end_epoch(epoch, val_loss, seconds, steps_run * tokens_per_step, writer)
             if cfg.patience and int(self.bad_epochs) >= cfg.patience:
@@ -428,6 +432,9 @@ class Trainer:
                     f"Stopping early: validation loss has not improved for "
                     f"{cfg.patience} epochs (best {float(self.best_val_loss):.4f})."
                 )
+                break
+            if time.perf_counter() > deadline:
+                self.log(f"Stopping: the time limit ({cfg.max_minutes:g} minutes) is reached.")
                 break
 
     def _stop_on_bad_loss(self, loss: float, step: int) -> None:

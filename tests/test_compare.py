@@ -1,0 +1,39 @@
+"""`textgen compare` end to end on a tiny budget."""
+
+import csv
+
+from conftest import run_cli
+
+
+def test_compare_trains_each_cell_and_writes_the_report(tmp_path, corpus_file):
+    report = tmp_path / "report"
+    result = run_cli(
+        "compare", "--cells", "rnn,gru", "--corpus", corpus_file, "--report", report,
+        "--budget-minutes", 0.1, "--eval-steps", 5, "--probe-steps", 10,
+        "--probe-distances", "15,40", "--seq-len", 24, "--layers", 1, "--units", 16,
+        "--embedding-dim", 8, "--batch-size", 8, "--quiet",
+    )  # fmt: skip
+    rows = list(csv.DictReader(open(report / "compare.csv", encoding="utf-8")))
+    assert [r["cell"] for r in rows] == ["rnn", "gru"]
+    for row in rows:
+        assert int(row["parameters"]) > 0 and float(row["train_tokens_per_sec"]) > 0
+        assert float(row["best_val_loss"]) > 0 and float(row["generate_tokens_per_sec"]) > 0
+        assert 0 <= float(row["probe_accuracy_d15"]) <= 1
+        assert 0 <= float(row["probe_accuracy_d40"]) <= 1
+    assert int(rows[0]["parameters"]) < int(rows[1]["parameters"])  # a GRU has 3x the weights
+    curves = list(csv.DictReader(open(report / "curves.csv", encoding="utf-8")))
+    assert {c["cell"] for c in curves} == {"rnn", "gru"}
+    png = (report / "compare.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    markdown = (report / "compare.md").read_text(encoding="utf-8")
+    assert "| SimpleRNN |" in markdown and "| GRU |" in markdown and "D=40" in markdown
+    assert "lowest validation loss:" in markdown and "compare.png" in result.output
+    assert (report / "runs" / "gru" / "config.json").is_file()
+    again = run_cli("compare", "--cells", "gru", "--corpus", corpus_file, "--report", report,
+                    expect=2)  # fmt: skip
+    assert "already holds a comparison" in again.stderr
+
+
+def test_compare_refuses_unknown_cells(tmp_path, corpus_file):
+    result = run_cli("compare", "--cells", "lstm,transformer", "--report", tmp_path, expect=2)
+    assert "transformer" in result.stderr and "rnn, lstm, gru" in result.stderr
