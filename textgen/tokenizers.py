@@ -170,10 +170,11 @@ class Tokenizer(tf.Module):
         self.level = vocab.level
         self.lowercase = vocab.lowercase
         strings = [UNK, *vocab.tokens]
+        # (a table cannot be empty: an empty vocabulary maps "[UNK]" to its own id)
+        keys, values = (vocab.tokens, list(range(1, vocab.size))) if vocab.tokens else ([UNK], [0])
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
-                tf.constant(vocab.tokens, tf.string),
-                tf.range(1, vocab.size, dtype=tf.int32),
+                tf.constant(keys, tf.string), tf.constant(values, tf.int32)
             ),
             default_value=UNK_ID,
         )

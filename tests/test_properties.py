@@ -1,0 +1,64 @@
+"""Property-based tests (hypothesis): tokenizers and sampling settings on any input."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from textgen.config import validate_sampling
+from textgen.errors import ConfigError
+from textgen.sampling import choose_tokens, gumbel_noise
+from textgen.tokenizers import UNK_ID, Tokenizer, Vocabulary
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Any Unicode text; line endings are normalized to \n by design, so \r is left out here.
+ANY_TEXT = st.text(st.characters(blacklist_characters="\r"), max_size=200)
+
+
+@FAST
+@given(ANY_TEXT)
+def test_any_text_round_trips_at_char_level(text):
+    tokenizer = Tokenizer(Vocabulary.build(text, "char"))
+    ids = tokenizer.encode_text(text)
+    assert len(ids) == len(text) and UNK_ID not in ids
+    assert tokenizer.decode(ids) == text
+    np.testing.assert_array_equal(ids, tokenizer.encode(tf.constant(text)).numpy())
+
+
+@FAST
+@given(ANY_TEXT, ANY_TEXT, st.booleans())
+def test_word_level_never_crashes_on_any_text(train_text, other_text, lowercase):
+    vocab = Vocabulary.build(train_text, "word", lowercase, max_size=50)
+    tokenizer = Tokenizer(vocab)
+    ids = tokenizer.encode_text(other_text)
+    assert ids.dtype == np.int32 and ((0 <= ids) & (ids < vocab.size)).all()
+    assert isinstance(tokenizer.decode(ids), str)
+
+
+@FAST
+@given(
+    temperature=st.floats(allow_nan=True, allow_infinity=True, width=32),
+    top_k=st.integers(-5, 100),
+    top_p=st.floats(allow_nan=True, allow_infinity=True, width=32),
+    seed=st.integers(0, 2**62),
+)
+def test_sampling_settings_are_refused_or_draw_a_valid_token(temperature, top_k, top_p, seed):
+    try:
+        validate_sampling(temperature, top_k, top_p)
+    except ConfigError:
+        assert not (temperature >= 0 and top_k >= 0 and 0 < top_p <= 1)
+        return
+    assert np.isfinite(top_p)
+    if not np.isfinite(temperature):
+        pytest.skip("an infinite temperature is allowed: uniform sampling")
+    vocab = 30
+    logits = tf.constant(np.random.default_rng(seed % 1000).normal(size=(4, vocab)), tf.float32)
+    ids = choose_tokens(
+        logits,
+        tf.fill([4], float(temperature)),
+        tf.fill([4], top_k),
+        tf.fill([4], float(top_p)),
+        gumbel_noise(tf.constant([[seed, row] for row in range(4)], tf.int64), 0, vocab),
+    ).numpy()
+    assert ((1 <= ids) & (ids < vocab)).all()  # a real token, never [UNK]
