@@ -60,3 +60,17 @@ def test_batches_read_from_a_memory_mapped_file(tmp_path):
     mapped = np.memmap(tmp_path / "ids.uint8", dtype=np.uint8, mode="r")
     from_file = _window_firsts(training_dataset(mapped, 9, 4, seed=2), 5)
     np.testing.assert_array_equal(from_file, _window_firsts(training_dataset(ids, 9, 4, 2), 5))
+
+
+def test_stateful_batches_continue_each_stream_where_the_last_batch_ended():
+    from textgen.dataset import stateful_dataset, stream_windows_per_pass
+
+    ids = np.arange(4 * 50)  # 4 streams of 50 ids: stream b is 50b .. 50b+49
+    per_pass = stream_windows_per_pass(len(ids), seq_len=9, batch_size=4)
+    assert per_pass == 5  # (50 - 1) // 9
+    batches = [(x.numpy(), y.numpy()) for x, y in stateful_dataset(ids, 9, 4).take(per_pass + 1)]
+    for (x0, y0), (x1, _) in zip(batches, batches[1:per_pass]):
+        np.testing.assert_array_equal(x1[:, 0], x0[:, -1] + 1)  # contiguous, row by row
+        np.testing.assert_array_equal(y0, x0 + 1)
+    np.testing.assert_array_equal(batches[0][0][:, 0], [0, 50, 100, 150])
+    np.testing.assert_array_equal(batches[per_pass][0], batches[0][0])  # the next pass

@@ -187,3 +187,46 @@ def test_sigterm_saves_the_run_and_exits_143(tmp_path, corpus_file):
     assert process.returncode == 143, stderr[-2000:]
     assert "Stopped by SIGTERM" in stderr and f"--run-dir {tmp_path / 'r'} --resume" in stderr
     assert RunFolder(tmp_path / "r").weights_path("latest") is not None
+
+
+def test_stateful_training_carries_the_state_from_window_to_window(corpus_file, tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from textgen.dataset import stateful_dataset
+    from textgen.models import forward_from_state
+    from textgen.training import Trainer, prepare_data
+
+    config = tiny_config(corpus_file, stateful=True, xla=False)
+    prepared = prepare_data(config)
+    trainer = Trainer(config, RunFolder(tmp_path / "r"), prepared, log=lambda _: None, verbose=0)
+    zeros = tuple(tuple(tf.zeros_like(v) for v in layer) for layer in trainer.rnn_state)
+    state = zeros
+
+    batches = iter(stateful_dataset(prepared.train_ids, config.data.seq_len, 8))
+    for k in range(3):
+        inputs, _ = next(batches)
+        _, expected = forward_from_state(trainer.model, inputs, state)  # weights before step k
+        trainer._train_step(trainer.iterator)
+        for variables, values in zip(trainer.rnn_state, expected):
+            for variable, value in zip(variables, values):
+                np.testing.assert_allclose(variable.numpy(), value.numpy(), atol=1e-5)
+        state = tuple(tuple(tf.identity(v) for v in layer) for layer in trainer.rnn_state)
+    assert not np.allclose(state[0][0].numpy(), 0)
+    # the first window of the next pass starts from zeros again
+    trainer.step.assign(trainer.windows_per_pass)
+    inputs, _ = next(iter(stateful_dataset(prepared.train_ids, config.data.seq_len, 8)))
+    _, expected = forward_from_state(trainer.model, inputs, zeros)
+    trainer._train_step(iter(stateful_dataset(prepared.train_ids, config.data.seq_len, 8)))
+    np.testing.assert_allclose(trainer.rnn_state[0][0].numpy(), expected[0][0], atol=1e-5)
+
+
+def test_stateful_resume_matches_an_unbroken_run(tmp_path, corpus_file):
+    quiet = {"log": lambda _: None, "verbose": 0}
+    config = tiny_config(corpus_file, epochs=3, steps_per_epoch=7, stateful=True)
+    whole = textgen.train(config, run_dir=tmp_path / "whole", **quiet)
+    part = textgen.train(
+        config.with_overrides(train={"epochs": 2}), run_dir=tmp_path / "part", **quiet
+    )
+    textgen.train(run_dir=part, resume=True, epochs=3, **quiet)
+    assert [r["loss"] for r in _rows(part)] == [r["loss"] for r in _rows(whole)]

@@ -145,6 +145,11 @@ _SETTING_OPTIONS = [
     click.option(
         "--xla/--no-xla", default=None, help="XLA-compile the training step (default on)."
     ),
+    click.option(
+        "--stateful/--no-stateful",
+        default=None,
+        help="Carry the RNN state across windows (truncated BPTT; default off).",
+    ),
     click.option("--tfds-manual-dir", type=click.Path(), help="Offline files for tfds: sources."),
     click.option(
         "--data-dir", type=click.Path(), help="Cache for corpora and TFDS (default: data)."
@@ -205,7 +210,7 @@ _TRAIN_SETTINGS = {
     "model": ("cell", "layers", "units", "embedding_dim", "dropout", "memory_span"),
     "train": (
         "batch_size", "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm",
-        "patience", "seed", "xla", "val_tokens", "max_minutes",
+        "patience", "seed", "xla", "val_tokens", "max_minutes", "stateful",
     ),
     "sample": ("temperature",),
 }  # fmt: skip

@@ -112,6 +112,9 @@ class TrainConfig:
     xla: bool = True  # compile the training step with XLA (measured 1.4x fit on CPU, LSTM)
     val_tokens: int = 1_000_000  # validation loss over at most this many tokens; 0: all
     max_minutes: float | None = None  # stop (validate, save) once this much time has passed
+    # Truncated backpropagation through time: contiguous streams, state carried across
+    # windows (char-rnn's way), so context can reach further back than seq_len.
+    stateful: bool = False
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)

@@ -61,6 +61,39 @@ def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int) 
     return dataset.with_options(options)
 
 
+def stream_windows_per_pass(num_ids: int, seq_len: int, batch_size: int) -> int:
+    """Stateful training: windows of seq_len+1 tokens in each of the batch_size streams."""
+    return (num_ids // batch_size - 1) // seq_len
+
+
+def stateful_dataset(ids: np.ndarray, seq_len: int, batch_size: int) -> tf.data.Dataset:
+    """Endless batches for truncated backpropagation through time (char-rnn's way).
+
+    The ids are cut into `batch_size` contiguous streams; batch k holds window k of every
+    stream, so row b of batch k+1 continues row b of batch k exactly where it ended and
+    the RNN state can be carried over. Each pass starts again at window 0 (the trainer
+    resets the state there). Like `training_dataset`, the only state is a step counter.
+    """
+    stream = len(ids) // batch_size
+    per_pass = stream_windows_per_pass(len(ids), seq_len, batch_size)
+    if per_pass < 1:
+        raise ValueError(f"{len(ids)} ids make no window of {seq_len + 1} in {batch_size} streams")
+    rows = np.arange(batch_size)[:, None] * stream + np.arange(seq_len + 1)
+
+    def read_windows(step: np.ndarray) -> np.ndarray:
+        return np.asarray(ids[rows + (int(step) % per_pass) * seq_len], np.int32)
+
+    def batch_of_windows(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        windows = tf.numpy_function(read_windows, [step], tf.int32, stateful=False)
+        windows.set_shape([batch_size, seq_len + 1])
+        return split_input_target(windows)
+
+    dataset = tf.data.Dataset.counter().map(batch_of_windows).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options)
+
+
 def validation_dataset(ids: np.ndarray, seq_len: int, batch_size: int) -> tf.data.Dataset:
     """One pass over the validation windows, in order, the last batch possibly smaller."""
     windows = make_windows(ids, seq_len)

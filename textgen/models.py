@@ -54,13 +54,38 @@ def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
             gates["unit_forget_bias"] = False  # else Keras puts ones over the forget bias
     for i in range(config.layers):
         layer = RNN_LAYERS[config.cell](
-            config.units, return_sequences=True, name=f"rnn_{i}", **gates
+            config.units, return_sequences=True, return_state=True, name=f"rnn_{i}", **gates
         )
-        x = layer(x)
+        x = layer(x)[0]  # (the final states are for `forward_from_state`)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(vocab_size, name="logits")(x)
     return keras.Model(ids, logits, name=f"textgen_{config.cell}")
+
+
+def forward_from_state(
+    model: keras.Model, ids: tf.Tensor, state: tuple, training: bool = False
+) -> tuple[tf.Tensor, tuple]:
+    """The model's forward pass starting from `state` instead of zeros.
+
+    ids (batch, time) -> logits (batch, time, vocab) and the state after the last token.
+    State: one tuple per layer, `(h, c)` for LSTM and `(h,)` otherwise (as `OneStep`).
+    Stateful training (truncated backpropagation through time) carries it across windows.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    x = layers["embedding"](ids)
+    final = []
+    for i, layer_state in enumerate(state):
+        x, *layer_final = layers[f"rnn_{i}"](x, initial_state=list(layer_state), training=training)
+        final.append(tuple(layer_final))
+        if f"dropout_{i}" in layers:
+            x = layers[f"dropout_{i}"](x, training=training)
+    return layers["logits"](x), tuple(final)
+
+
+def state_sizes(config: ModelConfig) -> list[list[int]]:
+    """Per layer, the sizes of its state tensors: [units, units] for LSTM, else [units]."""
+    return [[config.units] * (2 if config.cell == "lstm" else 1)] * config.layers
 
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}

@@ -27,11 +27,17 @@ import tensorflow as tf
 import textgen
 from textgen.config import RunConfig
 from textgen.corpus import load_corpus
-from textgen.dataset import training_dataset
+from textgen.dataset import stateful_dataset, stream_windows_per_pass, training_dataset
 from textgen.errors import ConfigError, CorpusError, RunError, TextgenError
 from textgen.evaluation import WindowLoss, loss_figures
 from textgen.generation import Generator
-from textgen.models import build_model, parameter_count, training_memory_bytes
+from textgen.models import (
+    build_model,
+    forward_from_state,
+    parameter_count,
+    state_sizes,
+    training_memory_bytes,
+)
 from textgen.runs import DEFAULT_ROOT, RunFolder, damaged_checkpoint_message
 from textgen.token_ids import corpus_ids
 from textgen.tokenizers import Vocabulary, count_tokens
@@ -106,7 +112,15 @@ def prepare_data(config: RunConfig, vocab: Vocabulary | None = None) -> Prepared
             f"needs seq_len+1 = {window}; lower --seq-len or add text"
         )
     windows = len(ids.train) // window
-    if windows < config.train.batch_size:
+    if config.train.stateful:
+        windows = stream_windows_per_pass(len(ids.train), data.seq_len, config.train.batch_size)
+        if windows < 1:
+            raise CorpusError(
+                f"--stateful cuts the corpus into {config.train.batch_size} streams of "
+                f"{len(ids.train) // config.train.batch_size} tokens, shorter than one window "
+                f"of {window}; lower --batch-size or --seq-len"
+            )
+    elif windows < config.train.batch_size:
         raise CorpusError(
             f"the corpus makes {windows} training windows of {window} tokens, fewer than "
             f"--batch-size {config.train.batch_size}; lower --batch-size or --seq-len"
@@ -274,7 +288,14 @@ class Trainer:
         train_cfg = config.train
         keras.utils.set_random_seed(train_cfg.seed)
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.steps_per_epoch = train_cfg.steps_per_epoch or data.num_windows // train_cfg.batch_size
+        seq_len, batch = config.data.seq_len, train_cfg.batch_size
+        # Stateful: windows in order, state carried; one pass = every stream's windows once.
+        self.windows_per_pass = (
+            stream_windows_per_pass(len(data.train_ids), seq_len, batch)
+            if train_cfg.stateful
+            else data.num_windows // batch
+        )
+        self.steps_per_epoch = train_cfg.steps_per_epoch or self.windows_per_pass
         total_steps = self.steps_per_epoch * train_cfg.epochs
 
         with self.strategy.scope():
@@ -296,9 +317,16 @@ class Trainer:
             self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
 
-        dataset = training_dataset(
-            data.train_ids, config.data.seq_len, train_cfg.batch_size, train_cfg.seed
-        )
+        if train_cfg.stateful:
+            dataset = stateful_dataset(data.train_ids, seq_len, batch)
+            with self.strategy.scope():  # the RNN state carried from window to window
+                self.rnn_state = tuple(
+                    tuple(tf.Variable(tf.zeros([batch, size]), trainable=False) for size in sizes)
+                    for sizes in state_sizes(config.model)
+                )
+        else:
+            dataset = training_dataset(data.train_ids, seq_len, batch, train_cfg.seed)
+            self.rnn_state = ()
         self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         self.has_validation = len(data.val_ids) >= 2
 
@@ -314,6 +342,11 @@ class Trainer:
             # Dropout's random state: Keras keeps it outside what tf.train.Checkpoint saves
             # for the model, and without it a resumed run would drop different units.
             rng_state=[v.value for v in self.model.non_trainable_variables],
+            **(
+                {"rnn_state": [v for layer in self.rnn_state for v in layer]}
+                if self.rnn_state
+                else {}
+            ),
         )
         self.latest = tf.train.CheckpointManager(
             self.checkpoint, str(folder.latest_dir), max_to_keep=train_cfg.keep_checkpoints
@@ -333,9 +366,25 @@ class Trainer:
     # -- the compiled steps -----------------------------------------------------------
 
     def _replica_step(self, inputs, targets):
-        """Forward, backward and update on one replica's batch; XLA-compiled if `xla`."""
+        """Forward, backward and update on one replica's batch; XLA-compiled if `xla`.
+
+        Stateful runs start from the state the previous window ended in (zeros at the
+        start of each pass) and keep the new one; gradients stop at the window's start.
+        """
+        if self.rnn_state:
+            fresh = tf.equal(self.step % self.windows_per_pass, 0)
+            start = tuple(
+                tuple(tf.where(fresh, tf.zeros_like(v), v) for v in layer)
+                for layer in self.rnn_state
+            )
         with tf.GradientTape() as tape:
-            logits = self.model(inputs, training=True)  # (batch, time, vocab)
+            if self.rnn_state:
+                logits, end = forward_from_state(self.model, inputs, start, training=True)
+                for variables, values in zip(self.rnn_state, end):
+                    for variable, value in zip(variables, values):
+                        variable.assign(tf.stop_gradient(value))
+            else:
+                logits = self.model(inputs, training=True)  # (batch, time, vocab)
             per_token = self.loss_fn(targets, logits)  # (batch, time)
             loss = tf.nn.compute_average_loss(
                 tf.reduce_mean(per_token, axis=1), global_batch_size=self.config.train.batch_size
