@@ -204,9 +204,9 @@ def test_stateful_training_carries_the_state_from_window_to_window(corpus_file, 
     state = zeros
 
     batches = iter(stateful_dataset(prepared.train_ids, config.data.seq_len, 8))
-    for k in range(3):
+    for _window in range(3):
         inputs, _ = next(batches)
-        _, expected = forward_from_state(trainer.model, inputs, state)  # weights before step k
+        _, expected = forward_from_state(trainer.model, inputs, state)  # weights before this step
         trainer._train_step(trainer.iterator)
         for variables, values in zip(trainer.rnn_state, expected):
             for variable, value in zip(variables, values):
