@@ -39,7 +39,7 @@ def test_none_overrides_keep_preset_values():
         (lambda: SampleConfig(temperature=-0.5), "temperature must be >= 0"),
         (lambda: SampleConfig(top_p=0.0), "top_p must be in (0, 1]"),
         (lambda: SampleConfig(top_p=1.5), "top_p must be in (0, 1]"),
-        (lambda: RunConfig.from_preset("huge"), "preset must be one of quick, shakespeare"),
+        (lambda: RunConfig.from_preset("huge"), "preset must be one of quick, words, shakespeare"),
     ],
 )
 def test_bad_settings_raise_config_error_naming_the_setting(make, message):
