@@ -9,7 +9,7 @@ import textgen
 from textgen.errors import CorpusError, RunError
 from textgen.runs import RunFolder
 
-from conftest import make_corpus, tiny_config
+from conftest import make_corpus, run_cli, tiny_config
 
 
 def _rows(run_dir):
@@ -230,3 +230,55 @@ def test_stateful_resume_matches_an_unbroken_run(tmp_path, corpus_file):
     )
     textgen.train(run_dir=part, resume=True, epochs=3, **quiet)
     assert [r["loss"] for r in _rows(part)] == [r["loss"] for r in _rows(whole)]
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_ends_with_an_unbroken_runs_weights(
+    tmp_path, corpus_file
+):
+    """Kill -9 a real `textgen train` 10 times (inside steps, checkpoint writes, epoch-end
+    samples, start-up); after each kill `sample` works (once a checkpoint exists) and the
+    same command with --resume continues; the final weights equal an uninterrupted run's."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    def command(run_dir, *extra):
+        return [
+            sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus_file),
+            "--run-dir", str(run_dir), "--seq-len", "24", "--units", "24", "--layers", "2",
+            "--embedding-dim", "8", "--batch-size", "8", "--epochs", "12",
+            "--steps-per-epoch", "6", "--dropout", "0.2", "--quiet", "--no-xla", *extra,
+        ]  # fmt: skip
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    subprocess.run(command(tmp_path / "whole"), check=True, env=env, capture_output=True)
+    rng = random.Random(1)
+    cut = tmp_path / "cut"
+    kills = 0
+    while kills < 10:
+        extra = ["--resume"] if RunFolder(cut).exists() else []
+        process = subprocess.Popen(
+            command(cut, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        time.sleep(rng.uniform(3.0, 9.0))  # start-up takes ~4 s: some kills land in it
+        if process.poll() is not None:  # finished before the kill: go on killing the next
+            process.communicate()
+            break
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate()
+        kills += 1
+        if RunFolder(cut).weights_path("latest"):
+            run_cli("sample", "--run-dir", cut, "--length", 10, "--seed", 1, "--no-xla")
+    done = subprocess.run(command(cut, "--resume"), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert kills >= 5
+    final = textgen.load_run(cut, weights="latest", xla=False).model.get_weights()
+    expected = textgen.load_run(tmp_path / "whole", weights="latest", xla=False).model.get_weights()
+    for got, want in zip(final, expected):
+        np.testing.assert_array_equal(got, want)

@@ -64,23 +64,29 @@ class RunFolder:
         return cls(max(runs, key=lambda p: (p.joinpath("config.json").stat().st_mtime, p.name)))
 
     @classmethod
-    def find(cls, run_dir: str | os.PathLike | None, root=DEFAULT_ROOT) -> RunFolder:
-        """`run_dir` if given (it must be a complete run), else the newest run."""
+    def find(
+        cls, run_dir: str | os.PathLike | None, root=DEFAULT_ROOT, need_weights: bool = True
+    ) -> RunFolder:
+        """`run_dir` if given (it must be a complete run), else the newest run.
+
+        `need_weights=False` (resuming) also accepts a run stopped before its first
+        checkpoint: it then starts from the beginning.
+        """
         folder = cls.newest(root) if run_dir is None else cls(run_dir)
-        folder.require_complete()
+        folder.require_complete(need_weights)
         return folder
 
     def exists(self) -> bool:
         return self.config_file.is_file()
 
-    def require_complete(self) -> None:
+    def require_complete(self, need_weights: bool = True) -> None:
         """Raise RunError naming the first file a usable run lacks."""
         if not self.path.is_dir():
             raise RunError(f"run folder not found: {self.path}")
         for needed in (self.config_file, self.vocab_file):
             if not needed.is_file():
                 raise RunError(f"run folder {self.path} is missing {needed.name}; is it a run?")
-        if self.weights_path() is None:
+        if need_weights and self.weights_path() is None:
             raise RunError(
                 f"run folder {self.path} has no checkpoint yet (checkpoints/latest is empty)"
             )

@@ -224,7 +224,7 @@ def train(
         settings.setdefault("train", {})["epochs"] = epochs
     new_folder = None
     if resume:
-        folder = RunFolder.find(run_dir, root)
+        folder = RunFolder.find(run_dir, root, need_weights=False)
         config, changes = resume_settings(folder.load_config(), settings)
         prepared = prepare_data(config, vocab=folder.load_vocab())
         if prepared.fingerprint["sha256"] != config.corpus.get("sha256"):
