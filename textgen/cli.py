@@ -162,6 +162,13 @@ _SETTING_OPTIONS = [
 @run_dir_option
 @root_option
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir (or the newest).")
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "one-device", "mirrored", "multi-worker"]),
+    default="auto",
+    show_default=True,
+    help="tf.distribute strategy (multi-worker: the cluster from TF_CONFIG).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(**opts) -> None:
     """Train a model and save a run folder under --root."""
@@ -183,6 +190,7 @@ def train(**opts) -> None:
             settings=settings,
             log=click.echo,
             verbose=0 if opts["quiet"] else 1,
+            strategy=opts["strategy"],
         )
     except TrainingInterrupted as stop:
         click.echo(
@@ -191,6 +199,9 @@ def train(**opts) -> None:
             err=True,
         )
         sys.exit(stop.exit_code)
+    if run_path is None:  # a worker other than the chief: the chief has the run folder
+        click.echo("Worker done; the chief wrote the run folder.")
+        return
     from textgen.runs import load_run
 
     run = load_run(run_path)

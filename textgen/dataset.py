@@ -19,14 +19,15 @@ def make_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
     )
 
 
-def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int) -> tf.data.Dataset:
+def training_dataset(
+    ids: np.ndarray, seq_len: int, batch_size: int, seed: int, start_step: int = 0
+) -> tf.data.Dataset:
     """Endless batches of (inputs, targets), (batch, seq_len) int32, reshuffled each pass.
 
     `ids` may be a memory-mapped array of any size: each batch reads its windows from it,
     in an order drawn by a stateless permutation of the window indices per pass (TF's
     `index_shuffle` op, seeded by seed and pass number). Nothing but a step counter is
-    state, so a checkpoint of the iterator is tiny and a resumed run sees exactly the
-    batches it would have seen.
+    state: `start_step` picks up exactly where a run stopped (no iterator checkpoint).
     """
     window = seq_len + 1
     num_windows = len(ids) // window
@@ -51,13 +52,15 @@ def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int) 
         return split_input_target(windows)
 
     dataset = (
-        tf.data.Dataset.counter()
+        tf.data.Dataset.counter(start=start_step * batch_size)
         .batch(batch_size, drop_remainder=True)
         .map(batch_of_windows)
         .prefetch(tf.data.AUTOTUNE)
     )
     options = tf.data.Options()
     options.deterministic = True
+    # Several workers: each takes its share of every global batch (the data is one stream).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
 
 
@@ -66,13 +69,15 @@ def stream_windows_per_pass(num_ids: int, seq_len: int, batch_size: int) -> int:
     return (num_ids // batch_size - 1) // seq_len
 
 
-def stateful_dataset(ids: np.ndarray, seq_len: int, batch_size: int) -> tf.data.Dataset:
+def stateful_dataset(
+    ids: np.ndarray, seq_len: int, batch_size: int, start_step: int = 0
+) -> tf.data.Dataset:
     """Endless batches for truncated backpropagation through time (char-rnn's way).
 
     The ids are cut into `batch_size` contiguous streams; batch k holds window k of every
     stream, so row b of batch k+1 continues row b of batch k exactly where it ended and
     the RNN state can be carried over. Each pass starts again at window 0 (the trainer
-    resets the state there). Like `training_dataset`, the only state is a step counter.
+    resets the state there). Like `training_dataset`, the only state is the step.
     """
     stream = len(ids) // batch_size
     per_pass = stream_windows_per_pass(len(ids), seq_len, batch_size)
@@ -88,7 +93,9 @@ def stateful_dataset(ids: np.ndarray, seq_len: int, batch_size: int) -> tf.data.
         windows.set_shape([batch_size, seq_len + 1])
         return split_input_target(windows)
 
-    dataset = tf.data.Dataset.counter().map(batch_of_windows).prefetch(tf.data.AUTOTUNE)
+    dataset = (
+        tf.data.Dataset.counter(start=start_step).map(batch_of_windows).prefetch(tf.data.AUTOTUNE)
+    )
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options)

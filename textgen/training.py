@@ -4,17 +4,19 @@ Keras 3's `fit` does not run under MultiWorkerMirroredStrategy, so the step is a
 `tf.function` called through `strategy.run`; on one machine the strategy is the default
 one. Users still get Keras' optimizers, losses, metrics and progress bar, plus a CSV
 log, TensorBoard summaries and `tf.train.CheckpointManager` checkpoints that hold the
-weights, the optimizer state, the step and the data iterator's position.
+weights, the optimizer state and the step (the data order is a function of the step).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import math
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ import textgen
 from textgen.config import RunConfig
 from textgen.corpus import load_corpus
 from textgen.dataset import stateful_dataset, stream_windows_per_pass, training_dataset
+from textgen.distribute import make_cluster
 from textgen.errors import ConfigError, CorpusError, RunError, TextgenError
 from textgen.evaluation import WindowLoss, loss_figures
 from textgen.generation import Generator
@@ -210,7 +213,8 @@ def train(
     log: Callable[[str], None] = print,
     verbose: int = 1,
     settings: dict[str, dict] | None = None,
-) -> Path:
+    strategy: str = "auto",
+) -> Path | None:
     """Train a model; returns the run folder.
 
     A new run needs `config`. With `resume=True` the run's own config is used (the
@@ -218,10 +222,15 @@ def train(
     user gave them) may change what `CHANGEABLE_ON_RESUME` lists and must otherwise
     equal the run's; `epochs` is a shorthand for `settings={"train": {"epochs": N}}`.
     The run folder is written only once the data is ready and the model fits in memory.
+    `strategy` is a `textgen.distribute` strategy name; under multi-worker training only
+    the chief writes the run folder, and other workers return None.
     """
     settings = {section: dict(values) for section, values in (settings or {}).items()}
     if epochs is not None:
         settings.setdefault("train", {})["epochs"] = epochs
+    cluster = make_cluster(strategy)  # first: a multi-worker strategy must precede other ops
+    if cluster.workers > 1 and run_dir is None:
+        raise ConfigError("--strategy multi-worker needs --run-dir (the same on every worker)")
     new_folder = None
     if resume:
         folder = RunFolder.find(run_dir, root, need_weights=False)
@@ -236,7 +245,7 @@ def train(
             log(f"Changed on resume: {change}")
     else:
         config = (config or RunConfig()).with_overrides(**settings)
-        if run_dir is not None and RunFolder(run_dir).exists():
+        if cluster.is_chief and run_dir is not None and RunFolder(run_dir).exists():
             raise RunError(
                 f"{run_dir} already holds a run; pass --resume to continue it "
                 "or choose another --run-dir"
@@ -248,22 +257,59 @@ def train(
             if run_dir
             else RunFolder.create(root, RunFolder.default_name(config))
         )
-        new_folder = None if folder.path.exists() else folder.path
         config.textgen_version = textgen.__version__
         config.corpus = prepared.fingerprint
+    if config.train.stateful and cluster.strategy is not None:
+        raise ConfigError("--stateful trains on one device only; drop --strategy")
+    chief_folder = folder
+    if not cluster.is_chief:  # other workers write to a private folder, removed at the end
+        folder = RunFolder(tempfile.mkdtemp(prefix="textgen-worker-"))
+        log = lambda line: None  # noqa: E731 (the chief reports)
+        verbose = 0
+    new_folder = None if folder.path.exists() and cluster.is_chief else folder.path
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
         folder.save_config(config)
         prepared.vocab.save(folder.vocab_file)
-        trainer = Trainer(config, folder, prepared, log=log, verbose=verbose)
+        trainer = Trainer(
+            config,
+            folder,
+            prepared,
+            strategy=cluster.strategy,
+            log=log,
+            verbose=verbose,
+            restore_dir=None if cluster.is_chief else chief_folder.latest_dir,
+        )
     except BaseException as err:
-        if new_folder is not None:  # nothing trained yet: leave no half-made run behind
+        if new_folder is not None and not resume:  # nothing trained: no half-made run
             shutil.rmtree(new_folder, ignore_errors=True)
         if isinstance(err, OSError):
             raise RunError(f"cannot write run folder {folder.path}: {err.strerror}") from None
         raise
-    trainer.fit()
-    return folder.path
+    try:
+        trainer.fit()
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
+        if cluster.workers == 1:
+            raise
+        raise RunError(
+            f"[{cluster.task}] lost contact with another worker "
+            f"({type(err).__name__}); the run is safe at its last checkpoint in "
+            f"{chief_folder.path}: restart every worker with the same command and --resume"
+        ) from None
+    finally:
+        if not cluster.is_chief:
+            shutil.rmtree(folder.path, ignore_errors=True)
+    if cluster.workers > 1:
+        print(f"[{cluster.task}] weights sha256 {weights_digest(trainer.model)}", flush=True)
+    return chief_folder.path if cluster.is_chief else None
+
+
+def weights_digest(model) -> str:
+    """A sha256 of every weight's bytes: equal on every worker after synchronous training."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 class Trainer:
@@ -277,7 +323,9 @@ class Trainer:
         strategy: tf.distribute.Strategy | None = None,
         log: Callable[[str], None] = print,
         verbose: int = 1,
+        restore_dir: Path | None = None,
     ):
+        self.restore_dir = restore_dir  # another worker's checkpoints to resume from
         self.config, self.folder, self.data, self.log, self.verbose = (
             config,
             folder,
@@ -309,25 +357,24 @@ class Trainer:
                 learning_rate, global_clipnorm=train_cfg.clipnorm or None
             )
             self.optimizer.build(self.model.trainable_variables)
-            # The epoch's running loss, as variables so a checkpoint carries it.
-            self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-            self.loss_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
-            self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Progress, as variables so a checkpoint carries it: outside the strategy's scope,
+        # each worker keeps its own (equal) copy and reads it without a collective.
+        self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.loss_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
 
         if train_cfg.stateful:
-            dataset = stateful_dataset(data.train_ids, seq_len, batch)
             with self.strategy.scope():  # the RNN state carried from window to window
                 self.rnn_state = tuple(
                     tuple(tf.Variable(tf.zeros([batch, size]), trainable=False) for size in sizes)
                     for sizes in state_sizes(config.model)
                 )
         else:
-            dataset = training_dataset(data.train_ids, seq_len, batch, train_cfg.seed)
             self.rnn_state = ()
-        self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        self.iterator = self._batches(start_step=0)
         self.has_validation = len(data.val_ids) >= 2
 
         self.checkpoint = tf.train.Checkpoint(
@@ -338,7 +385,6 @@ class Trainer:
             step=self.step,
             best_val_loss=self.best_val_loss,
             bad_epochs=self.bad_epochs,
-            data=self.iterator,
             # Dropout's random state: Keras keeps it outside what tf.train.Checkpoint saves
             # for the model, and without it a resumed run would drop different units.
             rng_state=[v.value for v in self.model.non_trainable_variables],
@@ -362,6 +408,23 @@ class Trainer:
         self.window_loss = WindowLoss(
             self.model, config.data.seq_len, train_cfg.batch_size, jit_compile=xla
         )
+
+    def _batches(self, start_step: int):
+        """The training batches from `start_step` on, distributed over the replicas.
+
+        The data order is a function of the step alone (see `textgen.dataset`), so a
+        resumed run rebuilds its iterator at the restored step instead of checkpointing
+        it (a multi-worker iterator cannot be checkpointed).
+        """
+        cfg, seq_len = self.config.train, self.config.data.seq_len
+        ids = self.data.train_ids
+        if cfg.stateful:
+            dataset = stateful_dataset(ids, seq_len, cfg.batch_size, start_step=start_step)
+        else:
+            dataset = training_dataset(
+                ids, seq_len, cfg.batch_size, cfg.seed, start_step=start_step
+            )
+        return iter(self.strategy.experimental_distribute_dataset(dataset))
 
     # -- the compiled steps -----------------------------------------------------------
 
@@ -419,13 +482,18 @@ class Trainer:
         """Train until the configured epochs are done or validation stops improving."""
         cfg = self.config.train
         try:
-            restored = self.latest.restore_or_initialize()
+            if self.restore_dir and (path := tf.train.latest_checkpoint(str(self.restore_dir))):
+                self.checkpoint.restore(path)
+                restored = path
+            else:
+                restored = self.latest.restore_or_initialize()
         except Exception as err:  # a damaged checkpoint: say which, never a traceback
             hint = "restore the files from a backup, or start a new run"
             path = self.latest.latest_checkpoint
             raise RunError(damaged_checkpoint_message(path, err, hint)) from None
         if restored:
             self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
+            self.iterator = self._batches(start_step=int(self.step))
             if cfg.lr_schedule == "constant":  # the checkpoint holds the old rate: use the config's
                 self.optimizer.learning_rate = cfg.learning_rate
         else:
@@ -499,7 +567,7 @@ class Trainer:
 
     def _end_epoch(self, epoch, val_loss, seconds, tokens, writer) -> None:
         loss = self.epoch_loss()
-        lr = float(self.optimizer.learning_rate)
+        lr = float(tf.convert_to_tensor(self.optimizer.learning_rate))
         step = int(self.step)
         improved = val_loss is None or val_loss < float(self.best_val_loss)
         # Best first, then latest: a crash in between leaves latest at the previous epoch,
