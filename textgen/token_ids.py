@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from textgen.fileio import atomic_open
 from textgen.tokenizers import Tokenizer, Vocabulary, whole_token_chunks
 
 
@@ -71,18 +70,9 @@ def encode_chunks(tokenizer: Tokenizer, chunks: Iterable[str], dtype=np.int32) -
 
 def _encode_to_file(tokenizer: Tokenizer, chunks: Iterable[str], path: Path, dtype) -> None:
     """Write the ids chunk by chunk to a temporary file, renamed into place when whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in whole_token_chunks(chunks):
-                f.write(tokenizer.encode_text(chunk).astype(dtype).tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        for chunk in whole_token_chunks(chunks):
+            f.write(tokenizer.encode_text(chunk).astype(dtype).tobytes())
 
 
 def _open(path: Path, dtype) -> np.ndarray:
