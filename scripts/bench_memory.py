@@ -10,7 +10,8 @@ generated play-like text without it) and runs the real command on it, as a user 
 Reports, for the big corpus and for a 1 MB baseline in the same run: seconds until
 training starts (corpus streamed, vocabulary counted, ids encoded to the data cache,
 model built), seconds until the first step is done (the one-step epoch and a 20k-token
-validation are logged), and the peak resident memory of the process. Targets (issue 6): peak < 3 GB, first step < 2 min.
+validation are logged), and the peak resident memory of the process.
+Targets (issue 6): peak < 3 GB, first step done within 2 minutes.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def main() -> None:
             f"peak RSS {big[2] / small[2]:.2f}x"
         )
         print(
-            f"targets: peak RSS < 3 GB ({big[2]:.2f}), training starts < 120 s "
-            f"({big[1]['start']:.0f} s)"
+            f"targets: peak RSS < 3 GB ({big[2]:.2f}), first step done < 120 s "
+            f"({big[1]['epoch']:.0f} s)"
         )
     finally:
         if args.keep:
