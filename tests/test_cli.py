@@ -228,3 +228,22 @@ def test_a_model_too_big_for_memory_is_refused_before_anything_is_written(tmp_pa
 def test_length_out_of_range_names_the_range(root_with_run, length):
     result = run_cli("sample", "--root", root_with_run, "--length", length, expect=2)
     assert "1<=x<=4096" in result.stderr
+
+
+def test_files_mixed_from_two_runs_are_refused_naming_the_file(tmp_path, trained_runs):
+    import json
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(trained_runs("char", "lstm"), mixed)
+    vocab = json.loads((mixed / "vocab.json").read_text())
+    vocab["tokens"] = vocab["tokens"][:-3]  # edited: three tokens fewer
+    (mixed / "vocab.json").write_text(json.dumps(vocab))
+    result = run_cli("sample", "--run-dir", mixed, "--length", 5, expect=1)
+    assert "vocab.json has" in result.stderr and "different runs" in result.stderr
+    shutil.copy(trained_runs("char", "lstm") / "vocab.json", mixed / "vocab.json")
+    config = json.loads((mixed / "config.json").read_text())
+    config["model"]["units"] = 32  # another run's config
+    (mixed / "config.json").write_text(json.dumps(config))
+    result = run_cli("sample", "--run-dir", mixed, "--length", 5, expect=1)
+    assert "config.json describes another model" in result.stderr

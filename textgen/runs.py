@@ -139,6 +139,7 @@ class Run:
         self.vocab = folder.load_vocab()
         self.model = build_model(self.vocab.size, self.config.model)
         self.weights_path = folder.weights_path(weights)
+        check_files_match(folder, self.model, self.weights_path)
         _restore_weights(self.model, self.weights_path)
         self._generators: dict[tuple, object] = {}
 
@@ -214,6 +215,34 @@ class Run:
 
         result = self.generator.score(tf.constant(list(texts), tf.string))
         return list(zip(result["mean_nll"].numpy().tolist(), result["num_tokens"].numpy().tolist()))
+
+
+def check_files_match(folder: RunFolder, model, path: str) -> None:
+    """Refuse a run whose vocabulary or config does not belong with its weights
+    (edited, or mixed from two runs), naming the file that disagrees."""
+    import tensorflow as tf
+
+    try:
+        saved = {
+            name: shape
+            for name, shape in tf.train.list_variables(path)
+            if name.startswith("model/")
+        }
+    except Exception:  # noqa: BLE001 (an unreadable index: the restore reports it)
+        return
+    embeddings = [shape for name, shape in saved.items() if "_embeddings" in name]
+    vocab_size = model.get_layer("embedding").input_dim
+    if embeddings and embeddings[0][0] != vocab_size:
+        raise RunError(
+            f"{folder.vocab_file} has {vocab_size} ids but the weights in {path} were trained "
+            f"with {embeddings[0][0]}: the vocabulary and the weights come from different runs"
+        )
+    expected = sorted(tuple(w.shape) for w in model.weights)
+    if sorted(tuple(shape) for shape in saved.values()) != expected:
+        raise RunError(
+            f"{folder.config_file} describes another model than the weights in {path} "
+            "(layer sizes differ): the config and the weights come from different runs"
+        )
 
 
 def _restore_weights(model, path: str) -> None:
