@@ -282,3 +282,25 @@ def test_sigkill_at_random_moments_then_resume_ends_with_an_unbroken_runs_weight
     expected = textgen.load_run(tmp_path / "whole", weights="latest", xla=False).model.get_weights()
     for got, want in zip(final, expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_full_disk_is_one_clear_error_and_keeps_the_last_checkpoint(
+    tmp_path, corpus_file, monkeypatch
+):
+    import errno
+
+    import tensorflow as tf
+
+    quiet = {"log": lambda _: None, "verbose": 0}
+    run_dir = textgen.train(tiny_config(corpus_file, epochs=1), run_dir=tmp_path / "r", **quiet)
+    good = RunFolder(run_dir).weights_path("latest")
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", disk_full)
+    with pytest.raises(RunError, match="No space left on device; the last good checkpoint"):
+        textgen.train(run_dir=run_dir, resume=True, epochs=2, **quiet)
+    monkeypatch.undo()
+    assert RunFolder(run_dir).weights_path("latest") == good
+    textgen.train(run_dir=run_dir, resume=True, epochs=2, **quiet)  # and resume works

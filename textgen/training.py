@@ -512,7 +512,7 @@ class Trainer:
             with _sigterm_as_interrupt():
                 self._epochs(start_epoch, tokens_per_step, writer)
         except KeyboardInterrupt as stop:
-            self.latest.save(checkpoint_number=int(self.step))
+            self._save(self.latest, int(self.step))
             signum = signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT
             raise TrainingInterrupted(self.folder, signum) from None
         finally:
@@ -554,6 +554,22 @@ class Trainer:
                 self.log(f"Stopping: the time limit ({cfg.max_minutes:g} minutes) is reached.")
                 break
 
+    def _save(self, manager: tf.train.CheckpointManager, step: int) -> None:
+        """Save a checkpoint; a full disk or unwritable folder is one clear error.
+
+        CheckpointManager writes the files first and its index last, so a failed save
+        leaves the previous checkpoint in place and in use.
+        """
+        try:
+            manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as err:
+            reason = getattr(err, "strerror", None) or str(err).strip().splitlines()[0][:200]
+            raise RunError(
+                f"cannot save a checkpoint in {manager.directory}: {reason}; the last good "
+                f"checkpoint is kept ({manager.latest_checkpoint or 'none yet'}). Free disk "
+                "space or fix the folder's permissions, then resume with --resume"
+            ) from None
+
     def _stop_on_bad_loss(self, loss: float, step: int) -> None:
         """A NaN or infinite loss: keep the last good checkpoint (do not save), explain."""
         cfg = self.config.train
@@ -575,10 +591,10 @@ class Trainer:
         if improved:
             self.best_val_loss.assign(val_loss if val_loss is not None else loss)
             self.bad_epochs.assign(0)
-            self.best.save(checkpoint_number=step)
+            self._save(self.best, step)
         else:
             self.bad_epochs.assign_add(1)
-        self.latest.save(checkpoint_number=step)
+        self._save(self.latest, step)
 
         row = {
             "epoch": epoch + 1,
