@@ -239,11 +239,13 @@ def test_files_mixed_from_two_runs_are_refused_naming_the_file(tmp_path, trained
     vocab = json.loads((mixed / "vocab.json").read_text())
     vocab["tokens"] = vocab["tokens"][:-3]  # edited: three tokens fewer
     (mixed / "vocab.json").write_text(json.dumps(vocab))
-    result = run_cli("sample", "--run-dir", mixed, "--length", 5, expect=1)
-    assert "vocab.json has" in result.stderr and "different runs" in result.stderr
+    for weights in ("best", "latest"):  # weights-only and full checkpoints
+        result = run_cli("sample", "--run-dir", mixed, "--weights", weights, expect=1)
+        assert "vocab.json has" in result.stderr and "different runs" in result.stderr
     shutil.copy(trained_runs("char", "lstm") / "vocab.json", mixed / "vocab.json")
     config = json.loads((mixed / "config.json").read_text())
     config["model"]["units"] = 32  # another run's config
     (mixed / "config.json").write_text(json.dumps(config))
-    result = run_cli("sample", "--run-dir", mixed, "--length", 5, expect=1)
-    assert "config.json describes another model" in result.stderr
+    for weights in ("best", "latest"):
+        result = run_cli("sample", "--run-dir", mixed, "--weights", weights, expect=1)
+        assert "config.json describes another model" in result.stderr

@@ -223,22 +223,30 @@ def check_files_match(folder: RunFolder, model, path: str) -> None:
     import tensorflow as tf
 
     try:
-        saved = {
-            name: shape
-            for name, shape in tf.train.list_variables(path)
-            if name.startswith("model/")
-        }
+        variables = tf.train.list_variables(path)
     except Exception:  # noqa: BLE001 (an unreadable index: the restore reports it)
         return
-    embeddings = [shape for name, shape in saved.items() if "_embeddings" in name]
+    # A weights-only checkpoint names them model/...; a full one saves each weight once,
+    # under the optimizer that tracks it (optimizer/_trainable_variables/I, in model order).
+    weights = [(n, s) for n, s in variables if n.startswith("model/") and "seed_generator" not in n]
+    by_index = {
+        int(n.split("/")[2]): s
+        for n, s in variables
+        if n.startswith("optimizer/_trainable_variables/")
+    }
+    if not weights and by_index:
+        weights = [(f"optimizer {i}", by_index[i]) for i in sorted(by_index)]
+        embeddings = weights[:1]
+    else:
+        embeddings = [(n, s) for n, s in weights if "_embeddings" in n]
     vocab_size = model.get_layer("embedding").input_dim
-    if embeddings and embeddings[0][0] != vocab_size:
+    if embeddings and embeddings[0][1][0] != vocab_size:
         raise RunError(
             f"{folder.vocab_file} has {vocab_size} ids but the weights in {path} were trained "
-            f"with {embeddings[0][0]}: the vocabulary and the weights come from different runs"
+            f"with {embeddings[0][1][0]}: the vocabulary and the weights come from different runs"
         )
-    expected = sorted(tuple(w.shape) for w in model.weights)
-    if sorted(tuple(shape) for shape in saved.values()) != expected:
+    expected = sorted(tuple(w.shape) for w in model.trainable_weights)
+    if weights and sorted(tuple(s) for _, s in weights) != expected:
         raise RunError(
             f"{folder.config_file} describes another model than the weights in {path} "
             "(layer sizes differ): the config and the weights come from different runs"
