@@ -127,7 +127,7 @@ def test_bad_corpus_files_are_one_line_errors(tmp_path, content, message):
         (["--temperature", "-1"], 2, "temperature must be >= 0"),
         (["--top-p", "0"], 2, "top_p must be in (0, 1]"),
         (["--top-p", "1.5"], 2, "top_p must be in (0, 1]"),
-        (["--num-samples", "0"], 2, "--num-samples must be >= 1"),
+        (["--num-samples", "0"], 2, "0 is not in the range 1<=x<=256"),
     ],
 )
 def test_bad_sample_input_is_one_line_on_stderr(root_with_run, args, code, message):
