@@ -47,6 +47,7 @@ def _workers(corpus, run_dir, *extra, epochs=2):
             "task": {"type": "worker", "index": index},
         }
         env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), PYTHONUNBUFFERED="1")
+        env["TMPDIR"] = str(run_dir.parent)  # where the other workers' private folders go
         processes.append(
             subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
