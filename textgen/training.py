@@ -231,7 +231,6 @@ def train(
     cluster = make_cluster(strategy)  # first: a multi-worker strategy must precede other ops
     if cluster.workers > 1 and run_dir is None:
         raise ConfigError("--strategy multi-worker needs --run-dir (the same on every worker)")
-    new_folder = None
     if resume:
         folder = RunFolder.find(run_dir, root, need_weights=False)
         config, changes = resume_settings(folder.load_config(), settings)
@@ -281,7 +280,7 @@ def train(
             restore_dir=None if cluster.is_chief else chief_folder.latest_dir,
         )
     except BaseException as err:
-        if new_folder is not None and not resume:  # nothing trained: no half-made run
+        if new_folder is not None and (not resume or not cluster.is_chief):  # none half-made
             shutil.rmtree(new_folder, ignore_errors=True)
         if isinstance(err, OSError):
             raise RunError(f"cannot write run folder {folder.path}: {err.strerror}") from None
