@@ -9,11 +9,15 @@ from hypothesis import strategies as st
 from textgen.config import validate_sampling
 from textgen.errors import ConfigError
 from textgen.sampling import choose_tokens, gumbel_noise
-from textgen.tokenizers import UNK_ID, Tokenizer, Vocabulary
+from textgen.tokenizers import UNK_ID, Tokenizer, Vocabulary, string_tensor, valid_unicode
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Any Unicode text; line endings are normalized to \n by design, so \r is left out here.
-ANY_TEXT = st.text(st.characters(blacklist_characters="\r"), max_size=200)
+# Lone surrogates (category Cs) are not Unicode text: they get their own test below.
+ANY_TEXT = st.text(
+    st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)), max_size=200
+)
+ANY_PYTHON_STR = st.text(st.characters(blacklist_characters="\r"), max_size=200)
 
 
 @FAST
@@ -27,7 +31,26 @@ def test_any_text_round_trips_at_char_level(text):
 
 
 @FAST
-@given(ANY_TEXT, ANY_TEXT, st.booleans())
+@given(ANY_PYTHON_STR)
+def test_lone_surrogates_read_as_replacement_characters(text):
+    """A str Python made from undecodable bytes (an argv prompt) never crashes the tokenizer."""
+    valid = valid_unicode(text)
+    valid.encode("utf-8")  # is Unicode text now
+    if "\ufffd" not in valid:
+        assert valid == text or len(valid) < len(text)  # (only pairs were joined)
+    tokenizer = Tokenizer(Vocabulary.build(valid, "char"))
+    ids = tokenizer.encode_text(text)
+    assert tokenizer.decode(ids) == valid
+    np.testing.assert_array_equal(ids, tokenizer.encode(string_tensor(text)).numpy())
+
+
+def test_an_undecodable_prompt_byte_is_sampled_from_as_a_replacement_character():
+    vocab = Vocabulary.build("ab\ufffdc", "char")
+    assert Tokenizer(vocab).decode(Tokenizer(vocab).encode_text("ab\udcffc")) == "ab\ufffdc"
+
+
+@FAST
+@given(ANY_PYTHON_STR, ANY_PYTHON_STR, st.booleans())
 def test_word_level_never_crashes_on_any_text(train_text, other_text, lowercase):
     vocab = Vocabulary.build(train_text, "word", lowercase, max_size=50)
     tokenizer = Tokenizer(vocab)

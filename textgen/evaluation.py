@@ -144,7 +144,7 @@ def evaluate_run(
     from textgen.corpus import load_corpus
     from textgen.errors import CorpusError
     from textgen.token_ids import encode_chunks
-    from textgen.tokenizers import Tokenizer, split_tokens
+    from textgen.tokenizers import Tokenizer, split_tokens, string_tensor
 
     data = run.config.data
     corpus = load_corpus(data)
@@ -166,7 +166,7 @@ def evaluate_run(
     if samples:
         texts = run.generate([""] * samples, max_new_tokens=sample_tokens, seed=seed)
         split = [
-            [t.decode("utf-8") for t in split_tokens(tf.constant(s), data.level, False).numpy()]
+            [t.decode("utf-8") for t in split_tokens(string_tensor(s), data.level, False).numpy()]
             for s in texts
         ]
         result.samples, result.sample_tokens = samples, sample_tokens

@@ -21,7 +21,7 @@ from textgen.sampling import (
     step_noise,
     top_filter,
 )
-from textgen.tokenizers import Tokenizer, Vocabulary
+from textgen.tokenizers import Tokenizer, Vocabulary, string_tensor
 
 DEFAULT_MAX_NEW_TOKENS_CAP = MAX_NEW_TOKENS
 
@@ -320,7 +320,7 @@ class Generator(tf.Module):
         batch = len(prompts)
         streams = range(batch) if streams is None else streams
         completion, _ = self.generate_ids(
-            tf.constant(list(prompts), tf.string),
+            string_tensor(list(prompts)),
             tf.fill([batch], max_new_tokens),
             tf.fill([batch], float(temperature)),
             tf.fill([batch], top_k),
@@ -342,7 +342,7 @@ class Generator(tf.Module):
 
         Gives the same text as `generate([prompt], ...)` with the same settings.
         """
-        logits, state, prev = self.prime(tf.constant([prompt]))
+        logits, state, prev = self.prime(string_tensor([prompt]))
         params = (
             tf.constant([temperature], tf.float32),
             tf.constant([top_k], tf.int32),

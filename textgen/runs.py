@@ -211,9 +211,9 @@ class Run:
 
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """(mean negative log-likelihood per token, token count) for each text."""
-        import tensorflow as tf
+        from textgen.tokenizers import string_tensor
 
-        result = self.generator.score(tf.constant(list(texts), tf.string))
+        result = self.generator.score(string_tensor(list(texts)))
         return list(zip(result["mean_nll"].numpy().tolist(), result["num_tokens"].numpy().tolist()))
 
 

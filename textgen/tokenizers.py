@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,19 +96,36 @@ def count_tokens(chunks: Iterable[str], level: str, lowercase: bool) -> collecti
     counts: collections.Counter = collections.Counter()
     codepoint_counts = np.zeros(0, np.int64)
     for chunk in whole_token_chunks(chunks):
-        if level == "char" and (codepoints := _codepoints(chunk, lowercase)) is not None:
-            found = np.bincount(codepoints)
+        if level == "char":
+            found = np.bincount(_codepoints(chunk, lowercase))
             if len(found) > len(codepoint_counts):
                 found[: len(codepoint_counts)] += codepoint_counts
                 codepoint_counts = found
             else:
                 codepoint_counts[: len(found)] += found
             continue
-        raw = split_tokens(tf.constant(chunk), level, lowercase).numpy()
+        raw = split_tokens(string_tensor(chunk), level, lowercase).numpy()
         counts.update(token.decode("utf-8") for token in raw.tolist())
     for codepoint in np.flatnonzero(codepoint_counts):
         counts[chr(codepoint)] += int(codepoint_counts[codepoint])
     return counts
+
+
+def valid_unicode(text: str) -> str:
+    """`text` with lone surrogates (not Unicode text: e.g. an undecodable byte in a
+    command-line argument) replaced by U+FFFD, as the graph ops replace invalid UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:  # (a surrogate pair written as two code points is joined)
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def string_tensor(texts: str | Sequence[str]) -> tf.Tensor:
+    """A tf.string tensor of Python text (a scalar for one string, else 1-D)."""
+    if isinstance(texts, str):
+        return tf.constant(valid_unicode(texts).encode("utf-8"), tf.string)
+    return tf.constant([valid_unicode(t).encode("utf-8") for t in texts], tf.string, [len(texts)])
 
 
 def whole_token_chunks(chunks: Iterable[str]) -> Iterator[str]:
@@ -124,19 +141,16 @@ def whole_token_chunks(chunks: Iterable[str]) -> Iterator[str]:
         yield carry
 
 
-def _codepoints(text: str, lowercase: bool) -> np.ndarray | None:
+def _codepoints(text: str, lowercase: bool) -> np.ndarray:
     """The characters of `text` as code points, as `split_tokens` cuts them (char level).
 
     NumPy on the UTF-32 bytes: ~100x faster than the string op for a large corpus, and
-    the same tokens (a test holds them equal). None for text with lone surrogates.
+    the same tokens (a test holds them equal).
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = valid_unicode(text).replace("\r\n", "\n").replace("\r", "\n")
     if lowercase:
         text = tf.strings.lower(text, encoding="utf-8").numpy().decode("utf-8")
-    try:
-        return np.frombuffer(text.encode("utf-32-le"), np.uint32)
-    except UnicodeEncodeError:
-        return None
+    return np.frombuffer(text.encode("utf-32-le"), np.uint32)
 
 
 def split_tokens(text: tf.Tensor, level: str, lowercase: bool) -> tf.Tensor:
@@ -211,11 +225,12 @@ class Tokenizer(tf.Module):
 
     def encode_text(self, text: str) -> np.ndarray:
         """Ids of a Python string as a NumPy int32 array (for the training pipeline)."""
-        if self.level == "char" and (codepoints := _codepoints(text, self.lowercase)) is not None:
+        if self.level == "char":
+            codepoints = _codepoints(text, self.lowercase)
             table = self._codepoint_ids()
             inside = codepoints < len(table)
             return np.where(inside, table[np.where(inside, codepoints, 0)], UNK_ID)
-        return self.encode(tf.constant(text)).numpy()
+        return self.encode(string_tensor(text)).numpy()
 
     def _codepoint_ids(self) -> np.ndarray:
         """Char level: id of every code point up to the vocabulary's largest (0: unknown)."""
