@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
+import textgen  # noqa: E402, F401  (its runtime settings, before the first tensor)
 from textgen.config import ModelConfig  # noqa: E402
 from textgen.models import build_model  # noqa: E402
 from textgen.tokenizers import Vocabulary  # noqa: E402
