@@ -7,6 +7,7 @@ saves this same module as a SavedModel, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 import keras
@@ -34,6 +35,10 @@ _SEEDS = tf.TensorSpec([None, 2], tf.int64)
 def _re2_literal(text: str) -> str:
     """`text` as an RE2 pattern that matches it literally."""
     return "".join(c if c.isalnum() and c.isascii() else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+# The longest a streaming reader waits between two pieces of text, in seconds.
+STREAM_INTERVAL = 0.1
 
 
 def default_chunk_size(vocab_size: int) -> int:
@@ -352,13 +357,16 @@ class Generator(tf.Module):
         total = min(max_new_tokens, self.max_new_tokens_cap)
         counts, t = tf.zeros([1], tf.int32), tf.constant(0)
         pending = ""  # text held back because it may be the start of a stop string
-        until = 0
+        until, stretch = 0, self.chunk_size
         while until < total:
-            # One chunk first (text at once), then doubling stretches (few calls).
-            until = min(total, until + max(self.chunk_size, until))
+            # One chunk first (text at once), then stretches as long as the reader can
+            # wait (STREAM_INTERVAL): each call costs a fixed overhead, so fewer is faster.
+            started, until = time.perf_counter(), min(total, until + stretch)
             piece, logits, state, prev, counts, t = self.advance(
                 logits, state, prev, counts, t, tf.constant([until]), *params
             )
+            rate = stretch / max(time.perf_counter() - started, 1e-6)  # tokens/s
+            stretch = max(self.chunk_size, int(rate * STREAM_INTERVAL))
             pending += piece.numpy()[0].decode("utf-8")
             cut = min((pending.find(s) for s in self.stop if s in pending), default=-1)
             if cut >= 0:
