@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 import textgen
+from textgen import generation
 from textgen.generation import Generator
 from textgen.tokenizers import UNK
 
@@ -30,6 +31,21 @@ def test_streaming_yields_the_same_text_as_batch_generation(run):
     pieces = list(run.stream("NURSE:", **settings))
     assert len(pieces) > 1
     assert "".join(pieces) == run.generate(["NURSE:"], **settings)[0]
+
+
+@pytest.mark.parametrize("interval, most_pieces", [(0.0, 150), (60.0, 2)])
+def test_stream_stretches_follow_the_measured_rate(run, monkeypatch, interval, most_pieces):
+    """A reader who may wait 60 s gets the text in two pieces (the first chunk, then the
+    rest); one who may wait 0 s, a piece per chunk. The text is the same either way."""
+    monkeypatch.setattr(generation, "STREAM_INTERVAL", interval)
+    settings = {"max_new_tokens": 150, "temperature": 0.9, "seed": 4}
+    generator = Generator(run.model, run.vocab, chunk_size=16)
+    pieces = list(generator.stream("NURSE:", **settings))
+    assert "".join(pieces) == generator.generate(["NURSE:"], **settings)[0]
+    if interval:
+        assert len(pieces) == most_pieces
+    else:
+        assert len(pieces) == -(-150 // 16)  # a piece per chunk of 16
 
 
 def test_temperature_zero_equals_top_k_one(run):
