@@ -16,10 +16,11 @@ import os
 __version__ = "0.1.0"
 
 # TensorFlow's CPU allocator hands large buffers back to the OS after every op, so each
-# training step faults its activations in afresh (~25k page faults per step here, a third
-# of the step's time in the kernel). Its BFC allocator keeps them: 1.4x training chars/s,
-# same loss (scripts/bench_allocator.py). Read when TensorFlow makes its first CPU tensor,
-# so it must be set before that; a user's own setting wins.
+# training step faults its activations in afresh (25-55k page faults per step here, a third
+# of the step's time in the kernel). Its BFC allocator keeps them: 1.2x training chars/s
+# for the 2 x 256 LSTM, ~1.4x for the quick preset, same loss (scripts/bench_allocator.py).
+# Read when TensorFlow makes its first CPU tensor, so it must be set before that; a user's
+# own setting wins.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 _LAZY = {

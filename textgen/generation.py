@@ -361,11 +361,11 @@ class Generator(tf.Module):
         while until < total:
             # One chunk first (text at once), then stretches as long as the reader can
             # wait (STREAM_INTERVAL): each call costs a fixed overhead, so fewer is faster.
-            started, until = time.perf_counter(), min(total, until + stretch)
+            started, before, until = time.perf_counter(), until, min(total, until + stretch)
             piece, logits, state, prev, counts, t = self.advance(
                 logits, state, prev, counts, t, tf.constant([until]), *params
             )
-            rate = stretch / max(time.perf_counter() - started, 1e-6)  # tokens/s
+            rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
             stretch = max(self.chunk_size, int(rate * STREAM_INTERVAL))
             pending += piece.numpy()[0].decode("utf-8")
             cut = min((pending.find(s) for s in self.stop if s in pending), default=-1)
