@@ -121,11 +121,19 @@ def valid_unicode(text: str) -> str:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+def _utf8(text: str) -> bytes:
+    """The UTF-8 bytes of `text` (lone surrogates as U+FFFD), encoded once when valid."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return valid_unicode(text).encode("utf-8")
+
+
 def string_tensor(texts: str | Sequence[str]) -> tf.Tensor:
     """A tf.string tensor of Python text (a scalar for one string, else 1-D)."""
     if isinstance(texts, str):
-        return tf.constant(valid_unicode(texts).encode("utf-8"), tf.string)
-    return tf.constant([valid_unicode(t).encode("utf-8") for t in texts], tf.string, [len(texts)])
+        return tf.constant(_utf8(texts), tf.string)
+    return tf.constant([_utf8(t) for t in texts], tf.string, [len(texts)])
 
 
 def whole_token_chunks(chunks: Iterable[str]) -> Iterator[str]:
