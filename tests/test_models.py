@@ -43,6 +43,15 @@ def test_chrono_init_spreads_lstm_forget_biases_up_to_the_memory_span():
     np.testing.assert_array_equal(np.split(keras_default, 4)[1], 1.0)  # unit_forget_bias
 
 
+def test_defaults_start_with_long_memories_and_large_embeddings():
+    # The settings measured on the long-range probe (README): chrono gates up to 100 steps
+    # and token embeddings at U(-1, 1), not Keras' U(-0.05, 0.05).
+    config = ModelConfig(units=64, embedding_dim=32)
+    assert config.memory_span == 100
+    embeddings = build_model(500, config).get_layer("embedding").embeddings.numpy()
+    assert 0.45 < embeddings.std() < 0.7 and np.abs(embeddings).max() <= 1.0
+
+
 def test_chrono_init_sets_the_gru_update_gate_bias():
     bias = _biases("gru", 50)  # (2, 3 * units): input and recurrent biases of z, r, h
     z = bias[0, :64]

@@ -127,7 +127,7 @@ _SETTING_OPTIONS = [
     click.option(
         "--memory-span",
         type=int,
-        help="Chrono-init LSTM/GRU gates to remember 1..N steps (default 0: Keras' init).",
+        help="Chrono-init LSTM/GRU gates to remember 1..N steps (default 100; 0: Keras' init).",
     ),
     click.option("--seq-len", type=int, help="Tokens per training window."),
     click.option("--batch-size", type=int, help="Windows per batch."),

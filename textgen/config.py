@@ -80,9 +80,9 @@ class ModelConfig:
     embedding_dim: int = 128
     dropout: float = 0.1
     # Chrono-initialized gate biases (textgen.models.ChronoBias): LSTM/GRU units start with
-    # memories of 1..memory_span steps. 0 (default): Keras' initialization (forget bias 1).
-    # Off by default: on the long-range probe it did not help (see the README).
-    memory_span: int = 0
+    # memories of 1..memory_span steps. 0: Keras' initialization (forget bias 1). With it
+    # and learning rate 1e-2, the default GRU learns the long-range probe (see the README).
+    memory_span: int = 100
 
     def __post_init__(self) -> None:
         _one_of("cell", self.cell, CELLS)
@@ -103,7 +103,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     steps_per_epoch: int | None = None  # None: one pass over the training windows
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-2  # with clipnorm; measured on the long-range probe (README)
     clipnorm: float = 5.0  # 0: no gradient clipping
     lr_schedule: str = "constant"
     patience: int = 3  # epochs without validation improvement before stopping; 0: never stop
@@ -192,11 +192,22 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "patience": 0,
         },
     },
-    # char-rnn's Tiny Shakespeare recipe: hours on a CPU, minutes on a GPU.
+    # Under 30 minutes on 2 CPU cores, validation loss <= 1.50 on Tiny Shakespeare. Measured
+    # here: 2 x GRU(512) (9.4k chars/s) reached 1.491 in 1380 steps with dropout 0.2, then
+    # overfitted (training loss 1.16), hence dropout 0.3 and a cosine schedule that ends at
+    # 2070 steps (~26 minutes alone); max_minutes guards a slower or busier machine.
     "shakespeare": {
         "data": {"seq_len": 100},
-        "model": {"cell": "lstm", "layers": 3, "units": 512, "embedding_dim": 128, "dropout": 0.2},
-        "train": {"batch_size": 64, "epochs": 30, "steps_per_epoch": None, "patience": 3},
+        "model": {"cell": "gru", "layers": 2, "units": 512, "embedding_dim": 128, "dropout": 0.3},
+        "train": {
+            "batch_size": 64,
+            "epochs": 9,
+            "steps_per_epoch": 230,
+            "learning_rate": 3e-3,
+            "lr_schedule": "cosine",
+            "patience": 0,
+            "max_minutes": 28.0,
+        },
     },
 }
 
