@@ -47,9 +47,11 @@ def test_defaults_start_with_long_memories_and_large_embeddings():
     # The settings measured on the long-range probe (README): chrono gates up to 100 steps
     # and token embeddings at U(-1, 1), not Keras' U(-0.05, 0.05).
     config = ModelConfig(units=64, embedding_dim=32)
-    assert config.memory_span == 100
+    assert config.memory_span == 100 and config.embedding_init == 1.0
     embeddings = build_model(500, config).get_layer("embedding").embeddings.numpy()
     assert 0.45 < embeddings.std() < 0.7 and np.abs(embeddings).max() <= 1.0
+    keras_scale = ModelConfig(units=64, embedding_dim=32, embedding_init=0.05)
+    assert np.abs(build_model(500, keras_scale).get_layer("embedding").embeddings).max() <= 0.05
 
 
 def test_chrono_init_sets_the_gru_update_gate_bias():

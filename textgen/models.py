@@ -43,20 +43,14 @@ class ChronoBias(keras.initializers.Initializer):
         return {"span": self.span, "seed": self.seed}
 
 
-# Token embeddings start at U(-1, 1) (PyTorch starts them at N(0, 1); char-rnn feeds
-# one-hot vectors), not Keras' U(-0.05, 0.05): at that scale a token moves the gates by
-# ~0.01 at first, and on the long-range probe an LSTM did not start to carry a word across
-# the filler within 1500 steps until its embeddings were this large (see the README).
-EMBEDDING_INIT = 1.0
-
-
 def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
     """ids (batch, time) int32 -> next-token logits (batch, time, vocab)."""
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    scale = config.embedding_init
     x = keras.layers.Embedding(
         vocab_size,
         config.embedding_dim,
-        embeddings_initializer=keras.initializers.RandomUniform(-EMBEDDING_INIT, EMBEDDING_INIT),
+        embeddings_initializer=keras.initializers.RandomUniform(-scale, scale),
         name="embedding",
     )(ids)
     gates = {}
