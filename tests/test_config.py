@@ -1,6 +1,13 @@
 import pytest
 
-from textgen.config import DataConfig, ModelConfig, RunConfig, SampleConfig, TrainConfig
+from textgen.config import (
+    PRESETS,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    SampleConfig,
+    TrainConfig,
+)
 from textgen.errors import ConfigError
 
 
@@ -14,8 +21,15 @@ def test_run_config_round_trips_through_json_dict():
 
 
 def test_presets_set_their_values_and_overrides_win():
-    config = RunConfig.from_preset("shakespeare").with_overrides(model={"units": 64})
-    assert config.model.layers == 3 and config.model.units == 64
+    preset = PRESETS["shakespeare"]
+    assert preset["model"]["units"] != 64 and preset["model"]["layers"] != ModelConfig().layers + 1
+    config = RunConfig.from_preset("shakespeare").with_overrides(
+        model={"units": 64, "layers": ModelConfig().layers + 1}
+    )
+    assert config.model.units == 64 and config.model.layers == ModelConfig().layers + 1
+    assert config.model.cell == preset["model"]["cell"]
+    assert config.train.learning_rate == preset["train"]["learning_rate"]
+    assert config.train.learning_rate != TrainConfig().learning_rate  # the preset's, not default
     assert config.preset == "shakespeare"
 
 
