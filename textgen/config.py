@@ -211,7 +211,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # reached 1.491 at step 1380, then overfitted (training loss 1.16 at step 1840); with
     # dropout 0.3, chrono span 100 and embeddings U(-1, 1) it was 0.1 behind at step 460.
     # So: that setting, with a cosine schedule that ends at step 1840 (~21 minutes alone);
-    # max_minutes guards a slower or busier machine (the best checkpoint is kept).
+    # max_minutes guards a slower or busier machine (the best checkpoint is kept). Measured
+    # with this preset (README): best 1.482 at step 1380, 28.5 minutes for the command.
     "shakespeare": {
         "data": {"seq_len": 100},
         "model": {
