@@ -119,7 +119,7 @@ _SETTING_OPTIONS = [
     click.option("--level", type=click.Choice(LEVELS), help="Tokens: characters or words."),
     click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text first."),
     click.option("--max-vocab", type=int, help="Keep the N most frequent tokens (word: 10000)."),
-    click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell type."),
+    click.option("--cell", type=click.Choice(CELLS), help="Recurrent cell type (default gru)."),
     click.option("--layers", type=int, help="Number of stacked recurrent layers."),
     click.option("--units", type=int, help="Units per recurrent layer."),
     click.option("--embedding-dim", type=int, help="Size of the token embedding."),

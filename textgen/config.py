@@ -74,7 +74,10 @@ class DataConfig:
 class ModelConfig:
     """Embedding -> `layers` x RNN(`cell`, `units`) with dropout between -> Dense logits."""
 
-    cell: str = "lstm"
+    # GRU by default: on this CPU it trains 1.2-1.5x faster than an LSTM of the same size,
+    # and with the defaults below it learns the long-range probe where the LSTM does not
+    # yet within 1500 steps (README, "Long-range probe"). Every preset measured GRU best too.
+    cell: str = "gru"
     layers: int = 2
     units: int = 256
     embedding_dim: int = 128
