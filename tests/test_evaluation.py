@@ -30,6 +30,28 @@ def test_window_loss_equals_a_by_hand_computation(run):
     assert WindowLoss(run.model, 10, 4, jit_compile=False)(ids)[0] == pytest.approx(loss, 1e-6)
 
 
+def test_stateful_window_loss_equals_each_stream_read_whole(run):
+    """With the state carried, the windows of a stream score as the stream read in one go."""
+    from textgen.models import state_sizes
+
+    ids = np.random.default_rng(1).integers(1, run.vocab.size, 95).astype(np.int32)
+    sizes = state_sizes(run.config.model)
+    loss, tokens = WindowLoss(run.model, seq_len=10, batch_size=3, state_sizes=sizes)(ids)
+    # 3 streams of 31 ids, 3 windows of 10 targets each: ids 0-30, 31-61, 62-92 (read 0-30 etc.)
+    by_hand = []
+    for start in (0, 31, 62):
+        stream = ids[start : start + 31]
+        logits = run.model(stream[None, :-1], training=False).numpy()[0]
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        by_hand += [-log_probs[t, stream[t + 1]] for t in range(30)]
+    assert tokens == len(by_hand) == 90
+    assert loss == pytest.approx(np.mean(by_hand), rel=1e-5)
+    windowed, _ = WindowLoss(run.model, seq_len=10, batch_size=3)(ids)
+    assert windowed != pytest.approx(loss, rel=1e-4)  # zero state per window differs
+    short, short_tokens = WindowLoss(run.model, 10, 3, state_sizes=sizes)(ids[:12])
+    assert short_tokens == 10 and math.isfinite(short)  # one stream, one window
+
+
 def test_loss_figures():
     assert loss_figures(math.log(2) * 1.5, "char") == {"bpc": pytest.approx(1.5)}
     assert loss_figures(math.log(80.0), "word") == {"perplexity": pytest.approx(80.0)}

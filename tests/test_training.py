@@ -1,4 +1,5 @@
 import csv
+import json
 from unittest.mock import ANY
 
 import numpy as np
@@ -230,6 +231,12 @@ def test_stateful_resume_matches_an_unbroken_run(tmp_path, corpus_file):
     )
     textgen.train(run_dir=part, resume=True, epochs=3, **quiet)
     assert [r["loss"] for r in _rows(part)] == [r["loss"] for r in _rows(whole)]
+    # evaluate scores a stateful run as it was validated: streams, state carried
+    result = json.loads(run_cli("evaluate", "--run-dir", whole, "--json", "--samples", "1").output)
+    assert result["loss"] == pytest.approx(
+        min(float(r["val_loss"]) for r in _rows(whole)), abs=1e-4
+    )
+    assert "state carried" in result["text"]
 
 
 @pytest.mark.slow

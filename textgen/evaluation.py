@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from textgen.dataset import validation_dataset
+from textgen.dataset import stateful_dataset, validation_dataset
+from textgen.models import forward_from_state
 
 COPY_SPAN = 20  # characters: a generated span this long found in the training text is a copy
 
@@ -23,18 +24,35 @@ COPY_SPAN = 20  # characters: a generated span this long found in the training t
 class WindowLoss:
     """Mean next-token loss of a model over a text's ids, in windows of `seq_len` tokens.
 
-    Each window starts from a zero state, as in training (so the figure is comparable to
-    the training loss). The step is compiled once per instance (with XLA if asked).
+    By default each window starts from a zero state, as in (shuffled-window) training, so
+    the figure is comparable to the training loss. A model trained `--stateful` is scored
+    the way it was trained: give its `state_sizes` (`textgen.models.state_sizes`) and the
+    text is cut into `batch_size` contiguous streams, read window after window with the
+    state carried over. The step is compiled once per instance (with XLA if asked).
     """
 
-    def __init__(self, model, seq_len: int, batch_size: int, jit_compile: bool = True):
+    def __init__(
+        self,
+        model,
+        seq_len: int,
+        batch_size: int,
+        jit_compile: bool = True,
+        state_sizes: list[list[int]] | None = None,
+    ):
         self.model, self.seq_len, self.batch_size = model, seq_len, batch_size
+        self.state_sizes = state_sizes
         self._step = tf.function(self._sums, jit_compile=jit_compile)
+        self._carried_step = tf.function(self._carried_sums, jit_compile=jit_compile)
 
     def _sums(self, inputs, targets):
         logits = self.model(inputs, training=False)  # (batch, time, vocab)
         per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
         return tf.reduce_sum(tf.cast(per_token, tf.float64)), tf.size(per_token)
+
+    def _carried_sums(self, inputs, targets, state):
+        logits, state = forward_from_state(self.model, inputs, state)
+        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+        return tf.reduce_sum(tf.cast(per_token, tf.float64)), tf.size(per_token), state
 
     def __call__(self, ids: np.ndarray) -> tuple[float, int]:
         """(mean loss in nats per token, tokens scored); (nan, 0) for fewer than 2 ids."""
@@ -42,8 +60,20 @@ class WindowLoss:
             return math.nan, 0
         seq_len = min(self.seq_len, len(ids) - 1)  # short text: shorter windows
         total, count = 0.0, 0
-        for inputs, targets in validation_dataset(ids, seq_len, self.batch_size):
-            batch_total, batch_count = self._step(inputs, targets)
+        if self.state_sizes is None:
+            for inputs, targets in validation_dataset(ids, seq_len, self.batch_size):
+                batch_total, batch_count = self._step(inputs, targets)
+                total += float(batch_total)
+                count += int(batch_count)
+            return total / count, count
+        # As many streams as the text fills with at least one window, at most batch_size.
+        streams = max(1, min(self.batch_size, len(ids) // (seq_len + 1)))
+        windows = (len(ids) // streams - 1) // seq_len
+        state = tuple(
+            tuple(tf.zeros([streams, size]) for size in sizes) for sizes in self.state_sizes
+        )
+        for inputs, targets in stateful_dataset(ids, seq_len, streams).take(windows):
+            batch_total, batch_count, state = self._carried_step(inputs, targets, state)
             total += float(batch_total)
             count += int(batch_count)
         return total / count, count
@@ -143,6 +173,7 @@ def evaluate_run(
 
     from textgen.corpus import load_corpus
     from textgen.errors import CorpusError
+    from textgen.models import state_sizes
     from textgen.token_ids import encode_chunks
     from textgen.tokenizers import Tokenizer, split_tokens, string_tensor
 
@@ -161,7 +192,11 @@ def evaluate_run(
         )
     ids = encode_chunks(Tokenizer(run.vocab), chunks())
     batch = run.config.train.batch_size
-    loss, tokens = WindowLoss(run.model, data.seq_len, batch, jit_compile=run.xla)(ids)
+    carried = state_sizes(run.config.model) if run.config.train.stateful else None
+    if carried:
+        described += f", read as up to {batch} contiguous streams with the state carried"
+    scorer = WindowLoss(run.model, data.seq_len, batch, jit_compile=run.xla, state_sizes=carried)
+    loss, tokens = scorer(ids)
     result = Evaluation(loss, tokens, data.level, described)
     if samples:
         texts = run.generate([""] * samples, max_new_tokens=sample_tokens, seed=seed)

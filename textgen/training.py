@@ -404,8 +404,12 @@ class Trainer:
         # (scripts/bench_train.py). Only on the default strategy: no collectives inside.
         xla = train_cfg.xla and strategy is None
         self._compiled_replica_step = tf.function(self._replica_step, jit_compile=xla)
-        self.window_loss = WindowLoss(
-            self.model, config.data.seq_len, train_cfg.batch_size, jit_compile=xla
+        self.window_loss = WindowLoss(  # a stateful run is scored with its state carried
+            self.model,
+            config.data.seq_len,
+            train_cfg.batch_size,
+            jit_compile=xla,
+            state_sizes=state_sizes(config.model) if train_cfg.stateful else None,
         )
 
     def _batches(self, start_step: int):
