@@ -54,6 +54,16 @@ def test_defaults_start_with_long_memories_and_large_embeddings():
     assert np.abs(build_model(500, keras_scale).get_layer("embedding").embeddings).max() <= 0.05
 
 
+def test_logits_layer_starts_at_logits_init_times_glorots_range():
+    glorot = np.sqrt(6 / (64 + 500))  # Keras' Glorot-uniform limit for a (64, 500) kernel
+    for scale in (1.0, 3.0):
+        config = ModelConfig(units=64, embedding_dim=32, logits_init=scale)
+        kernel = build_model(500, config).get_layer("logits").kernel.numpy()
+        assert np.abs(kernel).max() <= scale * glorot
+        assert kernel.std() == pytest.approx(scale * glorot / np.sqrt(3), rel=0.05)
+    assert ModelConfig().logits_init == 3.0  # the default measured on the probe (README)
+
+
 def test_chrono_init_sets_the_gru_update_gate_bias():
     bias = _biases("gru", 50)  # (2, 3 * units): input and recurrent biases of z, r, h
     z = bias[0, :64]
