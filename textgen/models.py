@@ -65,7 +65,7 @@ def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
         x = layer(x)[0]  # (the final states are for `forward_from_state`)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
-    head_init = keras.initializers.VarianceScaling(config.logits_init**2, "fan_avg", "uniform")
+    head_init = keras.initializers.VarianceScaling(config.logits_scale**2, "fan_avg", "uniform")
     logits = keras.layers.Dense(vocab_size, kernel_initializer=head_init, name="logits")(x)
     return keras.Model(ids, logits, name=f"textgen_{config.cell}")
 
