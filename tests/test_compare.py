@@ -37,3 +37,19 @@ def test_compare_trains_each_cell_and_writes_the_report(tmp_path, corpus_file):
 def test_compare_refuses_unknown_cells(tmp_path, corpus_file):
     result = run_cli("compare", "--cells", "lstm,transformer", "--report", tmp_path, expect=2)
     assert "transformer" in result.stderr and "rnn, lstm, gru" in result.stderr
+
+
+def test_verdicts_name_no_memory_winner_near_chance():
+    from textgen.compare import CellResult, verdicts
+
+    def result(cell, probe):
+        return CellResult(cell, 1000, 1e4, 1.5, 10.0, 100, 1e4, curve=[], probe=probe)
+
+    near_chance = [result("rnn", {25: 0.10, 50: 0.10}), result("lstm", {25: 0.07, 50: 0.07})]
+    assert "long-range memory: no cell above chance (8%): SimpleRNN 10%, LSTM 7%" in verdicts(
+        near_chance
+    )
+    learned = near_chance + [result("gru", {25: 1.0, 50: 0.9})]
+    assert "long-range memory: GRU (mean probe accuracy 95%; SimpleRNN 10%, LSTM 7%)" in (
+        verdicts(learned)
+    )

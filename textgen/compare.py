@@ -229,11 +229,18 @@ def verdicts(results: Sequence[CellResult]) -> list[str]:
     if any(r.probe for r in results):
         mean = lambda r: sum(r.probe.values()) / max(len(r.probe), 1)  # noqa: E731
         top = max(results, key=mean)
-        lines.append(
-            f"long-range memory: {name(top)} (mean probe accuracy {mean(top):.0%}; "
-            + ", ".join(f"{name(r)} {mean(r):.0%}" for r in results if r is not top)
-            + ")"
-        )
+        rest = ", ".join(f"{name(r)} {mean(r):.0%}" for r in results if r is not top)
+        # Near chance is no memory: a winner must at least double a uniform guess.
+        if mean(top) < 2 * chance_accuracy():
+            lines.append(
+                f"long-range memory: no cell above chance ({chance_accuracy():.0%}): "
+                + ", ".join(f"{name(r)} {mean(r):.0%}" for r in results)
+            )
+        else:
+            lines.append(
+                f"long-range memory: {name(top)} (mean probe accuracy {mean(top):.0%}"
+                + (f"; {rest})" if rest else ")")
+            )
     return lines
 
 

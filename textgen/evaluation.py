@@ -60,12 +60,17 @@ class WindowLoss:
             return math.nan, 0
         seq_len = min(self.seq_len, len(ids) - 1)  # short text: shorter windows
         total, count = 0.0, 0
+        for batch_total, batch_count in self._batch_sums(ids, seq_len):
+            total += float(batch_total)
+            count += int(batch_count)
+        return total / count, count
+
+    def _batch_sums(self, ids: np.ndarray, seq_len: int):
+        """(loss sum, token count) of each batch of windows."""
         if self.state_sizes is None:
             for inputs, targets in validation_dataset(ids, seq_len, self.batch_size):
-                batch_total, batch_count = self._step(inputs, targets)
-                total += float(batch_total)
-                count += int(batch_count)
-            return total / count, count
+                yield self._step(inputs, targets)
+            return
         # As many streams as the text fills with at least one window, at most batch_size.
         streams = max(1, min(self.batch_size, len(ids) // (seq_len + 1)))
         windows = (len(ids) // streams - 1) // seq_len
@@ -74,9 +79,7 @@ class WindowLoss:
         )
         for inputs, targets in stateful_dataset(ids, seq_len, streams).take(windows):
             batch_total, batch_count, state = self._carried_step(inputs, targets, state)
-            total += float(batch_total)
-            count += int(batch_count)
-        return total / count, count
+            yield batch_total, batch_count
 
 
 def loss_figures(loss: float, level: str) -> dict[str, float]:
