@@ -16,15 +16,19 @@ def run(trained_runs):
     return textgen.load_run(trained_runs("char", "lstm"))
 
 
+def _nll_by_hand(model, ids):
+    """-log p(ids[t + 1] | ids[: t + 1]) for each t, reading ids from a zero state."""
+    logits = model(ids[None, :-1], training=False).numpy()[0]
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    return [-log_probs[t, ids[t + 1]] for t in range(len(ids) - 1)]
+
+
 def test_window_loss_equals_a_by_hand_computation(run):
     ids = np.random.default_rng(0).integers(1, run.vocab.size, 103).astype(np.int32)
     loss, tokens = WindowLoss(run.model, seq_len=10, batch_size=4)(ids)
     by_hand = []
     for start in range(0, 99, 11):  # 9 whole windows of 11 ids: 10 inputs, 10 targets
-        window = ids[start : start + 11]
-        logits = run.model(window[None, :-1], training=False).numpy()[0]
-        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-        by_hand += [-log_probs[t, window[t + 1]] for t in range(10)]
+        by_hand += _nll_by_hand(run.model, ids[start : start + 11])
     assert tokens == len(by_hand) == 90
     assert loss == pytest.approx(np.mean(by_hand), rel=1e-5)
     assert WindowLoss(run.model, 10, 4, jit_compile=False)(ids)[0] == pytest.approx(loss, 1e-6)
@@ -40,10 +44,7 @@ def test_stateful_window_loss_equals_each_stream_read_whole(run):
     # 3 streams of 31 ids, 3 windows of 10 targets each: ids 0-30, 31-61, 62-92 (read 0-30 etc.)
     by_hand = []
     for start in (0, 31, 62):
-        stream = ids[start : start + 31]
-        logits = run.model(stream[None, :-1], training=False).numpy()[0]
-        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-        by_hand += [-log_probs[t, stream[t + 1]] for t in range(30)]
+        by_hand += _nll_by_hand(run.model, ids[start : start + 31])
     assert tokens == len(by_hand) == 90
     assert loss == pytest.approx(np.mean(by_hand), rel=1e-5)
     windowed, _ = WindowLoss(run.model, seq_len=10, batch_size=3)(ids)
