@@ -126,7 +126,13 @@ def same_loss_check(cell: str, ids: np.ndarray, steps: int = 20) -> tuple[float,
 def _config(cell: str):
     from textgen.config import ModelConfig
 
-    return ModelConfig(cell, benchlib.LAYERS, benchlib.UNITS, benchlib.EMBEDDING, 0.0)
+    return ModelConfig(
+        cell=cell,
+        layers=benchlib.LAYERS,
+        units=benchlib.UNITS,
+        embedding_dim=benchlib.EMBEDDING,
+        dropout=0.0,
+    )
 
 
 def main() -> None:
