@@ -229,18 +229,15 @@ def verdicts(results: Sequence[CellResult]) -> list[str]:
     if any(r.probe for r in results):
         mean = lambda r: sum(r.probe.values()) / max(len(r.probe), 1)  # noqa: E731
         top = max(results, key=mean)
-        rest = ", ".join(f"{name(r)} {mean(r):.0%}" for r in results if r is not top)
+        scores = lambda cells: ", ".join(f"{name(r)} {mean(r):.0%}" for r in cells)  # noqa: E731
+        others = [r for r in results if r is not top]
         # Near chance is no memory: a winner must at least double a uniform guess.
         if mean(top) < 2 * chance_accuracy():
-            lines.append(
-                f"long-range memory: no cell above chance ({chance_accuracy():.0%}): "
-                + ", ".join(f"{name(r)} {mean(r):.0%}" for r in results)
-            )
+            line = f"no cell above chance ({chance_accuracy():.0%}): {scores(results)}"
         else:
-            lines.append(
-                f"long-range memory: {name(top)} (mean probe accuracy {mean(top):.0%}"
-                + (f"; {rest})" if rest else ")")
-            )
+            line = f"{name(top)} (mean probe accuracy {mean(top):.0%}"
+            line += f"; {scores(others)})" if others else ")"
+        lines.append(f"long-range memory: {line}")
     return lines
 
 
