@@ -75,7 +75,7 @@ class ModelConfig:
     """Embedding -> `layers` x RNN(`cell`, `units`) with dropout between -> Dense logits."""
 
     # GRU by default: on this CPU it usually trains faster than an LSTM of the same size
-    # (1.10x and 1.12x in textgen compare, 1.47x in bench_train; once 0.95x),
+    # (1.10x and 1.12x in textgen compare, 1.12x and 1.47x in bench_train; once 0.95x),
     # and with the defaults below it learns the long-range probe where the LSTM does not
     # yet within 1500 steps (README, "Long-range probe"). Every preset measured GRU best too.
     cell: str = "gru"
