@@ -164,6 +164,26 @@ def test_resume_refuses_settings_that_contradict_the_run(root_with_run):
     assert "units is 24 in the run, 8 given" in result.stderr
     assert "level is 'char' in the run, 'word' given" in result.stderr
     assert result.stderr.count("\n") == 1
+    result = run_cli(
+        "train", "--root", root_with_run, "--resume", "--no-skip-connections", expect=2
+    )
+    assert "skip_connections is True in the run, False given" in result.stderr
+
+
+def test_run_folders_from_before_skip_connections_still_sample(tmp_path, corpus_file):
+    """A run written before `skip_connections` existed (its config.json lacks the field)
+    has a logits layer that reads only the top layer: it must load as it was trained."""
+    import json
+
+    root = tmp_path / "runs"
+    run_cli("train", "--corpus", corpus_file, "--root", root, "--no-skip-connections", *TINY)
+    (run_dir,) = root.iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"].pop("skip_connections") is False
+    (run_dir / "config.json").write_text(json.dumps(config))
+    sample = run_cli("sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 20)
+    assert sample.output.startswith("ROMEO:")
+    assert "skip connections" not in run_cli("info", "--run-dir", run_dir).output
 
 
 def test_resume_accepts_the_same_command_again_and_records_changes(tmp_path, corpus_file):

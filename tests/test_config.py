@@ -20,6 +20,13 @@ def test_run_config_round_trips_through_json_dict():
     assert again.data.level == "word" and again.sample.stop == ["\n\n"]
 
 
+def test_run_folders_from_before_skip_connections_load_without_them():
+    written_before = RunConfig().to_dict()
+    del written_before["model"]["skip_connections"]
+    assert RunConfig.from_dict(written_before).model.skip_connections is False
+    assert RunConfig.from_dict(RunConfig().to_dict()).model.skip_connections is True
+
+
 def test_presets_set_their_values_and_overrides_win():
     preset = PRESETS["shakespeare"]
     assert preset["model"]["units"] != 64 and preset["model"]["layers"] != ModelConfig().layers + 1

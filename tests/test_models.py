@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from textgen.config import ModelConfig
-from textgen.models import OneStep, build_model
+from textgen.models import OneStep, build_model, parameter_count
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -13,11 +13,13 @@ def test_logits_shape_per_cell(cell):
     assert logits.shape == (3, 7, 30)
 
 
+@pytest.mark.parametrize("skip", [True, False])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_one_step_with_carried_state_equals_the_full_sequence(cell):
-    model = build_model(
-        30, ModelConfig(cell=cell, layers=3, units=16, embedding_dim=8, dropout=0.2)
+def test_one_step_with_carried_state_equals_the_full_sequence(cell, skip):
+    config = ModelConfig(
+        cell=cell, layers=3, units=16, embedding_dim=8, dropout=0.2, skip_connections=skip
     )
+    model = build_model(30, config)
     ids = np.random.default_rng(0).integers(0, 30, size=(2, 6)).astype(np.int32)
     full = model(ids, training=False).numpy()
     step = OneStep(model)
@@ -26,6 +28,29 @@ def test_one_step_with_carried_state_equals_the_full_sequence(cell):
         logits, state = step(tf.constant(ids[:, t]), state)
         np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-5)
     assert len(state) == 3 and len(state[0]) == (2 if cell == "lstm" else 1)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+@pytest.mark.parametrize("skip", [True, False])
+def test_skip_connections_feed_every_layer_to_the_logits(skip, layers):
+    config = ModelConfig(
+        cell="lstm", layers=layers, units=16, embedding_dim=8, skip_connections=skip
+    )
+    model = build_model(30, config)
+    head_inputs = 16 * layers if skip else 16
+    assert config.head_inputs == head_inputs
+    assert model.get_layer("logits").kernel.shape == (head_inputs, 30)
+    assert parameter_count(30, config) == model.count_params()
+    # With skips the lowest layer reaches the logits directly: cut the top layer off from
+    # the layers below, and the logits still move when the lowest one changes.
+    ids = np.arange(12, dtype=np.int32).reshape(2, 6)
+    top = model.get_layer(f"rnn_{layers - 1}").cell
+    top.kernel.assign(tf.zeros_like(top.kernel))  # the top layer no longer reads below
+    before = model(ids).numpy()
+    first = model.get_layer("rnn_0").cell
+    first.bias.assign(first.bias + 1.0)
+    moved = np.abs(model(ids).numpy() - before).max() > 1e-3
+    assert moved == (skip or layers == 1)
 
 
 def _biases(cell, memory_span):
@@ -57,7 +82,7 @@ def test_defaults_start_with_long_memories_and_large_embeddings():
 def test_logits_layer_starts_at_logits_init_times_glorots_range():
     glorot = np.sqrt(6 / (64 + 500))  # Keras' Glorot-uniform limit for a (64, 500) kernel
     for scale in (1.0, 3.0):
-        config = ModelConfig(units=64, embedding_dim=32, logits_init=scale)
+        config = ModelConfig(layers=1, units=64, embedding_dim=32, logits_init=scale)
         kernel = build_model(500, config).get_layer("logits").kernel.numpy()
         assert np.abs(kernel).max() <= scale * glorot
         assert kernel.std() == pytest.approx(scale * glorot / np.sqrt(3), rel=0.05)

@@ -125,6 +125,11 @@ _SETTING_OPTIONS = [
     click.option("--embedding-dim", type=int, help="Size of the token embedding."),
     click.option("--dropout", type=float, help="Dropout after each recurrent layer, in [0, 1)."),
     click.option(
+        "--skip-connections/--no-skip-connections",
+        default=None,
+        help="Logits read every recurrent layer's output, not only the top's (default on).",
+    ),
+    click.option(
         "--memory-span",
         type=int,
         help="Chrono-init LSTM/GRU gates to remember 1..N steps (default 100; 0: Keras' init).",
@@ -218,7 +223,9 @@ _TRAIN_SETTINGS = {
         "sources", "level", "lowercase", "max_vocab", "seq_len", "val_fraction",
         "tfds_manual_dir", "data_dir",
     ),
-    "model": ("cell", "layers", "units", "embedding_dim", "dropout", "memory_span"),
+    "model": (
+        "cell", "layers", "units", "embedding_dim", "dropout", "skip_connections", "memory_span",
+    ),
     "train": (
         "batch_size", "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm",
         "patience", "seed", "xla", "val_tokens", "max_minutes", "stateful",
@@ -478,7 +485,7 @@ def info(run_dir, root) -> None:
         (
             "model",
             f"{m.layers} x {m.cell.upper()}({m.units}), embedding {m.embedding_dim}, "
-            f"dropout {m.dropout}",
+            f"dropout {m.dropout}{', skip connections' if m.skip_connections else ''}",
         ),
         ("parameters", f"{_parameter_count(config, vocab.size):,}"),
         ("level", f"{d.level}{' (lowercased)' if d.lowercase else ''}, vocabulary {vocab.size}"),

@@ -1,4 +1,7 @@
-"""The Keras model (Embedding -> N x LSTM|GRU|SimpleRNN -> Dense) and its one-step form."""
+"""The Keras model (Embedding -> N x LSTM|GRU|SimpleRNN -> Dense) and its one-step form.
+
+With skip connections (the default) the Dense layer reads every recurrent layer's output.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from textgen.fused import FusedGRU, FusedLSTM
 # LSTM and GRU train with a cuDNN-style fused loop on CPUs (textgen.fused) and keep
 # Keras' own cuDNN path on GPUs; the weights are Keras' either way.
 RNN_LAYERS = {"lstm": FusedLSTM, "gru": FusedGRU, "rnn": keras.layers.SimpleRNN}
+SKIP_LAYER = "skip_concat"  # joins every recurrent layer's output for the logits layer
 
 
 @keras.saving.register_keras_serializable(package="textgen")
@@ -58,6 +62,7 @@ def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
         gates = {"bias_initializer": ChronoBias(config.memory_span)}
         if config.cell == "lstm":
             gates["unit_forget_bias"] = False  # else Keras puts ones over the forget bias
+    outputs = []
     for i in range(config.layers):
         layer = RNN_LAYERS[config.cell](
             config.units, return_sequences=True, return_state=True, name=f"rnn_{i}", **gates
@@ -65,6 +70,9 @@ def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
         x = layer(x)[0]  # (the final states are for `forward_from_state`)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+        outputs.append(x)
+    if config.skip_connections and config.layers > 1:
+        x = keras.layers.Concatenate(name=SKIP_LAYER)(outputs)
     head_init = keras.initializers.VarianceScaling(config.logits_scale**2, "fan_avg", "uniform")
     logits = keras.layers.Dense(vocab_size, kernel_initializer=head_init, name="logits")(x)
     return keras.Model(ids, logits, name=f"textgen_{config.cell}")
@@ -81,12 +89,15 @@ def forward_from_state(
     """
     layers = {layer.name: layer for layer in model.layers}
     x = layers["embedding"](ids)
-    final = []
+    final, outputs = [], []
     for i, layer_state in enumerate(state):
         x, *layer_final = layers[f"rnn_{i}"](x, initial_state=list(layer_state), training=training)
         final.append(tuple(layer_final))
         if f"dropout_{i}" in layers:
             x = layers[f"dropout_{i}"](x, training=training)
+        outputs.append(x)
+    if SKIP_LAYER in layers:
+        x = layers[SKIP_LAYER](outputs)
     return layers["logits"](x), tuple(final)
 
 
@@ -100,7 +111,7 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 def parameter_count(vocab_size: int, config: ModelConfig) -> int:
     """Weights of `build_model(vocab_size, config)`, computed without building it."""
-    count = vocab_size * config.embedding_dim + config.units * vocab_size + vocab_size
+    count = vocab_size * config.embedding_dim + config.head_inputs * vocab_size + vocab_size
     inputs = config.embedding_dim
     for _ in range(config.layers):
         biases = 2 if config.cell == "gru" else 1  # GRU (reset_after): two bias vectors
@@ -134,6 +145,7 @@ class OneStep(tf.Module):
         self.cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
         self.kinds = [_cell_kind(cell) for cell in self.cells]
         self.head = model.get_layer("logits")
+        self.skip = SKIP_LAYER in {layer.name for layer in model.layers}
 
     def zero_state(self, batch_size: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
         state = []
@@ -158,7 +170,7 @@ class OneStep(tf.Module):
         """ids (batch,) int32 -> logits (batch, vocab), the next state."""
         embeddings, layers, (head_kernel, head_bias) = weights
         x = tf.gather(embeddings, ids)  # (batch, embedding_dim)
-        new_state = []
+        new_state, outputs = [], []
         for kind, w, layer_state in zip(self.kinds, layers, state):
             h = layer_state[0]
             if kind == "lstm":
@@ -167,6 +179,7 @@ class OneStep(tf.Module):
                 c = tf.sigmoid(f) * layer_state[1] + tf.sigmoid(i) * tf.tanh(g)
                 x = tf.sigmoid(o) * tf.tanh(c)
                 new_state.append((x, c))
+                outputs.append(x)
                 continue
             if kind == "gru":
                 xz, xr, xh = tf.split(tf.nn.bias_add(tf.matmul(x, w[0]), w[2]), 3, axis=1)
@@ -177,6 +190,9 @@ class OneStep(tf.Module):
             else:
                 x = tf.tanh(tf.nn.bias_add(tf.matmul(x, w[0]) + tf.matmul(h, w[1]), w[2]))
             new_state.append((x,))
+            outputs.append(x)
+        if self.skip:
+            x = tf.concat(outputs, axis=1)
         return tf.nn.bias_add(tf.matmul(x, head_kernel), head_bias), tuple(new_state)
 
     def __call__(self, ids: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tuple]:
