@@ -132,6 +132,7 @@ def _config(cell: str):
         units=benchlib.UNITS,
         embedding_dim=benchlib.EMBEDDING,
         dropout=0.0,
+        skip_connections=False,  # plain_keras_model's shape: the logits read the top layer
     )
 
 
