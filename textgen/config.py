@@ -99,8 +99,10 @@ class ModelConfig:
     # Skip connections (Graves, "Generating Sequences With Recurrent Neural Networks",
     # 2013; textgenrnn does the same): the logits layer reads every recurrent layer's
     # output, not only the top one's, so what a lower layer holds reaches the prediction
-    # without passing through the layers above. With them the default 2-layer LSTM learns
-    # the long-range probe; without them it stayed at chance (README, "Long-range probe").
+    # without passing through the layers above. Measured (README, "Long-range probe"): on
+    # a small probe a 2 x 128 LSTM with dropout learned the dependency with them (100%)
+    # and not without (9%); at the defaults' size it did not either way. On characters
+    # they cost nothing measurable (300 steps: LSTM 1.6505 vs 1.6490, GRU 1.7619 vs 1.7551).
     skip_connections: bool = True
     # Chrono-initialized gate biases (textgen.models.ChronoBias): LSTM/GRU units start with
     # memories of 1..memory_span steps. 0: Keras' initialization (forget bias 1). With it
