@@ -142,6 +142,8 @@ def main() -> None:
         model = benchlib.reference_model(cell)
         plain = Generator(model, benchlib.VOCAB)
         xla = Generator(model, benchlib.VOCAB, jit_compile=True)
+        skips = benchlib.reference_model(cell, skip_connections=True)  # textgen's default
+        xla_skips = Generator(skips, benchlib.VOCAB, jit_compile=True)
         flops = benchlib.forward_flops_per_token(cell)
         with tempfile.TemporaryDirectory() as tmp:
             export_plain = exported(plain, f"{tmp}/plain")
@@ -152,6 +154,9 @@ def main() -> None:
                         model, batch, min(args.tokens, 200)
                     ),
                     "textgen in process (XLA)": generator_rate(in_process(xla), batch, args.tokens),
+                    "textgen in process (XLA), skip connections": generator_rate(
+                        in_process(xla_skips), batch, args.tokens
+                    ),
                     "textgen export (default)": generator_rate(export_plain, batch, args.tokens),
                     "textgen export --xla": generator_rate(export_xla, batch, args.tokens),
                 }
@@ -163,11 +168,14 @@ def main() -> None:
                 print(f"\n{cell.upper()} 2 x 256, batch {batch}:")
                 for name, rate in rates.items():
                     print(
-                        f"  {name:38s} {rate:9.0f} tokens/s  {rate / base:6.2f}x (a)  "
+                        f"  {name:44s} {rate:9.0f} tokens/s  {rate / base:6.2f}x (a)  "
                         f"{rate * flops / peak:6.1%} of peak"
                     )
+                in_process_rate = rates["textgen in process (XLA)"]
+                skip_share = rates["textgen in process (XLA), skip connections"] / in_process_rate
+                print(f"  skip connections / without (in process): {skip_share:.2f}")
                 if batch == 1:
-                    share = rates["textgen stream (XLA)"] / rates["textgen in process (XLA)"]
+                    share = rates["textgen stream (XLA)"] / in_process_rate
                     print(f"  streaming / in-process generation: {share:.2f}")
                 summary[cell, batch] = rates["textgen in process (XLA)"]
     if ("lstm", 1) in summary and ("gru", 1) in summary:

@@ -30,10 +30,12 @@ VOCAB = Vocabulary(
 LAYERS, UNITS, EMBEDDING = 2, 256, 64
 
 
-def reference_model(cell: str, units: int = UNITS):
-    return build_model(
-        VOCAB.size, ModelConfig(cell, LAYERS, units, EMBEDDING, dropout=0.0, skip_connections=False)
-    )  # the reference model, as plain Keras and the tutorial build it: the top layer's output
+def reference_model(cell: str, units: int = UNITS, skip_connections: bool = False):
+    """By default as plain Keras and the tutorial build it: the logits read the top layer."""
+    config = ModelConfig(
+        cell, LAYERS, units, EMBEDDING, dropout=0.0, skip_connections=skip_connections
+    )
+    return build_model(VOCAB.size, config)
 
 
 def forward_flops_per_token(cell: str, units: int = UNITS) -> float:
