@@ -83,6 +83,34 @@ def test_saved_model_cli_lists_the_three_signatures(char_export):
         assert line in done.stdout
 
 
+@pytest.mark.parametrize(
+    "signature, inputs, output",
+    [
+        (
+            "generate",
+            'prompt=["ROMEO:"];max_new_tokens=[7];temperature=[0.8];top_k=[0];top_p=[1.0];seed=[1]',
+            "Result for output key num_tokens:\n[7]",
+        ),
+        ("score", 'text=["ROMEO:"]', "Result for output key num_tokens:\n[6]"),
+    ],
+)
+def test_saved_model_cli_runs_the_export_as_tf_serving_loads_it(
+    char_export, signature, inputs, output
+):
+    """`saved_model_cli run` loads by the SavedModel's saver (in a TF1 session), as
+    TensorFlow Serving's C++ loader does, not by the Python object graph: every variable
+    the signatures read must be restored that way too."""
+    done = subprocess.run(
+        ["saved_model_cli", "run", "--dir", str(char_export.path), "--tag_set", "serve"]
+        + ["--signature_def", signature, "--input_exprs", inputs],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert output in done.stdout
+
+
 @pytest.fixture(scope="module")
 def served(char_export):
     with ServingStandIn(str(char_export.path)) as standin:

@@ -55,6 +55,11 @@ class ServingModule(tf.Module):
     def __init__(self, generator: Generator):
         super().__init__(name="textgen_serving")
         self.generator = generator
+        # The weights' own tf.Variables, tracked here so the SavedModel's saver restores
+        # them: Keras 3 tracks its variable wrappers instead, and loaders that go by the
+        # saver (TensorFlow Serving, `saved_model_cli run`) then find the captured
+        # variables missing ("Could not find variable", keras-team/keras#19274).
+        self.served_variables = [w.value for w in generator.one_step.weights_to_serve]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
     def serving_default(self, prompt):

@@ -147,6 +147,11 @@ class OneStep(tf.Module):
         self.head = model.get_layer("logits")
         self.skip = SKIP_LAYER in {layer.name for layer in model.layers}
 
+    @property
+    def weights_to_serve(self) -> list:
+        """Every weight `step` reads (Keras variables), in a fixed order."""
+        return [w for layer in (self.embedding, *self.cells, self.head) for w in layer.weights]
+
     def zero_state(self, batch_size: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
         state = []
         for cell in self.cells:
