@@ -111,6 +111,20 @@ def test_saved_model_cli_runs_the_export_as_tf_serving_loads_it(
     assert output in done.stdout
 
 
+def test_export_stores_each_weight_once(char_export, trained_runs):
+    import numpy as np
+    import tensorflow as tf
+
+    from textgen.models import parameter_count
+    from textgen.runs import RunFolder
+
+    folder = RunFolder(trained_runs("char", "lstm"))
+    weights = parameter_count(folder.load_vocab().size, folder.load_config().model)
+    stored = tf.train.list_variables(str(Path(char_export.path) / "variables" / "variables"))
+    values = [shape for name, shape in stored if name.endswith("VARIABLE_VALUE")]
+    assert sum(int(np.prod(shape)) for shape in values) == weights
+
+
 @pytest.fixture(scope="module")
 def served(char_export):
     with ServingStandIn(str(char_export.path)) as standin:

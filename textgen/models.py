@@ -139,6 +139,9 @@ class OneStep(tf.Module):
     `(h, c)` for LSTM and `(h,)` otherwise.
     """
 
+    # The Keras layers are held, not tracked: a SavedModel saves their weights once, as
+    # the tf.Variables that `step` reads (see textgen.export.ServingModule), not twice.
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
     def __init__(self, model: keras.Model):
         super().__init__(name="one_step")
         self.embedding = model.get_layer("embedding")
