@@ -95,6 +95,7 @@ BAD_TRAIN = [
     (["--batch-size", "0"], 2, "batch_size must be a positive number"),
     (["--dropout", "1"], 2, "dropout must be in [0, 1)"),
     (["--dropout", "-0.2"], 2, "dropout must be in [0, 1)"),
+    (["--logits-init", "0"], 2, "logits_init must be a positive number"),
 ]
 
 
@@ -184,6 +185,25 @@ def test_run_folders_from_before_skip_connections_still_sample(tmp_path, corpus_
     sample = run_cli("sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 20)
     assert sample.output.startswith("ROMEO:")
     assert "skip connections" not in run_cli("info", "--run-dir", run_dir).output
+
+
+def test_logits_init_option_sets_the_logits_layers_initial_range(tmp_path, corpus_file):
+    import json
+
+    import numpy as np
+
+    from textgen.runs import load_run
+
+    ranges = {}
+    for scale in (1.0, 6.0):
+        root = tmp_path / f"runs{scale:g}"
+        args = ["--cell", "lstm", "--logits-init", scale, "--epochs", 1, "--steps-per-epoch", 1]
+        run_cli("train", "--corpus", corpus_file, "--root", root, *TINY, *args)
+        (run_dir,) = root.iterdir()
+        assert json.loads((run_dir / "config.json").read_text())["model"]["logits_init"] == scale
+        kernel = load_run(run_dir).model.get_layer("logits").kernel.numpy()
+        ranges[scale] = np.abs(kernel).max()
+    assert 4 < ranges[6.0] / ranges[1.0] < 7  # one step moves it little; the start was 6x
 
 
 def test_resume_accepts_the_same_command_again_and_records_changes(tmp_path, corpus_file):

@@ -130,6 +130,11 @@ _SETTING_OPTIONS = [
         help="Logits read every recurrent layer's output, not only the top's (default on).",
     ),
     click.option(
+        "--logits-init",
+        type=float,
+        help="Logits layer's initial range, times Glorot's (default: 3 for LSTM, else 1).",
+    ),
+    click.option(
         "--memory-span",
         type=int,
         help="Chrono-init LSTM/GRU gates to remember 1..N steps (default 100; 0: Keras' init).",
@@ -225,6 +230,7 @@ _TRAIN_SETTINGS = {
     ),
     "model": (
         "cell", "layers", "units", "embedding_dim", "dropout", "skip_connections", "memory_span",
+        "logits_init",
     ),
     "train": (
         "batch_size", "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm",
