@@ -86,8 +86,8 @@ def test_logits_layer_starts_at_logits_init_times_glorots_range():
         kernel = build_model(500, config).get_layer("logits").kernel.numpy()
         assert np.abs(kernel).max() <= scale * glorot
         assert kernel.std() == pytest.approx(scale * glorot / np.sqrt(3), rel=0.05)
-    # per-cell defaults, as measured (README): 3x for the LSTM, Glorot's for the others
-    assert ModelConfig(cell="lstm").logits_scale == 3.0
+    # per-cell defaults, as measured (README): 8x for the LSTM, Glorot's for the others
+    assert ModelConfig(cell="lstm").logits_scale == 8.0
     assert ModelConfig(cell="gru").logits_scale == ModelConfig(cell="rnn").logits_scale == 1.0
     assert ModelConfig(cell="gru", logits_init=2.0).logits_scale == 2.0
 
