@@ -94,8 +94,8 @@ class ModelConfig:
     # that would teach it to carry a word far back is lost among the short-range ones.
     # Measured on the full long-range probe (README): at 8x the default LSTM learns the
     # dependency by step 900 in both seeds tried (100% at 1500), at 3x (the default before)
-    # it stayed at chance, at 5x one seed of two. On characters 3x beat Glorot's (300 steps:
-    # 1.649 vs 1.703, 1.674 vs 1.700); for 8x see the README. The GRU does not need it.
+    # it stayed at chance, at 5x one seed of two. The price, on characters (300 steps):
+    # 1.702 against 3x's 1.650 (3x had beaten Glorot's, 1.649 vs 1.703). GRU: not needed.
     logits_init: float | None = None
     dropout: float = 0.1
     # Skip connections (Graves, "Generating Sequences With Recurrent Neural Networks",
