@@ -132,7 +132,7 @@ _SETTING_OPTIONS = [
     click.option(
         "--logits-init",
         type=float,
-        help="Logits layer's initial range, times Glorot's (default: 3 for LSTM, else 1).",
+        help="Logits layer's initial range, times Glorot's (default: 8 for LSTM, else 1).",
     ),
     click.option(
         "--memory-span",
