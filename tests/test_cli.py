@@ -75,7 +75,7 @@ def test_stop_string_is_not_printed(root_with_run):
     free = run_cli(*args).output
     stop = free[len("ROMEO:") + 5 : len("ROMEO:") + 7]
     stopped = run_cli(*args, "--stop", stop).output
-    assert stopped.rstrip("\n") == free[: free.index(stop, len("ROMEO:"))]
+    assert stopped.removesuffix("\n") == free[: free.index(stop, len("ROMEO:"))]
 
 
 def test_help_lists_the_contract_options():
