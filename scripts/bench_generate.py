@@ -31,7 +31,7 @@ import tensorflow as tf
 from textgen.export import ServingModule
 from textgen.generation import Generator
 from textgen.models import OneStep
-from textgen.sampling import choose_tokens, gumbel_noise
+from textgen.sampling import choose_tokens, gumbel_noise, inverse_temperature, step_noise
 
 PROMPT = "ROMEO:"
 
@@ -43,9 +43,10 @@ def tutorial_baseline(model, batch: int, tokens: int):
     @tf.function
     def step(ids, state, seeds, t):
         logits, state = one_step(ids, state)
-        noise = gumbel_noise(seeds, t, benchlib.VOCAB.size)
         ones = tf.ones([tf.shape(ids)[0]])
-        return choose_tokens(logits, ones, tf.zeros_like(ids), ones, noise), state
+        noise = step_noise(gumbel_noise(seeds, t, benchlib.VOCAB.size), ones)
+        ids = choose_tokens(logits, inverse_temperature(ones), ids, ones, noise, False)
+        return ids, state
 
     def run() -> float:
         ids = tf.fill([batch], 1)

@@ -27,7 +27,8 @@ import tensorflow as tf
 from textgen.config import RunConfig
 from textgen.models import build_model
 from textgen.runs import RunFolder
-from textgen.training import PreparedData, Trainer
+from textgen.trainer import Trainer
+from textgen.training import PreparedData
 
 BATCH, SEQ_LEN = 64, 100
 

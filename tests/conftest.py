@@ -52,6 +52,29 @@ def run_cli(*args, expect: int = 0):
     return result
 
 
+def choose(logits, temperature, top_k, top_p, seeds, step=0):
+    """One step of the generator's sampling (`choose_tokens`), prepared as its loop does."""
+    import tensorflow as tf
+
+    from textgen.sampling import (
+        choose_tokens,
+        gumbel_noise,
+        inverse_temperature,
+        needs_filtering,
+        step_noise,
+    )
+
+    logits = tf.constant(logits, tf.float32)
+    batch = logits.shape[0]
+    temperature = tf.fill([batch], float(temperature))
+    top_k, top_p = tf.fill([batch], top_k), tf.fill([batch], float(top_p))
+    noise = step_noise(gumbel_noise(seeds, step, logits.shape[-1]), temperature)
+    filtering = bool(needs_filtering(top_k, top_p))
+    return choose_tokens(
+        logits, inverse_temperature(temperature), top_k, top_p, noise, filtering
+    ).numpy()
+
+
 @pytest.fixture
 def tiny_shakespeare_manual_dir(tmp_path) -> Path:
     """A TFDS manual dir holding tiny_shakespeare's one file, input.txt (skips without it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from textgen.config import TrainConfig
+from textgen.runs import RunFolder
 
 from conftest import run_cli
 
@@ -219,8 +220,8 @@ def test_resume_accepts_the_same_command_again_and_records_changes(tmp_path, cor
     assert "epoch 3: loss" in again.output and "epoch 2: loss" not in again.output
     saved = json.loads((run_dir / "config.json").read_text())["train"]
     assert saved["epochs"] == 3 and saved["learning_rate"] == 0.001
-    log = (run_dir / "logs" / "training.csv").read_text().splitlines()
-    assert log[-1].split(",")[4] == "0.001"  # the new learning rate is the one used
+    log = RunFolder(run_dir).read_log()
+    assert log[-1]["learning_rate"] == 0.001  # the new learning rate is the one used
 
 
 def test_train_on_tfds_tiny_shakespeare_offline(tmp_path, tiny_shakespeare_manual_dir):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -15,6 +14,7 @@ import time
 import pytest
 
 import textgen
+from textgen.runs import RunFolder
 
 from conftest import tiny_config
 
@@ -71,8 +71,7 @@ def _finish(processes) -> list[tuple[int, str, str]]:
 
 
 def _losses(run_dir):
-    with open(run_dir / "logs" / "training.csv", encoding="utf-8") as f:
-        return [(int(r["epoch"]), float(r["loss"])) for r in csv.DictReader(f)]
+    return [(r["epoch"], r["loss"]) for r in RunFolder(run_dir).read_log()]
 
 
 def test_two_workers_train_the_same_weights_as_one_process(tmp_path, corpus_file):

@@ -1,4 +1,3 @@
-import csv
 import json
 import math
 
@@ -7,6 +6,7 @@ import pytest
 
 import textgen
 from textgen.evaluation import WindowLoss, copy_rate, distinct_n, loss_figures
+from textgen.runs import RunFolder
 
 from conftest import run_cli
 
@@ -80,8 +80,7 @@ def test_evaluate_json_matches_the_validation_loss_logged_in_training(trained_ru
     result = json.loads(
         run_cli("evaluate", "--run-dir", run_dir, "--json", "--samples", "2").output
     )
-    with open(run_dir / "logs" / "training.csv", encoding="utf-8") as f:
-        best = min(float(row["val_loss"]) for row in csv.DictReader(f))
+    best = min(row["val_loss"] for row in RunFolder(run_dir).read_log())
     assert result["loss"] == pytest.approx(best, abs=1e-4)
     assert result["bpc"] == pytest.approx(result["loss"] / math.log(2))
     assert result["tokens"] > 0 and set(result["distinct"]) == {

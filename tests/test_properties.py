@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from textgen.config import validate_sampling
 from textgen.errors import ConfigError
-from textgen.sampling import choose_tokens, gumbel_noise
 from textgen.tokenizers import UNK_ID, Tokenizer, Vocabulary, string_tensor, valid_unicode
+
+from conftest import choose
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Any Unicode text; line endings are normalized to \n by design, so \r is left out here.
@@ -77,11 +78,7 @@ def test_sampling_settings_are_refused_or_draw_a_valid_token(temperature, top_k,
         pytest.skip("an infinite temperature is allowed: uniform sampling")
     vocab = 30
     logits = tf.constant(np.random.default_rng(seed % 1000).normal(size=(4, vocab)), tf.float32)
-    ids = choose_tokens(
-        logits,
-        tf.fill([4], float(temperature)),
-        tf.fill([4], top_k),
-        tf.fill([4], float(top_p)),
-        gumbel_noise(tf.constant([[seed, row] for row in range(4)], tf.int64), 0, vocab),
-    ).numpy()
+    ids = choose(
+        logits, temperature, top_k, top_p, tf.constant([[seed, row] for row in range(4)], tf.int64)
+    )
     assert ((1 <= ids) & (ids < vocab)).all()  # a real token, never [UNK]

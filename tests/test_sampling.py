@@ -1,23 +1,18 @@
 import numpy as np
 import tensorflow as tf
 
-from textgen.sampling import choose_tokens, filter_logits, gumbel_noise
+from textgen.sampling import gumbel_noise, top_filter
 from textgen.tokenizers import UNK_ID
+
+from conftest import choose
 
 PROBS = np.array([0.4, 0.3, 0.15, 0.1, 0.05], np.float32)  # id 0 is [UNK]
 
 
 def _choose(batch, temperature=1.0, top_k=0, top_p=1.0, seed=0, step=0, logits=None):
     logits = np.log(np.tile(PROBS, (batch, 1))) if logits is None else logits
-    return choose_tokens(
-        tf.constant(logits, tf.float32),
-        tf.fill([batch], float(temperature)),
-        tf.fill([batch], top_k),
-        tf.fill([batch], float(top_p)),
-        gumbel_noise(
-            tf.constant([[seed, row] for row in range(batch)], tf.int64), step, logits.shape[-1]
-        ),
-    ).numpy()
+    seeds = tf.constant([[seed, row] for row in range(batch)], tf.int64)
+    return choose(logits, temperature, top_k, top_p, seeds, step)
 
 
 def test_unk_is_never_chosen_even_when_most_likely():
@@ -53,9 +48,9 @@ def test_low_temperature_sharpens():
     assert cold > 0.8 > 0.5 > hot
 
 
-def test_filter_logits_masks_outside_top_k():
+def test_top_filter_masks_outside_top_k():
     logits = tf.constant([[1.0, 3.0, 2.0, 0.0]])
-    out = filter_logits(logits, tf.constant([1.0]), tf.constant([2]), tf.constant([1.0])).numpy()
+    out = top_filter(logits, tf.constant([2]), tf.constant([1.0])).numpy()
     assert np.isinf(out[0, [0, 3]]).all() and np.isfinite(out[0, [1, 2]]).all()
 
 

@@ -87,7 +87,7 @@ def compare(
             verbose=verbose,
         )
         run = Run(RunFolder(run_dir))
-        curve, tokens_per_sec = _curve(RunFolder(run_dir).log_csv)
+        curve, tokens_per_sec = _curve(RunFolder(run_dir).read_log())
         best = min(curve, key=lambda point: point[2])
         result = CellResult(
             cell=cell,
@@ -114,16 +114,15 @@ def compare(
     return results
 
 
-def _curve(log_csv: Path) -> tuple[list[tuple[float, int, float]], float]:
-    """Validation points (cumulative training seconds, step, val_loss), and tokens/s."""
-    with open(log_csv, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+def _curve(log: list[dict]) -> tuple[list[tuple[float, int, float]], float]:
+    """Validation points (cumulative training seconds, step, val_loss), and tokens/s,
+    from a run's log (`RunFolder.read_log`)."""
     curve, seconds, tokens = [], 0.0, 0.0
-    for row in rows:
-        seconds += float(row["seconds"])
-        tokens += float(row["tokens_per_sec"]) * float(row["seconds"])
-        if row["val_loss"]:
-            curve.append((seconds, int(row["step"]), float(row["val_loss"])))
+    for row in log:
+        seconds += row["seconds"]
+        tokens += row["tokens_per_sec"] * row["seconds"]
+        if row["val_loss"] is not None:
+            curve.append((seconds, row["step"], row["val_loss"]))
     if not curve:
         raise ConfigError("comparing cells needs validation text: raise --val-fraction")
     return curve, tokens / max(seconds, 1e-9)

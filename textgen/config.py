@@ -16,7 +16,9 @@ LEVELS = ("char", "word")
 CELLS = ("lstm", "gru", "rnn")
 LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_WORD_VOCAB = 10000
-MAX_NEW_TOKENS = 4096  # tokens one request may generate (the export's default cap)
+MAX_NEW_TOKENS = 4096  # most tokens one `textgen sample` or library call may generate
+EXPORT_MAX_NEW_TOKENS = 1024  # the export's default cap on max_new_tokens per request
+EXPORT_MODEL_NAME = "textgen"  # the export's default TF Serving model name
 MAX_BATCH = 256  # prompts one request may carry (the export's cap)
 MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served request
 
@@ -75,41 +77,23 @@ class ModelConfig:
     """Embedding -> `layers` x RNN(`cell`, `units`) with dropout between -> Dense logits
     (reading every recurrent layer's output with `skip_connections`)."""
 
-    # GRU by default: on this CPU it usually trains faster than an LSTM of the same size
-    # (1.10x and 1.12x in textgen compare, 1.12x and 1.47x in bench_train; once 0.95x),
-    # and with the defaults below it learns the long-range probe within 300 steps, the
-    # LSTM within 900 (README, "Long-range probe"). Every preset measured GRU best too.
-    cell: str = "gru"
+    # Why each default is what it is: docs/experiments.md, the section named beside it.
+    cell: str = "gru"  # "Default cell: GRU"
     layers: int = 2
     units: int = 256
     embedding_dim: int = 128
-    # Token embeddings start at U(-embedding_init, embedding_init). 1.0, not Keras' 0.05
-    # (PyTorch starts them at N(0, 1); char-rnn feeds one-hot vectors): at 0.05 a token
-    # moves the gates by ~0.01 at first, and on a small long-range probe an LSTM did not
-    # start to carry a word across the filler until its embeddings were this large (README).
+    # Token embeddings start at U(-embedding_init, embedding_init), not Keras' 0.05, so a
+    # token moves the gates from the start ("Embedding initialization").
     embedding_init: float = 1.0
-    # The logits layer's kernel starts at `logits_scale` times Keras' Glorot-uniform range
-    # (variance x scale^2); None: 8 for an LSTM, 1 (Glorot's) otherwise. An LSTM's output
-    # o * tanh(c) starts at about half a GRU's state, and with Glorot's head the gradient
-    # that would teach it to carry a word far back is lost among the short-range ones.
-    # Measured on the full long-range probe (README): at 8x the default LSTM learns the
-    # dependency by step 900 in both seeds tried (100% at 1500), at 3x (the default before)
-    # it stayed at chance, at 5x one seed of two. The price, on characters (300 steps):
-    # 1.702 against 3x's 1.650 (3x had beaten Glorot's, 1.649 vs 1.703). GRU: not needed.
+    # The logits layer's kernel starts at `logits_scale` times Keras' Glorot-uniform range;
+    # None: 8 for an LSTM, 1 otherwise ("The LSTM's logits layer").
     logits_init: float | None = None
     dropout: float = 0.1
-    # Skip connections (Graves, "Generating Sequences With Recurrent Neural Networks",
-    # 2013; textgenrnn does the same): the logits layer reads every recurrent layer's
-    # output, not only the top one's, so what a lower layer holds reaches the prediction
-    # without passing through the layers above. Measured (README, "Long-range probe"): on
-    # a small probe a 2 x 128 LSTM with dropout learned the dependency with them (100%)
-    # and not without (9%); at the defaults' size, with skips, once its logits layer started
-    # at 8x (logits_init; 8x without skips not measured). On characters
-    # they cost nothing measurable (300 steps: LSTM 1.6505 vs 1.6490, GRU 1.7619 vs 1.7551).
+    # The logits layer reads every recurrent layer's output, not only the top one's
+    # (Graves 2013; "Skip connections").
     skip_connections: bool = True
     # Chrono-initialized gate biases (textgen.models.ChronoBias): LSTM/GRU units start with
-    # memories of 1..memory_span steps. 0: Keras' initialization (forget bias 1). With it
-    # and learning rate 1e-2, the default GRU learns the long-range probe (see the README).
+    # memories of 1..memory_span steps; 0: Keras' initialization ("Chrono initialization").
     memory_span: int = 100
 
     @property
@@ -149,18 +133,18 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     steps_per_epoch: int | None = None  # None: one pass over the training windows
-    learning_rate: float = 1e-2  # with clipnorm; measured on the long-range probe (README)
+    learning_rate: float = 1e-2  # with clipnorm (docs/experiments.md, "Chrono initialization")
     clipnorm: float = 5.0  # 0: no gradient clipping
     lr_schedule: str = "constant"
     patience: int = 3  # epochs without validation improvement before stopping; 0: never stop
     seed: int = 0
     keep_checkpoints: int = 3
     sample_length: int = 200  # tokens of the sample printed after each epoch
-    xla: bool = True  # compile the training step with XLA (measured 1.4x fit on CPU, LSTM)
+    xla: bool = True  # compile the training step with XLA (docs/performance.md, "Training")
     val_tokens: int = 1_000_000  # validation loss over at most this many tokens; 0: all
     max_minutes: float | None = None  # stop (validate, save) once this much time has passed
     # Truncated backpropagation through time: contiguous streams, state carried across
-    # windows (char-rnn's way), so context can reach further back than seq_len.
+    # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
     stateful: bool = False
 
     def __post_init__(self) -> None:
@@ -202,17 +186,20 @@ class SampleConfig:
         _check(all(self.stop), "stop strings must not be empty")
 
 
-def validate_sampling(temperature: float, top_k: int, top_p: float) -> None:
-    """Raise ConfigError unless temperature >= 0, top_k >= 0 and top_p is in (0, 1]."""
-    _check(temperature >= 0, f"temperature must be >= 0 (0 is greedy), got {temperature!r}")
-    _check(top_k >= 0, f"top_k must be >= 0 (0 is off), got {top_k!r}")
-    _check(0 < top_p <= 1, f"top_p must be in (0, 1] (1 is off), got {top_p!r}")
+def validate_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:
+    """Raise ConfigError unless temperature >= 0, top_k >= 0 and top_p is in (0, 1]
+    (None: not given, nothing to check)."""
+    _check(
+        temperature is None or temperature >= 0,
+        f"temperature must be >= 0 (0 is greedy), got {temperature!r}",
+    )
+    _check(top_k is None or top_k >= 0, f"top_k must be >= 0 (0 is off), got {top_k!r}")
+    _check(top_p is None or 0 < top_p <= 1, f"top_p must be in (0, 1] (1 is off), got {top_p!r}")
 
 
+# Each preset's measurements and the settings tried for it: docs/experiments.md, "Presets".
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # Under two minutes on 2 CPU cores: names, line breaks and common words. Measured here:
-    # GRU learns faster than LSTM at this size, 5e-3 beats 2e-3, and batch 32 x 1000 steps
-    # beats batch 64 x 800 (same loss in 100 s instead of 165 s: early on, updates count).
+    # Under two minutes on 2 CPU cores: names, line breaks and common words.
     "quick": {
         "data": {"seq_len": 100},
         "model": {
@@ -221,7 +208,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "units": 128,
             "embedding_dim": 64,
             "dropout": 0.0,
-            "memory_span": 0,  # Keras' initialization: what the figures above were measured with
+            "memory_span": 0,  # Keras' initialization, as measured
             "embedding_init": 0.05,
         },
         "train": {
@@ -233,12 +220,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "patience": 0,
         },
     },
-    # Word level, a few minutes on 2 CPU cores: lowercased words, the 6000 most frequent
-    # (the rest read as [UNK], never generated; a smaller softmax is a faster step). Measured
-    # on Tiny Shakespeare (README): this model underfits rather than overfits at this budget,
-    # so dropout 0.1, learning rate 1e-2 and chrono memories of up to 20 words, not 100 (a
-    # word model leans on syntax): perplexity 78, against 202 with dropout 0.3, 5e-3 and
-    # chrono 100 (the three changed together; their shares were not measured apart).
+    # Word level, under ten minutes on 2 CPU cores: lowercased words, the 6000 most frequent
+    # (the rest read as [UNK], never generated; a smaller softmax is a faster step).
     "words": {
         "data": {"level": "word", "lowercase": True, "seq_len": 50, "max_vocab": 6000},
         "model": {
@@ -248,7 +231,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "embedding_dim": 128,
             "dropout": 0.1,
             "memory_span": 20,
-            "skip_connections": False,  # measured without them (added later, not rerun)
+            "skip_connections": False,  # as measured
         },
         "train": {
             "batch_size": 32,
@@ -258,13 +241,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "patience": 0,
         },
     },
-    # Under 30 minutes on 2 CPU cores, validation loss <= 1.50 on Tiny Shakespeare. Measured
-    # here: 2 x GRU(512) (9.4k chars/s alone) with dropout 0.2 and Keras' initialization
-    # reached 1.491 at step 1380, then overfitted (training loss 1.16 at step 1840); with
-    # dropout 0.3, chrono span 100 and embeddings U(-1, 1) it was 0.1 behind at step 460.
-    # So: that setting, with a cosine schedule that ends at step 1840 (~21 minutes alone);
-    # max_minutes guards a slower or busier machine (the best checkpoint is kept). Measured
-    # with this preset (README): best 1.482 at step 1380, 28.5 minutes for the command.
+    # Under 30 minutes on 2 CPU cores, validation loss <= 1.50 on Tiny Shakespeare. The
+    # cosine schedule ends at step 1840 (~21 minutes alone); max_minutes guards a slower or
+    # busier machine (the best checkpoint is kept).
     "shakespeare": {
         "data": {"seq_len": 100},
         "model": {
@@ -275,7 +254,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "dropout": 0.2,
             "memory_span": 0,
             "embedding_init": 0.05,
-            "skip_connections": False,  # measured without them (added later, not rerun)
+            "skip_connections": False,  # as measured
         },
         "train": {
             "batch_size": 64,
@@ -344,3 +323,63 @@ class RunConfig:
         except (TypeError, KeyError) as err:
             raise ConfigError(f"config does not match this textgen version: {err}") from None
         return cls(**sections, **extra)
+
+
+def settings_by_section(given: dict[str, Any], preset: str | None = None) -> dict[str, dict]:
+    """Flat settings (a config field's name -> value) sorted into config sections.
+
+    Unset values (None, or an empty tuple/list) and names that are no config field are
+    left out; tuples become lists, as in `config.json`. With `preset`, the preset's own
+    settings come first and the given ones override them.
+    """
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    sections: dict[str, dict] = {
+        name: dict(PRESETS.get(preset, {}).get(name, {})) for name in _SECTIONS
+    }
+    fields = {f.name: name for name, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}
+    for key, value in given.items():
+        if key in fields and value is not None and value != () and value != []:
+            sections[fields[key]][key] = list(value) if isinstance(value, tuple) else value
+    return sections
+
+
+# Settings a resumed run may change (recorded in its config.json); any other setting
+# given with --resume must equal the run's. The corpus may be named differently (moved
+# files) as long as its text is the same: training checks its fingerprint instead.
+CHANGEABLE_ON_RESUME = {
+    "data": {"sources", "tfds_manual_dir", "data_dir"},
+    "train": {
+        "epochs", "steps_per_epoch", "learning_rate", "lr_schedule", "clipnorm", "patience",
+        "keep_checkpoints", "sample_length", "xla", "val_tokens", "max_minutes",
+    },
+    "sample": {"length", "temperature", "top_k", "top_p", "stop"},
+}  # fmt: skip
+
+
+def resume_settings(saved: RunConfig, settings: dict[str, dict]) -> tuple[RunConfig, list[str]]:
+    """The run's config with the changeable `settings` applied, and what changed.
+
+    `settings` holds what the user gave, by section (as for `RunConfig.with_overrides`).
+    Raises ConfigError naming every given setting that contradicts the run.
+    """
+    conflicts, changes, allowed = [], [], {}
+    for section, values in settings.items():
+        for name, value in values.items():
+            if value is None:
+                continue
+            old = getattr(getattr(saved, section), name)
+            if value == old:
+                continue
+            if name in CHANGEABLE_ON_RESUME.get(section, ()):
+                allowed.setdefault(section, {})[name] = value
+                changes.append(f"{name} {old!r} -> {value!r}")
+            else:
+                conflicts.append(f"{name} is {old!r} in the run, {value!r} given")
+    if conflicts:
+        raise ConfigError(
+            "these settings differ from the run being resumed: "
+            + "; ".join(conflicts)
+            + " (drop them, or start a new run)"
+        )
+    return saved.with_overrides(**allowed), changes

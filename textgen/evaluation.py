@@ -162,6 +162,27 @@ class Evaluation:
         values.update(loss_figures(self.loss, self.level) if self.tokens else {})
         return values
 
+    def rows(self, seed: int) -> list[tuple[str, str]]:
+        """The figures as (name, value) lines, as `textgen evaluate` prints them."""
+        unit, figure = next(iter(loss_figures(self.loss, self.level).items()))
+        unit = "bits/char" if unit == "bpc" else unit
+        rows = [
+            ("text", self.text),
+            ("tokens", f"{self.tokens:,}"),
+            ("loss", f"{self.loss:.4f} nats/token ({unit} {figure:.3f})"),
+        ]
+        if self.samples:
+            rows += [
+                ("samples", f"{self.samples} x {self.sample_tokens} tokens, seed {seed}"),
+                ("distinct-1..4", " ".join(f"{v:.3f}" for v in self.distinct.values())),
+                (
+                    "copy rate",
+                    f"{self.copy_rate:.1%} of sampled characters are in spans of "
+                    f"{COPY_SPAN}+ characters found verbatim in the training text",
+                ),
+            ]
+        return rows
+
 
 def evaluate_run(
     run,

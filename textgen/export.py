@@ -23,13 +23,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from textgen.config import MAX_BATCH, MAX_TEXT_BYTES
+from textgen.config import EXPORT_MAX_NEW_TOKENS, EXPORT_MODEL_NAME, MAX_BATCH, MAX_TEXT_BYTES
 from textgen.errors import ExportError
 from textgen.generation import Generator
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
-
-DEFAULT_MODEL_NAME = "textgen"
-DEFAULT_CAP = 1024
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 
@@ -118,10 +115,10 @@ def export_run(
     run_dir: str | os.PathLike | None = None,
     root: str | os.PathLike = DEFAULT_ROOT,
     export_dir: str | os.PathLike | None = None,
-    model_name: str = DEFAULT_MODEL_NAME,
+    model_name: str = EXPORT_MODEL_NAME,
     version: int | None = None,
     force: bool = False,
-    max_new_tokens_cap: int = DEFAULT_CAP,
+    max_new_tokens_cap: int = EXPORT_MAX_NEW_TOKENS,
     weights: str = "best",
     stop: Sequence[str] | None = None,
     xla: bool = False,

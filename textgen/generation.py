@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
@@ -16,15 +17,13 @@ import tensorflow as tf
 from textgen.config import MAX_NEW_TOKENS, SampleConfig
 from textgen.models import OneStep
 from textgen.sampling import (
+    choose_tokens,
     gumbel_noise,
     inverse_temperature,
     needs_filtering,
     step_noise,
-    top_filter,
 )
 from textgen.tokenizers import Tokenizer, Vocabulary, string_tensor
-
-DEFAULT_MAX_NEW_TOKENS_CAP = MAX_NEW_TOKENS
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
@@ -35,6 +34,60 @@ _SEEDS = tf.TensorSpec([None, 2], tf.int64)
 def _re2_literal(text: str) -> str:
     """`text` as an RE2 pattern that matches it literally."""
     return "".join(c if c.isalnum() and c.isascii() else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+class StopStrings:
+    """Strings that end a generation, found in the graph (regular expressions over the
+    text drawn so far) and in Python (what a stream may show before a stop string)."""
+
+    def __init__(self, strings: Sequence[str] = ()):
+        self.strings = tuple(strings)
+        alternatives = "|".join(_re2_literal(s) for s in self.strings)
+        self._found = f"(?s).*(?:{alternatives}).*"
+        self._from_stop = f"(?s)(?:{alternatives}).*"
+        self._first = f"(?s)^.*?({alternatives}).*$"
+
+    def __bool__(self) -> bool:
+        return bool(self.strings)
+
+    def found(self, text: tf.Tensor) -> tf.Tensor:
+        """Whether each text (batch,) holds a stop string."""
+        return tf.strings.regex_full_match(text, self._found)
+
+    def cut(self, text: tf.Tensor) -> tf.Tensor:
+        """Each text without its first stop string and what follows."""
+        return tf.strings.regex_replace(text, self._from_stop, "")
+
+    def end(self, text: tf.Tensor) -> tf.Tensor:
+        """Bytes of each text through its first stop string (meaningful where `found`)."""
+        first = tf.strings.regex_replace(text, self._first, r"\1")
+        return tf.strings.length(self.cut(text)) + tf.strings.length(first)
+
+    def split_stream(self, pending: str) -> tuple[str, str, bool]:
+        """(text a stream may show now, text held back as a possible stop start, stopped)."""
+        cut = min((pending.find(s) for s in self.strings if s in pending), default=-1)
+        if cut >= 0:
+            return pending[:cut], "", True
+        keep = max((_overlap(pending, s) for s in self.strings), default=0)
+        return pending[: len(pending) - keep], pending[len(pending) - keep :], False
+
+
+def _overlap(text: str, stop: str) -> int:
+    """Length of the longest end of `text` that is a proper start of `stop`."""
+    for size in range(min(len(text), len(stop) - 1), 0, -1):
+        if stop.startswith(text[-size:]):
+            return size
+    return 0
+
+
+class Sampling(NamedTuple):
+    """Per-row sampling settings of one generation, as its loops use them."""
+
+    temperature: tf.Tensor  # (batch,) float32, 0 greedy
+    top_k: tf.Tensor  # (batch,) int32, 0 off
+    top_p: tf.Tensor  # (batch,) float32, 1 off
+    seeds: tf.Tensor  # (batch, 2) int64: [seed, stream]
+    filtering: tf.Tensor  # scalar bool: does any row use top-k or top-p?
 
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
@@ -57,7 +110,7 @@ class Generator(tf.Module):
     built; generation of a row ends once its text holds one, and the stop string and
     what follows are cut from the completion.
 
-    Tokens are drawn by a numeric core (`_advance_ids`) that runs `chunk_size` steps
+    Tokens are drawn by a numeric core (`_draw_chunk`) that runs `chunk_size` steps
     per call: the RNN cells stepped with their state, temperature / top-k / top-p
     sampling, the chunk's noise drawn at once. With `jit_compile=True` the core is
     compiled by XLA (several times faster on a CPU); string work (tokenizing, stop
@@ -73,7 +126,7 @@ class Generator(tf.Module):
         model: keras.Model,
         vocab: Vocabulary,
         stop: Sequence[str] = (),
-        max_new_tokens_cap: int = DEFAULT_MAX_NEW_TOKENS_CAP,
+        max_new_tokens_cap: int = MAX_NEW_TOKENS,
         defaults: SampleConfig | None = None,
         jit_compile: bool = False,
         chunk_size: int | None = None,
@@ -82,28 +135,23 @@ class Generator(tf.Module):
         self.one_step = OneStep(model)
         self.tokenizer = Tokenizer(vocab)
         self.vocab_size = vocab.size
-        self.stop = tuple(stop)
+        self.stops = StopStrings(stop)
         self.max_new_tokens_cap = max_new_tokens_cap
         self.defaults = defaults or SampleConfig()
         self.jit_compile = jit_compile
         self.chunk_size = chunk_size or default_chunk_size(vocab.size)
-        self._advance_ids = tf.function(self._advance_core, jit_compile=jit_compile)
+        self._compiled_draw_chunk = tf.function(self._draw_chunk, jit_compile=jit_compile)
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
         state_spec = tf.nest.map_structure(
             lambda x: batch_of(x.shape[1]), self.one_step.zero_state(1)
         )
-        self.advance = tf.function(
-            self._advance,
+        self.continue_stream = tf.function(
+            self._continue_stream,
             input_signature=[
                 batch_of(vocab.size), state_spec, _INTS, _INTS, tf.TensorSpec([], tf.int32),
                 _INTS, _FLOATS, _INTS, _FLOATS, _SEEDS,
             ],
         )  # fmt: skip
-        if self.stop:
-            alternatives = "|".join(_re2_literal(s) for s in self.stop)
-            self._stop_search = f"(?s).*(?:{alternatives}).*"
-            self._stop_cut = f"(?s)(?:{alternatives}).*"
-            self._stop_match = f"(?s)^.*?({alternatives}).*$"
 
     # -- building blocks ------------------------------------------------------------
 
@@ -146,17 +194,19 @@ class Generator(tf.Module):
         )
         return logits, state, last_ids, nll, lengths - 1
 
-    def _sanitize(self, max_new_tokens, temperature, top_k, top_p):
-        """Settings out of range -> the defaults; max_new_tokens capped (see class doc)."""
+    def _sampling(self, max_new_tokens, temperature, top_k, top_p, seeds):
+        """The request's settings made safe: out of range -> the defaults, max_new_tokens
+        capped (see the class doc). Returns max_new_tokens and a `Sampling`."""
         d = self.defaults
         max_new_tokens = tf.where(max_new_tokens < 0, d.length, max_new_tokens)
         max_new_tokens = tf.minimum(max_new_tokens, self.max_new_tokens_cap)
         temperature = tf.where(temperature < 0, d.temperature, temperature)
         top_k = tf.where(top_k < 0, d.top_k, top_k)
         top_p = tf.where((top_p > 0) & (top_p <= 1), top_p, d.top_p)
-        return max_new_tokens, temperature, top_k, top_p
+        filtering = needs_filtering(top_k, top_p)
+        return max_new_tokens, Sampling(temperature, top_k, top_p, seeds, filtering)
 
-    def _advance_core(self, logits, state, counts, t0, max_new_tokens, settings, size):
+    def _draw_chunk(self, logits, state, counts, t0, max_new_tokens, sampling, size):
         """Up to `size` steps of drawing tokens; numbers only, so XLA can compile it.
 
         Runs min(size, most tokens any row still needs) steps. Returns the token
@@ -164,25 +214,23 @@ class Generator(tf.Module):
         taken, and the logits, state and counts after them. Everything that does not
         change from step to step (weights, noise, temperature) is prepared before the loop.
         """
-        temperature, top_k, top_p, seeds, needed = settings
         batch = tf.shape(logits)[0]
         steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
         noise = tf.cond(
-            tf.reduce_any(temperature > 0),
-            lambda: gumbel_noise(seeds, t0 + tf.range(size), self.vocab_size),
+            tf.reduce_any(sampling.temperature > 0),
+            lambda: gumbel_noise(sampling.seeds, t0 + tf.range(size), self.vocab_size),
             lambda: tf.zeros([size, batch, self.vocab_size]),
         )
-        noise = step_noise(noise, temperature)  # (size, batch, vocab)
+        noise = step_noise(noise, sampling.temperature)  # (size, batch, vocab)
         noise.set_shape([size, *logits.shape])  # a static batch stays static in the loop
-        inverse_t = inverse_temperature(temperature)  # (batch, 1)
+        inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
         weights = self.one_step.read_weights()
 
         def run(filtering: bool):
             def body(i, logits, state, chunk):
-                scaled = logits * inverse_t
-                if filtering:
-                    scaled = top_filter(scaled, top_k, top_p)
-                ids = tf.argmax(scaled + noise[i], axis=-1, output_type=tf.int32)  # (batch,)
+                ids = choose_tokens(
+                    logits, inverse_t, sampling.top_k, sampling.top_p, noise[i], filtering
+                )  # (batch,)
                 chunk = tf.tensor_scatter_nd_update(chunk, [[i]], ids[None])
                 logits, state = self.one_step.step(weights, ids, state)
                 return i + 1, logits, state, chunk
@@ -195,11 +243,11 @@ class Generator(tf.Module):
             )
             return chunk, logits_out, state_out
 
-        chunk, logits, state = tf.cond(needed, lambda: run(True), lambda: run(False))
+        chunk, logits, state = tf.cond(sampling.filtering, lambda: run(True), lambda: run(False))
         counts = counts + tf.clip_by_value(max_new_tokens - counts, 0, steps)
         return chunk, steps, logits, state, counts
 
-    def _draw(self, logits, state, prev, counts, t, max_new_tokens, settings):
+    def _draw_until_done(self, logits, state, prev, counts, t, max_new_tokens, sampling):
         """Draw chunks until every row has `max_new_tokens` tokens or holds a stop string.
 
         `t` is the index of the next token (it keys the sampling noise), `counts` the
@@ -213,16 +261,15 @@ class Generator(tf.Module):
         before = counts
 
         def body(t, logits, state, prev, counts, max_new, text, chunks):
-            chunk, steps, logits, state, new_counts = self._advance_ids(
-                logits, state, counts, t, max_new, settings, self.chunk_size
+            chunk, steps, logits, state, new_counts = self._compiled_draw_chunk(
+                logits, state, counts, t, max_new, sampling, self.chunk_size
             )
             ids = tf.transpose(chunk[:steps])  # (batch, steps)
             chunks = chunks.write(chunks.size(), chunk[:steps])
-            if self.stop:  # a row whose text holds a stop string needs no more tokens
+            if self.stops:  # a row whose text holds a stop string needs no more tokens
                 piece = self._text(tf.concat([prev[:, None], ids], 1), new_counts - counts)
                 text = tf.strings.join([text, piece])
-                hit = tf.strings.regex_full_match(text, self._stop_search)
-                max_new = tf.where(hit, new_counts, max_new)
+                max_new = tf.where(self.stops.found(text), new_counts, max_new)
             last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
             prev = tf.where(new_counts > counts, last, prev)
             return t + steps, logits, state, prev, new_counts, max_new, text, chunks
@@ -242,40 +289,31 @@ class Generator(tf.Module):
         valid = tf.range(tf.shape(ids)[1])[None, :] < lengths[:, None]
         return tf.strings.reduce_join(tf.where(valid, pieces, ""), axis=1)
 
-    def _settings(self, temperature, top_k, top_p, seeds):
-        return temperature, top_k, top_p, seeds, needs_filtering(top_k, top_p)
-
     def _tokens_through_stop(self, sequence, counts, completion):
         """Tokens up to and including the one that completes a stop string, per row."""
-        cut = tf.strings.length(tf.strings.regex_replace(completion, self._stop_cut, ""))
-        matched = tf.strings.regex_replace(completion, self._stop_match, r"\1")
-        hit = tf.strings.regex_full_match(completion, self._stop_search)
-        stop_end = cut + tf.strings.length(matched)  # bytes through the stop string
         ids, prev = sequence[:, 1:], sequence[:, :-1]
         sizes = tf.strings.length(self.tokenizer.pieces(prev, ids))  # (batch, steps)
         starts = tf.math.cumsum(sizes, axis=1, exclusive=True)
         valid = tf.range(tf.shape(ids)[1])[None, :] < counts[:, None]
+        stop_end = self.stops.end(completion)  # (batch,)
         through = tf.reduce_sum(tf.cast(valid & (starts < stop_end[:, None]), tf.int32), 1)
-        return tf.where(hit, through, counts)
+        return tf.where(self.stops.found(completion), through, counts)
 
     # -- the graph functions ----------------------------------------------------------
 
     @tf.function(input_signature=[_STRINGS, _INTS, _FLOATS, _INTS, _FLOATS, _SEEDS])
     def generate_ids(self, prompts, max_new_tokens, temperature, top_k, top_p, seeds):
         """The generation loop. Returns completion strings (batch,) and token counts."""
-        max_new_tokens, temperature, top_k, top_p = self._sanitize(
-            max_new_tokens, temperature, top_k, top_p
-        )
-        settings = self._settings(temperature, top_k, top_p, seeds)
+        max_new_tokens, sampling = self._sampling(max_new_tokens, temperature, top_k, top_p, seeds)
         logits, state, last_ids, _, _ = self._prime(prompts)
         max_new_tokens = tf.maximum(max_new_tokens, 0)
-        sequence, counts, *_ = self._draw(
-            logits, state, last_ids, tf.zeros_like(last_ids), 0, max_new_tokens, settings
+        sequence, counts, *_ = self._draw_until_done(
+            logits, state, last_ids, tf.zeros_like(last_ids), 0, max_new_tokens, sampling
         )
         completion = self._text(sequence, counts)
-        if self.stop:
+        if self.stops:
             counts = self._tokens_through_stop(sequence, counts, completion)
-            completion = tf.strings.regex_replace(completion, self._stop_cut, "")
+            completion = self.stops.cut(completion)
         return completion, counts
 
     @tf.function(input_signature=[_STRINGS])
@@ -294,13 +332,14 @@ class Generator(tf.Module):
         logits, state, last_ids, _, _ = self._prime(prompts)
         return logits, state, last_ids
 
-    def _advance(self, logits, state, prev, counts, t, until, temperature, top_k, top_p, seeds):
-        """A streamed stretch: tokens until each row has `until`; their text (batch,), and
-        the loop state after them."""
-        _, temperature, top_k, top_p = self._sanitize(0, temperature, top_k, top_p)
-        settings = self._settings(temperature, top_k, top_p, seeds)
-        sequence, drawn, logits, state, counts, t = self._draw(
-            logits, state, prev, counts, t, until, settings
+    def _continue_stream(
+        self, logits, state, prev, counts, t, until, temperature, top_k, top_p, seeds
+    ):
+        """One stretch of a streamed generation: tokens until each row has `until`; their
+        text (batch,), and the loop state after them."""
+        _, sampling = self._sampling(0, temperature, top_k, top_p, seeds)
+        sequence, drawn, logits, state, counts, t = self._draw_until_done(
+            logits, state, prev, counts, t, until, sampling
         )
         text = self._text(sequence, drawn)
         prev = tf.gather(sequence, drawn, batch_dims=1)
@@ -362,28 +401,17 @@ class Generator(tf.Module):
             # One chunk first (text at once), then stretches as long as the reader can
             # wait (STREAM_INTERVAL): each call costs a fixed overhead, so fewer is faster.
             started, before, until = time.perf_counter(), until, min(total, until + stretch)
-            piece, logits, state, prev, counts, t = self.advance(
+            piece, logits, state, prev, counts, t = self.continue_stream(
                 logits, state, prev, counts, t, tf.constant([until]), *params
             )
             rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
             stretch = max(self.chunk_size, int(rate * STREAM_INTERVAL))
-            pending += piece.numpy()[0].decode("utf-8")
-            cut = min((pending.find(s) for s in self.stop if s in pending), default=-1)
-            if cut >= 0:
-                if pending[:cut]:
-                    yield pending[:cut]
+            ready, pending, stopped = self.stops.split_stream(
+                pending + piece.numpy()[0].decode("utf-8")
+            )
+            if ready:
+                yield ready
+            if stopped:
                 return
-            keep = max((_overlap(pending, s) for s in self.stop), default=0)
-            if len(pending) > keep:
-                yield pending[: len(pending) - keep]
-                pending = pending[len(pending) - keep :]
         if pending:
             yield pending
-
-
-def _overlap(text: str, stop: str) -> int:
-    """Length of the longest end of `text` that is a proper start of `stop`."""
-    for size in range(min(len(text), len(stop) - 1), 0, -1):
-        if stop.startswith(text[-size:]):
-            return size
-    return 0

@@ -5,10 +5,13 @@ With skip connections (the default) the Dense layer reads every recurrent layer'
 
 from __future__ import annotations
 
+import os
+
 import keras
 import tensorflow as tf
 
-from textgen.config import ModelConfig
+from textgen.config import ModelConfig, RunConfig
+from textgen.errors import ConfigError
 from textgen.fused import FusedGRU, FusedLSTM
 
 # LSTM and GRU train with a cuDNN-style fused loop on CPUs (textgen.fused) and keep
@@ -126,6 +129,38 @@ def training_memory_bytes(vocab_size: int, config: ModelConfig, batch: int, seq_
     per_token = config.layers * (GATES[config.cell] + 2) * config.units
     per_token += config.embedding_dim + 3 * vocab_size  # embeddings; logits, softmax, grads
     return 4 * (4 * parameter_count(vocab_size, config) + batch * seq_len * per_token)
+
+
+def check_memory(config: RunConfig, vocab_size: int) -> None:
+    """Refuse a model that cannot train in this machine's memory, before anything is written."""
+    needed = training_memory_bytes(
+        vocab_size, config.model, config.train.batch_size, config.data.seq_len
+    )
+    available = available_memory_bytes()
+    if available and needed > available:
+        params = parameter_count(vocab_size, config.model)
+        raise ConfigError(
+            f"the model is too large for this machine: {params:,} parameters and about "
+            f"{needed / 2**30:,.1f} GiB to train (weights, Adam state and the activations of "
+            f"a {config.train.batch_size} x {config.data.seq_len} batch), but "
+            f"{available / 2**30:,.1f} GiB of memory is available; lower --units, --layers, "
+            "--embedding-dim, --batch-size or --seq-len"
+        )
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else physical memory, else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 class OneStep(tf.Module):

@@ -46,7 +46,22 @@ FILLER_SENTENCES = (
 # "where is the ITEM ?" + "the ITEM is in the" + answer.
 OVERHEAD = 12
 DEFAULT_DISTANCES = (15, 25, 50, 75, 100, 150)
-TRAIN_DISTANCES = (20, 80)  # the range the defaults must handle (see the README)
+TRAIN_DISTANCES = (20, 80)  # the range the defaults must handle (docs/experiments.md)
+
+
+def parse_distances(text: str) -> list[int]:
+    """Distances from a comma-separated list ("15,25,50"); ConfigError if one is invalid."""
+    from textgen.errors import ConfigError
+
+    try:
+        distances = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"probe distances must be integers separated by commas, got {text!r}"
+        ) from None
+    if any(d < OVERHEAD for d in distances):
+        raise ConfigError(f"probe distances must be >= {OVERHEAD}, got {text}")
+    return distances
 
 
 @dataclass

@@ -12,6 +12,7 @@ RUN/
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -23,6 +24,8 @@ from textgen.errors import ConfigError, RunError
 from textgen.fileio import atomic_write_json
 
 DEFAULT_ROOT = Path("checkpoints")
+# The columns of logs/training.csv, one row per epoch.
+LOG_FIELDS = ("epoch", "step", "loss", "val_loss", "learning_rate", "seconds", "tokens_per_sec")
 
 
 class RunFolder:
@@ -116,10 +119,80 @@ class RunFolder:
 
         return Vocabulary.load(self.vocab_file)
 
+    def append_log(self, row: dict[str, object]) -> None:
+        """Add one epoch's row to logs/training.csv, flushed to disk before returning."""
+        path = self.log_csv
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_log(self) -> list[dict[str, float | int | None]]:
+        """logs/training.csv as one dict per epoch: numbers, with None for a missing
+        val_loss (a run without validation text); [] before the first epoch ends."""
+        if not self.log_csv.is_file():
+            return []
+        with open(self.log_csv, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        ints = ("epoch", "step")
+        return [
+            {k: (int(v) if k in ints else float(v)) if v != "" else None for k, v in r.items()}
+            for r in rows
+        ]
+
     @staticmethod
     def default_name(config: RunConfig) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return f"{stamp}-{config.data.level}-{config.model.cell}"
+
+
+def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
+    """What `textgen info` shows of a run: (name, value) lines, read from its files."""
+    from textgen.models import parameter_count
+
+    config, vocab = folder.load_config(), folder.load_vocab()
+    m, d, t, corpus = config.model, config.data, config.train, config.corpus
+    rows = [
+        ("run", str(folder.path)),
+        ("textgen", config.textgen_version),
+        ("preset", config.preset or "-"),
+        (
+            "model",
+            f"{m.layers} x {m.cell.upper()}({m.units}), embedding {m.embedding_dim}, "
+            f"dropout {m.dropout}{', skip connections' if m.skip_connections else ''}",
+        ),
+        ("parameters", f"{parameter_count(vocab.size, m):,}"),
+        ("level", f"{d.level}{' (lowercased)' if d.lowercase else ''}, vocabulary {vocab.size}"),
+        ("corpus", ", ".join(corpus.get("sources", []))),
+        (
+            "corpus size",
+            f"{corpus.get('train_chars', 0):,} train + "
+            f"{corpus.get('validation_chars', 0):,} validation characters",
+        ),
+        ("corpus sha256", corpus.get("sha256", "")),
+        (
+            "training",
+            f"seq_len {d.seq_len}, batch {t.batch_size}, lr {t.learning_rate} "
+            f"({t.lr_schedule}), epochs {t.epochs}",
+        ),
+    ]
+    log = folder.read_log()
+    if not log:
+        return [*rows, ("progress", "no epoch finished yet")]
+    last = log[-1]
+    losses = [row["val_loss"] for row in log if row["val_loss"] is not None]
+    best = f"{min(losses):.4f}" if losses else "n/a"
+    return [
+        *rows,
+        ("progress", f"epoch {last['epoch']}, step {last['step']}"),
+        ("loss", f"train {last['loss']:.4f}, best validation {best}"),
+        ("speed", f"{last['tokens_per_sec']:.0f} tokens/s in the last epoch"),
+    ]
 
 
 class Run:
@@ -161,10 +234,11 @@ class Run:
 
         `jit_compile` (default: the run's `xla`, on) compiles its token loop with XLA.
         """
-        from textgen.generation import DEFAULT_MAX_NEW_TOKENS_CAP, Generator
+        from textgen.config import MAX_NEW_TOKENS
+        from textgen.generation import Generator
 
         jit_compile = self.xla if jit_compile is None else jit_compile
-        key = (tuple(stop), max_new_tokens_cap or DEFAULT_MAX_NEW_TOKENS_CAP, jit_compile)
+        key = (tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile)
         if key not in self._generators:
             self._generators[key] = Generator(
                 self.model,

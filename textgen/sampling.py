@@ -100,27 +100,22 @@ def top_filter(scaled: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tens
     return tf.where(scaled >= tf.maximum(k_min, p_min), scaled, _NEG_INF)
 
 
-def filter_logits(
-    logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor
-) -> tf.Tensor:
-    """Logits scaled by 1/temperature with everything outside top-k / top-p set to -inf."""
-    return top_filter(logits * inverse_temperature(temperature), top_k, top_p)
-
-
 def choose_tokens(
     logits: tf.Tensor,
-    temperature: tf.Tensor,
+    inverse_t: tf.Tensor,
     top_k: tf.Tensor,
     top_p: tf.Tensor,
     noise: tf.Tensor,
+    filtering: bool,
 ) -> tf.Tensor:
-    """The next token per row, (batch,) int32; temperature 0 rows take the argmax.
+    """The next token per row, (batch,) int32: the one generation step every sampler runs.
 
-    `noise` is this step's `gumbel_noise` (batch, vocab). `[UNK]` is never chosen.
-    Generation loops do the same with the scaling and noise prepared once per chunk.
+    `inverse_t` is `inverse_temperature(temperature)` and `noise` this step's
+    `step_noise(gumbel_noise(...), temperature)` (batch, vocab), both prepared once per
+    loop; greedy rows take the argmax, `[UNK]` is never chosen. `filtering` (a Python
+    bool, `needs_filtering` decided once per loop) applies top-k / top-p.
     """
-    scaled = logits * inverse_temperature(temperature)
-    scaled = tf.cond(
-        needs_filtering(top_k, top_p), lambda: top_filter(scaled, top_k, top_p), lambda: scaled
-    )
-    return tf.argmax(scaled + step_noise(noise, temperature), axis=-1, output_type=tf.int32)
+    scaled = logits * inverse_t
+    if filtering:
+        scaled = top_filter(scaled, top_k, top_p)
+    return tf.argmax(scaled + noise, axis=-1, output_type=tf.int32)
