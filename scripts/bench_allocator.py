@@ -12,7 +12,6 @@ process's page faults per step. Both variants must reach the same loss.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import random
 import shutil
@@ -21,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from textgen.runs import RunFolder  # no TensorFlow in this process: the runs are subprocesses
 
 WORDS = "the of and to a in that is was he for it with as his on be at by i".split()
 
@@ -50,10 +51,9 @@ def run_train(corpus: Path, folder: Path, use_bfc: bool, steps: int, cell: str):
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"textgen train failed: {' '.join(command)}")
-    with open(folder / "run" / "logs" / "training.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    last = RunFolder(folder / "run").read_log()[-1]
     shutil.rmtree(folder)
-    return float(rows[-1]["tokens_per_sec"]), float(rows[-1]["loss"]), usage.ru_minflt / (2 * steps)
+    return last["tokens_per_sec"], last["loss"], usage.ru_minflt / (2 * steps)
 
 
 def main() -> None:

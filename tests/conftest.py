@@ -18,6 +18,13 @@ settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+
+def pytest_collection_modifyitems(items):
+    """Slow tests first: on two cores (-n 2) the long ones then start early, rather than
+    one of them running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 SHARED_TINY_SHAKESPEARE = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 )
@@ -96,7 +103,11 @@ def corpus_file(tmp_path_factory) -> Path:
 def tiny_config(corpus: Path, level: str = "char", cell: str = "lstm", **train):
     from textgen.config import RunConfig
 
-    settings = {"epochs": 2, "steps_per_epoch": 15, "batch_size": 8, "sample_length": 0}
+    # XLA off: compiling costs more than it saves on models this small (the tests about
+    # XLA switch it on themselves).
+    settings = {
+        "epochs": 2, "steps_per_epoch": 15, "batch_size": 8, "sample_length": 0, "xla": False
+    }  # fmt: skip
     settings.update(train)
     return RunConfig().with_overrides(
         data={"sources": [str(corpus)], "level": level, "seq_len": 24},

@@ -9,10 +9,12 @@ from textgen.runs import RunFolder
 
 from conftest import run_cli
 
+# A tiny model, XLA off and no closing samples: what most CLI tests need, fast.
 TINY = (
     "--seq-len 24 --layers 2 --units 24 --embedding-dim 8 --batch-size 8 --epochs 2 "
-    "--steps-per-epoch 10 --quiet"
+    "--steps-per-epoch 10 --quiet --no-xla --samples 0"
 ).split()
+SAMPLE = ["sample", "--no-xla"]
 
 
 @pytest.mark.slow
@@ -21,21 +23,25 @@ TINY = (
 )
 def test_train_then_sample(tmp_path, corpus_file, level, cell):
     root = tmp_path / "runs"
+    # The user's defaults (XLA on, closing samples) once; the fast settings for the rest.
+    defaults = (level, cell) == ("char", "lstm")
+    tiny = [*TINY, "--xla", "--samples", 3] if defaults else TINY
+    sample = ["sample"] if defaults else SAMPLE
     result = run_cli(
-        "train", "--corpus", corpus_file, "--level", level, "--cell", cell, "--root", root, *TINY
+        "train", "--corpus", corpus_file, "--level", level, "--cell", cell, "--root", root, *tiny
     )
-    assert "Total params" in result.output and "Samples from" in result.output
-    assert "epoch 2: loss" in result.output
+    assert "Total params" in result.output and "epoch 2: loss" in result.output
+    assert ("Samples from" in result.output) == defaults
     (run_dir,) = root.iterdir()
     # sample finds the newest run under --root by itself
-    one = run_cli("sample", "--root", root, "--prompt", "ROMEO:", "--length", 30, "--seed", 7)
+    one = run_cli(*sample, "--root", root, "--prompt", "ROMEO:", "--length", 30, "--seed", 7)
     assert one.output.startswith("ROMEO:")
     again = run_cli(
-        "sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 30, "--seed", 7
+        *sample, "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 30, "--seed", 7
     )
     assert again.output == one.output
     many = run_cli(
-        "sample",
+        *sample,
         "--root",
         root,
         "--prompt",
@@ -65,14 +71,14 @@ def root_with_run(tmp_path_factory, trained_runs):
 
 
 def test_greedy_sample_is_the_same_with_temperature_zero_and_top_k_one(root_with_run):
-    args = ["sample", "--root", root_with_run, "--prompt", "NURSE:", "--length", 40]
+    args = [*SAMPLE, "--root", root_with_run, "--prompt", "NURSE:", "--length", 40]
     greedy = run_cli(*args, "--temperature", 0)
     top1 = run_cli(*args, "--temperature", 1, "--top-k", 1, "--seed", 99)
     assert greedy.output == top1.output
 
 
 def test_stop_string_is_not_printed(root_with_run):
-    args = ["sample", "--root", root_with_run, "--prompt", "ROMEO:", "--length", 200, "--seed", 3]
+    args = [*SAMPLE, "--root", root_with_run, "--prompt", "ROMEO:", "--length", 200, "--seed", 3]
     free = run_cli(*args).output
     stop = free[len("ROMEO:") + 5 : len("ROMEO:") + 7]
     stopped = run_cli(*args, "--stop", stop).output
@@ -135,7 +141,7 @@ def test_bad_corpus_files_are_one_line_errors(tmp_path, content, message):
     ],
 )
 def test_bad_sample_input_is_one_line_on_stderr(root_with_run, args, code, message):
-    result = run_cli("sample", "--root", root_with_run, *args, expect=code)
+    result = run_cli(*SAMPLE, "--root", root_with_run, *args, expect=code)
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -151,7 +157,7 @@ def test_run_folder_missing_a_file(tmp_path, trained_runs):
     broken = tmp_path / "broken"
     shutil.copytree(trained_runs("char", "lstm"), broken)
     (broken / "vocab.json").unlink()
-    result = run_cli("sample", "--run-dir", broken, expect=1)
+    result = run_cli(*SAMPLE, "--run-dir", broken, expect=1)
     assert "missing vocab.json" in result.stderr
     shutil.rmtree(broken / "checkpoints")
     (broken / "vocab.json").write_text("{}")
@@ -183,7 +189,7 @@ def test_run_folders_from_before_skip_connections_still_sample(tmp_path, corpus_
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"].pop("skip_connections") is False
     (run_dir / "config.json").write_text(json.dumps(config))
-    sample = run_cli("sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 20)
+    sample = run_cli(*SAMPLE, "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 20)
     assert sample.output.startswith("ROMEO:")
     assert "skip connections" not in run_cli("info", "--run-dir", run_dir).output
 
@@ -202,7 +208,7 @@ def test_logits_init_option_sets_the_logits_layers_initial_range(tmp_path, corpu
         run_cli("train", "--corpus", corpus_file, "--root", root, *TINY, *args)
         (run_dir,) = root.iterdir()
         assert json.loads((run_dir / "config.json").read_text())["model"]["logits_init"] == scale
-        kernel = load_run(run_dir).model.get_layer("logits").kernel.numpy()
+        kernel = load_run(run_dir, xla=False).model.get_layer("logits").kernel.numpy()
         ranges[scale] = np.abs(kernel).max()
     assert 4 < ranges[6.0] / ranges[1.0] < 7  # one step moves it little; the start was 6x
 
@@ -251,7 +257,7 @@ def test_damaged_weights_are_one_line_naming_the_file(tmp_path, trained_runs):
     shutil.copytree(trained_runs("char", "lstm"), damaged)
     for data in damaged.glob("checkpoints/*/*.data-*"):
         data.write_bytes(data.read_bytes()[:100])
-    result = run_cli("sample", "--run-dir", damaged, "--length", 5, expect=1)
+    result = run_cli(*SAMPLE, "--run-dir", damaged, "--length", 5, expect=1)
     assert "cannot load weights from" in result.stderr and "ckpt-" in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     result = run_cli("train", "--run-dir", damaged, "--resume", "--quiet", expect=1)
@@ -269,7 +275,7 @@ def test_a_model_too_big_for_memory_is_refused_before_anything_is_written(tmp_pa
 
 @pytest.mark.parametrize("length", [0, -1, 100_000_000])
 def test_length_out_of_range_names_the_range(root_with_run, length):
-    result = run_cli("sample", "--root", root_with_run, "--length", length, expect=2)
+    result = run_cli(*SAMPLE, "--root", root_with_run, "--length", length, expect=2)
     assert "1<=x<=4096" in result.stderr
 
 
@@ -283,12 +289,12 @@ def test_files_mixed_from_two_runs_are_refused_naming_the_file(tmp_path, trained
     vocab["tokens"] = vocab["tokens"][:-3]  # edited: three tokens fewer
     (mixed / "vocab.json").write_text(json.dumps(vocab))
     for weights in ("best", "latest"):  # weights-only and full checkpoints
-        result = run_cli("sample", "--run-dir", mixed, "--weights", weights, expect=1)
+        result = run_cli(*SAMPLE, "--run-dir", mixed, "--weights", weights, expect=1)
         assert "vocab.json has" in result.stderr and "different runs" in result.stderr
     shutil.copy(trained_runs("char", "lstm") / "vocab.json", mixed / "vocab.json")
     config = json.loads((mixed / "config.json").read_text())
     config["model"]["units"] = 32  # another run's config
     (mixed / "config.json").write_text(json.dumps(config))
     for weights in ("best", "latest"):
-        result = run_cli("sample", "--run-dir", mixed, "--weights", weights, expect=1)
+        result = run_cli(*SAMPLE, "--run-dir", mixed, "--weights", weights, expect=1)
         assert "config.json describes another model" in result.stderr

@@ -2,16 +2,19 @@
 
 import csv
 
+import pytest
+
 from conftest import run_cli
 
 
+@pytest.mark.slow
 def test_compare_trains_each_cell_and_writes_the_report(tmp_path, corpus_file):
     report = tmp_path / "report"
     result = run_cli(
         "compare", "--cells", "rnn,gru", "--corpus", corpus_file, "--report", report,
-        "--budget-minutes", 0.1, "--eval-steps", 5, "--probe-steps", 10,
+        "--budget-minutes", 0.05, "--eval-steps", 5, "--probe-steps", 10,
         "--probe-distances", "15,40", "--seq-len", 24, "--layers", 1, "--units", 16,
-        "--embedding-dim", 8, "--batch-size", 8, "--quiet",
+        "--embedding-dim", 8, "--batch-size", 8, "--quiet", "--no-xla",
     )  # fmt: skip
     rows = list(csv.DictReader(open(report / "compare.csv", encoding="utf-8")))
     assert [r["cell"] for r in rows] == ["rnn", "gru"]

@@ -13,7 +13,7 @@ from conftest import run_cli
 
 @pytest.fixture(scope="module")
 def run(trained_runs):
-    return textgen.load_run(trained_runs("char", "lstm"))
+    return textgen.load_run(trained_runs("char", "lstm"), xla=False)
 
 
 def _nll_by_hand(model, ids):

@@ -169,7 +169,7 @@ def test_greedy_export_equals_textgen_sample(served, trained_runs):
 
 
 def test_export_seeds_match_the_library_and_differ_from_each_other(served, trained_runs):
-    run = textgen.load_run(trained_runs("char", "lstm"))
+    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
     local = run.generate(["JULIET:"], max_new_tokens=30, temperature=1.0, seed=5)[0]
     remote = generate_remote(
         served.url, ["JULIET:"] * 2, max_new_tokens=30, temperature=1.0, top_k=0, top_p=1.0, seed=5
@@ -265,7 +265,7 @@ def test_server_errors_are_one_line(served):
 def test_every_level_and_cell_exports_and_matches_the_sampler(trained_runs, tmp_path, level, cell):
     run_dir = trained_runs(level, cell)
     result = export_run(run_dir, export_dir=tmp_path)
-    run = textgen.load_run(run_dir)
+    run = textgen.load_run(run_dir, xla=False)
     expected = run.generate(["ROMEO: love"], max_new_tokens=15, temperature=0.7, seed=9)[0]
     with ServingStandIn(str(result.path)) as standin:
         got = generate_remote(
@@ -337,7 +337,7 @@ def test_export_cli_prints_docker_and_curl(trained_runs, tmp_path):
 
 def test_stop_strings_end_generation_inside_the_exported_graph(trained_runs, tmp_path):
     run_dir = trained_runs("char", "lstm")
-    run = textgen.load_run(run_dir)
+    run = textgen.load_run(run_dir, xla=False)
     free = run.generate(["ROMEO:"], max_new_tokens=60, temperature=1.0, seed=2)[0]
     stop = free[20:22]
     result = export_run(run_dir, export_dir=tmp_path, stop=[stop])

@@ -41,7 +41,7 @@ def test_reloaded_run_gives_the_same_logits_as_the_trained_model(tmp_path, corpu
     trainer.fit()
     ids = tf.constant([[3, 4, 5, 6, 7]])
     trained = trainer.model(ids, training=False).numpy()
-    reloaded = textgen.load_run(folder.path, weights="latest").model(ids).numpy()
+    reloaded = textgen.load_run(folder.path, weights="latest", xla=False).model(ids).numpy()
     np.testing.assert_array_equal(trained, reloaded)
 
 
@@ -160,9 +160,10 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
     with pytest.raises(TrainingDiverged, match="loss became nan at step 19.*--learning-rate"):
         textgen.train(run_dir=run_dir, resume=True, epochs=3, **quiet)
     assert RunFolder(run_dir).weights_path("latest") == good
-    textgen.load_run(run_dir, weights="latest").generate(["a"], max_new_tokens=5)
+    textgen.load_run(run_dir, weights="latest", xla=False).generate(["a"], max_new_tokens=5)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_the_run_and_exits_143(tmp_path, corpus_file):
     import os
     import signal
