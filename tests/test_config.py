@@ -7,6 +7,7 @@ from textgen.config import (
     RunConfig,
     SampleConfig,
     TrainConfig,
+    settings_by_section,
 )
 from textgen.errors import ConfigError
 
@@ -72,3 +73,15 @@ def test_bad_settings_raise_config_error_naming_the_setting(make, message):
 def test_word_level_caps_the_vocabulary_by_default():
     assert DataConfig(level="word").vocab_limit == 10000
     assert DataConfig(level="char").vocab_limit is None
+
+
+def test_flat_settings_are_sorted_into_sections_over_a_presets_own():
+    given = {"units": 64, "sources": ("a.txt",), "temperature": 0.5, "level": None, "quiet": True}
+    sections = settings_by_section(given, preset="quick")
+    assert sections["model"] == {**PRESETS["quick"]["model"], "units": 64}
+    assert sections["data"] == {**PRESETS["quick"]["data"], "sources": ["a.txt"]}
+    assert sections["train"] == PRESETS["quick"]["train"]
+    assert sections["sample"] == {"temperature": 0.5}
+    assert settings_by_section({"units": 64})["model"] == {"units": 64}  # no preset
+    with pytest.raises(ConfigError, match="preset must be one of"):
+        settings_by_section({}, preset="nope")

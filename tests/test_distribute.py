@@ -117,3 +117,27 @@ def test_a_killed_worker_stops_the_run_safely_and_resume_continues_it(tmp_path, 
     assert [code for code, _, _ in done] == [0, 0], done[0][2][-4000:] + done[1][2][-4000:]
     epochs = [epoch for epoch, _ in _losses(run_dir)]
     assert epochs[:2] == [1, 2] and epochs[-1] == 4
+
+
+def test_two_workers_fine_tune_as_one_process_does(tmp_path, corpus_file, trained_runs):
+    parent = trained_runs("char", "lstm")
+    run_dir = tmp_path / "run"
+    (chief, worker) = _finish(_workers(corpus_file, run_dir, "--init-from", parent))
+    assert chief[0] == 0, chief[2][-3000:]
+    assert worker[0] == 0, worker[2][-3000:]
+    digests = [re.search(r"weights sha256 (\w+)", r[1]).group(1) for r in (chief, worker)]
+    assert digests[0] == digests[1]
+    assert RunFolder(run_dir).load_config().parent["path"] == str(parent.resolve())
+    single = textgen.train(
+        run_dir=tmp_path / "single",
+        init_from=parent,
+        settings={
+            "data": {"sources": [str(corpus_file)]},
+            "model": {"dropout": 0.0},
+            "train": {"epochs": 2, "steps_per_epoch": 5, "batch_size": 8, "xla": False},
+        },
+        log=lambda _: None,
+        verbose=0,
+    )
+    for (_, got), (_, want) in zip(_losses(run_dir), _losses(single), strict=True):
+        assert got == pytest.approx(want, rel=1e-4)

@@ -68,7 +68,9 @@ def _quiet_tensorflow() -> None:
     """Import TensorFlow without its start-up chatter on stderr (CUDA probes, absl notes)."""
     if "tensorflow" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: not even C++ "errors" that are notes (oneDNN's fallbacks print as errors mid-text);
+    # a real failure still reaches the user as a Python exception.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -195,6 +197,25 @@ _SETTING_OPTIONS = [
 @root_option
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir (or the newest).")
 @click.option(
+    "--init-from",
+    type=click.Path(file_okay=False),
+    metavar="RUN",
+    help="Fine-tune: a new run starting from this run's model, on --corpus.",
+)
+@click.option(
+    "--init-weights",
+    type=click.Choice(["best", "latest"]),
+    default="best",
+    help="Which of --init-from's checkpoints to start from.",
+)
+@click.option(
+    "--vocab",
+    "vocab_mode",
+    type=click.Choice(["extend", "keep"]),
+    default="extend",
+    help="Fine-tune: add the new text's tokens, or keep the parent's ([UNK] for the rest).",
+)
+@click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
     default=STRATEGIES[0],
@@ -215,6 +236,8 @@ def train(**opts) -> None:
     from textgen.trainer import TrainingInterrupted
     from textgen.training import train as train_run
 
+    if opts["init_from"] and opts["preset"]:
+        raise click.UsageError("--preset and --init-from: a fine-tune's model is its parent's")
     try:
         run_path = train_run(
             None if opts["resume"] else RunConfig.from_preset(opts["preset"]),
@@ -225,6 +248,9 @@ def train(**opts) -> None:
             log=click.echo,
             verbose=0 if opts["quiet"] else 1,
             strategy=opts["strategy"],
+            init_from=opts["init_from"],
+            init_weights=opts["init_weights"],
+            vocab=opts["vocab_mode"],
         )
     except TrainingInterrupted as stop:
         click.echo(

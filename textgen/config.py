@@ -285,6 +285,9 @@ class RunConfig:
     preset: str | None = None
     textgen_version: str = ""
     corpus: dict[str, Any] = field(default_factory=dict)  # fingerprint, filled by training
+    # A fine-tune's lineage (textgen.finetune.lineage): the parent run's folder, config and
+    # weights digests, and how the vocabulary was carried over; {} for a run from scratch.
+    parent: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_preset(cls, name: str | None = None) -> RunConfig:
@@ -320,6 +323,7 @@ class RunConfig:
                 for key in _SECTIONS
             }
             extra = {key: values[key] for key in ("preset", "textgen_version", "corpus")}
+            extra["parent"] = values.get("parent", {})  # absent in runs from before fine-tuning
         except (TypeError, KeyError) as err:
             raise ConfigError(f"config does not match this textgen version: {err}") from None
         return cls(**sections, **extra)
@@ -383,3 +387,43 @@ def resume_settings(saved: RunConfig, settings: dict[str, dict]) -> tuple[RunCon
             + " (drop them, or start a new run)"
         )
     return saved.with_overrides(**allowed), changes
+
+
+# What a fine-tune (`train --init-from RUN`) takes from its parent and may not change: the
+# settings that fix the weights' shapes and what a token is.
+FIXED_BY_PARENT = {
+    "data": ("level", "lowercase"),
+    "model": ("cell", "layers", "units", "embedding_dim", "skip_connections"),
+}
+# A fine-tune's own defaults, under what the user gives (docs/experiments.md, "Fine-tuning").
+FINE_TUNE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "train": {"learning_rate": 3e-3, "lr_schedule": "constant", "epochs": 10, "patience": 3},
+}
+
+
+def fine_tune_config(parent: RunConfig, settings: dict[str, dict]) -> RunConfig:
+    """A fine-tune's config: the parent's data, model and sample settings; textgen's
+    training defaults with `FINE_TUNE_DEFAULTS` (not the parent's budget); then the user's
+    `settings` (by section) on top. Raises ConfigError naming every setting that
+    `FIXED_BY_PARENT` keeps and the user gave otherwise."""
+    conflicts = []
+    for section, names in FIXED_BY_PARENT.items():
+        for name in names:
+            given, kept = (
+                settings.get(section, {}).get(name),
+                getattr(getattr(parent, section), name),
+            )
+            if given is not None and given != kept:
+                conflicts.append(f"{name} is {kept!r} in the parent run, {given!r} given")
+    if conflicts:
+        raise ConfigError(
+            "a fine-tune keeps its parent's model and tokens: " + "; ".join(conflicts)
+        )
+    merged = {
+        section: {**FINE_TUNE_DEFAULTS.get(section, {}), **settings.get(section, {})}
+        for section in _SECTIONS
+    }
+    fresh = dataclasses.replace(
+        parent, train=TrainConfig(), preset=None, textgen_version="", corpus={}, parent={}
+    )
+    return fresh.with_overrides(**merged)

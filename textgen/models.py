@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from textgen.config import ModelConfig, RunConfig
@@ -102,6 +103,24 @@ def forward_from_state(
     if SKIP_LAYER in layers:
         x = layers[SKIP_LAYER](outputs)
     return layers["logits"](x), tuple(final)
+
+
+def copy_weights_growing_vocabulary(source: keras.Model, target: keras.Model) -> None:
+    """Give `target` the weights of `source`, a model of the same shape but for a
+    vocabulary with fewer (leading) ids: the old ids' embedding rows and logits columns are
+    copied; each new id's row and column (and logits bias) start at the mean of the old
+    ones, so the model first treats a new token like an average token, neither favoured nor
+    ruled out, and learns what it is from the new text."""
+    for old, new in zip(source.weights, target.weights):
+        old_value, shape = old.numpy(), tuple(new.shape)
+        grown = [axis for axis, (a, b) in enumerate(zip(old_value.shape, shape)) if a != b]
+        if not grown:
+            new.assign(old_value)
+            continue
+        (axis,) = grown  # the vocabulary axis: embedding rows, logits columns and bias
+        extra = shape[axis] - old_value.shape[axis]
+        mean = old_value.mean(axis=axis, keepdims=True)
+        new.assign(np.concatenate([old_value, np.repeat(mean, extra, axis=axis)], axis=axis))
 
 
 def state_sizes(config: ModelConfig) -> list[list[int]]:

@@ -181,6 +181,10 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
             f"({t.lr_schedule}), epochs {t.epochs}",
         ),
     ]
+    if config.parent:
+        from textgen.finetune import describe_lineage
+
+        rows.append(("fine-tuned from", describe_lineage(config.parent)))
     log = folder.read_log()
     if not log:
         return [*rows, ("progress", "no epoch finished yet")]

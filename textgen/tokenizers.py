@@ -91,6 +91,23 @@ class Vocabulary:
         return cls(level, tokens, lowercase)
 
 
+def extend_vocabulary(
+    parent: Vocabulary, counts: collections.Counter, max_size: int | None = None
+) -> Vocabulary:
+    """The parent's vocabulary with the tokens of `counts` it lacks appended, most frequent
+    first (ties by token), while the size stays within `max_size` (None: no cap).
+
+    Every parent token keeps its id, so the parent's weights stay valid for them; the
+    added tokens take the ids after the parent's.
+    """
+    known = set(parent.tokens)
+    new = [t for t, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    new = [t for t in new if t not in known]
+    if max_size is not None:
+        new = new[: max(max_size - parent.size, 0)]
+    return Vocabulary(parent.level, [*parent.tokens, *new], parent.lowercase)
+
+
 def count_tokens(chunks: Iterable[str], level: str, lowercase: bool) -> collections.Counter:
     """How often each token occurs in a text given as chunks (streamed: any size)."""
     counts: collections.Counter = collections.Counter()

@@ -83,10 +83,12 @@ class Trainer:
         log: Callable[[str], None] = print,
         verbose: int = 1,
         restore_dir: Path | None = None,
+        initialize: Callable[[keras.Model], None] | None = None,
     ):
         self.config, self.folder, self.data = config, folder, data
         self.log, self.verbose = log, verbose
         self.restore_dir = restore_dir  # another worker's checkpoints to resume from
+        self.initialize = initialize  # a fine-tune's first weights (textgen.finetune)
         train_cfg = config.train
         keras.utils.set_random_seed(train_cfg.seed)
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -285,9 +287,14 @@ class Trainer:
             self.iterator = self._batches(start_step=int(self.step))
             if self.config.train.lr_schedule == "constant":  # the checkpoint holds the old rate
                 self.optimizer.learning_rate = self.config.train.learning_rate
-        else:
-            self.model.summary(print_fn=self.log)
-            self.log(f"Run folder: {self.folder.path}")
+            return
+        self.model.summary(print_fn=self.log)
+        self.log(f"Run folder: {self.folder.path}")
+        if self.initialize is not None:
+            # Saved at once as step 0, so a fine-tune stopped before its first epoch ends
+            # resumes from its parent's weights, not from a random start.
+            self.initialize(self.model)
+            self._save(self.latest, 0)
 
     def _epochs(self, start_epoch: int, writer) -> None:
         cfg = self.config.train

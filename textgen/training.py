@@ -19,15 +19,16 @@ import numpy as np
 import tensorflow as tf
 
 import textgen
-from textgen.config import RunConfig, resume_settings
+from textgen.config import RunConfig, fine_tune_config, resume_settings
 from textgen.corpus import load_corpus
 from textgen.dataset import stream_windows_per_pass
 from textgen.distribute import Cluster, make_cluster
 from textgen.errors import ConfigError, CorpusError, RunError
+from textgen.finetune import VOCAB_MODES, Parent, parent_initializer
 from textgen.models import check_memory
 from textgen.runs import DEFAULT_ROOT, RunFolder
 from textgen.token_ids import corpus_ids
-from textgen.tokenizers import Vocabulary, count_tokens
+from textgen.tokenizers import Vocabulary, count_tokens, extend_vocabulary
 from textgen.trainer import Trainer
 
 
@@ -42,15 +43,21 @@ class PreparedData:
     fingerprint: dict
 
 
-def prepare_data(config: RunConfig, vocab: Vocabulary | None = None) -> PreparedData:
-    """Stream the corpus: fingerprint it, build (or reuse) the vocabulary, encode it to
-    ids on disk, check sizes. Memory stays small whatever the corpus size."""
+def prepare_data(
+    config: RunConfig, vocab: Vocabulary | None = None, extend: Vocabulary | None = None
+) -> PreparedData:
+    """Stream the corpus: fingerprint it, build the vocabulary (or reuse `vocab`, or
+    `extend` one with the corpus' new tokens), encode it to ids on disk, check sizes.
+    Memory stays small whatever the corpus size."""
     data = config.data
     corpus = load_corpus(data)
     fingerprint = corpus.fingerprint()
     if vocab is None:
         counts = count_tokens(corpus.train_chunks(), data.level, data.lowercase)
-        vocab = Vocabulary.from_counts(counts, data.level, data.lowercase, data.vocab_limit)
+        if extend is not None:
+            vocab = extend_vocabulary(extend, counts, data.vocab_limit)
+        else:
+            vocab = Vocabulary.from_counts(counts, data.level, data.lowercase, data.vocab_limit)
     ids = corpus_ids(corpus, fingerprint["sha256"], vocab, data.data_dir)
     window = data.seq_len + 1
     if len(ids.train) < window:
@@ -85,6 +92,9 @@ def train(
     verbose: int = 1,
     settings: dict[str, dict] | None = None,
     strategy: str = "auto",
+    init_from: str | os.PathLike | None = None,
+    init_weights: str = "best",
+    vocab: str = "extend",
 ) -> Path | None:
     """Train a model; returns the run folder.
 
@@ -96,6 +106,11 @@ def train(
     once the data is ready and the model fits in memory. `strategy` is a
     `textgen.distribute` strategy name; under multi-worker training only the chief writes
     the run folder, and other workers return None.
+
+    `init_from` fine-tunes: a new run starts from that run's model (its `init_weights`,
+    best or latest) on `config`'s or `settings`' corpus, with the parent's vocabulary
+    extended by the new text's tokens (`vocab="extend"`) or kept as is (`"keep"`);
+    `settings` may change training settings but not the model (`textgen.finetune`).
     """
     settings = {section: dict(values) for section, values in (settings or {}).items()}
     if epochs is not None:
@@ -103,8 +118,19 @@ def train(
     cluster = make_cluster(strategy)  # first: a multi-worker strategy must precede other ops
     if cluster.workers > 1 and run_dir is None:
         raise ConfigError("--strategy multi-worker needs --run-dir (the same on every worker)")
-    if resume:
+    initialize = None  # a fine-tune's first weights
+    if init_from is not None:
+        if resume:
+            raise ConfigError(
+                "--init-from starts a new run and --resume continues one; give one of them"
+            )
+        folder, config, prepared, initialize = _fine_tune_run(
+            init_from, init_weights, vocab, settings, run_dir, root, cluster, log
+        )
+    elif resume:
         folder, config, prepared = _resumed_run(run_dir, root, settings, log)
+        if config.parent:  # used only if the fine-tune stopped before its step-0 checkpoint
+            initialize = parent_initializer(config.parent)
     else:
         config = (config or RunConfig()).with_overrides(**settings)
         folder, prepared = _new_run(config, run_dir, root, cluster)
@@ -115,7 +141,7 @@ def train(
         trainer_folder = RunFolder(tempfile.mkdtemp(prefix="textgen-worker-"))
         trainer_log, verbose = (lambda line: None), 0  # the chief reports
     trainer = _write_run_folder(
-        trainer_folder, config, prepared, cluster, resume, trainer_log, verbose, folder
+        trainer_folder, config, prepared, cluster, resume, trainer_log, verbose, folder, initialize
     )
     try:
         trainer.fit()
@@ -150,14 +176,41 @@ def _resumed_run(run_dir, root, settings: dict[str, dict], log):
     return folder, config, prepared
 
 
-def _new_run(config: RunConfig, run_dir, root, cluster: Cluster):
-    """The new run's folder (not yet written) and data; `config` gets the corpus record."""
+def _fine_tune_run(init_from, init_weights, vocab, settings, run_dir, root, cluster, log):
+    """A fine-tune's new folder, config (with its lineage), data and first weights."""
+    if vocab not in VOCAB_MODES:
+        raise ConfigError(f"vocab must be one of {', '.join(VOCAB_MODES)}; got {vocab!r}")
+    parent = Parent.load(init_from, init_weights)
+    config = fine_tune_config(parent.run.config, settings)
+    parent_vocab = parent.run.vocab
+    folder, prepared = _new_run(
+        config,
+        run_dir,
+        root,
+        cluster,
+        vocab=parent_vocab if vocab == "keep" else None,
+        extend=parent_vocab if vocab == "extend" else None,
+    )
+    config.parent = parent.lineage(vocab, prepared.vocab.size)
+    added = prepared.vocab.size - parent_vocab.size
+    unit = "characters" if config.data.level == "char" else "words"
+    log(
+        f"Fine-tuning {parent.run.folder.path} ({init_weights} weights): vocabulary {vocab}, "
+        f"{parent_vocab.size} tokens"
+        + (f" + {added} new {unit}" if vocab == "extend" else " (new ones read as [UNK])")
+    )
+    return folder, config, prepared, parent_initializer(config.parent, parent)
+
+
+def _new_run(config: RunConfig, run_dir, root, cluster: Cluster, vocab=None, extend=None):
+    """The new run's folder (not yet written) and data; `config` gets the corpus record.
+    `vocab`/`extend`: a vocabulary to use, or to extend (see `prepare_data`)."""
     if cluster.is_chief and run_dir is not None and RunFolder(run_dir).exists():
         raise RunError(
             f"{run_dir} already holds a run; pass --resume to continue it "
             "or choose another --run-dir"
         )
-    prepared = prepare_data(config)
+    prepared = prepare_data(config, vocab=vocab, extend=extend)
     check_memory(config, prepared.vocab.size)
     folder = (
         RunFolder(run_dir) if run_dir else RunFolder.create(root, RunFolder.default_name(config))
@@ -167,7 +220,9 @@ def _new_run(config: RunConfig, run_dir, root, cluster: Cluster):
     return folder, prepared
 
 
-def _write_run_folder(folder, config, prepared, cluster, resume, log, verbose, chief_folder):
+def _write_run_folder(
+    folder, config, prepared, cluster, resume, log, verbose, chief_folder, initialize=None
+):
     """Write config and vocabulary to `folder` and build the trainer; a failure leaves no
     half-made folder behind (a resumed chief's folder is kept, it holds the run)."""
     new_folder = None if folder.path.exists() and cluster.is_chief else folder.path
@@ -182,7 +237,10 @@ def _write_run_folder(folder, config, prepared, cluster, resume, log, verbose, c
             strategy=cluster.strategy,
             log=log,
             verbose=verbose,
-            restore_dir=None if cluster.is_chief else chief_folder.latest_dir,
+            # A worker resumes from the chief's checkpoints; a new run restores none (a
+            # fine-tune's step-0 checkpoint may already be there, being written).
+            restore_dir=chief_folder.latest_dir if resume and not cluster.is_chief else None,
+            initialize=initialize,
         )
     except BaseException as err:
         if new_folder is not None and (not resume or not cluster.is_chief):
