@@ -11,6 +11,11 @@ import pytest
 from hypothesis import settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One core per test process when the suite runs on both (-n 2): the tiny models gain
+    # nothing from a second thread, and two processes sharing two cores thrash.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 # CI runs the property tests derandomized (the same examples every run: a red CI is
 # reproducible); locally hypothesis draws new examples each run and keeps what fails.

@@ -165,16 +165,15 @@ def test_run_folder_missing_a_file(tmp_path, trained_runs):
     assert "no checkpoint" in result.stderr
 
 
-def test_resume_refuses_settings_that_contradict_the_run(root_with_run):
+def test_resume_refuses_settings_that_contradict_the_run(trained_runs):
+    run_dir = trained_runs("char", "lstm")  # named: other tests add runs beside it
     result = run_cli(
-        "train", "--root", root_with_run, "--resume", "--units", "8", "--level", "word", expect=2
+        "train", "--run-dir", run_dir, "--resume", "--units", "8", "--level", "word", expect=2
     )
     assert "units is 24 in the run, 8 given" in result.stderr
     assert "level is 'char' in the run, 'word' given" in result.stderr
     assert result.stderr.count("\n") == 1
-    result = run_cli(
-        "train", "--root", root_with_run, "--resume", "--no-skip-connections", expect=2
-    )
+    result = run_cli("train", "--run-dir", run_dir, "--resume", "--no-skip-connections", expect=2)
     assert "skip_connections is True in the run, False given" in result.stderr
 
 

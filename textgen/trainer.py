@@ -9,7 +9,6 @@ weights, the optimizer state and the step (the data order is a function of the s
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import time
@@ -53,22 +52,31 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM (what Kubernetes, Docker and batch schedulers send), handled as Ctrl-C is."""
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Within the block, SIGTERM raises `_Terminated` (main thread only; else unchanged)."""
+class _SigtermFlag:
+    """Within the block, SIGTERM sets `received` (main thread only; else unchanged).
 
-    def handler(signum, frame):
-        raise _Terminated()
+    The handler only records the signal: an exception raised from a signal handler can
+    land inside a TensorFlow C++ call and come out as another error. The training loop
+    checks the flag after each step and stops there, saving.
+    """
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: signals cannot be handled here
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self):
+        self.received = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: signals cannot be handled here
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 class Trainer:
@@ -261,7 +269,7 @@ class Trainer:
             self.log("This run already stopped early (no validation improvement).")
             return
         try:
-            with _sigterm_as_interrupt():
+            with _SigtermFlag() as self._sigterm:
                 self._epochs(start_epoch, writer)
         except KeyboardInterrupt as stop:
             self._save(self.latest, int(self.step))
@@ -314,6 +322,8 @@ class Trainer:
             started = time.perf_counter()
             for i in range(done_in_epoch, self.steps_per_epoch):
                 loss = self._train_step(self.iterator)
+                if self._sigterm.received:
+                    raise _Terminated()
                 if not math.isfinite(float(loss)):
                     self._stop_on_bad_loss(float(loss), int(self.step))
                 bar.update(i + 1, [("loss", self.epoch_loss())])
