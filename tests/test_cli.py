@@ -138,6 +138,11 @@ def test_bad_corpus_files_are_one_line_errors(tmp_path, content, message):
         (["--top-p", "0"], 2, "top_p must be in (0, 1]"),
         (["--top-p", "1.5"], 2, "top_p must be in (0, 1]"),
         (["--num-samples", "0"], 2, "0 is not in the range 1<=x<=256"),
+        (["--repetition-penalty", "0"], 2, "repetition penalty must be > 0"),
+        (["--repetition-penalty", "-1.5"], 2, "repetition penalty must be > 0"),
+        (["--no-repeat-ngram", "0"], 2, "n-gram size must be 1 to 5"),
+        (["--no-repeat-ngram", "-2"], 2, "n-gram size must be 1 to 5"),
+        (["--repetition-window", "0"], 2, "repetition window must be 1 to 1024"),
     ],
 )
 def test_bad_sample_input_is_one_line_on_stderr(root_with_run, args, code, message):

@@ -370,3 +370,18 @@ def test_requests_over_the_caps_are_refused_with_a_message(char_export):
         score(text=tf.constant(["ok"] * (MAX_BATCH + 1)))
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most 65536 bytes"):
         model.signatures["serving_default"](prompt=tf.constant(["x" * (MAX_TEXT_BYTES + 1)]))
+
+
+def test_repetition_controls_in_the_export_equal_the_library(served, trained_runs):
+    """`generate_controlled` over REST: the library's text for the same seed and settings;
+    out-of-range controls are off, as `generate` (which has no such inputs) is."""
+    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    controls = {"repetition_penalty": 1.5, "repetition_window": 16, "no_repeat_ngram": 3}
+    settings = {"max_new_tokens": 40, "temperature": 0.9, "top_k": 0, "top_p": 1.0}
+    local = run.generate(["JULIET:"], seed=8, **settings, **controls)[0]
+    assert local != run.generate(["JULIET:"], seed=8, **settings)[0]
+    remote = generate_remote(served.url, ["JULIET:"], seed=8, **settings, **controls)
+    assert remote == [local]
+    off = {"repetition_penalty": 0.0, "repetition_window": 0, "no_repeat_ngram": 99}
+    unchanged = generate_remote(served.url, ["JULIET:"], seed=8, **settings, **off)
+    assert unchanged == generate_remote(served.url, ["JULIET:"], seed=8, **settings)

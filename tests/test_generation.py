@@ -8,6 +8,11 @@ from textgen.generation import Generator
 from textgen.tokenizers import UNK
 
 
+def _off(batch):
+    """The repetition controls' inputs of `generate_ids`, off: penalty 1, window 64, n 0."""
+    return tf.fill([batch], 1.0), tf.fill([batch], 64), tf.fill([batch], 0)
+
+
 @pytest.fixture(scope="module")
 def run(trained_runs):
     return textgen.load_run(trained_runs("char", "lstm"), xla=False)
@@ -65,6 +70,39 @@ def test_greedy_follows_the_model_argmax(run):
         ids.append(run.vocab.tokens.index(char) + 1)
 
 
+def test_greedy_with_a_repetition_penalty_equals_a_loop_by_hand(run):
+    penalty, window = 1.8, 12
+    settings = {"temperature": 0, "repetition_penalty": penalty, "repetition_window": window}
+    completion = run.generate(["ROMEO:"], max_new_tokens=30, **settings)[0]
+    assert completion != run.generate(["ROMEO:"], max_new_tokens=30, temperature=0)[0]
+    ids = [run.vocab.start_id, *run.generator.tokenizer.encode_text("ROMEO:")]
+    for char in completion:
+        logits = run.model(tf.constant([ids]), training=False).numpy()[0, -1]
+        for token in set(ids[-window:]):  # CTRL's rule on the window's tokens
+            value = logits[token]
+            logits[token] = value / penalty if value > 0 else value * penalty
+        logits[0] = -np.inf
+        assert run.vocab.tokens[int(logits.argmax()) - 1] == char
+        ids.append(run.vocab.tokens.index(char) + 1)
+
+
+def test_no_repeat_ngram_leaves_no_word_pair_twice(trained_runs):
+    run = textgen.load_run(trained_runs("word", "gru"), xla=False)
+    settings = {"max_new_tokens": 40, "temperature": 0, "no_repeat_ngram": 2}
+    free = run.generate(["romeo"], max_new_tokens=40, temperature=0)[0]
+    controlled = run.generate(["romeo"], **settings)[0]
+    pairs = lambda words: list(zip(words, words[1:]))  # noqa: E731
+    tokens = run.generator.tokenizer.encode_text("romeo" + controlled).tolist()
+    assert len(pairs(tokens)) == len(set(pairs(tokens)))
+    assert len(set(pairs(run.generator.tokenizer.encode_text(free).tolist()))) < 39  # it loops
+
+
+def test_repetition_controls_stream_as_they_generate(run):
+    settings = {"max_new_tokens": 90, "temperature": 0.9, "seed": 5, "no_repeat_ngram": 4}
+    settings |= {"repetition_penalty": 1.3, "repetition_window": 20}
+    assert "".join(run.stream("NURSE:", **settings)) == run.generate(["NURSE:"], **settings)[0]
+
+
 def test_length_counts_tokens(run):
     for n in (0, 1, 17):
         (text,) = run.generate(["ROMEO:"], max_new_tokens=n, temperature=1.0, seed=1)
@@ -112,6 +150,7 @@ def test_generator_caps_max_new_tokens(run):
         tf.constant([0]),
         tf.constant([1.0]),
         tf.constant([[1, 0]], tf.int64),
+        *_off(1),
     )
     assert counts.numpy().tolist() == [7] and len(completion.numpy()[0].decode()) == 7
 
@@ -152,6 +191,7 @@ def test_num_tokens_counts_through_the_token_that_completes_a_stop_string(run):
         tf.constant([0, 0]),
         tf.constant([1.0, 1.0]),
         tf.constant([[4, 0], [4, 0]], tf.int64),
+        *_off(2),
     )
     first = free.index(stop)
     assert completion.numpy()[0].decode() == free[:first]

@@ -70,3 +70,47 @@ def test_noise_for_a_chunk_of_steps_equals_the_noise_of_each_step():
     assert chunk.shape == (4, 3, 33)
     for i, step in enumerate(range(10, 14)):
         np.testing.assert_allclose(chunk[i], gumbel_noise(seeds, step, 33).numpy(), rtol=1e-6)
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_of_recent_tokens():
+    from textgen.sampling import penalize_repeats
+
+    logits = tf.constant([[2.0, 3.0, -1.0, 4.0, -2.0], [2.0, 3.0, -1.0, 4.0, -2.0]])
+    history = tf.constant([[-1, 3, 2, 1, 1], [3, 2, -1, -1, 1]])  # oldest first, -1 empty
+    penalty, window = tf.constant([2.0, 2.0]), tf.constant([5, 2])
+    out = penalize_repeats(logits, history, penalty, window).numpy()
+    # row 0: tokens 1, 2, 3 are recent; row 1's window of 2 holds only token 1
+    np.testing.assert_allclose(out[0], [2.0, 1.5, -2.0, 2.0, -2.0])
+    np.testing.assert_allclose(out[1], [2.0, 1.5, -1.0, 4.0, -2.0])
+
+
+def test_no_repeat_ngram_bans_the_tokens_that_followed_the_last_n_minus_1_tokens():
+    from textgen.sampling import ban_repeated_ngrams
+
+    logits = tf.zeros([3, 6])
+    history = tf.constant(
+        [
+            [-1, 1, 2, 3, 1, 2, 4, 1, 2],  # n 3: "1 2" was followed by 3 and 4 -> ban both
+            [-1, 1, 2, 3, 1, 2, 4, 1, 2],  # n 2: "2" was followed by 3 and 4
+            [-1, 1, 2, 3, 1, 2, 4, 1, 2],  # n 0: off
+        ]
+    )
+    out = ban_repeated_ngrams(logits, history, tf.constant([3, 2, 0])).numpy()
+    assert np.isinf(out[0]).tolist() == [False, False, False, True, True, False]
+    assert np.isinf(out[1]).tolist() == [False, False, False, True, True, False]
+    assert not np.isinf(out[2]).any()
+    bigram_seen_once = ban_repeated_ngrams(
+        tf.zeros([1, 6]), tf.constant([[-1, -1, 5, 1, 4, 5]]), tf.constant([2])
+    ).numpy()
+    assert np.isinf(bigram_seen_once[0]).tolist() == [False, True, False, False, False, False]
+    unigrams = ban_repeated_ngrams(tf.zeros([1, 6]), tf.constant([[-1, 2, 4]]), tf.constant([1]))
+    assert np.isinf(unigrams.numpy()[0]).tolist() == [False, False, True, False, True, False]
+
+
+def test_a_row_whose_every_token_is_banned_keeps_its_logits():
+    from textgen.sampling import RepetitionControls, control_repetition
+
+    logits = tf.constant([[0.0, 1.0, 2.0]])
+    history = tf.constant([[1, 2]])  # n 1 bans both real tokens; [UNK] never counts
+    controls = RepetitionControls(tf.constant([1.0]), tf.constant([2]), tf.constant([1]))
+    np.testing.assert_array_equal(control_repetition(logits, history, controls), logits)

@@ -21,7 +21,9 @@ from textgen.config import (
     LR_SCHEDULES,
     MAX_BATCH,
     MAX_NEW_TOKENS,
+    MAX_NGRAM,
     PRESETS,
+    REPETITION_HISTORY,
     settings_by_section,
 )
 from textgen.distribute import STRATEGIES
@@ -102,6 +104,39 @@ root_option = click.option(
     type=click.Path(file_okay=False),
     help="Folder that holds the run folders.",
 )
+
+
+def repetition_options(command):
+    """The repetition controls (shared by `sample` and `evaluate`)."""
+    options = [
+        click.option(
+            "--repetition-penalty",
+            type=float,
+            help="Divide the logits of recently used tokens by F (CTRL's rule; 1: off).",
+        ),
+        click.option(
+            "--repetition-window",
+            type=int,
+            help=f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64).",
+        ),
+        click.option(
+            "--no-repeat-ngram",
+            type=int,
+            help=f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _repetition(opts: dict) -> dict:
+    """The repetition settings given, checked (ConfigError: exit code 2)."""
+    from textgen.config import validate_repetition
+
+    names = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
+    validate_repetition(*(opts[name] for name in names))
+    return {name: opts[name] for name in names}
 
 
 def weights_option(what: str):
@@ -356,7 +391,8 @@ def compare(**opts) -> None:
 @weights_option("sample from")
 @click.option("--stream/--no-stream", default=True, help="Print a single sample as it is drawn.")
 @click.option("--server", metavar="URL", help="Ask a TF Serving model at URL instead.")
-@click.option("--xla/--no-xla", default=True, show_default=True, help="XLA-compile the token loop.")
+@click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
+@repetition_options
 def sample(**opts) -> None:
     """Continue --prompt with text from a trained run (the newest by default)."""
     from textgen.config import validate_sampling
@@ -369,6 +405,7 @@ def sample(**opts) -> None:
         "top_k": opts["top_k"],
         "top_p": opts["top_p"],
         "seed": opts["seed"] if opts["seed"] is not None else secrets.randbelow(2**31),
+        **_repetition(opts),
     }
     if opts["server"]:
         from textgen.client import generate_remote
@@ -411,23 +448,32 @@ def _print_samples(prompt: str, completions: list[str]) -> None:
     "--samples", type=click.IntRange(min=0), default=8, help="Samples for distinct-n/copy rate."
 )
 @click.option("--sample-length", type=click.IntRange(min=1), default=300, help="Tokens per sample.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the samples.")
+@click.option("--seed", default=0, help="Seed of the samples.")
 @weights_option("evaluate")
+@repetition_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def evaluate(run_dir, root, sources, samples, sample_length, seed, weights, as_json) -> None:
+def evaluate(**opts) -> None:
     """Held-out loss (bits/char or perplexity) and sample diversity of a run."""
+    controls = _repetition(opts)
     _quiet_tensorflow()
     import json
 
     from textgen.evaluation import evaluate_run
     from textgen.runs import load_run
 
-    run = load_run(run_dir, root, weights=weights)
-    result = evaluate_run(run, list(sources), samples, sample_length, seed)
-    if as_json:
+    run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"])
+    result = evaluate_run(
+        run,
+        list(opts["sources"]),
+        opts["samples"],
+        opts["sample_length"],
+        opts["seed"],
+        sampling=controls,
+    )
+    if opts["as_json"]:
         click.echo(json.dumps(result.to_dict()))
         return
-    _print_table([("run", str(run.folder.path)), *result.rows(seed)])
+    _print_table([("run", str(run.folder.path)), *result.rows(opts["seed"])])
 
 
 @cli.command()
@@ -449,9 +495,7 @@ def info(run_dir, root) -> None:
     type=click.Path(file_okay=False),
     help="Base folder for TF Serving models (default: RUN/export).",
 )
-@click.option(
-    "--model-name", default=EXPORT_MODEL_NAME, show_default=True, help="TF Serving model name."
-)
+@click.option("--model-name", default=EXPORT_MODEL_NAME, help="TF Serving model name.")
 @click.option("--version", "version", type=int, help="Version number (default: next free).")
 @click.option("--force", is_flag=True, help="Replace an existing version.")
 @click.option(

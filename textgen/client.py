@@ -52,23 +52,36 @@ def generate_remote(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int = 0,
+    repetition_penalty: float | None = None,
+    repetition_window: int | None = None,
+    no_repeat_ngram: int | None = None,
 ) -> list[str]:
-    """Completions from the `generate` signature; unset settings use the export's defaults.
+    """Completions from the `generate` signature (`generate_controlled` when a repetition
+    control is given); unset settings use the export's defaults.
 
     Rows with the same prompt get seeds seed, seed+1, ... so that several samples differ.
     """
+    unset = lambda value, default=-1: default if value is None else value  # noqa: E731
+    controls = (repetition_penalty, repetition_window, no_repeat_ngram)
     instances = [
         {
             "prompt": prompt,
-            "max_new_tokens": -1 if max_new_tokens is None else max_new_tokens,
-            "temperature": -1.0 if temperature is None else temperature,
-            "top_k": -1 if top_k is None else top_k,
-            "top_p": -1.0 if top_p is None else top_p,
+            "max_new_tokens": unset(max_new_tokens),
+            "temperature": unset(temperature, -1.0),
+            "top_k": unset(top_k),
+            "top_p": unset(top_p, -1.0),
             "seed": seed + row,
         }
         for row, prompt in enumerate(prompts)
     ]
-    answer = predict(url, {"signature_name": "generate", "instances": instances})
+    signature = "generate"
+    if any(value is not None for value in controls):
+        signature = "generate_controlled"
+        for instance in instances:
+            instance["repetition_penalty"] = unset(repetition_penalty, -1.0)
+            instance["repetition_window"] = unset(repetition_window)
+            instance["no_repeat_ngram"] = unset(no_repeat_ngram)
+    answer = predict(url, {"signature_name": signature, "instances": instances})
     try:
         return [row["completion"] for row in answer["predictions"]]
     except (KeyError, TypeError):

@@ -21,6 +21,8 @@ EXPORT_MAX_NEW_TOKENS = 1024  # the export's default cap on max_new_tokens per r
 EXPORT_MODEL_NAME = "textgen"  # the export's default TF Serving model name
 MAX_BATCH = 256  # prompts one request may carry (the export's cap)
 MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served request
+REPETITION_HISTORY = 1024  # tokens the repetition controls look back on, at most
+MAX_NGRAM = 5  # the largest n of no_repeat_ngram
 
 
 def _check(ok: bool, message: str) -> None:
@@ -179,11 +181,38 @@ class SampleConfig:
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
     stop: list[str] = field(default_factory=list)
+    # Repetition controls (textgen.sampling): CTRL's penalty on the tokens of the last
+    # `repetition_window` (1.0: off), and no repeated n-gram of size `no_repeat_ngram` (0: off).
+    repetition_penalty: float = 1.0
+    repetition_window: int = 64  # tokens: a character model must repeat letters
+    no_repeat_ngram: int = 0
 
     def __post_init__(self) -> None:
         _positive("length", self.length)
         validate_sampling(self.temperature, self.top_k, self.top_p)
         _check(all(self.stop), "stop strings must not be empty")
+        validate_repetition(self.repetition_penalty, self.repetition_window, None)
+        _check(
+            isinstance(self.no_repeat_ngram, int) and 0 <= self.no_repeat_ngram <= MAX_NGRAM,
+            f"no_repeat_ngram must be 0 (off) to {MAX_NGRAM}, got {self.no_repeat_ngram!r}",
+        )
+
+
+def validate_repetition(penalty: float | None, window: int | None, ngram: int | None) -> None:
+    """Raise ConfigError unless penalty > 0, 1 <= window <= REPETITION_HISTORY and
+    1 <= ngram <= MAX_NGRAM (None: not given, nothing to check)."""
+    _check(
+        penalty is None or penalty > 0,
+        f"repetition penalty must be > 0 (1 is off), got {penalty!r}",
+    )
+    _check(
+        window is None or 1 <= window <= REPETITION_HISTORY,
+        f"repetition window must be 1 to {REPETITION_HISTORY} tokens, got {window!r}",
+    )
+    _check(
+        ngram is None or 1 <= ngram <= MAX_NGRAM,
+        f"no-repeat n-gram size must be 1 to {MAX_NGRAM}, got {ngram!r}",
+    )
 
 
 def validate_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:

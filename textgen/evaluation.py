@@ -190,9 +190,11 @@ def evaluate_run(
     samples: int = 8,
     sample_tokens: int = 300,
     seed: int = 0,
+    sampling: dict | None = None,
 ) -> Evaluation:
     """Score a loaded `Run` on its validation text (or all of `sources`), and describe
-    `samples` texts it generates (distinct-n, copy rate against its training text)."""
+    `samples` texts it generates (distinct-n, copy rate against its training text), drawn
+    with the run's settings updated by `sampling` (`Run.generate`'s keywords)."""
     import dataclasses
 
     from textgen.corpus import load_corpus
@@ -223,7 +225,8 @@ def evaluate_run(
     loss, tokens = scorer(ids)
     result = Evaluation(loss, tokens, data.level, described)
     if samples:
-        texts = run.generate([""] * samples, max_new_tokens=sample_tokens, seed=seed)
+        settings = {"max_new_tokens": sample_tokens, "seed": seed, **(sampling or {})}
+        texts = run.generate([""] * samples, **settings)
         split = [
             [t.decode("utf-8") for t in split_tokens(string_tensor(s), data.level, False).numpy()]
             for s in texts

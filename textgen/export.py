@@ -5,6 +5,9 @@ The SavedModel holds the same `Generator` the sampler uses, with three signature
 - `serving_default`: prompt -> text, with the run's sampling defaults and a random seed.
 - `generate`: prompt, max_new_tokens, temperature, top_k, top_p, seed (all [batch]) ->
   completion, text (prompt + completion), num_tokens.
+- `generate_controlled`: the same plus repetition_penalty, repetition_window and
+  no_repeat_ngram (a signature of its own: TF Serving requires every input of a
+  signature, so `generate`'s clients keep working unchanged).
 - `score`: text -> mean_nll (nats per token), num_tokens.
 
 Everything runs in the graph with core TensorFlow ops (string ops, hash tables, the RNN
@@ -29,6 +32,19 @@ from textgen.generation import Generator
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
 
 _STRINGS = tf.TensorSpec([None], tf.string)
+_GENERATE_INPUTS = [
+    tf.TensorSpec([None], tf.string, name="prompt"),
+    tf.TensorSpec([None], tf.int32, name="max_new_tokens"),
+    tf.TensorSpec([None], tf.float32, name="temperature"),
+    tf.TensorSpec([None], tf.int32, name="top_k"),
+    tf.TensorSpec([None], tf.float32, name="top_p"),
+    tf.TensorSpec([None], tf.int64, name="seed"),
+]
+_CONTROL_INPUTS = [
+    tf.TensorSpec([None], tf.float32, name="repetition_penalty"),
+    tf.TensorSpec([None], tf.int32, name="repetition_window"),
+    tf.TensorSpec([None], tf.int32, name="no_repeat_ngram"),
+]
 
 
 def _check_request(strings: tf.Tensor) -> None:
@@ -67,21 +83,22 @@ class ServingModule(tf.Module):
             prompt, unset, tf.cast(unset, tf.float32), unset, tf.zeros([batch]), seed
         )
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="prompt"),
-            tf.TensorSpec([None], tf.int32, name="max_new_tokens"),
-            tf.TensorSpec([None], tf.float32, name="temperature"),
-            tf.TensorSpec([None], tf.int32, name="top_k"),
-            tf.TensorSpec([None], tf.float32, name="top_p"),
-            tf.TensorSpec([None], tf.int64, name="seed"),
-        ]
-    )
+    @tf.function(input_signature=_GENERATE_INPUTS)
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        unset = tf.fill(tf.shape(max_new_tokens), -1)  # the run's repetition defaults
+        return self.generate_controlled(
+            prompt, max_new_tokens, temperature, top_k, top_p, seed,
+            tf.cast(unset, tf.float32), unset, unset,
+        )  # fmt: skip
+
+    @tf.function(input_signature=_GENERATE_INPUTS + _CONTROL_INPUTS)
+    def generate_controlled(
+        self, prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram
+    ):
         _check_request(prompt)
         seeds = tf.stack([seed, tf.zeros_like(seed)], axis=1)  # (batch, [seed, stream 0])
         completion, num_tokens = self.generator.generate_ids(
-            prompt, max_new_tokens, temperature, top_k, top_p, seeds
+            prompt, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
         )
         return {
             "completion": completion,
@@ -156,6 +173,7 @@ def export_run(
     signatures = {
         "serving_default": module.serving_default,
         "generate": module.generate,
+        "generate_controlled": module.generate_controlled,
         "score": module.score,
     }
     try:

@@ -17,10 +17,15 @@ import tensorflow as tf
 from textgen.config import MAX_NEW_TOKENS, SampleConfig
 from textgen.models import OneStep
 from textgen.sampling import (
+    HISTORY,
+    MAX_NGRAM,
+    RepetitionControls,
     choose_tokens,
     gumbel_noise,
     inverse_temperature,
     needs_filtering,
+    push_history,
+    repetition_in_use,
     step_noise,
 )
 from textgen.tokenizers import Tokenizer, Vocabulary, string_tensor
@@ -29,6 +34,9 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
 _FLOATS = tf.TensorSpec([None], tf.float32)
 _SEEDS = tf.TensorSpec([None, 2], tf.int64)
+# Per-row sampling settings, in this order: temperature, top_k, top_p, seeds (seed,
+# stream), repetition_penalty, repetition_window, no_repeat_ngram.
+_SETTINGS = (_FLOATS, _INTS, _FLOATS, _SEEDS, _FLOATS, _INTS, _INTS)
 
 
 def _re2_literal(text: str) -> str:
@@ -88,6 +96,19 @@ class Sampling(NamedTuple):
     top_p: tf.Tensor  # (batch,) float32, 1 off
     seeds: tf.Tensor  # (batch, 2) int64: [seed, stream]
     filtering: tf.Tensor  # scalar bool: does any row use top-k or top-p?
+    controls: RepetitionControls  # (batch,) each: penalty, window, n-gram
+    repeating: tf.Tensor  # scalar bool: does any row use a repetition control?
+
+
+class Primed(NamedTuple):
+    """The network after reading each row's start token and prompt."""
+
+    logits: tf.Tensor  # (batch, vocab) for the next token
+    state: tuple  # per layer, (h, c) or (h,)
+    last_ids: tf.Tensor  # (batch,) each row's last token
+    history: tf.Tensor  # (batch, HISTORY) the last tokens read, oldest first, -1 empty
+    nll: tf.Tensor  # (batch,) summed NLL of the prompt's tokens (with_nll), else zeros
+    counts: tf.Tensor  # (batch,) prompt tokens
 
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
@@ -111,14 +132,17 @@ class Generator(tf.Module):
     what follows are cut from the completion.
 
     Tokens are drawn by a numeric core (`_draw_chunk`) that runs `chunk_size` steps
-    per call: the RNN cells stepped with their state, temperature / top-k / top-p
-    sampling, the chunk's noise drawn at once. With `jit_compile=True` the core is
-    compiled by XLA (several times faster on a CPU); string work (tokenizing, stop
-    strings, detokenizing) stays outside it. Greedy text is the same either way.
+    per call: the RNN cells stepped with their state, the repetition controls,
+    temperature / top-k / top-p sampling, the chunk's noise drawn at once. With
+    `jit_compile=True` the core is compiled by XLA (several times faster on a CPU);
+    string work (tokenizing, stop strings, detokenizing) stays outside it. Greedy text
+    is the same either way.
 
     Out-of-range settings never fail the graph (a server must not crash on a request):
-    a negative max_new_tokens, temperature or top_k, or a top_p outside (0, 1], means
-    "use the default" from `defaults`; max_new_tokens above the cap is cut to the cap.
+    a negative value of any setting, or a top_p outside (0, 1], means "use the default"
+    from `defaults`; max_new_tokens above the cap is cut to the cap; a repetition_penalty
+    of 0 (or NaN), or a no_repeat_ngram above `MAX_NGRAM`, is off; a repetition_window
+    above `HISTORY` is `HISTORY`.
     """
 
     def __init__(
@@ -145,23 +169,19 @@ class Generator(tf.Module):
         state_spec = tf.nest.map_structure(
             lambda x: batch_of(x.shape[1]), self.one_step.zero_state(1)
         )
+        history_spec = tf.TensorSpec([None, HISTORY], tf.int32)
         self.continue_stream = tf.function(
             self._continue_stream,
             input_signature=[
-                batch_of(vocab.size), state_spec, _INTS, _INTS, tf.TensorSpec([], tf.int32),
-                _INTS, _FLOATS, _INTS, _FLOATS, _SEEDS,
+                batch_of(vocab.size), state_spec, history_spec, _INTS, _INTS,
+                tf.TensorSpec([], tf.int32), _INTS, *_SETTINGS,
             ],
         )  # fmt: skip
 
     # -- building blocks ------------------------------------------------------------
 
-    def _prime(self, prompts: tf.Tensor, with_nll: bool = False):
-        """Feed start token + prompt through the network.
-
-        Returns the logits for the next token (batch, vocab), the state, each row's last
-        token id (batch,), and (if `with_nll`, else zeros) each row's summed NLL of its
-        prompt tokens, and the token counts.
-        """
+    def _prime(self, prompts: tf.Tensor, with_nll: bool = False) -> Primed:
+        """Feed start token + prompt through the network."""
         ids = self.tokenizer.encode(prompts)  # ragged (batch, tokens)
         batch = tf.shape(prompts)[0]
         start = tf.fill([batch, 1], self.tokenizer.start_id)
@@ -192,27 +212,46 @@ class Generator(tf.Module):
             body,
             (tf.constant(0), logits0, self.one_step.zero_state(batch), nll0),
         )
-        return logits, state, last_ids, nll, lengths - 1
+        # Each row's last HISTORY tokens, right-aligned, for the repetition controls.
+        positions = lengths[:, None] - HISTORY + tf.range(HISTORY)[None, :]  # (batch, HISTORY)
+        taken = tf.gather(padded, tf.maximum(positions, 0), batch_dims=1)
+        history = tf.where(positions >= 0, taken, -1)
+        return Primed(logits, state, last_ids, history, nll, lengths - 1)
 
-    def _sampling(self, max_new_tokens, temperature, top_k, top_p, seeds):
-        """The request's settings made safe: out of range -> the defaults, max_new_tokens
-        capped (see the class doc). Returns max_new_tokens and a `Sampling`."""
+    def _sampling(self, max_new_tokens, temperature, top_k, top_p, seeds, controls):
+        """The request's settings made safe: out of range -> the defaults or off,
+        max_new_tokens capped (see the class doc). Returns max_new_tokens and a `Sampling`."""
         d = self.defaults
         max_new_tokens = tf.where(max_new_tokens < 0, d.length, max_new_tokens)
         max_new_tokens = tf.minimum(max_new_tokens, self.max_new_tokens_cap)
         temperature = tf.where(temperature < 0, d.temperature, temperature)
         top_k = tf.where(top_k < 0, d.top_k, top_k)
         top_p = tf.where((top_p > 0) & (top_p <= 1), top_p, d.top_p)
-        filtering = needs_filtering(top_k, top_p)
-        return max_new_tokens, Sampling(temperature, top_k, top_p, seeds, filtering)
+        penalty, window, ngram = controls
+        penalty = tf.where(penalty < 0, d.repetition_penalty, penalty)
+        penalty = tf.where(penalty > 0, penalty, 1.0)  # 0 and NaN: off
+        window = tf.minimum(tf.where(window < 0, d.repetition_window, window), HISTORY)
+        ngram = tf.where(ngram < 0, d.no_repeat_ngram, ngram)
+        ngram = tf.where(ngram <= MAX_NGRAM, ngram, 0)
+        controls = RepetitionControls(penalty, window, ngram)
+        return max_new_tokens, Sampling(
+            temperature,
+            top_k,
+            top_p,
+            seeds,
+            needs_filtering(top_k, top_p),
+            controls,
+            repetition_in_use(controls),
+        )
 
-    def _draw_chunk(self, logits, state, counts, t0, max_new_tokens, sampling, size):
+    def _draw_chunk(self, logits, state, history, counts, t0, max_new_tokens, sampling, size):
         """Up to `size` steps of drawing tokens; numbers only, so XLA can compile it.
 
         Runs min(size, most tokens any row still needs) steps. Returns the token
         ids (size, batch) (a row's ids past its max_new_tokens are junk), the steps
-        taken, and the logits, state and counts after them. Everything that does not
-        change from step to step (weights, noise, temperature) is prepared before the loop.
+        taken, and the logits, state, history and counts after them. Everything that does
+        not change from step to step (weights, noise, temperature) is prepared before the
+        loop, and the loop is written out once per combination of the rules in use.
         """
         batch = tf.shape(logits)[0]
         steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
@@ -226,33 +265,47 @@ class Generator(tf.Module):
         inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
         weights = self.one_step.read_weights()
 
-        def run(filtering: bool):
-            def body(i, logits, state, chunk):
+        def run(filtering: bool, repeating: bool):
+            controls = sampling.controls if repeating else None
+
+            def body(i, logits, state, history, chunk):
                 ids = choose_tokens(
-                    logits, inverse_t, sampling.top_k, sampling.top_p, noise[i], filtering
-                )  # (batch,)
+                    logits, inverse_t, sampling.top_k, sampling.top_p, noise[i], filtering,
+                    history, controls,
+                )  # (batch,)  # fmt: skip
                 chunk = tf.tensor_scatter_nd_update(chunk, [[i]], ids[None])
                 logits, state = self.one_step.step(weights, ids, state)
-                return i + 1, logits, state, chunk
+                if repeating:  # the history is read only by the repetition controls
+                    history = push_history(history, ids)
+                return i + 1, logits, state, history, chunk
 
-            _, logits_out, state_out, chunk = tf.while_loop(
+            _, logits_out, state_out, history_out, chunk = tf.while_loop(
                 lambda i, *_: i < steps,
                 body,
-                (tf.constant(0), logits, state, tf.zeros_like(noise[:, :, 0], tf.int32)),
+                (tf.constant(0), logits, state, history, tf.zeros_like(noise[:, :, 0], tf.int32)),
                 maximum_iterations=size,
             )
-            return chunk, logits_out, state_out
+            return chunk, logits_out, state_out, history_out
 
-        chunk, logits, state = tf.cond(sampling.filtering, lambda: run(True), lambda: run(False))
+        def run_filtering(repeating: bool):
+            return tf.cond(
+                sampling.filtering, lambda: run(True, repeating), lambda: run(False, repeating)
+            )
+
+        chunk, logits, state, history = tf.cond(
+            sampling.repeating, lambda: run_filtering(True), lambda: run_filtering(False)
+        )
         counts = counts + tf.clip_by_value(max_new_tokens - counts, 0, steps)
-        return chunk, steps, logits, state, counts
+        return chunk, steps, logits, state, history, counts
 
-    def _draw_until_done(self, logits, state, prev, counts, t, max_new_tokens, sampling):
+    def _draw_until_done(self, primed, prev, counts, t, max_new_tokens, sampling):
         """Draw chunks until every row has `max_new_tokens` tokens or holds a stop string.
 
-        `t` is the index of the next token (it keys the sampling noise), `counts` the
-        tokens each row has so far. Returns the ids drawn (batch, 1 + steps) after each
-        row's previous token `prev`, and the logits, state, counts and t after them.
+        Starts from `primed`'s logits, state and history; `t` is the index of the next
+        token (it keys the sampling noise), `counts` the tokens each row has so far.
+        Returns the ids drawn (batch, 1 + steps) after each row's previous token `prev`,
+        how many each row drew, the `Primed` network after them (nll and counts unused),
+        each row's token count, and t.
         """
         # Chunks of ids, time-major; the first holds each row's previous token.
         chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
@@ -260,9 +313,9 @@ class Generator(tf.Module):
         text = tf.fill(tf.shape(prev), "")
         before = counts
 
-        def body(t, logits, state, prev, counts, max_new, text, chunks):
-            chunk, steps, logits, state, new_counts = self._compiled_draw_chunk(
-                logits, state, counts, t, max_new, sampling, self.chunk_size
+        def body(t, logits, state, history, prev, counts, max_new, text, chunks):
+            chunk, steps, logits, state, history, new_counts = self._compiled_draw_chunk(
+                logits, state, history, counts, t, max_new, sampling, self.chunk_size
             )
             ids = tf.transpose(chunk[:steps])  # (batch, steps)
             chunks = chunks.write(chunks.size(), chunk[:steps])
@@ -272,15 +325,19 @@ class Generator(tf.Module):
                 max_new = tf.where(self.stops.found(text), new_counts, max_new)
             last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
             prev = tf.where(new_counts > counts, last, prev)
-            return t + steps, logits, state, prev, new_counts, max_new, text, chunks
+            return t + steps, logits, state, history, prev, new_counts, max_new, text, chunks
 
-        t, logits, state, _, counts, _, _, chunks = tf.while_loop(
-            lambda t, logits, state, prev, counts, max_new, *_: tf.reduce_any(counts < max_new),
+        t, logits, state, history, _, counts, _, _, chunks = tf.while_loop(
+            lambda t, logits, state, history, prev, counts, max_new, *_: tf.reduce_any(
+                counts < max_new
+            ),
             body,
-            (t, logits, state, prev, counts, max_new_tokens, text, chunks),
-        )
+            (t, primed.logits, primed.state, primed.history, prev, counts, max_new_tokens,
+             text, chunks),
+        )  # fmt: skip
         sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
-        return sequence, counts - before, logits, state, counts, t
+        after = primed._replace(logits=logits, state=state, history=history)
+        return sequence, counts - before, after, counts, t
 
     def _text(self, sequence, lengths):
         """Text of sequence[:, 1:] continuing sequence[:, 0], the first `lengths` tokens."""
@@ -301,14 +358,19 @@ class Generator(tf.Module):
 
     # -- the graph functions ----------------------------------------------------------
 
-    @tf.function(input_signature=[_STRINGS, _INTS, _FLOATS, _INTS, _FLOATS, _SEEDS])
-    def generate_ids(self, prompts, max_new_tokens, temperature, top_k, top_p, seeds):
+    @tf.function(input_signature=[_STRINGS, _INTS, *_SETTINGS])
+    def generate_ids(
+        self, prompts, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
+    ):
         """The generation loop. Returns completion strings (batch,) and token counts."""
-        max_new_tokens, sampling = self._sampling(max_new_tokens, temperature, top_k, top_p, seeds)
-        logits, state, last_ids, _, _ = self._prime(prompts)
+        max_new_tokens, sampling = self._sampling(
+            max_new_tokens, temperature, top_k, top_p, seeds, (penalty, window, ngram)
+        )
+        primed = self._prime(prompts)
         max_new_tokens = tf.maximum(max_new_tokens, 0)
+        counts = tf.zeros_like(primed.last_ids)
         sequence, counts, *_ = self._draw_until_done(
-            logits, state, last_ids, tf.zeros_like(last_ids), 0, max_new_tokens, sampling
+            primed, primed.last_ids, counts, 0, max_new_tokens, sampling
         )
         completion = self._text(sequence, counts)
         if self.stops:
@@ -322,28 +384,31 @@ class Generator(tf.Module):
 
         Each text is scored from the start of a line; a text with no tokens scores 0.
         """
-        _, _, _, nll, counts = self._prime(texts, with_nll=True)
-        mean = tf.math.divide_no_nan(nll, tf.cast(counts, tf.float32))
-        return {"mean_nll": mean, "num_tokens": counts}
+        primed = self._prime(texts, with_nll=True)
+        mean = tf.math.divide_no_nan(primed.nll, tf.cast(primed.counts, tf.float32))
+        return {"mean_nll": mean, "num_tokens": primed.counts}
 
     @tf.function(input_signature=[_STRINGS])
     def prime(self, prompts):
-        """Start a streamed generation: next-token logits, state and last token id."""
-        logits, state, last_ids, _, _ = self._prime(prompts)
-        return logits, state, last_ids
+        """Start a streamed generation: next-token logits, state, history, last token id."""
+        primed = self._prime(prompts)
+        return primed.logits, primed.state, primed.history, primed.last_ids
 
     def _continue_stream(
-        self, logits, state, prev, counts, t, until, temperature, top_k, top_p, seeds
-    ):
+        self, logits, state, history, prev, counts, t, until, *settings
+    ):  # fmt: skip
         """One stretch of a streamed generation: tokens until each row has `until`; their
         text (batch,), and the loop state after them."""
-        _, sampling = self._sampling(0, temperature, top_k, top_p, seeds)
-        sequence, drawn, logits, state, counts, t = self._draw_until_done(
-            logits, state, prev, counts, t, until, sampling
+        temperature, top_k, top_p, seeds, *controls = settings
+        _, sampling = self._sampling(0, temperature, top_k, top_p, seeds, controls)
+        zeros = tf.zeros_like(prev)
+        primed = Primed(logits, state, prev, history, tf.cast(zeros, tf.float32), zeros)
+        sequence, drawn, after, counts, t = self._draw_until_done(
+            primed, prev, counts, t, until, sampling
         )
         text = self._text(sequence, drawn)
         prev = tf.gather(sequence, drawn, batch_dims=1)
-        return text, logits, state, prev, counts, t
+        return text, after.logits, after.state, after.history, prev, counts, t
 
     # -- Python API -------------------------------------------------------------------
 
@@ -356,6 +421,9 @@ class Generator(tf.Module):
         top_p: float = 1.0,
         seed: int = 0,
         streams: Sequence[int] | None = None,
+        repetition_penalty: float = 1.0,
+        repetition_window: int = SampleConfig.repetition_window,
+        no_repeat_ngram: int = 0,
     ) -> list[str]:
         """Completions of `prompts` (the generated text only), drawn as one batch.
 
@@ -366,11 +434,11 @@ class Generator(tf.Module):
         completion, _ = self.generate_ids(
             string_tensor(list(prompts)),
             tf.fill([batch], max_new_tokens),
-            tf.fill([batch], float(temperature)),
-            tf.fill([batch], top_k),
-            tf.fill([batch], float(top_p)),
-            tf.constant([[seed, s] for s in streams], tf.int64, shape=[batch, 2]),
-        )
+            *_setting_tensors(
+                batch, temperature, top_k, top_p, [[seed, s] for s in streams],
+                repetition_penalty, repetition_window, no_repeat_ngram,
+            ),
+        )  # fmt: skip
         return [c.decode("utf-8") for c in completion.numpy()]
 
     def stream(
@@ -381,18 +449,19 @@ class Generator(tf.Module):
         top_k: int = 0,
         top_p: float = 1.0,
         seed: int = 0,
+        repetition_penalty: float = 1.0,
+        repetition_window: int = SampleConfig.repetition_window,
+        no_repeat_ngram: int = 0,
     ) -> Iterator[str]:
         """Yield the completion of one prompt chunk by chunk as tokens are drawn.
 
         Gives the same text as `generate([prompt], ...)` with the same settings.
         """
-        logits, state, prev = self.prime(string_tensor([prompt]))
-        params = (
-            tf.constant([temperature], tf.float32),
-            tf.constant([top_k], tf.int32),
-            tf.constant([top_p], tf.float32),
-            tf.constant([[seed, 0]], tf.int64),
-        )
+        logits, state, history, prev = self.prime(string_tensor([prompt]))
+        settings = _setting_tensors(
+            1, temperature, top_k, top_p, [[seed, 0]],
+            repetition_penalty, repetition_window, no_repeat_ngram,
+        )  # fmt: skip
         total = min(max_new_tokens, self.max_new_tokens_cap)
         counts, t = tf.zeros([1], tf.int32), tf.constant(0)
         pending = ""  # text held back because it may be the start of a stop string
@@ -401,8 +470,8 @@ class Generator(tf.Module):
             # One chunk first (text at once), then stretches as long as the reader can
             # wait (STREAM_INTERVAL): each call costs a fixed overhead, so fewer is faster.
             started, before, until = time.perf_counter(), until, min(total, until + stretch)
-            piece, logits, state, prev, counts, t = self.continue_stream(
-                logits, state, prev, counts, t, tf.constant([until]), *params
+            piece, logits, state, history, prev, counts, t = self.continue_stream(
+                logits, state, history, prev, counts, t, tf.constant([until]), *settings
             )
             rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
             stretch = max(self.chunk_size, int(rate * STREAM_INTERVAL))
@@ -415,3 +484,16 @@ class Generator(tf.Module):
                 return
         if pending:
             yield pending
+
+
+def _setting_tensors(batch, temperature, top_k, top_p, seeds, penalty, window, ngram):
+    """The per-row setting tensors of `_SETTINGS`, each setting the same for every row."""
+    return (
+        tf.fill([batch], float(temperature)),
+        tf.fill([batch], int(top_k)),
+        tf.fill([batch], float(top_p)),
+        tf.constant(seeds, tf.int64, shape=[batch, 2]),
+        tf.fill([batch], float(penalty)),
+        tf.fill([batch], int(window)),
+        tf.fill([batch], int(ngram)),
+    )

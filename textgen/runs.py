@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from textgen.config import RunConfig, validate_sampling
+from textgen.config import RunConfig, validate_repetition, validate_sampling
 from textgen.errors import ConfigError, RunError
 from textgen.fileio import atomic_write_json
 
@@ -263,10 +263,18 @@ class Run:
             "top_k": sample.top_k,
             "top_p": sample.top_p,
             "seed": 0,
+            "repetition_penalty": sample.repetition_penalty,
+            "repetition_window": sample.repetition_window,
+            "no_repeat_ngram": sample.no_repeat_ngram,
         }
         stop = kwargs.pop("stop", None)
         settings.update({k: v for k, v in kwargs.items() if v is not None})
         validate_sampling(settings["temperature"], settings["top_k"], settings["top_p"])
+        validate_repetition(
+            settings["repetition_penalty"],
+            settings["repetition_window"],
+            settings["no_repeat_ngram"] or None,  # 0 is off
+        )
         if settings["max_new_tokens"] < 0:
             raise ConfigError(f"length must be >= 0, got {settings['max_new_tokens']}")
         generator = self.generator if stop is None else self.generator_for(stop)
@@ -276,7 +284,8 @@ class Run:
         """Completions of `prompts` (generated text only), drawn as one batch.
 
         Keyword settings: max_new_tokens, temperature, top_k, top_p, seed, streams,
-        stop (a list of strings; default: the run's). Unset ones take the run's defaults.
+        repetition_penalty, repetition_window, no_repeat_ngram, stop (a list of strings;
+        default: the run's). Unset ones take the run's defaults.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         generator, settings = self._settings(kwargs)

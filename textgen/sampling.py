@@ -8,8 +8,11 @@ seed gives the same text in the sampler, the streaming sampler and the export.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
+from textgen.config import MAX_NGRAM, REPETITION_HISTORY
 from textgen.tokenizers import UNK_ID
 
 _MASK32 = 0xFFFFFFFF
@@ -107,15 +110,97 @@ def choose_tokens(
     top_p: tf.Tensor,
     noise: tf.Tensor,
     filtering: bool,
+    history: tf.Tensor | None = None,
+    controls: RepetitionControls | None = None,
 ) -> tf.Tensor:
     """The next token per row, (batch,) int32: the one generation step every sampler runs.
 
     `inverse_t` is `inverse_temperature(temperature)` and `noise` this step's
     `step_noise(gumbel_noise(...), temperature)` (batch, vocab), both prepared once per
     loop; greedy rows take the argmax, `[UNK]` is never chosen. `filtering` (a Python
-    bool, `needs_filtering` decided once per loop) applies top-k / top-p.
+    bool, `needs_filtering` decided once per loop) applies top-k / top-p; `controls`
+    (given when `repetition_in_use`) the repetition rules over each row's `history`.
     """
+    if controls is not None:
+        logits = control_repetition(logits, history, controls)
     scaled = logits * inverse_t
     if filtering:
         scaled = top_filter(scaled, top_k, top_p)
     return tf.argmax(scaled + noise, axis=-1, output_type=tf.int32)
+
+
+# -- repetition controls: logits filters over each row's recent tokens ------------------
+
+HISTORY = REPETITION_HISTORY  # tokens the controls look back on: the prompt's, then drawn
+
+
+class RepetitionControls(NamedTuple):
+    """Per-row repetition settings (all (batch,)); each rule is off at its neutral value."""
+
+    penalty: tf.Tensor  # float32: CTRL's repetition penalty, 1 is off
+    window: tf.Tensor  # int32: the penalty looks at this many recent tokens
+    ngram: tf.Tensor  # int32: no n-gram of this size repeats; 0 is off
+
+
+def repetition_in_use(controls: RepetitionControls) -> tf.Tensor:
+    """Whether any row uses a repetition control (a scalar bool; a loop computes it once)."""
+    return tf.reduce_any(controls.penalty != 1.0) | tf.reduce_any(controls.ngram > 0)
+
+
+def penalize_repeats(
+    logits: tf.Tensor, history: tf.Tensor, penalty: tf.Tensor, window: tf.Tensor
+) -> tf.Tensor:
+    """CTRL's repetition penalty (Keskar et al., 2019): the logits of tokens among a row's
+    last `window` tokens of `history` are divided by `penalty` where positive and
+    multiplied by it where negative. logits (batch, vocab); history (batch, HISTORY) token
+    ids, oldest first, -1 where empty; penalty, window (batch,)."""
+    size = history.shape[1]
+    recent = tf.range(size)[None, :] >= size - window[:, None]  # (batch, HISTORY)
+    seen = _mark_tokens(tf.shape(logits), history, recent & (history >= 0))
+    factor = tf.where(logits > 0, 1.0 / penalty[:, None], penalty[:, None])
+    return tf.where(seen, logits * factor, logits)
+
+
+def ban_repeated_ngrams(logits: tf.Tensor, history: tf.Tensor, ngram: tf.Tensor) -> tf.Tensor:
+    """-inf on each token that would complete an n-gram (n = the row's `ngram`, 0: off)
+    already in `history`: the tokens that followed the earlier occurrences of the row's
+    last n - 1 tokens."""
+    size, width = history.shape[1], MAX_NGRAM - 1
+    batch = tf.shape(history)[0]
+    padded = tf.concat([history, tf.fill([batch, width + 1], -1)], axis=1)
+    before = ngram - 1  # (batch,) tokens before the banned one; -1 for rows that are off
+    offsets = tf.range(width)
+    need = offsets[None, :] < before[:, None]  # (batch, width)
+    prefix = tf.gather(padded, tf.maximum(size - before[:, None] + offsets, 0), batch_dims=1)
+    windows = tf.stack([padded[:, k : k + size] for k in range(width)], axis=2)
+    same = (windows == prefix[:, None, :]) | ~need[:, None, :]  # (batch, HISTORY, width)
+    complete = tf.reduce_all((prefix >= 0) | ~need, axis=1) & (ngram > 0)  # (batch,)
+    follows = tf.range(size)[None, :] + tf.maximum(before, 0)[:, None]  # (batch, HISTORY)
+    following = tf.gather(padded, follows, batch_dims=1)
+    found = tf.reduce_all(same, axis=2) & complete[:, None] & (follows < size)
+    banned = _mark_tokens(tf.shape(logits), following, found & (following >= 0))
+    return tf.where(banned, _NEG_INF, logits)
+
+
+def _mark_tokens(shape: tf.Tensor, ids: tf.Tensor, where: tf.Tensor) -> tf.Tensor:
+    """(batch, vocab) bools: True at each row's `ids` (batch, n) where `where` holds."""
+    rows = tf.broadcast_to(tf.range(shape[0])[:, None], tf.shape(ids))
+    indices = tf.stack([rows, tf.maximum(ids, 0)], axis=-1)  # (batch, n, 2)
+    marks = tf.tensor_scatter_nd_max(tf.zeros(shape, tf.int32), indices, tf.cast(where, tf.int32))
+    return marks > 0
+
+
+def control_repetition(
+    logits: tf.Tensor, history: tf.Tensor, controls: RepetitionControls
+) -> tf.Tensor:
+    """Both repetition rules on logits (batch, vocab). A row whose every token (but
+    `[UNK]`) the rules would exclude keeps its logits unchanged for this step."""
+    controlled = penalize_repeats(logits, history, controls.penalty, controls.window)
+    controlled = ban_repeated_ngrams(controlled, history, controls.ngram)
+    allowed = tf.math.is_finite(controlled + _never_unk(logits.shape[-1]))
+    return tf.where(tf.reduce_any(allowed, axis=1, keepdims=True), controlled, logits)
+
+
+def push_history(history: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+    """`history` (batch, HISTORY) with each row's new token `ids` (batch,) at its end."""
+    return tf.concat([history[:, 1:], ids[:, None]], axis=1)
