@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import textgen
+from textgen.config import TrainConfig
 from textgen.errors import ConfigError, RunError
 from textgen.runs import RunFolder
 from textgen.tokenizers import Vocabulary, extend_vocabulary
@@ -204,8 +205,6 @@ def test_train_init_from_on_the_command_line(trained_runs, new_corpus, tmp_path)
     assert "vocabulary extend, " in result.output and "+ 2 new characters" in result.output
     (run_dir,) = root.iterdir()
     config = json.loads((run_dir / "config.json").read_text())
-    assert (
-        config["train"]["learning_rate"]
-        == textgen.config.FINE_TUNE_DEFAULTS["train"]["learning_rate"]
-    )
+    # training settings are textgen's defaults, not the parent's (its sample_length is 0)
+    assert config["train"]["sample_length"] == TrainConfig().sample_length > 0
     assert config["model"]["units"] == 24 and config["parent"]["vocab"] == "extend"

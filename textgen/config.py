@@ -424,17 +424,14 @@ FIXED_BY_PARENT = {
     "data": ("level", "lowercase"),
     "model": ("cell", "layers", "units", "embedding_dim", "skip_connections"),
 }
-# A fine-tune's own defaults, under what the user gives (docs/experiments.md, "Fine-tuning").
-FINE_TUNE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "train": {"learning_rate": 3e-3, "lr_schedule": "constant", "epochs": 10, "patience": 3},
-}
 
 
 def fine_tune_config(parent: RunConfig, settings: dict[str, dict]) -> RunConfig:
-    """A fine-tune's config: the parent's data, model and sample settings; textgen's
-    training defaults with `FINE_TUNE_DEFAULTS` (not the parent's budget); then the user's
-    `settings` (by section) on top. Raises ConfigError naming every setting that
-    `FIXED_BY_PARENT` keeps and the user gave otherwise."""
+    """A fine-tune's config: the parent's data, model and sample settings, textgen's
+    training defaults (not the parent's budget; they also fine-tune best, see
+    docs/experiments.md, "Fine-tuning"), and the user's `settings` (by section) on top.
+    Raises ConfigError naming every setting that `FIXED_BY_PARENT` keeps and the user
+    gave otherwise."""
     conflicts = []
     for section, names in FIXED_BY_PARENT.items():
         for name in names:
@@ -448,11 +445,7 @@ def fine_tune_config(parent: RunConfig, settings: dict[str, dict]) -> RunConfig:
         raise ConfigError(
             "a fine-tune keeps its parent's model and tokens: " + "; ".join(conflicts)
         )
-    merged = {
-        section: {**FINE_TUNE_DEFAULTS.get(section, {}), **settings.get(section, {})}
-        for section in _SECTIONS
-    }
     fresh = dataclasses.replace(
         parent, train=TrainConfig(), preset=None, textgen_version="", corpus={}, parent={}
     )
-    return fresh.with_overrides(**merged)
+    return fresh.with_overrides(**settings)

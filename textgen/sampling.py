@@ -193,10 +193,19 @@ def _mark_tokens(shape: tf.Tensor, ids: tf.Tensor, where: tf.Tensor) -> tf.Tenso
 def control_repetition(
     logits: tf.Tensor, history: tf.Tensor, controls: RepetitionControls
 ) -> tf.Tensor:
-    """Both repetition rules on logits (batch, vocab). A row whose every token (but
-    `[UNK]`) the rules would exclude keeps its logits unchanged for this step."""
-    controlled = penalize_repeats(logits, history, controls.penalty, controls.window)
-    controlled = ban_repeated_ngrams(controlled, history, controls.ngram)
+    """Both repetition rules on logits (batch, vocab), each only if a row uses it. A row
+    whose every token (but `[UNK]`) the rules would exclude keeps its logits unchanged for
+    this step."""
+    controlled = tf.cond(
+        tf.reduce_any(controls.penalty != 1.0),
+        lambda: penalize_repeats(logits, history, controls.penalty, controls.window),
+        lambda: logits,
+    )
+    controlled = tf.cond(
+        tf.reduce_any(controls.ngram > 0),
+        lambda: ban_repeated_ngrams(controlled, history, controls.ngram),
+        lambda: controlled,
+    )
     allowed = tf.math.is_finite(controlled + _never_unk(logits.shape[-1]))
     return tf.where(tf.reduce_any(allowed, axis=1, keepdims=True), controlled, logits)
 
