@@ -251,7 +251,7 @@ class Generator(tf.Module):
         ids (size, batch) (a row's ids past its max_new_tokens are junk), the steps
         taken, and the logits, state, history and counts after them. Everything that does
         not change from step to step (weights, noise, temperature) is prepared before the
-        loop, and the loop is written out once per combination of the rules in use.
+        loop, and the loop is written out once for each set of rules a request may use.
         """
         batch = tf.shape(logits)[0]
         steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
@@ -287,13 +287,14 @@ class Generator(tf.Module):
             )
             return chunk, logits_out, state_out, history_out
 
-        def run_filtering(repeating: bool):
-            return tf.cond(
-                sampling.filtering, lambda: run(True, repeating), lambda: run(False, repeating)
-            )
-
+        # Three loops, not four: a loop with repetition controls always filters (top-k/p
+        # off is a no-op), which keeps the graph, and the time to build it, smaller.
         chunk, logits, state, history = tf.cond(
-            sampling.repeating, lambda: run_filtering(True), lambda: run_filtering(False)
+            sampling.repeating,
+            lambda: run(True, True),
+            lambda: tf.cond(
+                sampling.filtering, lambda: run(True, False), lambda: run(False, False)
+            ),
         )
         counts = counts + tf.clip_by_value(max_new_tokens - counts, 0, steps)
         return chunk, steps, logits, state, history, counts
