@@ -112,5 +112,5 @@ def test_a_row_whose_every_token_is_banned_keeps_its_logits():
 
     logits = tf.constant([[0.0, 1.0, 2.0]])
     history = tf.constant([[1, 2]])  # n 1 bans both real tokens; [UNK] never counts
-    controls = RepetitionControls(tf.constant([1.0]), tf.constant([2]), tf.constant([1]))
+    controls = RepetitionControls.of(tf.constant([1.0]), tf.constant([2]), tf.constant([1]))
     np.testing.assert_array_equal(control_repetition(logits, history, controls), logits)

@@ -233,7 +233,7 @@ class Generator(tf.Module):
         window = tf.minimum(tf.where(window < 0, d.repetition_window, window), HISTORY)
         ngram = tf.where(ngram < 0, d.no_repeat_ngram, ngram)
         ngram = tf.where(ngram <= MAX_NGRAM, ngram, 0)
-        controls = RepetitionControls(penalty, window, ngram)
+        controls = RepetitionControls.of(penalty, window, ngram)
         return max_new_tokens, Sampling(
             temperature,
             top_k,

@@ -135,16 +135,23 @@ HISTORY = REPETITION_HISTORY  # tokens the controls look back on: the prompt's, 
 
 
 class RepetitionControls(NamedTuple):
-    """Per-row repetition settings (all (batch,)); each rule is off at its neutral value."""
+    """Per-row repetition settings (each rule off at its neutral value), and whether any
+    row uses each rule (decided once per loop: `RepetitionControls.of`)."""
 
-    penalty: tf.Tensor  # float32: CTRL's repetition penalty, 1 is off
-    window: tf.Tensor  # int32: the penalty looks at this many recent tokens
-    ngram: tf.Tensor  # int32: no n-gram of this size repeats; 0 is off
+    penalty: tf.Tensor  # (batch,) float32: CTRL's repetition penalty, 1 is off
+    window: tf.Tensor  # (batch,) int32: the penalty looks at this many recent tokens
+    ngram: tf.Tensor  # (batch,) int32: no n-gram of this size repeats; 0 is off
+    penalizing: tf.Tensor  # scalar bool: does any row use the penalty?
+    banning: tf.Tensor  # scalar bool: does any row use no-repeat n-grams?
+
+    @classmethod
+    def of(cls, penalty: tf.Tensor, window: tf.Tensor, ngram: tf.Tensor) -> RepetitionControls:
+        return cls(penalty, window, ngram, tf.reduce_any(penalty != 1.0), tf.reduce_any(ngram > 0))
 
 
 def repetition_in_use(controls: RepetitionControls) -> tf.Tensor:
-    """Whether any row uses a repetition control (a scalar bool; a loop computes it once)."""
-    return tf.reduce_any(controls.penalty != 1.0) | tf.reduce_any(controls.ngram > 0)
+    """Whether any row uses a repetition control (a scalar bool)."""
+    return controls.penalizing | controls.banning
 
 
 def penalize_repeats(
@@ -197,12 +204,12 @@ def control_repetition(
     whose every token (but `[UNK]`) the rules would exclude keeps its logits unchanged for
     this step."""
     controlled = tf.cond(
-        tf.reduce_any(controls.penalty != 1.0),
+        controls.penalizing,
         lambda: penalize_repeats(logits, history, controls.penalty, controls.window),
         lambda: logits,
     )
     controlled = tf.cond(
-        tf.reduce_any(controls.ngram > 0),
+        controls.banning,
         lambda: ban_repeated_ngrams(controlled, history, controls.ngram),
         lambda: controlled,
     )
