@@ -38,6 +38,10 @@ class Parent:
         folder.require_complete()
         return cls(Run(folder, weights=which, xla=False), which)
 
+    def weights_digest(self) -> str:
+        """sha256 of the checkpoint files the weights were read from."""
+        return _sha256(checkpoint_files(self.run.weights_path))
+
     def lineage(self, vocab_mode: str, vocab_size: int) -> dict:
         """What the fine-tune's config.json records of where it came from."""
         folder = self.run.folder
@@ -46,7 +50,7 @@ class Parent:
             "config_sha256": _sha256([folder.config_file]),
             "weights": self.which,
             "checkpoint": os.path.basename(self.run.weights_path),
-            "weights_sha256": _sha256(checkpoint_files(self.run.weights_path)),
+            "weights_sha256": self.weights_digest(),
             "vocab": vocab_mode,
             "parent_vocab_size": self.run.vocab.size,
             "tokens_added": vocab_size - self.run.vocab.size,
@@ -77,7 +81,7 @@ def parent_initializer(lineage: dict, parent: Parent | None = None):
 
     def initialize(model) -> None:
         source = parent or Parent.load(lineage["path"], lineage["weights"])
-        if parent is None and source.lineage("", 0)["weights_sha256"] != lineage["weights_sha256"]:
+        if parent is None and source.weights_digest() != lineage["weights_sha256"]:
             raise RunError(
                 f"the parent run {lineage['path']} has other {lineage['weights']} weights than "
                 "when this fine-tune started; start the fine-tune again"
