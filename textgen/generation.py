@@ -14,10 +14,9 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from textgen.config import MAX_NEW_TOKENS, SampleConfig
+from textgen.config import MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
 from textgen.models import OneStep
 from textgen.sampling import (
-    HISTORY,
     MAX_NGRAM,
     RepetitionControls,
     choose_tokens,
@@ -106,7 +105,7 @@ class Primed(NamedTuple):
     logits: tf.Tensor  # (batch, vocab) for the next token
     state: tuple  # per layer, (h, c) or (h,)
     last_ids: tf.Tensor  # (batch,) each row's last token
-    history: tf.Tensor  # (batch, HISTORY) the last tokens read, oldest first, -1 empty
+    history: tf.Tensor  # (batch, REPETITION_HISTORY) the last tokens read, oldest first, -1 empty
     nll: tf.Tensor  # (batch,) summed NLL of the prompt's tokens (with_nll), else zeros
     counts: tf.Tensor  # (batch,) prompt tokens
 
@@ -142,7 +141,7 @@ class Generator(tf.Module):
     a negative value of any setting, or a top_p outside (0, 1], means "use the default"
     from `defaults`; max_new_tokens above the cap is cut to the cap; a repetition_penalty
     of 0 (or NaN), or a no_repeat_ngram above `MAX_NGRAM`, is off; a repetition_window
-    above `HISTORY` is `HISTORY`.
+    above `REPETITION_HISTORY` is `REPETITION_HISTORY`.
     """
 
     def __init__(
@@ -169,7 +168,7 @@ class Generator(tf.Module):
         state_spec = tf.nest.map_structure(
             lambda x: batch_of(x.shape[1]), self.one_step.zero_state(1)
         )
-        history_spec = tf.TensorSpec([None, HISTORY], tf.int32)
+        history_spec = tf.TensorSpec([None, REPETITION_HISTORY], tf.int32)
         self.continue_stream = tf.function(
             self._continue_stream,
             input_signature=[
@@ -212,8 +211,10 @@ class Generator(tf.Module):
             body,
             (tf.constant(0), logits0, self.one_step.zero_state(batch), nll0),
         )
-        # Each row's last HISTORY tokens, right-aligned, for the repetition controls.
-        positions = lengths[:, None] - HISTORY + tf.range(HISTORY)[None, :]  # (batch, HISTORY)
+        # Each row's last REPETITION_HISTORY tokens, right-aligned, for the repetition controls.
+        positions = (
+            lengths[:, None] - REPETITION_HISTORY + tf.range(REPETITION_HISTORY)[None, :]
+        )  # (batch, REPETITION_HISTORY)
         taken = tf.gather(padded, tf.maximum(positions, 0), batch_dims=1)
         history = tf.where(positions >= 0, taken, -1)
         return Primed(logits, state, last_ids, history, nll, lengths - 1)
@@ -230,7 +231,7 @@ class Generator(tf.Module):
         penalty, window, ngram = controls
         penalty = tf.where(penalty < 0, d.repetition_penalty, penalty)
         penalty = tf.where(penalty > 0, penalty, 1.0)  # 0 and NaN: off
-        window = tf.minimum(tf.where(window < 0, d.repetition_window, window), HISTORY)
+        window = tf.minimum(tf.where(window < 0, d.repetition_window, window), REPETITION_HISTORY)
         ngram = tf.where(ngram < 0, d.no_repeat_ngram, ngram)
         ngram = tf.where(ngram <= MAX_NGRAM, ngram, 0)
         controls = RepetitionControls.of(penalty, window, ngram)
@@ -299,14 +300,15 @@ class Generator(tf.Module):
         counts = counts + tf.clip_by_value(max_new_tokens - counts, 0, steps)
         return chunk, steps, logits, state, history, counts
 
-    def _draw_until_done(self, primed, prev, counts, t, max_new_tokens, sampling):
+    def _draw_until_done(
+        self, logits, state, history, prev, counts, t, max_new_tokens, sampling
+    ):  # fmt: skip
         """Draw chunks until every row has `max_new_tokens` tokens or holds a stop string.
 
-        Starts from `primed`'s logits, state and history; `t` is the index of the next
-        token (it keys the sampling noise), `counts` the tokens each row has so far.
-        Returns the ids drawn (batch, 1 + steps) after each row's previous token `prev`,
-        how many each row drew, the `Primed` network after them (nll and counts unused),
-        each row's token count, and t.
+        Starts from the network's `logits`, `state` and token `history`; `t` is the index
+        of the next token (it keys the sampling noise), `counts` the tokens each row has so
+        far. Returns the ids drawn (batch, 1 + steps) after each row's previous token
+        `prev`, how many each row drew, and the logits, state, history, counts and t after.
         """
         # Chunks of ids, time-major; the first holds each row's previous token.
         chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
@@ -333,12 +335,10 @@ class Generator(tf.Module):
                 counts < max_new
             ),
             body,
-            (t, primed.logits, primed.state, primed.history, prev, counts, max_new_tokens,
-             text, chunks),
-        )  # fmt: skip
+            (t, logits, state, history, prev, counts, max_new_tokens, text, chunks),
+        )
         sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
-        after = primed._replace(logits=logits, state=state, history=history)
-        return sequence, counts - before, after, counts, t
+        return sequence, counts - before, logits, state, history, counts, t
 
     def _text(self, sequence, lengths):
         """Text of sequence[:, 1:] continuing sequence[:, 0], the first `lengths` tokens."""
@@ -369,10 +369,10 @@ class Generator(tf.Module):
         )
         primed = self._prime(prompts)
         max_new_tokens = tf.maximum(max_new_tokens, 0)
-        counts = tf.zeros_like(primed.last_ids)
         sequence, counts, *_ = self._draw_until_done(
-            primed, primed.last_ids, counts, 0, max_new_tokens, sampling
-        )
+            primed.logits, primed.state, primed.history, primed.last_ids,
+            tf.zeros_like(primed.last_ids), 0, max_new_tokens, sampling,
+        )  # fmt: skip
         completion = self._text(sequence, counts)
         if self.stops:
             counts = self._tokens_through_stop(sequence, counts, completion)
@@ -402,14 +402,12 @@ class Generator(tf.Module):
         text (batch,), and the loop state after them."""
         temperature, top_k, top_p, seeds, *controls = settings
         _, sampling = self._sampling(0, temperature, top_k, top_p, seeds, controls)
-        zeros = tf.zeros_like(prev)
-        primed = Primed(logits, state, prev, history, tf.cast(zeros, tf.float32), zeros)
-        sequence, drawn, after, counts, t = self._draw_until_done(
-            primed, prev, counts, t, until, sampling
+        sequence, drawn, logits, state, history, counts, t = self._draw_until_done(
+            logits, state, history, prev, counts, t, until, sampling
         )
         text = self._text(sequence, drawn)
         prev = tf.gather(sequence, drawn, batch_dims=1)
-        return text, after.logits, after.state, after.history, prev, counts, t
+        return text, logits, state, history, prev, counts, t
 
     # -- Python API -------------------------------------------------------------------
 
@@ -422,9 +420,9 @@ class Generator(tf.Module):
         top_p: float = 1.0,
         seed: int = 0,
         streams: Sequence[int] | None = None,
-        repetition_penalty: float = 1.0,
+        repetition_penalty: float = SampleConfig.repetition_penalty,
         repetition_window: int = SampleConfig.repetition_window,
-        no_repeat_ngram: int = 0,
+        no_repeat_ngram: int = SampleConfig.no_repeat_ngram,
     ) -> list[str]:
         """Completions of `prompts` (the generated text only), drawn as one batch.
 
@@ -450,9 +448,9 @@ class Generator(tf.Module):
         top_k: int = 0,
         top_p: float = 1.0,
         seed: int = 0,
-        repetition_penalty: float = 1.0,
+        repetition_penalty: float = SampleConfig.repetition_penalty,
         repetition_window: int = SampleConfig.repetition_window,
-        no_repeat_ngram: int = 0,
+        no_repeat_ngram: int = SampleConfig.no_repeat_ngram,
     ) -> Iterator[str]:
         """Yield the completion of one prompt chunk by chunk as tokens are drawn.
 

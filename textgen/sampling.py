@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from textgen.config import MAX_NGRAM, REPETITION_HISTORY
+from textgen.config import MAX_NGRAM
 from textgen.tokenizers import UNK_ID
 
 _MASK32 = 0xFFFFFFFF
@@ -131,8 +131,6 @@ def choose_tokens(
 
 # -- repetition controls: logits filters over each row's recent tokens ------------------
 
-HISTORY = REPETITION_HISTORY  # tokens the controls look back on: the prompt's, then drawn
-
 
 class RepetitionControls(NamedTuple):
     """Per-row repetition settings (each rule off at its neutral value), and whether any
@@ -159,10 +157,10 @@ def penalize_repeats(
 ) -> tf.Tensor:
     """CTRL's repetition penalty (Keskar et al., 2019): the logits of tokens among a row's
     last `window` tokens of `history` are divided by `penalty` where positive and
-    multiplied by it where negative. logits (batch, vocab); history (batch, HISTORY) token
+    multiplied by it where negative. logits (batch, vocab); history (batch, history) token
     ids, oldest first, -1 where empty; penalty, window (batch,)."""
     size = history.shape[1]
-    recent = tf.range(size)[None, :] >= size - window[:, None]  # (batch, HISTORY)
+    recent = tf.range(size)[None, :] >= size - window[:, None]  # (batch, history)
     seen = _mark_tokens(tf.shape(logits), history, recent & (history >= 0))
     factor = tf.where(logits > 0, 1.0 / penalty[:, None], penalty[:, None])
     return tf.where(seen, logits * factor, logits)
@@ -180,9 +178,9 @@ def ban_repeated_ngrams(logits: tf.Tensor, history: tf.Tensor, ngram: tf.Tensor)
     need = offsets[None, :] < before[:, None]  # (batch, width)
     prefix = tf.gather(padded, tf.maximum(size - before[:, None] + offsets, 0), batch_dims=1)
     windows = tf.stack([padded[:, k : k + size] for k in range(width)], axis=2)
-    same = (windows == prefix[:, None, :]) | ~need[:, None, :]  # (batch, HISTORY, width)
+    same = (windows == prefix[:, None, :]) | ~need[:, None, :]  # (batch, history, width)
     complete = tf.reduce_all((prefix >= 0) | ~need, axis=1) & (ngram > 0)  # (batch,)
-    follows = tf.range(size)[None, :] + tf.maximum(before, 0)[:, None]  # (batch, HISTORY)
+    follows = tf.range(size)[None, :] + tf.maximum(before, 0)[:, None]  # (batch, history)
     following = tf.gather(padded, follows, batch_dims=1)
     found = tf.reduce_all(same, axis=2) & complete[:, None] & (follows < size)
     banned = _mark_tokens(tf.shape(logits), following, found & (following >= 0))
@@ -218,5 +216,5 @@ def control_repetition(
 
 
 def push_history(history: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
-    """`history` (batch, HISTORY) with each row's new token `ids` (batch,) at its end."""
+    """`history` (batch, history) with each row's new token `ids` (batch,) at its end."""
     return tf.concat([history[:, 1:], ids[:, None]], axis=1)
