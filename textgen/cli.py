@@ -14,8 +14,9 @@ import sys
 import click
 
 from textgen.cli_options import (
-    repetition_options,
-    repetition_settings,
+    control_options,
+    control_settings,
+    max_copy_option,
     root_option,
     run_dir_option,
     train_settings,
@@ -270,7 +271,7 @@ def compare(**opts) -> None:
 @click.option("--stream/--no-stream", default=True, help="Print a single sample as it is drawn.")
 @click.option("--server", metavar="URL", help="Ask a TF Serving model at URL instead.")
 @click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
-@repetition_options
+@control_options
 def sample(**opts) -> None:
     """Continue --prompt with text from a trained run (the newest by default)."""
     from textgen.config import validate_sampling
@@ -283,7 +284,7 @@ def sample(**opts) -> None:
         "top_k": opts["top_k"],
         "top_p": opts["top_p"],
         "seed": opts["seed"] if opts["seed"] is not None else secrets.randbelow(2**31),
-        **repetition_settings(opts),
+        **control_settings(opts),
     }
     if opts["server"]:
         from textgen.client import generate_remote
@@ -328,11 +329,11 @@ def _print_samples(prompt: str, completions: list[str]) -> None:
 @click.option("--sample-length", type=click.IntRange(min=1), default=300, help="Tokens per sample.")
 @click.option("--seed", default=0, help="Seed of the samples.")
 @weights_option("evaluate")
-@repetition_options
+@control_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def evaluate(**opts) -> None:
     """Held-out loss (bits/char or perplexity) and sample diversity of a run."""
-    controls = repetition_settings(opts)
+    controls = control_settings(opts)
     _quiet_tensorflow()
     import json
 
@@ -389,8 +390,12 @@ def info(run_dir, root) -> None:
     help="Compile the token loop with XLA: ~2x faster, but TF Serving then needs "
     "--xla_cpu_compilation_enabled=true on CPU and cannot serve it on GPU.",
 )
+@max_copy_option
 def export(**opts):
     """Write a SavedModel that TensorFlow Serving serves (string in, string out)."""
+    from textgen.config import validate_max_copy
+
+    validate_max_copy(opts["max_copy"])
     _quiet_tensorflow()
     from textgen.export import export_run, serving_commands
 

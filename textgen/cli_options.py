@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import click
 
-from textgen.config import CELLS, LEVELS, LR_SCHEDULES, MAX_NGRAM, PRESETS, REPETITION_HISTORY
+from textgen.config import (
+    CELLS,
+    LEVELS,
+    LR_SCHEDULES,
+    MAX_COPY,
+    MAX_NGRAM,
+    PRESETS,
+    REPETITION_HISTORY,
+)
 from textgen.runs import DEFAULT_ROOT
 
 run_dir_option = click.option(
@@ -24,8 +32,8 @@ root_option = click.option(
 )
 
 
-def repetition_options(command):
-    """The repetition controls (shared by `sample` and `evaluate`)."""
+def control_options(command):
+    """The repetition controls and the copy guard (shared by `sample` and `evaluate`)."""
     options = [
         click.option(
             "--repetition-penalty",
@@ -42,19 +50,31 @@ def repetition_options(command):
             type=int,
             help=f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off).",
         ),
+        max_copy_option,
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def repetition_settings(opts: dict) -> dict:
-    """The repetition settings given, checked (ConfigError: exit code 2)."""
-    from textgen.config import validate_repetition
+max_copy_option = click.option(
+    "--max-copy",
+    type=int,
+    default=0,
+    metavar="N",
+    help=f"Never write a span of N characters found in the training text, 2-{MAX_COPY} "
+    "(default 0: off). Its index is built once per run and cached.",
+)
+
+
+def control_settings(opts: dict) -> dict:
+    """The repetition controls and copy guard given, checked (ConfigError: exit code 2)."""
+    from textgen.config import validate_max_copy, validate_repetition
 
     names = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
     validate_repetition(*(opts[name] for name in names))
-    return {name: opts[name] for name in names}
+    validate_max_copy(opts["max_copy"])
+    return {name: opts[name] for name in (*names, "max_copy")}
 
 
 def weights_option(what: str):

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from textgen.errors import ServerError
+from textgen.errors import ConfigError, ServerError
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -55,12 +55,19 @@ def generate_remote(
     repetition_penalty: float | None = None,
     repetition_window: int | None = None,
     no_repeat_ngram: int | None = None,
+    max_copy: int = 0,
 ) -> list[str]:
     """Completions from the `generate` signature (`generate_controlled` when a repetition
     control is given); unset settings use the export's defaults.
 
     Rows with the same prompt get seeds seed, seed+1, ... so that several samples differ.
+    The copy guard is part of an export (`textgen export --max-copy`), not a request.
     """
+    if max_copy:
+        raise ConfigError(
+            "--max-copy is built into an export, not asked of a server: "
+            "export the run with --max-copy N"
+        )
     unset = lambda value, default=-1: default if value is None else value  # noqa: E731
     controls = (repetition_penalty, repetition_window, no_repeat_ngram)
     instances = [

@@ -23,6 +23,8 @@ MAX_BATCH = 256  # prompts one request may carry (the export's cap)
 MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served request
 REPETITION_HISTORY = 1024  # tokens the repetition controls look back on, at most
 MAX_NGRAM = 5  # the largest n of no_repeat_ngram
+MAX_COPY = 256  # the longest span (characters) the copy guard can be built for
+EXPORT_MAX_COPY_BYTES = 256 << 20  # the largest copy-guard index an export carries
 
 
 def _check(ok: bool, message: str) -> None:
@@ -212,6 +214,15 @@ def validate_repetition(penalty: float | None, window: int | None, ngram: int | 
     _check(
         ngram is None or 1 <= ngram <= MAX_NGRAM,
         f"no-repeat n-gram size must be 1 to {MAX_NGRAM}, got {ngram!r}",
+    )
+
+
+def validate_max_copy(max_copy: int | None) -> None:
+    """Raise ConfigError unless the copy guard's span is 2 to MAX_COPY characters
+    (None or 0: off)."""
+    _check(
+        not max_copy or 2 <= max_copy <= MAX_COPY,
+        f"max-copy must be 2 to {MAX_COPY} characters (0: off), got {max_copy!r}",
     )
 
 

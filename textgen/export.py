@@ -26,7 +26,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from textgen.config import EXPORT_MAX_NEW_TOKENS, EXPORT_MODEL_NAME, MAX_BATCH, MAX_TEXT_BYTES
+from textgen.config import (
+    EXPORT_MAX_COPY_BYTES,
+    EXPORT_MAX_NEW_TOKENS,
+    EXPORT_MODEL_NAME,
+    MAX_BATCH,
+    MAX_TEXT_BYTES,
+)
 from textgen.errors import ExportError
 from textgen.generation import Generator
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
@@ -139,6 +145,7 @@ def export_run(
     weights: str = "best",
     stop: Sequence[str] | None = None,
     xla: bool = False,
+    max_copy: int = 0,
 ) -> ExportResult:
     """Write `EXPORT_DIR/NAME/VERSION/` (saved_model.pb + variables/) for TF Serving.
 
@@ -146,7 +153,9 @@ def export_run(
     version is only replaced with `force`; the new export is written to a temporary
     folder and renamed into place, so a failure never leaves half an export. `xla`
     compiles the token loop with XLA: faster, but TF Serving runs XLA on CPU only behind
-    an experimental flag, and not on GPU, so the default export has none.
+    an experimental flag, and not on GPU, so the default export has none. `max_copy`
+    N builds the copy guard in: the export never writes a span of N characters of the
+    training text (its index, up to EXPORT_MAX_COPY_BYTES, is saved with the weights).
     """
     started = time.perf_counter()
     folder = RunFolder.find(run_dir, root)
@@ -160,6 +169,16 @@ def export_run(
     target = model_dir / str(version)
     if target.exists() and not force:
         raise ExportError(f"{target} already exists; pass --force to replace it")
+    run = Run(folder, weights=weights)
+    stop = run.config.sample.stop if stop is None else stop
+    generator = run.generator_for(stop, max_new_tokens_cap, jit_compile=xla, max_copy=max_copy)
+    guard = generator.copy_guard
+    if guard is not None and guard.filter_bytes > EXPORT_MAX_COPY_BYTES:
+        raise ExportError(
+            f"the copy guard's index for this corpus is {guard.filter_bytes / 2**20:.0f} MiB, "
+            f"over the export's cap of {EXPORT_MAX_COPY_BYTES / 2**20:.0f} MiB (every server "
+            "replica would load it); export without --max-copy"
+        )
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
@@ -167,9 +186,7 @@ def export_run(
     except OSError as err:
         raise ExportError(f"cannot write to {model_dir}: {err.strerror or err}") from None
 
-    run = Run(folder, weights=weights)
-    stop = run.config.sample.stop if stop is None else stop
-    module = ServingModule(run.generator_for(stop, max_new_tokens_cap, jit_compile=xla))
+    module = ServingModule(generator)
     signatures = {
         "serving_default": module.serving_default,
         "generate": module.generate,

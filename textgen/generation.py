@@ -15,16 +15,17 @@ import keras
 import tensorflow as tf
 
 from textgen.config import MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
+from textgen.copy_guard import CopyGuard
 from textgen.models import OneStep
 from textgen.sampling import (
     MAX_NGRAM,
     RepetitionControls,
-    choose_tokens,
     gumbel_noise,
     inverse_temperature,
     needs_filtering,
     push_history,
     repetition_in_use,
+    sampling_scores,
     step_noise,
 )
 from textgen.tokenizers import Tokenizer, Vocabulary, string_tensor
@@ -153,6 +154,7 @@ class Generator(tf.Module):
         defaults: SampleConfig | None = None,
         jit_compile: bool = False,
         chunk_size: int | None = None,
+        copy_guard: CopyGuard | None = None,
     ):
         super().__init__(name="generator")
         self.one_step = OneStep(model)
@@ -163,16 +165,19 @@ class Generator(tf.Module):
         self.defaults = defaults or SampleConfig()
         self.jit_compile = jit_compile
         self.chunk_size = chunk_size or default_chunk_size(vocab.size)
+        self.copy_guard = copy_guard
+        self.tail_size = copy_guard.tail_size if copy_guard else 0
         self._compiled_draw_chunk = tf.function(self._draw_chunk, jit_compile=jit_compile)
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
         state_spec = tf.nest.map_structure(
             lambda x: batch_of(x.shape[1]), self.one_step.zero_state(1)
         )
         history_spec = tf.TensorSpec([None, REPETITION_HISTORY], tf.int32)
+        tail_spec = tf.TensorSpec([None, self.tail_size], tf.int32)
         self.continue_stream = tf.function(
             self._continue_stream,
             input_signature=[
-                batch_of(vocab.size), state_spec, history_spec, _INTS, _INTS,
+                batch_of(vocab.size), state_spec, history_spec, tail_spec, _INTS, _INTS,
                 tf.TensorSpec([], tf.int32), _INTS, *_SETTINGS,
             ],
         )  # fmt: skip
@@ -245,13 +250,16 @@ class Generator(tf.Module):
             repetition_in_use(controls),
         )
 
-    def _draw_chunk(self, logits, state, history, counts, t0, max_new_tokens, sampling, size):
+    def _draw_chunk(
+        self, logits, state, history, tail, counts, t0, max_new_tokens, sampling, size
+    ):  # fmt: skip
         """Up to `size` steps of drawing tokens; numbers only, so XLA can compile it.
 
         Runs min(size, most tokens any row still needs) steps. Returns the token
         ids (size, batch) (a row's ids past its max_new_tokens are junk), the steps
-        taken, and the logits, state, history and counts after them. Everything that does
-        not change from step to step (weights, noise, temperature) is prepared before the
+        taken, the logits, state, history, copy-guard tail and counts after them, and
+        which rows the copy guard ended (no candidate left). Everything that does not
+        change from step to step (weights, noise, temperature) is prepared before the
         loop, and the loop is written out once for each set of rules a request may use.
         """
         batch = tf.shape(logits)[0]
@@ -266,49 +274,68 @@ class Generator(tf.Module):
         inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
         weights = self.one_step.read_weights()
 
+        guard = self.copy_guard
+
         def run(filtering: bool, repeating: bool):
             controls = sampling.controls if repeating else None
 
-            def body(i, logits, state, history, chunk):
-                ids = choose_tokens(
+            def body(i, logits, state, history, tail, ended_at, chunk):
+                scores = sampling_scores(
                     logits, inverse_t, sampling.top_k, sampling.top_p, noise[i], filtering,
                     history, controls,
-                )  # (batch,)  # fmt: skip
+                )  # (batch, vocab)  # fmt: skip
+                if guard is None:
+                    ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
+                else:  # the history's last token precedes the new one
+                    ids, allowed = guard.choose(scores, tail, history[:, -1])
+                    ended_at = tf.where(allowed | (ended_at < size), ended_at, i)
+                    tail = guard.advance(tail, history[:, -1], ids)
                 chunk = tf.tensor_scatter_nd_update(chunk, [[i]], ids[None])
                 logits, state = self.one_step.step(weights, ids, state)
-                if repeating:  # the history is read only by the repetition controls
+                if repeating:  # the history is read by the repetition controls and the guard
                     history = push_history(history, ids)
-                return i + 1, logits, state, history, chunk
+                return i + 1, logits, state, history, tail, ended_at, chunk
 
-            _, logits_out, state_out, history_out, chunk = tf.while_loop(
+            return tf.while_loop(
                 lambda i, *_: i < steps,
                 body,
-                (tf.constant(0), logits, state, history, tf.zeros_like(noise[:, :, 0], tf.int32)),
+                (
+                    tf.constant(0), logits, state, history, tail, tf.fill([batch], size),
+                    tf.zeros_like(noise[:, :, 0], tf.int32),
+                ),
                 maximum_iterations=size,
-            )
-            return chunk, logits_out, state_out, history_out
+            )[1:]  # fmt: skip
 
         # Three loops, not four: a loop with repetition controls always filters (top-k/p
-        # off is a no-op), which keeps the graph, and the time to build it, smaller.
-        chunk, logits, state, history = tf.cond(
-            sampling.repeating,
-            lambda: run(True, True),
-            lambda: tf.cond(
-                sampling.filtering, lambda: run(True, False), lambda: run(False, False)
-            ),
-        )
-        counts = counts + tf.clip_by_value(max_new_tokens - counts, 0, steps)
-        return chunk, steps, logits, state, history, counts
+        # off is a no-op), which keeps the graph, and the time to build it, smaller. A
+        # generator with a copy guard runs that one loop only.
+        if guard is not None:
+            drawn = run(True, True)
+        else:
+            drawn = tf.cond(
+                sampling.repeating,
+                lambda: run(True, True),
+                lambda: tf.cond(
+                    sampling.filtering, lambda: run(True, False), lambda: run(False, False)
+                ),
+            )
+        logits, state, history, tail, ended_at, chunk = drawn
+        wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
+        ended = ended_at < wanted  # the guard ended the row before it was done
+        counts = counts + tf.minimum(wanted, ended_at)
+        return chunk, steps, logits, state, history, tail, counts, ended
 
     def _draw_until_done(
-        self, logits, state, history, prev, counts, t, max_new_tokens, sampling
+        self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling
     ):  # fmt: skip
-        """Draw chunks until every row has `max_new_tokens` tokens or holds a stop string.
+        """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
+        was ended by the copy guard.
 
-        Starts from the network's `logits`, `state` and token `history`; `t` is the index
-        of the next token (it keys the sampling noise), `counts` the tokens each row has so
-        far. Returns the ids drawn (batch, 1 + steps) after each row's previous token
-        `prev`, how many each row drew, and the logits, state, history, counts and t after.
+        Starts from the network's `logits`, `state`, token `history` and copy-guard
+        `tail`; `t` is the index of the next token (it keys the sampling noise), `counts`
+        the tokens each row has so far. Returns the ids drawn (batch, 1 + steps) after each
+        row's previous token `prev`, how many each row drew, and the logits, state,
+        history, tail, counts and t after.
         """
         # Chunks of ids, time-major; the first holds each row's previous token.
         chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
@@ -316,10 +343,13 @@ class Generator(tf.Module):
         text = tf.fill(tf.shape(prev), "")
         before = counts
 
-        def body(t, logits, state, history, prev, counts, max_new, text, chunks):
-            chunk, steps, logits, state, history, new_counts = self._compiled_draw_chunk(
-                logits, state, history, counts, t, max_new, sampling, self.chunk_size
+        def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks):
+            chunk, steps, logits, state, history, tail, new_counts, ended = (
+                self._compiled_draw_chunk(
+                    logits, state, history, tail, counts, t, max_new, sampling, self.chunk_size
+                )
             )
+            max_new = tf.where(ended, new_counts, max_new)
             ids = tf.transpose(chunk[:steps])  # (batch, steps)
             chunks = chunks.write(chunks.size(), chunk[:steps])
             if self.stops:  # a row whose text holds a stop string needs no more tokens
@@ -328,17 +358,19 @@ class Generator(tf.Module):
                 max_new = tf.where(self.stops.found(text), new_counts, max_new)
             last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
             prev = tf.where(new_counts > counts, last, prev)
-            return t + steps, logits, state, history, prev, new_counts, max_new, text, chunks
+            return (
+                t + steps, logits, state, history, tail, prev, new_counts, max_new, text, chunks
+            )
 
-        t, logits, state, history, _, counts, _, _, chunks = tf.while_loop(
-            lambda t, logits, state, history, prev, counts, max_new, *_: tf.reduce_any(
+        t, logits, state, history, tail, _, counts, _, _, chunks = tf.while_loop(
+            lambda t, logits, state, history, tail, prev, counts, max_new, *_: tf.reduce_any(
                 counts < max_new
             ),
             body,
-            (t, logits, state, history, prev, counts, max_new_tokens, text, chunks),
+            (t, logits, state, history, tail, prev, counts, max_new_tokens, text, chunks),
         )
         sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
-        return sequence, counts - before, logits, state, history, counts, t
+        return sequence, counts - before, logits, state, history, tail, counts, t
 
     def _text(self, sequence, lengths):
         """Text of sequence[:, 1:] continuing sequence[:, 0], the first `lengths` tokens."""
@@ -370,8 +402,8 @@ class Generator(tf.Module):
         primed = self._prime(prompts)
         max_new_tokens = tf.maximum(max_new_tokens, 0)
         sequence, counts, *_ = self._draw_until_done(
-            primed.logits, primed.state, primed.history, primed.last_ids,
-            tf.zeros_like(primed.last_ids), 0, max_new_tokens, sampling,
+            primed.logits, primed.state, primed.history, self._empty_tail(prompts),
+            primed.last_ids, tf.zeros_like(primed.last_ids), 0, max_new_tokens, sampling,
         )  # fmt: skip
         completion = self._text(sequence, counts)
         if self.stops:
@@ -395,19 +427,23 @@ class Generator(tf.Module):
         primed = self._prime(prompts)
         return primed.logits, primed.state, primed.history, primed.last_ids
 
+    def _empty_tail(self, prompts):
+        """The copy guard's tail of a completion not yet begun: (batch, tail_size) -1s."""
+        return tf.fill([tf.shape(prompts)[0], self.tail_size], -1)
+
     def _continue_stream(
-        self, logits, state, history, prev, counts, t, until, *settings
+        self, logits, state, history, tail, prev, counts, t, until, *settings
     ):  # fmt: skip
-        """One stretch of a streamed generation: tokens until each row has `until`; their
-        text (batch,), and the loop state after them."""
+        """One stretch of a streamed generation: tokens until each row has `until` (fewer
+        if the copy guard ends it); their text (batch,), and the loop state after them."""
         temperature, top_k, top_p, seeds, *controls = settings
         _, sampling = self._sampling(0, temperature, top_k, top_p, seeds, controls)
-        sequence, drawn, logits, state, history, counts, t = self._draw_until_done(
-            logits, state, history, prev, counts, t, until, sampling
+        sequence, drawn, logits, state, history, tail, counts, t = self._draw_until_done(
+            logits, state, history, tail, prev, counts, t, until, sampling
         )
         text = self._text(sequence, drawn)
         prev = tf.gather(sequence, drawn, batch_dims=1)
-        return text, logits, state, history, prev, counts, t
+        return text, logits, state, history, tail, prev, counts, t
 
     # -- Python API -------------------------------------------------------------------
 
@@ -457,6 +493,7 @@ class Generator(tf.Module):
         Gives the same text as `generate([prompt], ...)` with the same settings.
         """
         logits, state, history, prev = self.prime(string_tensor([prompt]))
+        tail = tf.fill([1, self.tail_size], -1)
         settings = _setting_tensors(
             1, temperature, top_k, top_p, [[seed, 0]],
             repetition_penalty, repetition_window, no_repeat_ngram,
@@ -469,8 +506,8 @@ class Generator(tf.Module):
             # One chunk first (text at once), then stretches as long as the reader can
             # wait (STREAM_INTERVAL): each call costs a fixed overhead, so fewer is faster.
             started, before, until = time.perf_counter(), until, min(total, until + stretch)
-            piece, logits, state, history, prev, counts, t = self.continue_stream(
-                logits, state, history, prev, counts, t, tf.constant([until]), *settings
+            piece, logits, state, history, tail, prev, counts, t = self.continue_stream(
+                logits, state, history, tail, prev, counts, t, tf.constant([until]), *settings
             )
             rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
             stretch = max(self.chunk_size, int(rate * STREAM_INTERVAL))
@@ -481,6 +518,8 @@ class Generator(tf.Module):
                 yield ready
             if stopped:
                 return
+            if counts.numpy()[0] < until:  # the copy guard ended it
+                break
         if pending:
             yield pending
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from textgen.config import RunConfig, validate_repetition, validate_sampling
+from textgen.config import RunConfig, validate_max_copy, validate_repetition, validate_sampling
 from textgen.errors import ConfigError, RunError
 from textgen.fileio import atomic_write_json
 
@@ -233,8 +233,11 @@ class Run:
         stop: Sequence[str] = (),
         max_new_tokens_cap: int | None = None,
         jit_compile: bool | None = None,
+        max_copy: int = 0,
     ):
-        """A generator with the run's defaults that stops at `stop` (built once per setting).
+        """A generator with the run's defaults that stops at `stop` and, with `max_copy`
+        N >= 2, never writes a span of N characters of the training text (built once per
+        setting).
 
         `jit_compile` (default: the run's `xla`, on) compiles its token loop with XLA.
         """
@@ -242,7 +245,7 @@ class Run:
         from textgen.generation import Generator
 
         jit_compile = self.xla if jit_compile is None else jit_compile
-        key = (tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile)
+        key = (tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile, max_copy or 0)
         if key not in self._generators:
             self._generators[key] = Generator(
                 self.model,
@@ -251,8 +254,17 @@ class Run:
                 max_new_tokens_cap=key[1],
                 defaults=self.config.sample,
                 jit_compile=jit_compile,
+                copy_guard=self.copy_guard(max_copy) if max_copy else None,
             )
         return self._generators[key]
+
+    def copy_guard(self, span: int):
+        """The copy guard for spans of `span` characters of this run's training text (its
+        index from the data cache, or built from the corpus now)."""
+        from textgen.copy_guard import CopyGuard, run_span_index
+
+        validate_max_copy(span)
+        return CopyGuard(run_span_index(self.config, self.vocab, span), self.vocab)
 
     def _settings(self, kwargs: dict) -> tuple[object, dict]:
         """The generator and sampling settings: the run's defaults, then the caller's."""
@@ -268,6 +280,7 @@ class Run:
             "no_repeat_ngram": sample.no_repeat_ngram,
         }
         stop = kwargs.pop("stop", None)
+        max_copy = kwargs.pop("max_copy", None) or 0
         settings.update({k: v for k, v in kwargs.items() if v is not None})
         validate_sampling(settings["temperature"], settings["top_k"], settings["top_p"])
         validate_repetition(
@@ -275,17 +288,19 @@ class Run:
             settings["repetition_window"],
             settings["no_repeat_ngram"] or None,  # 0 is off
         )
+        validate_max_copy(max_copy)
         if settings["max_new_tokens"] < 0:
             raise ConfigError(f"length must be >= 0, got {settings['max_new_tokens']}")
-        generator = self.generator if stop is None else self.generator_for(stop)
-        return generator, settings
+        stop = self.config.sample.stop if stop is None else stop
+        return self.generator_for(stop, max_copy=max_copy), settings
 
     def generate(self, prompts: Sequence[str] | str, **kwargs) -> list[str]:
         """Completions of `prompts` (generated text only), drawn as one batch.
 
         Keyword settings: max_new_tokens, temperature, top_k, top_p, seed, streams,
         repetition_penalty, repetition_window, no_repeat_ngram, stop (a list of strings;
-        default: the run's). Unset ones take the run's defaults.
+        default: the run's), max_copy (N: no span of N characters of the training text;
+        0, the default: off). Unset ones take the run's defaults.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         generator, settings = self._settings(kwargs)

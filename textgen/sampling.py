@@ -103,7 +103,7 @@ def top_filter(scaled: tf.Tensor, top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tens
     return tf.where(scaled >= tf.maximum(k_min, p_min), scaled, _NEG_INF)
 
 
-def choose_tokens(
+def sampling_scores(
     logits: tf.Tensor,
     inverse_t: tf.Tensor,
     top_k: tf.Tensor,
@@ -113,20 +113,27 @@ def choose_tokens(
     history: tf.Tensor | None = None,
     controls: RepetitionControls | None = None,
 ) -> tf.Tensor:
-    """The next token per row, (batch,) int32: the one generation step every sampler runs.
+    """(batch, vocab) scores whose argmax is each row's next token: the one generation
+    step every sampler runs (`choose_tokens`; the copy guard takes the best allowed one).
 
     `inverse_t` is `inverse_temperature(temperature)` and `noise` this step's
     `step_noise(gumbel_noise(...), temperature)` (batch, vocab), both prepared once per
-    loop; greedy rows take the argmax, `[UNK]` is never chosen. `filtering` (a Python
-    bool, `needs_filtering` decided once per loop) applies top-k / top-p; `controls`
-    (given when `repetition_in_use`) the repetition rules over each row's `history`.
+    loop; greedy rows take the argmax, `[UNK]` is never chosen (-inf). `filtering` (a
+    Python bool, `needs_filtering` decided once per loop) applies top-k / top-p;
+    `controls` (given when `repetition_in_use`) the repetition rules over each row's
+    `history`.
     """
     if controls is not None:
         logits = control_repetition(logits, history, controls)
     scaled = logits * inverse_t
     if filtering:
         scaled = top_filter(scaled, top_k, top_p)
-    return tf.argmax(scaled + noise, axis=-1, output_type=tf.int32)
+    return scaled + noise
+
+
+def choose_tokens(*args, **kwargs) -> tf.Tensor:
+    """The next token per row, (batch,) int32: the argmax of `sampling_scores(...)`."""
+    return tf.argmax(sampling_scores(*args, **kwargs), axis=-1, output_type=tf.int32)
 
 
 # -- repetition controls: logits filters over each row's recent tokens ------------------

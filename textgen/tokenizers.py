@@ -197,6 +197,16 @@ def _unmark_newlines(tokens: tf.Tensor) -> tf.Tensor:
     return tf.where(tokens == _NEWLINE_MARK, NEWLINE, tokens)
 
 
+def glue_flags(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """(vocab,) bools per id: no space before it (left), no space after it (right).
+    Characters always glue: char level adds no spaces."""
+    strings = [UNK, *vocab.tokens]
+    char = vocab.level == "char"
+    left = np.array([char or s in _GLUE_LEFT for s in strings])
+    right = np.array([char or s in _GLUE_RIGHT for s in strings])
+    return left, right
+
+
 class Tokenizer(tf.Module):
     """A vocabulary as TensorFlow lookup tables: text <-> ids, inside or outside a graph.
 
@@ -218,9 +228,8 @@ class Tokenizer(tf.Module):
             default_value=UNK_ID,
         )
         self.id_strings = tf.constant(strings, tf.string)  # (vocab,)
-        char = vocab.level == "char"  # characters always glue: no spaces are added
-        self.glue_left = tf.constant([char or s in _GLUE_LEFT for s in strings])
-        self.glue_right = tf.constant([char or s in _GLUE_RIGHT for s in strings])
+        left, right = glue_flags(vocab)
+        self.glue_left, self.glue_right = tf.constant(left), tf.constant(right)
         self.start_id = vocab.start_id
 
     def encode(self, text: tf.Tensor) -> tf.Tensor:
