@@ -117,7 +117,7 @@ class SpanIndex:
             codes = np.concatenate([carry, chunk])
             if len(codes) >= span:
                 index._insert(*span_hashes(codes, span))
-            carry = codes[len(codes) - (span - 1) :]
+            carry = codes[max(len(codes) - (span - 1), 0) :]
         return index
 
     def _positions(self, h1: np.ndarray, h2: np.ndarray, probe: int) -> np.ndarray:
