@@ -3,13 +3,13 @@
     python scripts/sampling_controls.py RUN_DIR [RUN_DIR ...] [--samples 16] [--length 300]
 
 For each run and each setting (off; repetition penalty 1.2 and 1.5 over the default
-window; no-repeat n-gram 3): `--samples` samples of `--length` tokens from an empty
-prompt at the run's temperature, seed 0, and their distinct-1..4, copy rate (share of
-characters in 20+ character spans found in the training text) and perplexity under the
-model itself (exp of the mean NLL per token of the generated text; lower: more
-predictable text). Then generation tokens/s at batch 1 with each setting against off,
-timed in turns (median of rounds): in process (XLA, as `textgen sample`) and through the
-default export (no XLA, as a stock TF Serving runs it).
+window; no-repeat n-gram 3; copy guard of 20 characters): `--samples` samples of
+`--length` tokens from an empty prompt at the run's temperature, seed 0, and their
+distinct-1..4, copy rate (share of characters in 20+ character spans found in the
+training text) and perplexity under the model itself (exp of the mean NLL per token of
+the generated text; lower: more predictable text). Then generation tokens/s at batch 1
+with each setting against off, timed in turns (median of rounds): in process (XLA, as
+`textgen sample`) and through the default export (no XLA, as a stock TF Serving runs it).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ SETTINGS = {
     "penalty 1.2": {"repetition_penalty": 1.2},
     "penalty 1.5": {"repetition_penalty": 1.5},
     "no-repeat 3-gram": {"no_repeat_ngram": 3},
+    "max-copy 20": {"max_copy": 20},
 }
 
 
@@ -54,8 +55,9 @@ def quality(run, settings: dict, samples: int, length: int) -> dict:
     }
 
 
-def exported_generate(run, directory: str):
-    module = ServingModule(run.generator_for(run.config.sample.stop, jit_compile=False))
+def exported_generate(run, directory: str, max_copy: int = 0):
+    generator = run.generator_for(run.config.sample.stop, jit_compile=False, max_copy=max_copy)
+    module = ServingModule(generator)
     tf.saved_model.save(module, directory, signatures={"g": module.generate_controlled})
     signature = tf.saved_model.load(directory).signatures["g"]
 
@@ -78,17 +80,20 @@ def exported_generate(run, directory: str):
 def speeds(run, length: int, rounds: int) -> dict[str, tuple[float, float]]:
     """tokens/s at batch 1 per setting: (in process with XLA, default export)."""
     with tempfile.TemporaryDirectory() as tmp:
-        export = exported_generate(run, tmp)
+        exports = {  # the copy guard is built into an export
+            name: exported_generate(run, f"{tmp}/{name}", settings.get("max_copy", 0))
+            for name, settings in SETTINGS.items()
+        }
         timings: dict[str, list[tuple[float, float]]] = {name: [] for name in SETTINGS}
-        for settings in SETTINGS.values():  # compile every variant first
+        for name, settings in SETTINGS.items():  # compile every variant first
             run.generate([""], max_new_tokens=8, seed=1, **settings)
-            export(8, settings)
+            exports[name](8, settings)
         for _ in range(rounds):
             for name, settings in SETTINGS.items():
                 started = time.perf_counter()
                 run.generate([""], max_new_tokens=length, seed=1, **settings)
                 middle = time.perf_counter()
-                export(length, settings)
+                exports[name](length, settings)
                 done = time.perf_counter()
                 timings[name].append((length / (middle - started), length / (done - middle)))
     return {
