@@ -145,7 +145,7 @@ def test_the_graph_check_equals_a_check_by_hand(level):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10**6),
-    span=st.integers(4, 8),
+    span=st.integers(4, 6),
     level=st.sampled_from(["char", "word"]),
     temperature=st.sampled_from([0.0, 1.0, 1.5]),
 )
@@ -154,7 +154,7 @@ def test_guarded_samples_never_hold_a_training_span(seed, span, level, temperatu
     characters of the training text gets through; without the guard some do."""
     rng = random.Random(seed)
     if level == "char":
-        corpus = _random_text(rng, "abc \n", 400)
+        corpus = _random_text(rng, "ab \n", 400)
     else:
         corpus = " ".join(rng.choice(["a", "b", "c", "dd", ",", "\n"]) for _ in range(300))
     vocab = Vocabulary.build(corpus, level)

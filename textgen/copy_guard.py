@@ -33,7 +33,8 @@ from textgen.tokenizers import Vocabulary, glue_flags
 _PRIMES = (2_147_483_647, 2_147_483_629)
 _BASES = (911_382_323, 972_663_749)
 UNK_CODE = 0x110000  # `[UNK]` as text: no code point, so no sample can match it
-CANDIDATES = 64  # tokens checked per step, best first
+CANDIDATES = 16  # tokens checked per step, best first
+MAX_PROBES = 6  # bit positions per span, at most (each costs a memory access per lookup)
 BITS_PER_SPAN = 16  # filter size (rounded up to a power of two) ...
 MAX_FILTER_BITS = 1 << 33  # ... within 1 GiB
 _MIN_FILTER_BITS = 1 << 16
@@ -110,7 +111,7 @@ class SpanIndex:
         spans = max(total - span + 1, 0)
         size = 1 << max(math.ceil(math.log2(max(spans * BITS_PER_SPAN, 1))), 16)
         size = min(max(size, _MIN_FILTER_BITS), MAX_FILTER_BITS)
-        probes = int(min(max(round(math.log(2) * size / max(spans, 1)), 1), 16))
+        probes = int(min(max(round(math.log(2) * size / max(spans, 1)), 1), MAX_PROBES))
         index = cls(span, np.zeros(size // 8, np.uint8), probes, spans)
         carry = np.zeros(0, np.int64)  # the last span-1 codes: spans across chunks count
         for chunk in chunks():
@@ -244,12 +245,22 @@ class CopyGuard(tf.Module):
     def choose(
         self, scores: tf.Tensor, tail: tf.Tensor, prev: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """The best-scoring token per row that completes no indexed span, and whether the
-        row had one (batch,) each. `scores` (batch, vocab): -inf marks excluded tokens."""
-        values, ids = tf.math.top_k(scores, self._candidates)
-        allowed = (values > float("-inf")) & ~self.copied(tail, prev, ids)
-        first = tf.argmax(tf.cast(allowed, tf.int32), axis=1, output_type=tf.int32)
-        return tf.gather(ids, first, batch_dims=1), tf.reduce_any(allowed, axis=1)
+        """The best-scoring token per row that completes no indexed span among its
+        `CANDIDATES` best, and whether the row had one (batch,) each. `scores` (batch,
+        vocab): -inf marks excluded tokens. The best token alone is checked first; the
+        others only when a row's best would copy (rare, and then for the whole batch)."""
+        best = tf.argmax(scores, axis=-1, output_type=tf.int32)
+
+        def runners_up():
+            values, ids = tf.math.top_k(scores, self._candidates)
+            allowed = (values > float("-inf")) & ~self.copied(tail, prev, ids)
+            first = tf.argmax(tf.cast(allowed, tf.int32), axis=1, output_type=tf.int32)
+            return tf.gather(ids, first, batch_dims=1), tf.reduce_any(allowed, axis=1)
+
+        copying = self.copied(tail, prev, best[:, None])[:, 0]
+        return tf.cond(
+            tf.reduce_any(copying), runners_up, lambda: (best, tf.ones_like(copying))
+        )
 
     def advance(self, tail: tf.Tensor, prev: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
         """The tail after each row adds token `ids` (batch,)."""
