@@ -276,7 +276,7 @@ class Generator(tf.Module):
 
         guard = self.copy_guard
 
-        def run(filtering: bool, repeating: bool):
+        def run(filtering, repeating: bool):
             controls = sampling.controls if repeating else None
 
             def body(i, logits, state, history, tail, ended_at, chunk):
@@ -306,15 +306,16 @@ class Generator(tf.Module):
                 maximum_iterations=size,
             )[1:]  # fmt: skip
 
-        # Three loops, not four: a loop with repetition controls always filters (top-k/p
-        # off is a no-op), which keeps the graph, and the time to build it, smaller. A
-        # generator with a copy guard runs that one loop only.
+        # Three loops, not four: a loop with repetition controls filters only when a row
+        # uses top-k/p, decided each step (sorting a word vocabulary per token costs ~7x),
+        # which keeps the graph, and the time to build it, smaller. A generator with a
+        # copy guard runs that one loop only.
         if guard is not None:
-            drawn = run(True, True)
+            drawn = run(sampling.filtering, True)
         else:
             drawn = tf.cond(
                 sampling.repeating,
-                lambda: run(True, True),
+                lambda: run(sampling.filtering, True),
                 lambda: tf.cond(
                     sampling.filtering, lambda: run(True, False), lambda: run(False, False)
                 ),

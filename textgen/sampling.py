@@ -119,14 +119,17 @@ def sampling_scores(
     `inverse_t` is `inverse_temperature(temperature)` and `noise` this step's
     `step_noise(gumbel_noise(...), temperature)` (batch, vocab), both prepared once per
     loop; greedy rows take the argmax, `[UNK]` is never chosen (-inf). `filtering` (a
-    Python bool, `needs_filtering` decided once per loop) applies top-k / top-p;
+    Python bool, or `needs_filtering`'s scalar tensor decided once per loop, then checked
+    each step) applies top-k / top-p;
     `controls` (given when `repetition_in_use`) the repetition rules over each row's
     `history`.
     """
     if controls is not None:
         logits = control_repetition(logits, history, controls)
     scaled = logits * inverse_t
-    if filtering:
+    if isinstance(filtering, tf.Tensor):  # decided in the graph, once per step
+        scaled = tf.cond(filtering, lambda: top_filter(scaled, top_k, top_p), lambda: scaled)
+    elif filtering:
         scaled = top_filter(scaled, top_k, top_p)
     return scaled + noise
 
