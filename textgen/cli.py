@@ -27,6 +27,7 @@ from textgen.config import (
     EXPORT_MODEL_NAME,
     MAX_BATCH,
     MAX_NEW_TOKENS,
+    MAX_SAMPLES,
     settings_by_section,
 )
 from textgen.distribute import STRATEGIES
@@ -186,7 +187,11 @@ def train(**opts) -> None:
             click.echo("---")
             click.echo(text.strip("\n"))
         click.echo("---")
-    click.echo(f"Sample with: textgen sample --run-dir {run_path} --prompt 'ROMEO:'")
+    from textgen.runs import RunFolder
+
+    items = RunFolder.find(run_path).load_config().data.items
+    how = "--num-samples 10" if items else "--prompt 'ROMEO:'"
+    click.echo(f"Sample with: textgen sample --run-dir {run_path} {how}")
 
 
 @cli.command()
@@ -262,8 +267,26 @@ def compare(**opts) -> None:
 @click.option(
     "--num-samples",
     default=1,
-    type=click.IntRange(1, MAX_BATCH),
-    help=f"Samples, drawn as one batch (at most {MAX_BATCH}).",
+    type=click.IntRange(1, MAX_SAMPLES),
+    help=f"Samples per prompt, drawn in batches of {MAX_BATCH}.",
+)
+@click.option("--label", help="An item run's kind of item to generate (see `textgen info`).")
+@click.option(
+    "--prompts-file",
+    type=click.Path(dir_okay=False),
+    help="Prompts, one per line (each gets --num-samples samples).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the samples to this file instead of printing them.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    help="text, or JSONL records: prompt, label, seed, stream, completion.",
 )
 @click.option("--seed", type=int, help="Same seed, same text (default: random).")
 @click.option("--stop", multiple=True, help="End at this text (not printed). Repeatable.")
@@ -277,7 +300,7 @@ def sample(**opts) -> None:
     from textgen.config import validate_sampling
 
     validate_sampling(opts["temperature"], opts["top_k"], opts["top_p"])
-    prompts = [opts["prompt"]] * opts["num_samples"]
+    prompts = [p for p in _read_prompts(opts) for _ in range(opts["num_samples"])]
     settings = {
         "max_new_tokens": opts["length"],
         "temperature": opts["temperature"],
@@ -289,28 +312,73 @@ def sample(**opts) -> None:
     if opts["server"]:
         from textgen.client import generate_remote
 
-        _print_samples(opts["prompt"], generate_remote(opts["server"], prompts, **settings))
+        if opts["label"]:
+            raise click.UsageError("--label is not sent to a server yet; sample the run folder")
+        completions = generate_remote(opts["server"], prompts, **settings)
+        _write_samples(opts, prompts, completions, settings["seed"], items=False)
         return
     _quiet_tensorflow()
     from textgen.runs import load_run
 
     run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"], xla=opts["xla"])
-    settings["stop"] = list(opts["stop"]) or None
-    if opts["num_samples"] == 1 and opts["stream"]:
-        pieces = run.stream(opts["prompt"], **settings)  # settings are checked here
-        click.echo(opts["prompt"], nl=False)
+    settings.update(stop=list(opts["stop"]) or None, label=opts["label"])
+    alone = len(prompts) == 1 and not opts["output"] and opts["output_format"] == "text"
+    if alone and opts["stream"]:
+        pieces = run.stream(prompts[0], **settings)  # settings are checked here
+        click.echo(prompts[0], nl=False)
         for piece in pieces:
             click.echo(piece, nl=False)
         click.echo()
         return
-    _print_samples(opts["prompt"], run.generate(prompts, **settings))
+    completions = run.generate(prompts, **settings)
+    _write_samples(opts, prompts, completions, settings["seed"], items=run.items)
 
 
-def _print_samples(prompt: str, completions: list[str]) -> None:
-    for i, completion in enumerate(completions):
-        if len(completions) > 1:
-            click.echo(f"----- sample {i + 1} -----")
-        click.echo(prompt + completion)
+def _read_prompts(opts: dict) -> list[str]:
+    """The prompts: --prompt, or each line of --prompts-file."""
+    if not opts["prompts_file"]:
+        return [opts["prompt"]]
+    try:
+        with open(opts["prompts_file"], encoding="utf-8") as f:
+            prompts = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise click.BadParameter(str(err), param_hint="--prompts-file") from None
+    if not prompts:
+        message = f"{opts['prompts_file']} has no lines"
+        raise click.BadParameter(message, param_hint="--prompts-file")
+    return prompts
+
+
+def _write_samples(opts: dict, prompts, completions, seed: int, items: bool) -> None:
+    """Print the samples (or write --output): text (an item run's items one per line,
+    else samples under headers when several), or JSONL records."""
+    import json
+
+    if opts["output_format"] == "jsonl":
+        lines = [
+            json.dumps(
+                {"prompt": p, "label": opts["label"], "seed": seed, "stream": i, "completion": c},
+                ensure_ascii=False,
+            )
+            for i, (p, c) in enumerate(zip(prompts, completions))
+        ]
+    elif items or len(completions) == 1:
+        lines = [p + c for p, c in zip(prompts, completions)]
+    else:
+        lines = []
+        for i, (p, c) in enumerate(zip(prompts, completions)):
+            lines += [f"----- sample {i + 1} -----", p + c]
+    if not opts["output"]:
+        for line in lines:
+            click.echo(line)
+        return
+    from textgen.fileio import atomic_write_text
+
+    try:
+        atomic_write_text(opts["output"], "".join(line + "\n" for line in lines))
+    except OSError as err:
+        raise click.BadParameter(str(err), param_hint="--output") from None
+    click.echo(f"Wrote {len(completions)} samples to {opts['output']}", err=True)
 
 
 @cli.command()

@@ -10,6 +10,7 @@ import click
 
 from textgen.config import (
     CELLS,
+    ITEM_MODES,
     LEVELS,
     LR_SCHEDULES,
     MAX_COPY,
@@ -100,7 +101,26 @@ _SETTING_OPTIONS = [
         "sources",
         multiple=True,
         metavar="SOURCE",
-        help="Text file, directory, glob, tfds:NAME or 'shakespeare' (built in). Repeatable.",
+        help="Text file, directory, glob, tfds:NAME or 'shakespeare' (built in); with "
+        "--items, LABEL=PATH labels a file's items. Repeatable.",
+    ),
+    click.option(
+        "--items",
+        type=click.Choice(ITEM_MODES),
+        help="Train on items: each line or paragraph of a text file is one (JSONL/CSV: each "
+        "record). Samples are then whole items.",
+    ),
+    click.option(
+        "--text-field",
+        "--text-column",
+        "text_field",
+        help="JSONL key / CSV column holding an item's text (default: text).",
+    ),
+    click.option(
+        "--label-field",
+        "--label-column",
+        "label_field",
+        help="JSONL key / CSV column holding an item's label (default: none).",
     ),
     click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from these settings."),
     click.option("--level", type=click.Choice(LEVELS), help="Tokens: characters or words."),

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from textgen.config import MAX_BATCH
 from textgen.errors import ConfigError, ServerError
 
 
@@ -88,8 +89,12 @@ def generate_remote(
             instance["repetition_penalty"] = unset(repetition_penalty, -1.0)
             instance["repetition_window"] = unset(repetition_window)
             instance["no_repeat_ngram"] = unset(no_repeat_ngram)
-    answer = predict(url, {"signature_name": signature, "instances": instances})
-    try:
-        return [row["completion"] for row in answer["predictions"]]
-    except (KeyError, TypeError):
-        raise ServerError(f"unexpected answer from {url}: {str(answer)[:200]}") from None
+    completions = []
+    for start in range(0, len(instances), MAX_BATCH):  # the export's cap per request
+        body = {"signature_name": signature, "instances": instances[start : start + MAX_BATCH]}
+        answer = predict(url, body)
+        try:
+            completions += [row["completion"] for row in answer["predictions"]]
+        except (KeyError, TypeError):
+            raise ServerError(f"unexpected answer from {url}: {str(answer)[:200]}") from None
+    return completions

@@ -13,6 +13,7 @@ from typing import Any
 from textgen.errors import ConfigError
 
 LEVELS = ("char", "word")
+ITEM_MODES = ("lines", "paragraphs")  # how a text file splits into items
 CELLS = ("lstm", "gru", "rnn")
 LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_WORD_VOCAB = 10000
@@ -20,6 +21,7 @@ MAX_NEW_TOKENS = 4096  # most tokens one `textgen sample` or library call may ge
 EXPORT_MAX_NEW_TOKENS = 1024  # the export's default cap on max_new_tokens per request
 EXPORT_MODEL_NAME = "textgen"  # the export's default TF Serving model name
 MAX_BATCH = 256  # prompts one request may carry (the export's cap)
+MAX_SAMPLES = 100_000  # samples one `textgen sample` may draw (in batches of MAX_BATCH)
 MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served request
 REPETITION_HISTORY = 1024  # tokens the repetition controls look back on, at most
 MAX_NGRAM = 5  # the largest n of no_repeat_ngram
@@ -57,9 +59,22 @@ class DataConfig:
     val_fraction: float = 0.1
     tfds_manual_dir: str | None = None
     data_dir: str = "data"
+    # An item corpus (textgen.items): each line or paragraph of a text file is an item;
+    # JSONL/CSV files give one item per record, its text in `text_field` (key or column)
+    # and its label in `label_field`. None: the corpus is one text (a .jsonl source
+    # makes it an item corpus).
+    items: str | None = None
+    text_field: str = "text"
+    label_field: str | None = None
 
     def __post_init__(self) -> None:
         _check(bool(self.sources), "give at least one corpus source")
+        if self.items is None and any(s.lower().endswith(".jsonl") for s in self.sources):
+            self.items = "lines"
+        _check(
+            self.items is None or self.items in ITEM_MODES,
+            f"items must be one of {', '.join(ITEM_MODES)}; got {self.items!r}",
+        )
         _one_of("level", self.level, LEVELS)
         _positive("max_vocab", self.max_vocab, allow_none=True)
         _positive("seq_len", self.seq_len)

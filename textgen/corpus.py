@@ -96,6 +96,9 @@ class Corpus:
 
     parts: list[TextPart]
     sources: list[str] = field(default_factory=list)
+    # An item corpus: items per split and each label's item count (textgen.items)
+    items: dict[str, int] | None = None
+    labels: dict[str, int] = field(default_factory=dict)
 
     def train_chunks(self) -> Iterator[str]:
         return _joined(part.train_chunks() for part in self.parts)
@@ -123,16 +126,22 @@ class Corpus:
                 digest.update(chunk.encode("utf-8"))
                 size += len(chunk)
             sizes.append(size)
-        return {
+        values = {
             "sources": list(self.sources),
             "train_chars": sizes[0],
             "validation_chars": sizes[1],
             "sha256": digest.hexdigest(),
         }
+        if self.items is not None:
+            values.update(items=dict(self.items), labels=dict(self.labels))
+        return values
 
 
 def load_corpus(config: DataConfig) -> Corpus:
-    """The parts every source in `config.sources` names (files are opened, not read)."""
+    """The parts every source in `config.sources` names (files are opened, not read), or
+    for an item corpus (`config.items`) its items, read and wrapped (`textgen.items`)."""
+    if config.items is not None:
+        return _load_items(config)
     parts: list[TextPart] = []
     for source in config.sources:
         if source.startswith(TFDS_PREFIX):
@@ -149,6 +158,32 @@ def load_corpus(config: DataConfig) -> Corpus:
     if not any(chunk.strip() for chunk in corpus.train_chunks()):
         raise CorpusError(f"the corpus is empty: {', '.join(config.sources)}")
     return corpus
+
+
+def _load_items(config: DataConfig) -> Corpus:
+    """An item corpus: every source's items (LABEL=PATH labels a whole source), whole
+    items held out for validation, all as one text part (items are held in memory)."""
+    from textgen.items import check_labels, items_text, parse_source, read_items, split_items
+
+    items = []
+    for source in config.sources:
+        label, name = parse_source(source)
+        if name == BUILTIN or name.startswith(TFDS_PREFIX):
+            raise CorpusError(f"{name} is not an item corpus; give item files with --items")
+        for path in _expand(name):
+            items += read_items(path, config.items, config.text_field, config.label_field, label)
+    counts: dict[str, int] = {}
+    for item in items:
+        if item.label is not None:
+            counts[item.label] = counts.get(item.label, 0) + 1
+    labels = sorted(counts)
+    check_labels(labels)
+    train, validation = split_items(items, config.val_fraction)
+    train_text, validation_text = items_text(train, labels), items_text(validation, labels)
+    text = train_text + validation_text
+    part = TextPart("items", text=text, _cut=len(train_text))
+    sizes = {"train": len(train), "validation": len(validation)}
+    return Corpus([part], list(config.sources), sizes, {k: counts[k] for k in labels})
 
 
 def _joined(texts: Iterable[Iterator[str]]) -> Iterator[str]:

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from textgen.config import MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
 from textgen.copy_guard import CopyGuard
+from textgen.items import MARKER_PATTERN, is_marker, strip_markers
 from textgen.models import OneStep
 from textgen.sampling import (
     MAX_NGRAM,
@@ -166,6 +167,8 @@ class Generator(tf.Module):
         self.jit_compile = jit_compile
         self.chunk_size = chunk_size or default_chunk_size(vocab.size)
         self.copy_guard = copy_guard
+        # Item and label markers (textgen.items) are never printed.
+        self.has_markers = any(is_marker(token) for token in vocab.tokens)
         self.tail_size = copy_guard.tail_size if copy_guard else 0
         self._compiled_draw_chunk = tf.function(self._draw_chunk, jit_compile=jit_compile)
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
@@ -410,6 +413,8 @@ class Generator(tf.Module):
         if self.stops:
             counts = self._tokens_through_stop(sequence, counts, completion)
             completion = self.stops.cut(completion)
+        if self.has_markers:
+            completion = tf.strings.regex_replace(completion, MARKER_PATTERN, "")
         return completion, counts
 
     @tf.function(input_signature=[_STRINGS])
@@ -515,14 +520,17 @@ class Generator(tf.Module):
             ready, pending, stopped = self.stops.split_stream(
                 pending + piece.numpy()[0].decode("utf-8")
             )
+            ready = strip_markers(ready) if self.has_markers else ready
             if ready:
                 yield ready
             if stopped:
                 return
             if counts.numpy()[0] < until:  # the copy guard ended it
                 break
-        if pending:
+        if pending and not self.has_markers:
             yield pending
+        elif pending and strip_markers(pending):
+            yield strip_markers(pending)
 
 
 def _setting_tensors(batch, temperature, top_k, top_p, seeds, penalty, window, ngram):

@@ -19,9 +19,16 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from textgen.config import RunConfig, validate_max_copy, validate_repetition, validate_sampling
+from textgen.config import (
+    MAX_BATCH,
+    RunConfig,
+    validate_max_copy,
+    validate_repetition,
+    validate_sampling,
+)
 from textgen.errors import ConfigError, RunError
 from textgen.fileio import atomic_write_json
+from textgen.items import ITEM_END, item_prefix
 
 DEFAULT_ROOT = Path("checkpoints")
 # The columns of logs/training.csv, one row per epoch.
@@ -175,6 +182,18 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
             f"{corpus.get('validation_chars', 0):,} validation characters",
         ),
         ("corpus sha256", corpus.get("sha256", "")),
+    ]
+    if d.items is not None:
+        sizes = corpus.get("items", {})
+        labels = corpus.get("labels", {})
+        rows += [
+            (
+                "items",
+                f"{sizes.get('train', 0):,} train + {sizes.get('validation', 0):,} validation",
+            ),
+            ("labels", ", ".join(f"{k} ({v:,})" for k, v in labels.items()) or "none"),
+        ]
+    rows += [
         (
             "training",
             f"seq_len {d.seq_len}, batch {t.batch_size}, lr {t.learning_rate} "
@@ -245,6 +264,8 @@ class Run:
         from textgen.generation import Generator
 
         jit_compile = self.xla if jit_compile is None else jit_compile
+        if self.items and ITEM_END not in stop:  # an item ends at its end marker
+            stop = (*stop, ITEM_END)
         key = (tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile, max_copy or 0)
         if key not in self._generators:
             self._generators[key] = Generator(
@@ -257,6 +278,25 @@ class Run:
                 copy_guard=self.copy_guard(max_copy) if max_copy else None,
             )
         return self._generators[key]
+
+    @property
+    def items(self) -> bool:
+        """Whether the run was trained on items (textgen.items): samples are whole items."""
+        return self.config.data.items is not None
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels the run's items carry (sorted), [] if none."""
+        return list(self.config.corpus.get("labels", {}))
+
+    def _prompts(self, prompts: list[str], label: str | None) -> list[str]:
+        """Prompts as the model reads them: an item run starts a new item (of `label`)."""
+        if not self.items:
+            if label:
+                raise ConfigError("this run was not trained on items; leave out --label")
+            return prompts
+        prefix = item_prefix(self.labels, label)
+        return [prefix + prompt for prompt in prompts]
 
     def copy_guard(self, span: int):
         """The copy guard for spans of `span` characters of this run's training text (its
@@ -300,14 +340,24 @@ class Run:
         Keyword settings: max_new_tokens, temperature, top_k, top_p, seed, streams,
         repetition_penalty, repetition_window, no_repeat_ngram, stop (a list of strings;
         default: the run's), max_copy (N: no span of N characters of the training text;
-        0, the default: off). Unset ones take the run's defaults.
+        0, the default: off), label (an item run's kind of item). Unset ones take the
+        run's defaults. On an item run each completion is one whole new item.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        prompts = self._prompts(prompts, kwargs.pop("label", None))
         generator, settings = self._settings(kwargs)
-        return generator.generate(prompts, **settings)
+        streams = list(settings.pop("streams", None) or range(len(prompts)))
+        completions = []
+        for start in range(0, len(prompts), MAX_BATCH):  # in batches: memory stays bounded
+            end = start + MAX_BATCH
+            completions += generator.generate(
+                prompts[start:end], streams=streams[start:end], **settings
+            )
+        return completions
 
     def stream(self, prompt: str, **kwargs) -> Iterator[str]:
         """The completion of one prompt, yielded piece by piece as it is generated."""
+        (prompt,) = self._prompts([prompt], kwargs.pop("label", None))
         generator, settings = self._settings(kwargs)
         return generator.stream(prompt, **settings)
 

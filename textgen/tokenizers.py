@@ -199,11 +199,13 @@ def _unmark_newlines(tokens: tf.Tensor) -> tf.Tensor:
 
 def glue_flags(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
     """(vocab,) bools per id: no space before it (left), no space after it (right).
-    Characters always glue: char level adds no spaces."""
+    Characters always glue: char level adds no spaces; so do item markers."""
+    from textgen.items import is_marker  # item and label markers glue on both sides
+
     strings = [UNK, *vocab.tokens]
     char = vocab.level == "char"
-    left = np.array([char or s in _GLUE_LEFT for s in strings])
-    right = np.array([char or s in _GLUE_RIGHT for s in strings])
+    left = np.array([char or s in _GLUE_LEFT or is_marker(s) for s in strings])
+    right = np.array([char or s in _GLUE_RIGHT or is_marker(s) for s in strings])
     return left, right
 
 
