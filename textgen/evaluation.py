@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.dataset import stateful_dataset, validation_dataset
+from textgen.items import parse_items
 from textgen.models import forward_from_state
 
 COPY_SPAN = 20  # characters: a generated span this long found in the training text is a copy
@@ -156,6 +157,13 @@ class Evaluation:
     sample_tokens: int = 0
     distinct: dict[str, float] = field(default_factory=dict)
     copy_rate: float | None = None
+    # An item run's samples are items: the share not in the training items, and lengths
+    # (characters; mean and median) of sampled vs training items.
+    novelty: float | None = None
+    item_lengths: dict[str, float] = field(default_factory=dict)
+    # A labelled item run: validation items' loss (nats per token of the item's text and
+    # end) given their label and given none (textgen.items)
+    label_loss: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -181,6 +189,25 @@ class Evaluation:
                     f"{COPY_SPAN}+ characters found verbatim in the training text",
                 ),
             ]
+        if self.novelty is not None:
+            n = self.item_lengths
+            rows += [
+                ("novelty", f"{self.novelty:.1%} of sampled items are not training items"),
+                (
+                    "item length",
+                    f"sampled {n['sampled_mean']:.1f} mean / {n['sampled_median']:.0f} median "
+                    f"characters; training {n['training_mean']:.1f} / "
+                    f"{n['training_median']:.0f}",
+                ),
+            ]
+        if self.label_loss:
+            rows.append(
+                (
+                    "label loss",
+                    f"validation items {self.label_loss['with_label']:.4f} nats/token given "
+                    f"their label, {self.label_loss['without_label']:.4f} without",
+                )
+            )
         return rows
 
 
@@ -234,4 +261,41 @@ def evaluate_run(
         result.samples, result.sample_tokens = samples, sample_tokens
         result.distinct = {f"distinct_{n}": round(distinct_n(split, n), 4) for n in (1, 2, 3, 4)}
         result.copy_rate = copy_rate(texts, corpus.train_chunks())
+        if run.items:
+            _describe_items(result, run, corpus, texts)
+    if run.labels and not sources:
+        result.label_loss = label_loss(run, parse_items(corpus.validation, run.labels))
     return result
+
+
+def _describe_items(result: Evaluation, run, corpus, texts: list[str]) -> None:
+    training = {item.text for item in parse_items(corpus.train, run.labels)}
+    train_lengths = [len(text) for text in training]
+    sampled_lengths = [len(text) for text in texts]
+    result.novelty = sum(text not in training for text in texts) / max(len(texts), 1)
+    result.item_lengths = {
+        "sampled_mean": float(np.mean(sampled_lengths)),
+        "sampled_median": float(np.median(sampled_lengths)),
+        "training_mean": float(np.mean(train_lengths)) if train_lengths else 0.0,
+        "training_median": float(np.median(train_lengths)) if train_lengths else 0.0,
+    }
+
+
+def label_loss(run, items) -> dict[str, float]:
+    """Mean NLL per token of labelled `items`' text and end marker, read after the item
+    start with their label and without: how much the label tells the model."""
+    from textgen.items import ITEM_END, item_prefix
+
+    labelled = [item for item in items if item.label is not None]
+    figures = {}
+    for name, with_label in (("with_label", True), ("without_label", False)):
+        total = tokens = 0.0
+        for start in range(0, len(labelled), 256):
+            batch = labelled[start : start + 256]
+            prefixes = [item_prefix(run.labels, i.label if with_label else None) for i in batch]
+            whole = run.score([p + i.text + ITEM_END for p, i in zip(prefixes, batch)])
+            head = run.score(prefixes)
+            total += sum(m * c for m, c in whole) - sum(m * c for m, c in head)
+            tokens += sum(c for _, c in whole) - sum(c for _, c in head)
+        figures[name] = total / tokens if tokens else math.nan
+    return figures

@@ -9,6 +9,10 @@ The SavedModel holds the same `Generator` the sampler uses, with three signature
   no_repeat_ngram (a signature of its own: TF Serving requires every input of a
   signature, so `generate`'s clients keep working unchanged).
 - `score`: text -> mean_nll (nats per token), num_tokens.
+- `generate_labelled` (item runs with labels only): `generate_controlled`'s inputs plus
+  label (string; "" or an unknown label: an item of no given kind).
+
+On an item run every prompt starts a new item and each completion is one whole item.
 
 Everything runs in the graph with core TensorFlow ops (string ops, hash tables, the RNN
 cells in a while loop), so it loads with TensorFlow alone: no textgen, no Keras.
@@ -35,6 +39,7 @@ from textgen.config import (
 )
 from textgen.errors import ExportError
 from textgen.generation import Generator
+from textgen.items import ITEM_START, label_token
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
 
 _STRINGS = tf.TensorSpec([None], tf.string)
@@ -46,6 +51,7 @@ _GENERATE_INPUTS = [
     tf.TensorSpec([None], tf.float32, name="top_p"),
     tf.TensorSpec([None], tf.int64, name="seed"),
 ]
+_LABEL_INPUT = tf.TensorSpec([None], tf.string, name="label")
 _CONTROL_INPUTS = [
     tf.TensorSpec([None], tf.float32, name="repetition_penalty"),
     tf.TensorSpec([None], tf.int32, name="repetition_window"),
@@ -71,9 +77,18 @@ class ServingModule(tf.Module):
     at the export's cap), so one request cannot exhaust a server's memory.
     """
 
-    def __init__(self, generator: Generator):
+    def __init__(self, generator: Generator, items: bool = False, labels: Sequence[str] = ()):
         super().__init__(name="textgen_serving")
         self.generator = generator
+        self.items = items  # an item run: prompts start items (textgen.items)
+        self.labels = list(labels)
+        if self.labels:
+            self.label_tokens = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(self.labels), tf.constant([label_token(labels, x) for x in labels])
+                ),
+                default_value="",  # unknown: no label
+            )
         # The weights' own tf.Variables, tracked here so the SavedModel's saver restores
         # them: Keras 3 tracks its variable wrappers instead, and loaders that go by the
         # saver (TensorFlow Serving, `saved_model_cli run`) then find the captured
@@ -101,10 +116,25 @@ class ServingModule(tf.Module):
     def generate_controlled(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram
     ):
+        label = tf.fill(tf.shape(prompt), "")
+        return self.generate_labelled(
+            prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram,
+            label,
+        )  # fmt: skip
+
+    @tf.function(input_signature=[*_GENERATE_INPUTS, *_CONTROL_INPUTS, _LABEL_INPUT])
+    def generate_labelled(
+        self, prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram,
+        label,
+    ):  # fmt: skip
         _check_request(prompt)
         seeds = tf.stack([seed, tf.zeros_like(seed)], axis=1)  # (batch, [seed, stream 0])
+        read = prompt
+        if self.items:  # start a new item, of the label's kind if one is known
+            marks = self.label_tokens.lookup(label) if self.labels else tf.fill(tf.shape(label), "")
+            read = tf.strings.join([ITEM_START, marks, prompt])
         completion, num_tokens = self.generator.generate_ids(
-            prompt, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
+            read, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
         )
         return {
             "completion": completion,
@@ -186,13 +216,15 @@ def export_run(
     except OSError as err:
         raise ExportError(f"cannot write to {model_dir}: {err.strerror or err}") from None
 
-    module = ServingModule(generator)
+    module = ServingModule(generator, run.items, run.labels)
     signatures = {
         "serving_default": module.serving_default,
         "generate": module.generate,
         "generate_controlled": module.generate_controlled,
         "score": module.score,
     }
+    if run.labels:
+        signatures["generate_labelled"] = module.generate_labelled
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         _replace(staging, target)

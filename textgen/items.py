@@ -162,6 +162,23 @@ def items_text(items: list[Item], labels: list[str]) -> str:
     return "".join(parts)
 
 
+def parse_items(text: str, labels: list[str]) -> list[Item]:
+    """The items of text written by `items_text` (the inverse; labels by their tokens)."""
+    items = []
+    for piece in text.split(ITEM_END):
+        start = piece.find(ITEM_START)
+        if start < 0:
+            continue
+        body = piece[start + 1 :]
+        label = None
+        if body and is_marker(body[0]) and ord(body[0]) >= LABEL_BASE:
+            index = ord(body[0]) - LABEL_BASE
+            label = labels[index] if index < len(labels) else None
+            body = body[1:]
+        items.append(Item(body, label))
+    return items
+
+
 def check_labels(labels: list[str]) -> None:
     if len(labels) > MAX_LABELS:
         raise CorpusError(f"{len(labels)} labels; at most {MAX_LABELS}")
