@@ -269,16 +269,21 @@ def evaluate_run(
 
 
 def _describe_items(result: Evaluation, run, corpus, texts: list[str]) -> None:
-    training = {item.text for item in parse_items(corpus.train, run.labels)}
-    train_lengths = [len(text) for text in training]
-    sampled_lengths = [len(text) for text in texts]
-    result.novelty = sum(text not in training for text in texts) / max(len(texts), 1)
-    result.item_lengths = {
-        "sampled_mean": float(np.mean(sampled_lengths)),
-        "sampled_median": float(np.median(sampled_lengths)),
-        "training_mean": float(np.mean(train_lengths)) if train_lengths else 0.0,
-        "training_median": float(np.median(train_lengths)) if train_lengths else 0.0,
-    }
+    training = [item.text for item in parse_items(corpus.train, run.labels)]
+    result.novelty, result.item_lengths = item_figures(texts, training)
+
+
+def item_figures(samples: Sequence[str], training: Sequence[str]) -> tuple[float, dict]:
+    """The share of `samples` that are not among the `training` items, and the lengths
+    (characters) of both: mean and median."""
+    known = set(training)
+    novelty = sum(text not in known for text in samples) / max(len(samples), 1)
+    figures = {}
+    for name, texts in (("sampled", samples), ("training", training)):
+        lengths = [len(text) for text in texts] or [0]
+        figures[f"{name}_mean"] = float(np.mean(lengths))
+        figures[f"{name}_median"] = float(np.median(lengths))
+    return novelty, figures
 
 
 def label_loss(run, items) -> dict[str, float]:

@@ -1,0 +1,236 @@
+"""Item corpora and labels: reading, wrapping, holding out, sampling whole items, labels."""
+
+import json
+import random
+
+import pytest
+import tensorflow as tf
+
+import textgen
+from tests.conftest import run_cli, tiny_config
+from textgen.config import DataConfig
+from textgen.corpus import load_corpus
+from textgen.errors import ConfigError, CorpusError
+from textgen.evaluation import item_figures
+from textgen.items import (
+    ITEM_END,
+    ITEM_START,
+    Item,
+    item_prefix,
+    items_text,
+    label_token,
+    parse_items,
+    read_items,
+)
+from textgen.tokenizers import Tokenizer, Vocabulary
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _kinds_corpus(path, count=300, seed=0):
+    """Two kinds of item that look nothing alike: 'soft' (l, m, n, a, o) and 'hard'
+    (K, T, X, 7, 9)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        kind = ("soft", "lmnao") if i % 2 else ("hard", "KTX79")
+        text = "".join(rng.choice(kind[1]) for _ in range(rng.randint(4, 9)))
+        rows.append({"text": text, "kind": kind[0]})
+    return _write_jsonl(path, rows)
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_items_are_wrapped_in_marker_tokens_that_are_never_printed(level):
+    items = [Item("Good night", "verse"), Item("Return the sum.", "doc"), Item("Hello")]
+    text = items_text(items, ["doc", "verse"])
+    vocab = Vocabulary.build(text, level)
+    tokenizer = Tokenizer(vocab)
+    ids = tokenizer.encode_text(text)
+    tokens = [vocab.tokens[i - 1] for i in ids]
+    for marker in (ITEM_START, ITEM_END, label_token(["doc", "verse"], "verse")):
+        assert marker in tokens  # one token each, at either level
+    assert tokenizer.decode(ids) == text  # no spaces added around the markers
+    assert [(i.text, i.label) for i in parse_items(text, ["doc", "verse"])] == [
+        ("Good night", "verse"),
+        ("Return the sum.", "doc"),
+        ("Hello", None),
+    ]
+
+
+def test_reading_lines_paragraphs_jsonl_csv_and_labelled_sources(tmp_path):
+    lines = tmp_path / "names.txt"
+    lines.write_text("Ann\n\n  \nBob\r\nCy\n", encoding="utf-8")
+    assert [i.text for i in read_items(lines, "lines", "text", None, None)] == ["Ann", "Bob", "Cy"]
+    poems = tmp_path / "poems.txt"
+    poems.write_text("Roses red,\nviolets blue.\n\n\nSecond\npoem\n", encoding="utf-8")
+    assert [i.text for i in read_items(poems, "paragraphs", "text", None, "poem")] == [
+        "Roses red,\nviolets blue.",
+        "Second\npoem",
+    ]
+    records = _write_jsonl(tmp_path / "t.jsonl", [{"body": "a b", "k": "x"}, {"body": 7, "k": 1}])
+    assert [(i.text, i.label) for i in read_items(records, None, "body", "k", None)] == [
+        ("a b", "x"),
+        ("7", "1"),
+    ]
+    table = tmp_path / "t.csv"
+    table.write_text('title,genre\n"Hello, world",greeting\nBye,farewell\n', encoding="utf-8")
+    assert [(i.text, i.label) for i in read_items(table, None, "title", "genre", None)] == [
+        ("Hello, world", "greeting"),
+        ("Bye", "farewell"),
+    ]
+    corpus = load_corpus(DataConfig(sources=[f"people={lines}", f"poems={poems}"], items="lines"))
+    assert corpus.labels == {"people": 3, "poems": 4}  # lines mode: each poem line an item
+
+
+@pytest.mark.parametrize(
+    "content, arguments, message",
+    [
+        ('{"text": "ok"}\n{"text": broken\n', ("text", None), r"bad\.jsonl:2: not valid JSON"),
+        ('{"text": "ok"}\n["a"]\n', ("text", None), r"bad\.jsonl:2: not a JSON object"),
+        ('{"text": "ok"}\n{"txt": "x"}\n', ("text", None), r"bad\.jsonl:2: no field 'text'"),
+        ('{"text": "ok", "l": "a"}\n{"text": "x"}\n', ("text", "l"), r"bad\.jsonl:2: no field 'l'"),
+        ("", ("text", None), r"bad\.jsonl: no items"),
+    ],
+)
+def test_bad_item_files_name_the_file_and_line(tmp_path, content, arguments, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message):
+        read_items(path, None, *arguments, None)
+
+
+def test_a_missing_csv_column_is_named(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("title,genre\nA,b\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"t\.csv:1: no column 'text' \(columns: title, genre\)"):
+        read_items(path, None, "text", None, None)
+
+
+def test_validation_holds_out_whole_items(tmp_path):
+    names = [f"name{i:03d}" for i in range(200)]
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    corpus = load_corpus(DataConfig(sources=[str(path)], items="lines", val_fraction=0.1))
+    train = [i.text for i in parse_items(corpus.train, [])]
+    held = [i.text for i in parse_items(corpus.validation, [])]
+    assert len(held) == 20 and len(train) == 180
+    assert sorted(train + held) == names  # every item whole, in one split only
+    assert corpus.validation.startswith(ITEM_START) and corpus.validation.endswith(ITEM_END + "\n")
+    assert corpus.fingerprint()["items"] == {"train": 180, "validation": 20}
+
+
+@pytest.fixture(scope="module")
+def item_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("items")
+    corpus = _kinds_corpus(folder / "kinds.jsonl")
+    config = tiny_config(corpus, epochs=3, steps_per_epoch=40).with_overrides(
+        data={"label_field": "kind"}
+    )
+    run_dir = textgen.train(config, run_dir=folder / "run", log=lambda _: None, verbose=0)
+    return textgen.load_run(run_dir, xla=False)
+
+
+def test_samples_are_whole_items_and_labels_steer_them(item_run):
+    run = item_run
+    assert run.items and run.labels == ["hard", "soft"]
+    for label, letters in (("hard", set("KTX79")), ("soft", set("lmnao"))):
+        samples = run.generate([""] * 16, max_new_tokens=40, seed=1, label=label)
+        assert all("\n" not in s and s for s in samples)  # one item each, ended
+        assert not any(ITEM_END in s or ITEM_START in s for s in samples)
+        in_kind = sum(c in letters for s in samples for c in s) / sum(len(s) for s in samples)
+        assert in_kind > 0.8, (label, samples)
+    streamed = "".join(run.stream("", max_new_tokens=40, seed=4, label="soft"))
+    assert streamed == run.generate([""], max_new_tokens=40, seed=4, label="soft")[0]
+
+
+def test_the_label_changes_the_logits(item_run):
+    prompts = [item_prefix(item_run.labels, label) for label in ("hard", "soft", None)]
+    logits, *_ = item_run.generator.prime(tf.constant(prompts))
+    assert not bool(tf.reduce_all(tf.abs(logits[0] - logits[1]) < 1e-4))
+    assert not bool(tf.reduce_all(tf.abs(logits[0] - logits[2]) < 1e-4))
+
+
+def test_unknown_labels_and_labels_for_unlabelled_runs_fail_in_one_line(item_run, trained_runs):
+    with pytest.raises(ConfigError, match=r"unknown label 'pink'; this run knows: hard, soft"):
+        item_run.generate([""], label="pink")
+    result = run_cli("sample", "--run-dir", item_run.folder.path, "--label", "pink", expect=2)
+    assert result.output.count("\n") == 1
+    result = run_cli("sample", "--run-dir", trained_runs("char", "lstm"), "--label", "x", expect=2)
+    assert "not trained on items" in result.output
+
+
+def test_prompts_file_and_jsonl_output(item_run, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("K\nl\n", encoding="utf-8")
+    out = tmp_path / "items.jsonl"
+    run_cli(
+        "sample", "--run-dir", item_run.folder.path, "--prompts-file", prompts,
+        "--num-samples", 3, "--seed", 5, "--label", "hard", "--format", "jsonl",
+        "--output", out,
+    )  # fmt: skip
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["prompt"] for r in records] == ["K"] * 3 + ["l"] * 3
+    assert {r["label"] for r in records} == {"hard"} and {r["seed"] for r in records} == {5}
+    expected = item_run.generate(
+        ["K"] * 3 + ["l"] * 3, seed=5, label="hard", max_new_tokens=item_run.config.sample.length
+    )
+    assert [r["completion"] for r in records] == expected
+    text = run_cli("sample", "--run-dir", item_run.folder.path, "--num-samples", 5).output
+    assert len(text.strip("\n").split("\n")) == 5  # one item per line
+
+
+def test_export_starts_items_and_takes_a_label(item_run, tmp_path):
+    from textgen.export import export_run
+
+    result = export_run(item_run.folder.path, export_dir=tmp_path)
+    loaded = tf.saved_model.load(str(result.path))
+    labels = ["hard", "soft", "", "pink"]
+    n = len(labels)
+    out = loaded.signatures["generate_labelled"](
+        prompt=tf.constant(["", "", "K", ""]), max_new_tokens=tf.fill([n], 40),
+        temperature=tf.fill([n], 0.0), top_k=tf.fill([n], 0), top_p=tf.fill([n], 1.0),
+        seed=tf.fill([n], tf.constant(1, tf.int64)), repetition_penalty=tf.fill([n], 1.0),
+        repetition_window=tf.fill([n], 64), no_repeat_ngram=tf.fill([n], 0),
+        label=tf.constant(labels),
+    )  # fmt: skip
+    exported = [c.decode("utf-8") for c in out["completion"].numpy()]
+    library = [
+        item_run.generate([""], temperature=0, max_new_tokens=40, label="hard")[0],
+        item_run.generate([""], temperature=0, max_new_tokens=40, label="soft")[0],
+        item_run.generate(["K"], temperature=0, max_new_tokens=40)[0],
+        item_run.generate([""], temperature=0, max_new_tokens=40)[0],  # unknown: no label
+    ]
+    assert exported == library
+    assert out["text"].numpy()[2].decode("utf-8") == "K" + library[2]
+
+
+def test_info_and_evaluate_describe_items(item_run):
+    info = run_cli("info", "--run-dir", item_run.folder.path).output
+    assert "hard (150), soft (150)" in info
+    report = json.loads(
+        run_cli("evaluate", "--run-dir", item_run.folder.path, "--samples", 6, "--json").output
+    )
+    assert 0 <= report["novelty"] <= 1 and report["item_lengths"]["training_median"] >= 4
+    assert set(report["label_loss"]) == {"with_label", "without_label"}
+
+
+def test_novelty_and_lengths_by_hand():
+    novelty, lengths = item_figures(["Ann", "Bob", "Zed", "Bo"], ["Ann", "Bob", "Cyrus"])
+    assert novelty == 0.5
+    assert lengths == {
+        "sampled_mean": 2.75,
+        "sampled_median": 3.0,
+        "training_mean": 11 / 3,
+        "training_median": 3.0,
+    }
+
+
+def test_a_bad_item_corpus_leaves_no_run_folder(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\nnot json\n', encoding="utf-8")
+    result = run_cli("train", "--corpus", bad, "--root", tmp_path / "runs", expect=1)
+    assert "bad.jsonl:2: not valid JSON" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
