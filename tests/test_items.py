@@ -24,6 +24,8 @@ from textgen.items import (
 )
 from textgen.tokenizers import Tokenizer, Vocabulary
 
+from serving_standin import ServingStandIn
+
 
 def _write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -205,6 +207,12 @@ def test_export_starts_items_and_takes_a_label(item_run, tmp_path):
     ]
     assert exported == library
     assert out["text"].numpy()[2].decode("utf-8") == "K" + library[2]
+    with ServingStandIn(str(result.path)) as server:  # as TF Serving would serve it
+        printed = run_cli(
+            "sample", "--server", server.url, "--label", "soft", "--temperature", 0,
+            "--length", 40, "--num-samples", 2,
+        ).output  # fmt: skip
+    assert printed == f"{library[1]}\n{library[1]}\n"
 
 
 def test_info_and_evaluate_describe_items(item_run):

@@ -312,10 +312,8 @@ def sample(**opts) -> None:
     if opts["server"]:
         from textgen.client import generate_remote
 
-        if opts["label"]:
-            raise click.UsageError("--label is not sent to a server yet; sample the run folder")
-        completions = generate_remote(opts["server"], prompts, **settings)
-        _write_samples(opts, prompts, completions, settings["seed"], items=False)
+        completions = generate_remote(opts["server"], prompts, label=opts["label"], **settings)
+        _write_samples(opts, prompts, completions, settings["seed"], items=bool(opts["label"]))
         return
     _quiet_tensorflow()
     from textgen.runs import load_run

@@ -57,9 +57,11 @@ def generate_remote(
     repetition_window: int | None = None,
     no_repeat_ngram: int | None = None,
     max_copy: int = 0,
+    label: str | None = None,
 ) -> list[str]:
     """Completions from the `generate` signature (`generate_controlled` when a repetition
-    control is given); unset settings use the export's defaults.
+    control is given, `generate_labelled` with a label: an item run's export); unset
+    settings use the export's defaults.
 
     Rows with the same prompt get seeds seed, seed+1, ... so that several samples differ.
     The copy guard is part of an export (`textgen export --max-copy`), not a request.
@@ -83,12 +85,14 @@ def generate_remote(
         for row, prompt in enumerate(prompts)
     ]
     signature = "generate"
-    if any(value is not None for value in controls):
-        signature = "generate_controlled"
+    if label or any(value is not None for value in controls):
+        signature = "generate_labelled" if label else "generate_controlled"
         for instance in instances:
             instance["repetition_penalty"] = unset(repetition_penalty, -1.0)
             instance["repetition_window"] = unset(repetition_window)
             instance["no_repeat_ngram"] = unset(no_repeat_ngram)
+            if label:
+                instance["label"] = label
     completions = []
     for start in range(0, len(instances), MAX_BATCH):  # the export's cap per request
         body = {"signature_name": signature, "instances": instances[start : start + MAX_BATCH]}
