@@ -252,7 +252,7 @@ def test_export_carries_the_guard_and_writes_the_librarys_text(guarded_run, tmp_
 
 
 def test_export_refuses_an_index_over_its_cap(guarded_run, tmp_path, monkeypatch):
-    from textgen import export
+    from textgen.export import saved_model as export
 
     monkeypatch.setattr(export, "EXPORT_MAX_COPY_BYTES", 1024)
     with pytest.raises(ExportError, match="export without --max-copy"):
