@@ -87,6 +87,22 @@ def test_index_finds_every_span_of_its_text_whatever_the_chunks(
     assert SpanIndex.load(folder, span + 1) is None
 
 
+def test_bit_positions_cover_filters_larger_than_the_hashes():
+    """Each probe spreads over the whole filter, also past 2**31 bits (the hashes are
+    31-bit): a 1 GiB filter is used evenly, and the graph computes the same positions."""
+    rng = np.random.default_rng(0)
+    h1, h2 = (rng.integers(0, 2**31 - 1, 200_000) for _ in range(2))
+    mask = (1 << 33) - 1
+    for probe in range(3):
+        positions = copy_guard.bit_positions(h1, h2, probe, mask)
+        quarters = np.bincount(positions >> 31, minlength=4) / len(positions)
+        assert np.all(np.abs(quarters - 0.25) < 0.01), (probe, quarters)
+        in_graph = copy_guard.bit_positions(
+            tf.constant(h1), tf.constant(h2), tf.constant(probe, tf.int64), tf.constant(mask)
+        )
+        assert np.array_equal(in_graph.numpy(), positions)
+
+
 def test_index_of_a_text_reports_few_new_spans_as_found():
     rng = random.Random(0)
     text = _random_text(rng, "abcdefghij", 50_000)
@@ -210,7 +226,7 @@ def test_guarded_run_samples_stream_and_evaluate_without_copies(guarded_run):
         ["ROMEO:"], max_new_tokens=200, temperature=1.0, seed=5, max_copy=5
     )[0]
     # the index was cached in the run's data dir, beside its token ids
-    assert list(Path(run.config.data.data_dir).glob("ids/*/copy-5.bits"))
+    assert list(Path(run.config.data.data_dir).glob("ids/*/copy-guard-5.bits"))
     result = evaluate_run(run, samples=4, sample_tokens=200, sampling={"max_copy": 5})
     assert result.copy_rate == 0.0
 

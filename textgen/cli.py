@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from pathlib import Path
 
 import click
 
@@ -293,6 +294,12 @@ def compare(**opts) -> None:
 @weights_option("sample from")
 @click.option("--stream/--no-stream", default=True, help="Print a single sample as it is drawn.")
 @click.option("--server", metavar="URL", help="Ask a TF Serving model at URL instead.")
+@click.option(
+    "--litert",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Run a LiteRT export (textgen export --format litert) instead.",
+)
 @click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
 @control_options
 def sample(**opts) -> None:
@@ -316,11 +323,14 @@ def sample(**opts) -> None:
         _write_samples(opts, prompts, completions, settings["seed"], items=bool(opts["label"]))
         return
     _quiet_tensorflow()
+    settings.update(stop=list(opts["stop"]) or None, label=opts["label"])
+    alone = len(prompts) == 1 and not opts["output"] and opts["output_format"] == "text"
+    if opts["litert"]:
+        _sample_litert(opts, prompts, settings, alone)
+        return
     from textgen.runs import load_run
 
     run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"], xla=opts["xla"])
-    settings.update(stop=list(opts["stop"]) or None, label=opts["label"])
-    alone = len(prompts) == 1 and not opts["output"] and opts["output_format"] == "text"
     if alone and opts["stream"]:
         pieces = run.stream(prompts[0], **settings)  # settings are checked here
         click.echo(prompts[0], nl=False)
@@ -330,6 +340,29 @@ def sample(**opts) -> None:
         return
     completions = run.generate(prompts, **settings)
     _write_samples(opts, prompts, completions, settings["seed"], items=run.items)
+
+
+def _sample_litert(opts: dict, prompts: list[str], settings: dict, alone: bool) -> None:
+    """`sample --litert DIR`: the reference loop over the LiteRT interpreter."""
+    from textgen.litert_sampler import LiteRTSampler
+
+    controls = ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
+    if any(settings.get(name) for name in controls):
+        raise click.UsageError("the repetition controls and --max-copy are not in LiteRT exports")
+    sampler = LiteRTSampler(opts["litert"])
+    keys = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "label", "stop")
+    chosen = {key: settings[key] for key in keys}
+    if alone and opts["stream"]:
+        click.echo(prompts[0], nl=False)
+        for piece in sampler.stream(prompts[0], **chosen):
+            click.echo(piece, nl=False)
+        click.echo()
+        return
+    completions = [
+        sampler.generate(prompt, stream_index=i, **chosen) for i, prompt in enumerate(prompts)
+    ]
+    items = bool(sampler.meta["item_start"])
+    _write_samples(opts, prompts, completions, settings["seed"], items=items)
 
 
 def _read_prompts(opts: dict) -> list[str]:
@@ -457,18 +490,90 @@ def info(run_dir, root) -> None:
     "--xla_cpu_compilation_enabled=true on CPU and cannot serve it on GPU.",
 )
 @max_copy_option
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["saved-model", "litert", "web"]),
+    default="saved-model",
+    help="saved-model (TF Serving), litert (a .tflite for phones and devices) or web (a "
+    "static page that generates in the browser).",
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["none", "dynamic", "float16"]),
+    default="none",
+    help="litert/web: smaller weights (dynamic: int8, float16: half precision).",
+)
+@click.option(
+    "--node-modules",
+    type=click.Path(file_okay=False),
+    help="web: the node_modules folder holding @litertjs/core (default: found).",
+)
 def export(**opts):
-    """Write a SavedModel that TensorFlow Serving serves (string in, string out)."""
+    """Write a SavedModel that TensorFlow Serving serves (string in, string out), or a
+    LiteRT file, or a web page."""
     from textgen.config import validate_max_copy
 
     validate_max_copy(opts["max_copy"])
     _quiet_tensorflow()
+    export_format, stop = opts.pop("export_format"), list(opts.pop("stop")) or None
+    quantize, node_modules = opts.pop("quantize"), opts.pop("node_modules")
+    if export_format != "saved-model":
+        _export_for_devices(opts, export_format, stop, quantize, node_modules)
+        return
+    if quantize != "none" or node_modules:
+        raise click.UsageError("--quantize and --node-modules are for --format litert or web")
     from textgen.export import export_run, serving_commands
 
-    result = export_run(**{**opts, "stop": list(opts["stop"]) or None})
+    result = export_run(**opts, stop=stop)
     docker, curl = serving_commands(result)
     click.echo(f"Exported {result.path} ({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
     click.echo(f"Serve it:\n  {docker}\nTry it:\n  {curl}")
+
+
+def _export_for_devices(opts, export_format, stop, quantize, node_modules) -> None:
+    from textgen.export.litert import check_exportable, export_litert
+    from textgen.export.web import export_web
+
+    check_exportable(xla=opts["xla"], max_copy=opts["max_copy"], version=opts["version"])
+    settings = {
+        "run_dir": opts["run_dir"], "root": opts["root"], "export_dir": opts["export_dir"],
+        "weights": opts["weights"], "quantize": quantize, "force": opts["force"],
+        "max_new_tokens_cap": opts["max_new_tokens_cap"], "stop": stop,
+    }  # fmt: skip
+    if export_format == "litert":
+        result = export_litert(**settings)
+        how = f"Try it:\n  textgen sample --litert {result.path} --prompt 'ROMEO:'"
+    else:
+        result = export_web(node_modules=node_modules, **settings)
+        how = (
+            f"Serve it:\n  textgen serve-web {result.path}\n"
+            f"  (or any static server: python -m http.server -d {result.path})"
+        )
+    click.echo(f"Exported {result.path} ({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
+    click.echo(how)
+
+
+@cli.command(name="serve-web")
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--port", default=8000, help="Port on localhost.")
+def serve_web(export_dir, port) -> None:
+    """Serve a web export (textgen export --format web) on http://localhost:PORT/."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    if not (Path(export_dir) / "index.html").is_file():
+        raise click.BadParameter(f"{export_dir} has no index.html", param_hint="EXPORT_DIR")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=export_dir)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as err:
+        raise click.ClickException(f"cannot listen on port {port}: {err.strerror}") from None
+    click.echo(f"Serving {export_dir} at http://localhost:{port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 def main() -> None:

@@ -94,6 +94,15 @@ def text_codes(ids: np.ndarray, vocab: Vocabulary) -> Iterator[np.ndarray]:
         prev = chunk[-1]
 
 
+def bit_positions(h1, h2, probe, mask):
+    """A span's `probe`-th bit in a filter of mask + 1 bits (a power of two), from its two
+    31-bit hashes joined into two 62-bit ones (so a filter of over 2**31 bits is covered
+    evenly): NumPy arrays or tensors alike."""
+    first = (h1 * (1 << 31) + h2) & mask
+    step = (h2 * (1 << 31) + h1) & mask
+    return (first + probe * step) & mask
+
+
 @dataclass
 class SpanIndex:
     """A Bloom filter of the `span`-character spans of a text."""
@@ -122,7 +131,7 @@ class SpanIndex:
         return index
 
     def _positions(self, h1: np.ndarray, h2: np.ndarray, probe: int) -> np.ndarray:
-        return (h1 + probe * h2) & (len(self.bits) * 8 - 1)
+        return bit_positions(h1, h2, probe, len(self.bits) * 8 - 1)
 
     def _insert(self, h1: np.ndarray, h2: np.ndarray) -> None:
         for probe in range(self.probes):
@@ -149,20 +158,20 @@ class SpanIndex:
         size = len(self.bits) * 8
         return (1 - math.exp(-self.probes * self.spans / size)) ** self.probes
 
-    # -- the cache: FOLDER/copy-SPAN.bits (the filter) and copy-SPAN.json (its shape) --
+    # -- the cache: FOLDER/copy-guard-SPAN.bits (the filter) and .json (its shape) ------
 
     def save(self, folder: Path) -> None:
-        with atomic_open(folder / f"copy-{self.span}.bits", "wb") as f:
+        with atomic_open(folder / f"copy-guard-{self.span}.bits", "wb") as f:
             f.write(self.bits.tobytes())
         meta = {"span": self.span, "probes": self.probes, "spans": self.spans}
-        atomic_write_json(folder / f"copy-{self.span}.json", meta)  # last: marks it whole
+        atomic_write_json(folder / f"copy-guard-{self.span}.json", meta)  # last: marks it whole
 
     @classmethod
     def load(cls, folder: Path, span: int) -> SpanIndex | None:
         """The cached index (its filter memory-mapped), or None if there is none."""
         try:
-            meta = json.loads((folder / f"copy-{span}.json").read_text(encoding="utf-8"))
-            bits = np.memmap(folder / f"copy-{span}.bits", np.uint8, mode="r")
+            meta = json.loads((folder / f"copy-guard-{span}.json").read_text(encoding="utf-8"))
+            bits = np.memmap(folder / f"copy-guard-{span}.bits", np.uint8, mode="r")
         except (OSError, ValueError):
             return None
         return cls(span, bits, int(meta["probes"]), int(meta["spans"]))
@@ -236,7 +245,7 @@ class CopyGuard(tf.Module):
         hashes = tf.reduce_sum(
             tf.cast(windows, tf.int64)[..., None, :] * self._weights, axis=-1
         ) % self._primes  # (batch, n, width, 2)
-        positions = (hashes[..., :1] + self._probes * hashes[..., 1:]) & self._mask
+        positions = bit_positions(hashes[..., :1], hashes[..., 1:], self._probes, self._mask)
         words = tf.gather(self.filter, tf.bitwise.right_shift(positions, 5))
         set_bits = tf.bitwise.right_shift(words, tf.cast(positions & 31, tf.int32)) & 1
         found = tf.reduce_all(set_bits == 1, axis=-1)

@@ -87,11 +87,11 @@ def convert(run: Run, quantize: str = "none") -> tuple[bytes, int]:
         return converter.convert(), state_size
 
 
-def metadata(run: Run, state_size: int, max_new_tokens_cap: int) -> dict:
+def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> dict:
     """What a sampling loop needs besides the weights (`textgen.json`)."""
     vocab, sample = run.vocab, run.config.sample
     left, right = glue_flags(vocab)
-    stop = list(sample.stop) + ([ITEM_END] if run.items else [])
+    stop = list(sample.stop if stop is None else stop) + ([ITEM_END] if run.items else [])
     return {
         "format": "textgen-litert-1",
         "level": vocab.level,
@@ -132,6 +132,7 @@ def export_litert(
     quantize: str = "none",
     force: bool = False,
     max_new_tokens_cap: int = 1024,
+    stop: list[str] | None = None,
     extra_files: dict[str, Path] | None = None,
 ) -> LiteRTExport:
     """Write EXPORT_DIR (default RUN/export/litert) with model.tflite, vocab.json and
@@ -151,7 +152,7 @@ def export_litert(
     try:
         (staging / MODEL_FILE).write_bytes(model)
         run.vocab.save(staging / "vocab.json")
-        meta = metadata(run, state_size, max_new_tokens_cap)
+        meta = metadata(run, state_size, max_new_tokens_cap, stop)
         meta["quantize"] = quantize
         atomic_write_json(staging / META_FILE, meta)
         for name, source in (extra_files or {}).items():

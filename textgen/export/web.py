@@ -1,0 +1,63 @@
+"""`textgen export --format web`: a static folder that generates text in the browser.
+
+The LiteRT export (`textgen.export.litert`: model.tflite, vocab.json, textgen.json) plus
+`index.html` and `textgen.js` (this package's `web/` assets: the sampling loop in
+JavaScript) and the LiteRT.js runtime, vendored from its npm package, so the page works
+offline from any static server (`textgen serve-web DIR`, `python -m http.server`, GitHub
+Pages). No server-side code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textgen.errors import ExportError
+from textgen.export.litert import LiteRTExport, export_litert
+
+ASSETS = Path(__file__).parent / "web"
+RUNTIME_PACKAGE = "@litertjs/core"
+# What the page loads from the npm packages: LiteRT.js (an ES module), its helper module,
+# and the WebAssembly runtime in its two CPU builds (relaxed SIMD, and without it).
+RUNTIME_FILES = {
+    "litert/core/index.js": "@litertjs/core/dist/index.js",
+    "litert/core/package.json": "@litertjs/core/package.json",
+    "litert/wasm-utils/index.js": "@litertjs/wasm-utils/dist/index.js",
+    **{
+        f"litert/wasm/{name}{suffix}": f"@litertjs/core/wasm/{name}{suffix}"
+        for name in ("litert_wasm_internal", "litert_wasm_compat_internal")
+        for suffix in (".js", ".wasm")
+    },
+}
+
+
+def find_runtime(node_modules: str | os.PathLike | None = None) -> Path:
+    """The node_modules folder that holds LiteRT.js: `node_modules` if given, else
+    $TEXTGEN_NODE_MODULES, this package's web/node_modules, or ./node_modules."""
+    candidates = [node_modules, os.environ.get("TEXTGEN_NODE_MODULES")]
+    candidates += [ASSETS / "node_modules", Path.cwd() / "node_modules"]
+    for candidate in candidates:
+        if candidate and all((Path(candidate) / f).is_file() for f in RUNTIME_FILES.values()):
+            return Path(candidate)
+    raise ExportError(
+        f"the web export vendors LiteRT.js ({RUNTIME_PACKAGE} from npm), which is not "
+        f"installed: run `npm ci --prefix {ASSETS}` (or give --node-modules DIR)"
+    )
+
+
+def export_web(
+    run_dir=None,
+    root=None,
+    export_dir=None,
+    node_modules: str | os.PathLike | None = None,
+    **options,
+) -> LiteRTExport:
+    """Write EXPORT_DIR (default RUN/export/web): the LiteRT export, the page, the runtime."""
+    from textgen.runs import DEFAULT_ROOT, RunFolder
+
+    runtime = find_runtime(node_modules)
+    root = DEFAULT_ROOT if root is None else root
+    target = Path(export_dir) if export_dir else RunFolder.find(run_dir, root).export_dir / "web"
+    files = {"index.html": ASSETS / "index.html", "textgen.js": ASSETS / "textgen.js"}
+    files.update({name: runtime / source for name, source in RUNTIME_FILES.items()})
+    return export_litert(run_dir, root, target, extra_files=files, **options)

@@ -1,0 +1,236 @@
+// textgen in the browser: the sampling loop of textgen.litert_sampler, in JavaScript,
+// around the exported model's one-token `step` (LiteRT.js, vendored beside this file).
+// Same tokens, same sampling rules and the same counter-based noise as textgen, so
+// greedy text (and, float rounding aside, seeded text) equals `textgen sample`.
+import {loadLiteRt, loadAndCompile, Tensor} from './litert/core/index.js';
+
+const UNK_ID = 0;
+
+// -- the noise: textgen.sampling.gumbel_noise, in 32-bit integer arithmetic -----------
+function mix32(h) {
+  h = (h ^ (h >>> 16)) >>> 0;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h = (h ^ (h >>> 13)) >>> 0;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function low32(x) {  // x mod 2**32 for a non-negative BigInt or number
+  return Number(BigInt.asUintN(32, BigInt(x)));
+}
+
+function gumbelNoise(seed, stream, step, vocabSize) {
+  const seedBig = BigInt.asUintN(64, BigInt(seed));
+  let key = mix32(low32(BigInt(step) * 0x9E3779B9n + 0x7F4A7C15n));
+  key = mix32((key ^ low32(stream)) >>> 0);
+  key = mix32((key ^ Number(seedBig >> 32n)) >>> 0);
+  key = mix32((key ^ Number(BigInt.asUintN(32, seedBig))) >>> 0);
+  const noise = new Float32Array(vocabSize);
+  for (let id = 0; id < vocabSize; id++) {
+    const token = mix32(Math.imul(id, 0x61c88647) >>> 0);
+    const bits = mix32((key ^ token) >>> 0) >>> 8;
+    const uniform = Math.fround((bits + 0.5) / 16777216);
+    noise[id] = Math.fround(-Math.log(Math.fround(-Math.log(uniform))));
+  }
+  return noise;
+}
+
+// -- choosing a token: textgen.sampling.choose_tokens for one row ----------------------
+function topFilter(scaled, topK, topP) {
+  const ranked = Float32Array.from(scaled).sort().reverse();
+  const kMin = topK > 0 ? ranked[Math.min(topK - 1, ranked.length - 1)] : -Infinity;
+  let total = 0;
+  const probs = new Float64Array(ranked.length);
+  for (let i = 0; i < ranked.length; i++) {
+    if (ranked[i] < kMin) ranked[i] = -Infinity;
+    probs[i] = Math.exp(ranked[i] - ranked[0]);
+    total += probs[i];
+  }
+  let before = 0;
+  let pMin = Infinity;
+  for (let i = 0; i < ranked.length; i++) {
+    const p = Math.fround(probs[i] / total);
+    if (before < topP || topP >= 1) pMin = Math.min(pMin, ranked[i]);
+    before = Math.fround(before + p);
+  }
+  const floor = Math.max(kMin, pMin);
+  return scaled.map((x) => (x >= floor ? x : -Infinity));
+}
+
+function choose(logits, s, step) {
+  const inverse = Math.fround(s.temperature > 0 ? 1 / s.temperature : 1);
+  let scaled = logits.map((x) => Math.fround(x * inverse));
+  scaled[UNK_ID] = -Infinity;
+  if (s.topK > 0 || s.topP < 1) scaled = topFilter(scaled, s.topK, s.topP);
+  const noise = s.temperature > 0 ? gumbelNoise(s.seed, 0, step, scaled.length) : null;
+  let best = 0;
+  let bestScore = -Infinity;
+  for (let id = 0; id < scaled.length; id++) {
+    const score = noise ? Math.fround(scaled[id] + noise[id]) : scaled[id];
+    if (score > bestScore) { best = id; bestScore = score; }
+  }
+  return best;
+}
+
+// -- text <-> tokens ---------------------------------------------------------------------
+export class Vocabulary {
+  constructor(meta, vocab) {
+    this.meta = meta;
+    this.tokens = ['[UNK]', ...vocab.tokens];
+    this.ids = new Map(vocab.tokens.map((t, i) => [t, i + 1]));
+    this.wordPattern = new RegExp(meta.word_pattern, 'gu');
+  }
+
+  encode(text) {
+    text = text.replace(/\r\n?/g, '\n');
+    if (this.meta.lowercase) text = text.toLowerCase();
+    const pieces = this.meta.level === 'char' ? Array.from(text) : text.match(this.wordPattern) || [];
+    return pieces.map((t) => this.ids.get(t) ?? UNK_ID);
+  }
+
+  piece(prev, id) {
+    const glued = this.meta.glue_right[prev] || this.meta.glue_left[id];
+    return (glued ? '' : ' ') + this.tokens[id];
+  }
+}
+
+const MARKERS = /[\u{F0000}-\u{F10FF}]/gu;  // item and label markers: never shown
+
+function overlap(text, stop) {  // the longest end of text that starts stop
+  for (let size = Math.min(text.length, stop.length - 1); size > 0; size--) {
+    if (stop.startsWith(text.slice(-size))) return size;
+  }
+  return 0;
+}
+
+// -- the generator ------------------------------------------------------------------------
+export class Generator {
+  static async load(base = '.') {
+    await loadLiteRt(`${base}/litert/wasm/`);
+    const [meta, vocab] = await Promise.all(
+      ['textgen.json', 'vocab.json'].map((f) => fetch(`${base}/${f}`).then((r) => r.json())));
+    const model = await loadAndCompile(`${base}/model.tflite`, {accelerator: 'wasm'});
+    return new Generator(model, meta, new Vocabulary(meta, vocab));
+  }
+
+  constructor(model, meta, vocab) {
+    this.model = model;
+    this.meta = meta;
+    this.vocab = vocab;
+  }
+
+  async step(id, state) {
+    const inputs = {
+      ids: new Tensor(new Int32Array([id]), [1]),
+      state: new Tensor(state, [1, this.meta.state_size]),
+    };
+    const outputs = await this.model.run('step', inputs);
+    const logits = Float32Array.from(outputs.logits.toTypedArray());
+    const next = Float32Array.from(outputs.state.toTypedArray());
+    for (const t of [...Object.values(inputs), ...Object.values(outputs)]) t.delete();
+    return [logits, next];
+  }
+
+  // Yields the completion of `prompt` piece by piece; `settings` as textgen sample's.
+  async *stream(prompt, settings) {
+    const d = this.meta.defaults;
+    const s = {
+      temperature: settings.temperature ?? d.temperature,
+      topK: settings.topK ?? d.top_k,
+      topP: settings.topP ?? d.top_p,
+      seed: settings.seed ?? 0,
+    };
+    const length = Math.min(settings.length ?? d.length, d.max_new_tokens_cap);
+    let prefix = this.meta.item_start;
+    if (settings.label) prefix += this.meta.labels[settings.label] ?? '';
+    const ids = [this.meta.start_id, ...this.vocab.encode(prefix + prompt)];
+    let state = new Float32Array(this.meta.state_size);
+    let logits;
+    for (const id of ids) [logits, state] = await this.step(id, state);
+    let prev = ids[ids.length - 1];
+    let pending = '';
+    this.drawn = 0;  // tokens drawn so far (the page's tokens/s)
+    for (let t = 0; t < length; t++) {
+      const id = choose(logits, s, t);
+      this.drawn += 1;
+      pending += this.vocab.piece(prev, id);
+      const cuts = d.stop.map((stop) => pending.indexOf(stop)).filter((i) => i >= 0);
+      if (cuts.length) {
+        yield pending.slice(0, Math.min(...cuts)).replace(MARKERS, '');
+        return;
+      }
+      const keep = Math.max(0, ...d.stop.map((stop) => overlap(pending, stop)));
+      const ready = pending.slice(0, pending.length - keep).replace(MARKERS, '');
+      pending = pending.slice(pending.length - keep);
+      if (ready) yield ready;
+      [logits, state] = await this.step(id, state);
+      prev = id;
+    }
+    if (pending) yield pending.replace(MARKERS, '');
+  }
+}
+
+// -- the page -----------------------------------------------------------------------------
+function read(id, parse) {
+  const value = document.getElementById(id).value;
+  return value === '' ? undefined : parse(value);
+}
+
+async function main() {
+  const output = document.getElementById('output');
+  const status = document.getElementById('status');
+  const params = new URLSearchParams(location.search);
+  for (const [param, id] of [['prompt', 'prompt'], ['temperature', 'temperature'],
+      ['top_k', 'top-k'], ['top_p', 'top-p'], ['length', 'length'], ['seed', 'seed'],
+      ['label', 'label']]) {
+    if (params.has(param)) document.getElementById(id).value = params.get(param);
+  }
+  status.textContent = 'loading the model...';
+  const started = performance.now();
+  const generator = await Generator.load('.');
+  const labels = document.getElementById('label');
+  for (const name of Object.keys(generator.meta.labels)) labels.add(new Option(name, name));
+  if (params.has('label')) labels.value = params.get('label');
+  document.getElementById('label-row').hidden = !Object.keys(generator.meta.labels).length;
+  const d = generator.meta.defaults;
+  document.getElementById('temperature').placeholder = d.temperature;
+  document.getElementById('length').placeholder = d.length;
+  status.textContent = `model loaded in ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  const button = document.getElementById('generate');
+
+  async function generate() {
+    button.disabled = true;
+    output.removeAttribute('data-done');
+    const prompt = document.getElementById('prompt').value;
+    const settings = {
+      temperature: read('temperature', parseFloat), topK: read('top-k', (v) => parseInt(v, 10)),
+      topP: read('top-p', parseFloat), length: read('length', (v) => parseInt(v, 10)),
+      seed: read('seed', (v) => parseInt(v, 10)) ?? Math.floor(Math.random() * 2 ** 31),
+      label: labels.value || undefined,
+    };
+    output.textContent = prompt;
+    const begun = performance.now();
+    for await (const piece of generator.stream(prompt, settings)) {
+      output.textContent += piece;
+      const seconds = (performance.now() - begun) / 1000;
+      status.textContent =
+        `${generator.drawn} tokens, ${Math.round(generator.drawn / seconds)} tokens/s, ` +
+        `seed ${settings.seed}`;
+    }
+    const seconds = (performance.now() - begun) / 1000;
+    output.dataset.tokensPerSecond = String(generator.drawn / seconds);
+    output.setAttribute('data-done', '1');
+    button.disabled = false;
+  }
+
+  button.addEventListener('click', generate);
+  button.disabled = false;
+  if (params.get('autorun') === '1') generate();
+}
+
+if (typeof document !== 'undefined') {
+  main().catch((error) => {
+    document.getElementById('status').textContent = `error: ${error.message || error}`;
+    document.getElementById('output').setAttribute('data-error', String(error));
+  });
+}
