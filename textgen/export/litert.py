@@ -159,6 +159,8 @@ def export_litert(
             destination = staging / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, destination)
+        for path in staging.rglob("*"):  # readable by a server running as another user
+            path.chmod(0o755 if path.is_dir() else 0o644)
         staging.chmod(0o755)
         if target.exists():
             shutil.rmtree(target)

@@ -1,0 +1,108 @@
+"""The web export in a real browser: headless Chromium (Debian's chromium and
+chromium-driver, driven by Selenium) runs the page against a loopback server."""
+
+import functools
+import shutil
+import threading
+import urllib.parse
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import textgen
+from tests.conftest import run_cli
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+    ),
+    pytest.mark.slow,
+]
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=900,700",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def pages(trained_runs, tmp_path_factory):
+    """Web exports of a char and a word run, served on loopback: (base URL, run dir)."""
+    from textgen.export.web import find_runtime
+
+    try:
+        find_runtime()
+    except textgen.TextgenError as err:
+        pytest.skip(str(err))
+    root = tmp_path_factory.mktemp("web")
+    for level in ("char", "word"):
+        run_cli(
+            "export", "--run-dir", trained_runs(level, "gru"), "--format", "web",
+            "--export-dir", root / level,
+        )  # fmt: skip
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", root
+    server.shutdown()
+
+
+def _generate(browser, url: str, **params) -> str:
+    """Open the page with `params` in its URL (autorun) and return #output's text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{url}/index.html?{urllib.parse.urlencode({**params, 'autorun': 1})}")
+    output = browser.find_element(By.ID, "output")
+    WebDriverWait(browser, 120).until(
+        lambda _: output.get_attribute("data-done") == "1" or output.get_attribute("data-error")
+    )
+    assert not output.get_attribute("data-error"), browser.find_element(By.ID, "status").text
+    return browser.execute_script("return document.getElementById('output').textContent")
+
+
+@pytest.mark.parametrize("level, prompt", [("char", "ROMEO:"), ("word", "Love the")])
+def test_the_page_writes_textgens_greedy_text(browser, pages, trained_runs, level, prompt):
+    base, _ = pages
+    page = _generate(browser, f"{base}/{level}", prompt=prompt, temperature=0, length=60)
+    run = textgen.load_run(trained_runs(level, "gru"), xla=False)
+    expected = run.generate([prompt], max_new_tokens=60, temperature=0)[0]
+    assert page == prompt + expected
+
+
+def test_seeded_sampling_gives_the_same_text_twice(browser, pages, trained_runs):
+    from selenium.webdriver.common.by import By
+
+    base, root = pages
+    settings = {"prompt": "JULIET:", "temperature": 0.9, "top_k": 20, "length": 80, "seed": 3}
+    first = _generate(browser, f"{base}/char", **settings)
+    assert first == _generate(browser, f"{base}/char", **settings)
+    assert first != _generate(browser, f"{base}/char", **{**settings, "seed": 4})
+    run = textgen.load_run(trained_runs("char", "gru"), xla=False)  # textgen's own draw
+    expected = run.generate(["JULIET:"], max_new_tokens=80, temperature=0.9, top_k=20, seed=3)
+    assert first == "JULIET:" + expected[0]
+    status = browser.find_element(By.ID, "status").text
+    assert "tokens/s" in status
+    browser.save_screenshot(str(root / "page.png"))
+    assert Path(root / "page.png").stat().st_size > 1000
