@@ -148,3 +148,17 @@ class LiteRTSampler:
 
     def generate(self, prompt: str = "", **settings) -> str:
         return "".join(self.stream(prompt, **settings))
+
+    def score(self, text: str) -> tuple[float, int]:
+        """Mean NLL per token (nats) of `text` read from the start of a line, and its token
+        count: `textgen.runs.Run.score`, through the LiteRT file."""
+        ids = self.encode(text)
+        state = np.zeros([1, self.meta["state_size"]], np.float32)
+        total, previous = 0.0, self.meta["start_id"]
+        for token in ids:
+            out = self.step(ids=np.array([previous], np.int32), state=state)
+            logits = out["logits"][0].astype(np.float64)
+            top = logits.max()
+            total += top + np.log(np.exp(logits - top).sum()) - logits[token]
+            state, previous = out["state"], token
+        return (total / len(ids) if ids else 0.0), len(ids)
