@@ -137,7 +137,7 @@ def test_bad_corpus_files_are_one_line_errors(tmp_path, content, message):
         (["--temperature", "-1"], 2, "temperature must be >= 0"),
         (["--top-p", "0"], 2, "top_p must be in (0, 1]"),
         (["--top-p", "1.5"], 2, "top_p must be in (0, 1]"),
-        (["--num-samples", "0"], 2, "0 is not in the range 1<=x<=256"),
+        (["--num-samples", "0"], 2, "0 is not in the range 1<=x<=100000"),
         (["--repetition-penalty", "0"], 2, "repetition penalty must be > 0"),
         (["--repetition-penalty", "-1.5"], 2, "repetition penalty must be > 0"),
         (["--no-repeat-ngram", "0"], 2, "n-gram size must be 1 to 5"),
