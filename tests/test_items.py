@@ -215,6 +215,24 @@ def test_export_starts_items_and_takes_a_label(item_run, tmp_path):
     assert printed == f"{library[1]}\n{library[1]}\n"
 
 
+def test_litert_export_writes_whole_items_of_a_label(item_run, tmp_path):
+    pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert")
+    from textgen.export.litert import export_litert
+    from textgen.litert_sampler import LiteRTSampler
+
+    sampler = LiteRTSampler(export_litert(item_run.folder.path, export_dir=tmp_path / "l").path)
+    for label in ("hard", "soft", None):
+        expected = item_run.generate([""], temperature=0, max_new_tokens=40, label=label)[0]
+        assert sampler.generate("", max_new_tokens=40, temperature=0, label=label) == expected
+    seeded = item_run.generate([""] * 3, max_new_tokens=40, seed=9, label="soft")
+    assert [
+        sampler.generate("", max_new_tokens=40, seed=9, label="soft", stream_index=i)
+        for i in range(3)
+    ] == seeded
+    with pytest.raises(ConfigError, match="unknown label 'pink'; this export knows: hard, soft"):
+        sampler.generate("", label="pink")
+
+
 def test_info_and_evaluate_describe_items(item_run):
     info = run_cli("info", "--run-dir", item_run.folder.path).output
     assert "hard (150), soft (150)" in info
