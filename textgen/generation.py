@@ -280,34 +280,46 @@ class Generator(tf.Module):
         guard = self.copy_guard
 
         def run(filtering, repeating: bool):
+            """One loop; it carries only what its rules change (each loop variable
+            costs time per token when the loop runs without XLA)."""
             controls = sampling.controls if repeating else None
+            guarding = guard is not None
+            carried = {}  # the loop variables besides i, logits, state and chunk
+            if repeating:
+                carried["history"] = history
+            if guarding:
+                carried.update(tail=tail, ended_at=tf.fill([batch], size))
 
-            def body(i, logits, state, history, tail, ended_at, chunk):
+            def body(i, logits, state, chunk, carried):
+                carried = dict(carried)
                 scores = sampling_scores(
                     logits, inverse_t, sampling.top_k, sampling.top_p, noise[i], filtering,
-                    history, controls,
+                    carried.get("history"), controls,
                 )  # (batch, vocab)  # fmt: skip
-                if guard is None:
+                if not guarding:
                     ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
                 else:  # the history's last token precedes the new one
-                    ids, allowed = guard.choose(scores, tail, history[:, -1])
-                    ended_at = tf.where(allowed | (ended_at < size), ended_at, i)
-                    tail = guard.advance(tail, history[:, -1], ids)
+                    prev = carried["history"][:, -1]
+                    ids, allowed = guard.choose(scores, carried["tail"], prev)
+                    ended_at = carried["ended_at"]
+                    carried["ended_at"] = tf.where(allowed | (ended_at < size), ended_at, i)
+                    carried["tail"] = guard.advance(carried["tail"], prev, ids)
                 chunk = tf.tensor_scatter_nd_update(chunk, [[i]], ids[None])
                 logits, state = self.one_step.step(weights, ids, state)
                 if repeating:  # the history is read by the repetition controls and the guard
-                    history = push_history(history, ids)
-                return i + 1, logits, state, history, tail, ended_at, chunk
+                    carried["history"] = push_history(carried["history"], ids)
+                return i + 1, logits, state, chunk, carried
 
-            return tf.while_loop(
+            _, logits_out, state_out, chunk, carried = tf.while_loop(
                 lambda i, *_: i < steps,
                 body,
-                (
-                    tf.constant(0), logits, state, history, tail, tf.fill([batch], size),
-                    tf.zeros_like(noise[:, :, 0], tf.int32),
-                ),
+                (tf.constant(0), logits, state, tf.zeros_like(noise[:, :, 0], tf.int32), carried),
                 maximum_iterations=size,
-            )[1:]  # fmt: skip
+            )
+            return (
+                logits_out, state_out, carried.get("history", history),
+                carried.get("tail", tail), carried.get("ended_at", tf.fill([batch], size)), chunk,
+            )  # fmt: skip
 
         # Three loops, not four: a loop with repetition controls filters only when a row
         # uses top-k/p, decided each step (sorting a word vocabulary per token costs ~7x),
