@@ -96,3 +96,11 @@ def test_litert_export_refusals_and_errors(trained_runs, tmp_path):
         "sample", "--litert", tmp_path / "a", "--repetition-penalty", 1.2, expect=2
     )
     assert "not in LiteRT exports" in result.output
+
+
+def test_web_export_without_the_npm_runtime_says_how_to_get_it(trained_runs, tmp_path):
+    from textgen.export.web import export_web
+
+    with pytest.raises(ExportError, match=r"npm ci --prefix .*textgen/export/web"):
+        export_web(trained_runs("char", "gru"), export_dir=tmp_path / "web", node_modules=tmp_path)
+    assert not (tmp_path / "web").exists()

@@ -34,8 +34,11 @@ RUNTIME_FILES = {
 def find_runtime(node_modules: str | os.PathLike | None = None) -> Path:
     """The node_modules folder that holds LiteRT.js: `node_modules` if given, else
     $TEXTGEN_NODE_MODULES, this package's web/node_modules, or ./node_modules."""
-    candidates = [node_modules, os.environ.get("TEXTGEN_NODE_MODULES")]
-    candidates += [ASSETS / "node_modules", Path.cwd() / "node_modules"]
+    if node_modules:  # given: that folder or nothing
+        candidates = [node_modules]
+    else:
+        candidates = [os.environ.get("TEXTGEN_NODE_MODULES")]
+        candidates += [ASSETS / "node_modules", Path.cwd() / "node_modules"]
     for candidate in candidates:
         if candidate and all((Path(candidate) / f).is_file() for f in RUNTIME_FILES.values()):
             return Path(candidate)
