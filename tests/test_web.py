@@ -91,6 +91,27 @@ def test_the_page_writes_textgens_greedy_text(browser, pages, trained_runs, leve
     assert page == prompt + expected
 
 
+def test_a_prompt_typed_into_the_page(browser, pages, trained_runs):
+    """As a user does it: type the prompt and settings, press Generate, read the text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, _ = pages
+    browser.get(f"{base}/char/index.html")
+    button = browser.find_element(By.ID, "generate")
+    WebDriverWait(browser, 60).until(lambda _: button.is_enabled())
+    for field, value in (("prompt", "JULIET:"), ("temperature", "0"), ("length", "50")):
+        element = browser.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+    button.click()
+    output = browser.find_element(By.ID, "output")
+    WebDriverWait(browser, 60).until(lambda _: output.get_attribute("data-done") == "1")
+    run = textgen.load_run(trained_runs("char", "gru"), xla=False)
+    expected = run.generate(["JULIET:"], max_new_tokens=50, temperature=0)[0]
+    assert output.get_attribute("textContent") == "JULIET:" + expected
+
+
 def test_seeded_sampling_gives_the_same_text_twice(browser, pages, trained_runs):
     from selenium.webdriver.common.by import By
 
