@@ -10,7 +10,9 @@ docstring lines; same vocabulary, windows, model, optimizer, steps and seed):
 
 - token: the text as textgen writes it (the label token starts each labelled item);
 - token + embedding: the same text, plus each token's item label as a second input,
-  embedded (16 dimensions) and concatenated to the token embedding at every step.
+  embedded (16 dimensions) and concatenated to the token embedding at every step;
+- token, windows at item starts: as the first, but every training window starts at an
+  item's start marker instead of anywhere (does seeing each window's label help?).
 
 Reported: the held-out items' loss (nats per character of the item's text and end marker,
 after the start marker and the label), and the same with no label given (label token
@@ -68,9 +70,14 @@ def build(vocab_size: int, labels: int, embed_label: bool) -> keras.Model:
     return model
 
 
-def windows(ids, labels, steps, seed):
+def windows(ids, labels, steps, seed, item_starts=None):
+    """Random windows (starting anywhere, or at one of `item_starts`)."""
     rng = np.random.default_rng(seed)
-    starts = rng.integers(0, len(ids) - SEQ - 1, size=(steps, BATCH))
+    if item_starts is None:
+        starts = rng.integers(0, len(ids) - SEQ - 1, size=(steps, BATCH))
+    else:
+        usable = item_starts[item_starts < len(ids) - SEQ - 1]
+        starts = usable[rng.integers(0, len(usable), size=(steps, BATCH))]
     for row in starts:
         index = row[:, None] + np.arange(SEQ + 1)[None, :]
         yield (ids[index[:, :-1]], labels[index[:, :-1]]), ids[index[:, 1:]]
@@ -131,11 +138,17 @@ def main() -> None:
           f"{BATCH} x {SEQ}, 2 x GRU(192), same seed for both")  # fmt: skip
     print("| conditioning | held-out loss given the label | with no label |")
     print("|---|---:|---:|")
-    for name, embed in (("label token", False), ("label token + embedding every step", True)):
+    item_starts = np.flatnonzero(ids == start_id)
+    variants = (
+        ("label token", False, None),
+        ("label token + embedding every step", True, None),
+        ("label token, windows at item starts", False, item_starts),
+    )
+    for name, embed, aligned in variants:
         keras.utils.set_random_seed(0)
         model = build(vocab.size, len(run_labels), embed)
         started = time.perf_counter()
-        for inputs, targets in windows(ids, labels, args.steps, seed=1):
+        for inputs, targets in windows(ids, labels, args.steps, 1, aligned):
             model.train_on_batch(list(inputs), targets)
         seconds = time.perf_counter() - started
         given = item_loss(model, tokenizer, run_labels, held_out, True)
