@@ -539,10 +539,9 @@ class Generator(tf.Module):
                 return
             if counts.numpy()[0] < until:  # the copy guard ended it
                 break
-        if pending and not self.has_markers:
+        pending = strip_markers(pending) if self.has_markers else pending
+        if pending:
             yield pending
-        elif pending and strip_markers(pending):
-            yield strip_markers(pending)
 
 
 def _setting_tensors(batch, temperature, top_k, top_p, seeds, penalty, window, ngram):

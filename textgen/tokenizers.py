@@ -28,8 +28,8 @@ _NEWLINE_MARK = "\x1e"  # stands in for "\n" while splitting on whitespace
 # A word: letters/digits with inner apostrophes or hyphens ("know't", "sun-beamed"),
 # optionally a leading apostrophe ("'Tis"). Anything else that is not a space is a
 # one-character token. RE2 syntax (\pL, \pN), so Unicode letters count as letters.
-_WORD = r"'?[\pL\pN_]+(?:['’-][\pL\pN_]+)*"
-_WORD_TOKEN = rf"({_WORD}|{_NEWLINE_MARK}|[^\s\pL\pN_])"
+WORD_PATTERN = r"'?[\pL\pN_]+(?:['’-][\pL\pN_]+)*"
+WORD_TOKEN = rf"({WORD_PATTERN}|{_NEWLINE_MARK}|[^\s\pL\pN_])"
 
 # Detokenization: a space goes between two tokens unless the left one glues to what
 # follows or the right one glues to what precedes.
@@ -186,7 +186,7 @@ def split_tokens(text: tf.Tensor, level: str, lowercase: bool) -> tf.Tensor:
     if level == "char":
         return tf.strings.unicode_split(text, "UTF-8", errors="replace")
     text = tf.strings.regex_replace(text, NEWLINE, _NEWLINE_MARK)
-    text = tf.strings.regex_replace(text, _WORD_TOKEN, r" \1 ")
+    text = tf.strings.regex_replace(text, WORD_TOKEN, r" \1 ")
     tokens = tf.strings.split(text)
     if isinstance(tokens, tf.RaggedTensor):
         return tokens.with_flat_values(_unmark_newlines(tokens.flat_values))

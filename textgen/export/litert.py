@@ -30,13 +30,15 @@ from textgen.fileio import atomic_write_json
 from textgen.items import ITEM_END, ITEM_START, label_token
 from textgen.models import OneStep
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
-from textgen.tokenizers import _WORD, glue_flags
+from textgen.tokenizers import WORD_PATTERN, glue_flags
 
 QUANTIZE = ("none", "dynamic", "float16")
 MODEL_FILE = "model.tflite"
 META_FILE = "textgen.json"
 # Word-level tokens, as `tokenizers.split_tokens` cuts them (JavaScript's `u` regex syntax)
-WORD_TOKEN_JS = _WORD.replace(r"\pL", r"\p{L}").replace(r"\pN", r"\p{N}") + r"|\n|[^\s\p{L}\p{N}_]"
+WORD_TOKEN_JS = (
+    WORD_PATTERN.replace(r"\pL", r"\p{L}").replace(r"\pN", r"\p{N}") + r"|\n|[^\s\p{L}\p{N}_]"
+)
 
 
 @dataclass
