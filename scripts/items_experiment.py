@@ -66,6 +66,18 @@ def verse_lines(limit: int) -> list[str]:
     return lines[:limit]
 
 
+def write_labelled_corpus(path: Path, docstrings: list[str]) -> list[str]:
+    """The labelled corpus as JSONL: as many verse lines as docstrings, shuffled (seed 2).
+    Returns the verse lines."""
+    verse = verse_lines(len(docstrings))
+    rows = [(t, "verse") for t in verse] + [(t, "docstring") for t in docstrings]
+    random.Random(2).shuffle(rows)
+    with open(path, "w", encoding="utf-8") as f:
+        for text, label in rows:
+            f.write(json.dumps({"text": text, "label": label}) + "\n")
+    return verse
+
+
 class NaiveBayes:
     """Multinomial naive Bayes over character 1-3-grams (add-one smoothing)."""
 
@@ -111,7 +123,6 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names, docstrings = stdlib_names_and_docstrings()
-    verse = verse_lines(len(docstrings))
 
     # -- names -----------------------------------------------------------------------
     names_file = out / "names.txt"
@@ -125,11 +136,7 @@ def main() -> None:
 
     # -- labelled --------------------------------------------------------------------
     labelled_file = out / "labelled.jsonl"
-    with open(labelled_file, "w", encoding="utf-8") as f:
-        rows = [(t, "verse") for t in verse] + [(t, "docstring") for t in docstrings]
-        random.Random(2).shuffle(rows)
-        for text, label in rows:
-            f.write(json.dumps({"text": text, "label": label}) + "\n")
+    verse = write_labelled_corpus(labelled_file, docstrings)
     run = train(labelled_file, out, "labelled", args.steps, label_field="label")
     corpus = load_corpus(run.config.data)
     training = parse_items(corpus.train, run.labels)

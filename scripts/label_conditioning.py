@@ -22,15 +22,13 @@ left out; embedding input 0, "no label", which training also saw for one item in
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from items_experiment import stdlib_names_and_docstrings, verse_lines
+from items_experiment import stdlib_names_and_docstrings, write_labelled_corpus
 
 from textgen.config import DataConfig
 from textgen.corpus import load_corpus
@@ -116,13 +114,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _, docstrings = stdlib_names_and_docstrings()
-    verse = verse_lines(len(docstrings))
-    rows = [(t, "verse") for t in verse] + [(t, "docstring") for t in docstrings]
-    random.Random(2).shuffle(rows)
     corpus_file = out / "labelled.jsonl"
-    corpus_file.write_text(
-        "".join(json.dumps({"text": t, "label": lb}) + "\n" for t, lb in rows), encoding="utf-8"
-    )
+    verse = write_labelled_corpus(corpus_file, docstrings)
     data = DataConfig(sources=[str(corpus_file)], label_field="label", data_dir=str(out))
     corpus = load_corpus(data)
     run_labels = list(corpus.labels)
@@ -134,7 +127,7 @@ def main() -> None:
     start_id, end_id = (vocab.tokens.index(m) + 1 for m in (ITEM_START, ITEM_END))
     labels = token_labels(ids, start_id, end_id, label_of_token)
     held_out = [i for i in parse_items(corpus.validation, run_labels) if i.label]
-    print(f"{len(rows):,} items, {len(held_out):,} held out; {args.steps} steps of "
+    print(f"{2 * len(verse):,} items, {len(held_out):,} held out; {args.steps} steps of "
           f"{BATCH} x {SEQ}, 2 x GRU(192), same seed for both")  # fmt: skip
     print("| conditioning | held-out loss given the label | with no label |")
     print("|---|---:|---:|")
