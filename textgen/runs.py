@@ -335,7 +335,7 @@ class Run:
         return self.generator_for(stop, max_copy=max_copy), settings
 
     def generate(self, prompts: Sequence[str] | str, **kwargs) -> list[str]:
-        """Completions of `prompts` (generated text only), drawn as one batch.
+        """Completions of `prompts` (generated text only), drawn in batches of MAX_BATCH.
 
         Keyword settings: max_new_tokens, temperature, top_k, top_p, seed, streams,
         repetition_penalty, repetition_window, no_repeat_ngram, stop (a list of strings;
