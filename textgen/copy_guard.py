@@ -9,11 +9,11 @@ negatives: a span of the text is always found, so the guarantee holds; a false p
 only turns away a candidate that was in fact new (`SpanIndex.false_positive_rate`).
 
 `CopyGuard` is the lookup inside the generation loop (a `tf.Module`, so the export carries
-it): each step, the `CANDIDATES` best tokens by sampling score (scaled logits + Gumbel
-noise, so the first allowed one is a draw from the distribution without the excluded ones)
-are checked; a token is excluded when the text it adds would complete an N-character span
-of the index. When every candidate is excluded, the row ends there (a shorter sample, never
-a copy).
+it): each step, the best token by sampling score (scaled logits + Gumbel noise) is checked;
+only if it would complete an N-character span of the index are the `CANDIDATES` best
+checked and the first allowed one taken (with Gumbel noise, a draw from the distribution
+without the excluded tokens). When every candidate is excluded, the row ends there (a
+shorter sample, never a copy).
 """
 
 from __future__ import annotations
