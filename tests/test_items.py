@@ -83,6 +83,8 @@ def test_reading_lines_paragraphs_jsonl_csv_and_labelled_sources(tmp_path):
         ("Hello, world", "greeting"),
         ("Bye", "farewell"),
     ]
+    poems_corpus = load_corpus(DataConfig(sources=[str(poems)], items="paragraphs"))
+    assert poems_corpus.fingerprint()["multiline_items"] is True  # (no stop at line breaks)
     corpus = load_corpus(DataConfig(sources=[f"people={lines}", f"poems={poems}"], items="lines"))
     assert corpus.labels == {"people": 3, "poems": 4}  # lines mode: each poem line an item
 
@@ -122,6 +124,7 @@ def test_validation_holds_out_whole_items(tmp_path):
     assert sorted(train + held) == names  # every item whole, in one split only
     assert corpus.validation.startswith(ITEM_START) and corpus.validation.endswith(ITEM_END + "\n")
     assert corpus.fingerprint()["items"] == {"train": 180, "validation": 20}
+    assert corpus.fingerprint()["multiline_items"] is False
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +183,11 @@ def test_prompts_file_and_jsonl_output(item_run, tmp_path):
         ["K"] * 3 + ["l"] * 3, seed=5, label="hard", max_new_tokens=item_run.config.sample.length
     )
     assert [r["completion"] for r in records] == expected
-    text = run_cli("sample", "--run-dir", item_run.folder.path, "--num-samples", 5).output
-    assert len(text.strip("\n").split("\n")) == 5  # one item per line
+    for seed in range(3):  # items of one line end at a line break too: one item per line
+        text = run_cli(
+            "sample", "--run-dir", item_run.folder.path, "--num-samples", 5, "--seed", seed
+        ).output
+        assert len(text.strip("\n").split("\n")) == 5
 
 
 def test_export_starts_items_and_takes_a_label(item_run, tmp_path):

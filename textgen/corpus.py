@@ -96,9 +96,11 @@ class Corpus:
 
     parts: list[TextPart]
     sources: list[str] = field(default_factory=list)
-    # An item corpus: items per split and each label's item count (textgen.items)
+    # An item corpus: items per split, each label's item count, and whether any item
+    # spans several lines (textgen.items)
     items: dict[str, int] | None = None
     labels: dict[str, int] = field(default_factory=dict)
+    multiline: bool = False
 
     def train_chunks(self) -> Iterator[str]:
         return _joined(part.train_chunks() for part in self.parts)
@@ -133,7 +135,9 @@ class Corpus:
             "sha256": digest.hexdigest(),
         }
         if self.items is not None:
-            values.update(items=dict(self.items), labels=dict(self.labels))
+            values.update(
+                items=dict(self.items), labels=dict(self.labels), multiline_items=self.multiline
+            )
         return values
 
 
@@ -183,7 +187,8 @@ def _load_items(config: DataConfig) -> Corpus:
     text = train_text + validation_text
     part = TextPart("items", text=text, _cut=len(train_text))
     sizes = {"train": len(train), "validation": len(validation)}
-    return Corpus([part], list(config.sources), sizes, {k: counts[k] for k in labels})
+    multiline = any("\n" in item.text for item in items)
+    return Corpus([part], list(config.sources), sizes, {k: counts[k] for k in labels}, multiline)
 
 
 def _joined(texts: Iterable[Iterator[str]]) -> Iterator[str]:

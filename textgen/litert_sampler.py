@@ -18,7 +18,7 @@ import numpy as np
 from textgen.errors import ConfigError, ExportError
 from textgen.export.litert import MODEL_FILE, read_metadata
 from textgen.generation import StopStrings
-from textgen.items import ITEM_END, strip_markers
+from textgen.items import strip_markers
 from textgen.tokenizers import UNK_ID, Vocabulary
 
 _MASK = np.uint64(0xFFFFFFFF)
@@ -120,8 +120,8 @@ class LiteRTSampler:
         temperature = d["temperature"] if temperature is None else temperature
         top_k = d["top_k"] if top_k is None else top_k
         top_p = d["top_p"] if top_p is None else top_p
-        item_end = [ITEM_END] if self.meta["item_start"] else []  # an item ends there
-        stops = StopStrings(d["stop"] if stop is None else [*stop, *item_end])
+        item_stops = self.meta["item_stops"]  # where an item ends (an item run)
+        stops = StopStrings(d["stop"] if stop is None else [*stop, *item_stops])
         prefix = self.meta["item_start"]
         if label:
             if label not in self.meta["labels"]:

@@ -264,8 +264,7 @@ class Run:
         from textgen.generation import Generator
 
         jit_compile = self.xla if jit_compile is None else jit_compile
-        if self.items and ITEM_END not in stop:  # an item ends at its end marker
-            stop = (*stop, ITEM_END)
+        stop = (*stop, *(s for s in self.item_stops if s not in stop))
         key = (tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile, max_copy or 0)
         if key not in self._generators:
             self._generators[key] = Generator(
@@ -288,6 +287,15 @@ class Run:
     def labels(self) -> list[str]:
         """The labels the run's items carry (sorted), [] if none."""
         return list(self.config.corpus.get("labels", {}))
+
+    @property
+    def item_stops(self) -> list[str]:
+        """Where an item run's samples end besides the run's stop strings: the item's end
+        marker, and a line break when no training item spans two lines."""
+        if not self.items:
+            return []
+        single_line = not self.config.corpus.get("multiline_items", True)
+        return [ITEM_END, *(["\n"] if single_line else [])]
 
     def _prompts(self, prompts: list[str], label: str | None) -> list[str]:
         """Prompts as the model reads them: an item run starts a new item (of `label`)."""

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from textgen.errors import ExportError
 from textgen.fileio import atomic_write_json
-from textgen.items import ITEM_END, ITEM_START, label_token
+from textgen.items import ITEM_START, label_token
 from textgen.models import OneStep
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
 from textgen.tokenizers import WORD_PATTERN, glue_flags
@@ -93,7 +93,7 @@ def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> d
     """What a sampling loop needs besides the weights (`textgen.json`)."""
     vocab, sample = run.vocab, run.config.sample
     left, right = glue_flags(vocab)
-    stop = list(sample.stop if stop is None else stop) + ([ITEM_END] if run.items else [])
+    stop = list(sample.stop if stop is None else stop) + run.item_stops
     return {
         "format": "textgen-litert-1",
         "level": vocab.level,
@@ -113,6 +113,7 @@ def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> d
             "stop": stop,
         },
         "item_start": ITEM_START if run.items else "",
+        "item_stops": run.item_stops,
         "labels": {label: label_token(run.labels, label) for label in run.labels},
         "run": {"folder": run.folder.path.name, "sha256": run.config.corpus.get("sha256", "")},
     }
