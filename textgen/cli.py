@@ -332,14 +332,18 @@ def sample(**opts) -> None:
 
     run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"], xla=opts["xla"])
     if alone and opts["stream"]:
-        pieces = run.stream(prompts[0], **settings)  # settings are checked here
-        click.echo(prompts[0], nl=False)
-        for piece in pieces:
-            click.echo(piece, nl=False)
-        click.echo()
+        _echo_stream(prompts[0], run.stream(prompts[0], **settings))  # settings checked here
         return
     completions = run.generate(prompts, **settings)
     _write_samples(opts, prompts, completions, settings["seed"], items=run.items)
+
+
+def _echo_stream(prompt: str, pieces) -> None:
+    """Print the prompt, then the completion piece by piece as it is drawn."""
+    click.echo(prompt, nl=False)
+    for piece in pieces:
+        click.echo(piece, nl=False)
+    click.echo()
 
 
 def _sample_litert(opts: dict, prompts: list[str], settings: dict, alone: bool) -> None:
@@ -353,10 +357,7 @@ def _sample_litert(opts: dict, prompts: list[str], settings: dict, alone: bool) 
     keys = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "label", "stop")
     chosen = {key: settings[key] for key in keys}
     if alone and opts["stream"]:
-        click.echo(prompts[0], nl=False)
-        for piece in sampler.stream(prompts[0], **chosen):
-            click.echo(piece, nl=False)
-        click.echo()
+        _echo_stream(prompts[0], sampler.stream(prompts[0], **chosen))
         return
     completions = [
         sampler.generate(prompt, stream_index=i, **chosen) for i, prompt in enumerate(prompts)

@@ -510,8 +510,9 @@ class Generator(tf.Module):
 
         Gives the same text as `generate([prompt], ...)` with the same settings.
         """
-        logits, state, history, prev = self.prime(string_tensor([prompt]))
-        tail = tf.fill([1, self.tail_size], -1)
+        prompts = string_tensor([prompt])
+        logits, state, history, prev = self.prime(prompts)
+        tail = self._empty_tail(prompts)
         settings = _setting_tensors(
             1, temperature, top_k, top_p, [[seed, 0]],
             repetition_penalty, repetition_window, no_repeat_ngram,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from textgen.errors import ExportError
 from textgen.export.litert import LiteRTExport, export_litert
+from textgen.runs import DEFAULT_ROOT, RunFolder
 
 ASSETS = Path(__file__).parent / "web"
 RUNTIME_PACKAGE = "@litertjs/core"
@@ -49,17 +50,14 @@ def find_runtime(node_modules: str | os.PathLike | None = None) -> Path:
 
 
 def export_web(
-    run_dir=None,
-    root=None,
-    export_dir=None,
+    run_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    export_dir: str | os.PathLike | None = None,
     node_modules: str | os.PathLike | None = None,
     **options,
 ) -> LiteRTExport:
     """Write EXPORT_DIR (default RUN/export/web): the LiteRT export, the page, the runtime."""
-    from textgen.runs import DEFAULT_ROOT, RunFolder
-
     runtime = find_runtime(node_modules)
-    root = DEFAULT_ROOT if root is None else root
     target = Path(export_dir) if export_dir else RunFolder.find(run_dir, root).export_dir / "web"
     files = {"index.html": ASSETS / "index.html", "textgen.js": ASSETS / "textgen.js"}
     files.update({name: runtime / source for name, source in RUNTIME_FILES.items()})
