@@ -533,7 +533,7 @@ def export(**opts):
 
 
 def _export_for_devices(opts, export_format, stop, quantize, node_modules) -> None:
-    from textgen.export.litert import check_exportable, export_litert
+    from textgen.export.litert import check_exportable, export_litert, read_metadata
     from textgen.export.web import export_web
 
     check_exportable(xla=opts["xla"], max_copy=opts["max_copy"], version=opts["version"])
@@ -544,7 +544,9 @@ def _export_for_devices(opts, export_format, stop, quantize, node_modules) -> No
     }  # fmt: skip
     if export_format == "litert":
         result = export_litert(**settings)
-        how = f"Try it:\n  textgen sample --litert {result.path} --prompt 'ROMEO:'"
+        items = read_metadata(result.path)["item_start"]  # an item run: whole items out
+        try_it = "--num-samples 5" if items else "--prompt 'ROMEO:'"
+        how = f"Try it:\n  textgen sample --litert {result.path} {try_it}"
     else:
         result = export_web(node_modules=node_modules, **settings)
         how = (
