@@ -112,6 +112,9 @@ class Primed(NamedTuple):
     counts: tf.Tensor  # (batch,) prompt tokens
 
 
+# Tokens per iteration of the generation loop without XLA (scripts/bench_generate.py).
+UNROLL = 8
+
 # The longest a streaming reader waits between two pieces of text, in seconds.
 STREAM_INTERVAL = 0.1
 
@@ -166,6 +169,10 @@ class Generator(tf.Module):
         self.defaults = defaults or SampleConfig()
         self.jit_compile = jit_compile
         self.chunk_size = chunk_size or default_chunk_size(vocab.size)
+        # Without XLA each loop iteration pays the executor for every loop variable, so
+        # the loop runs blocks of UNROLL tokens; XLA fuses the loop anyway (and would
+        # compile an unrolled one for longer).
+        self.unroll = 1 if jit_compile else UNROLL
         self.copy_guard = copy_guard
         # Item and label markers (textgen.items) are never printed.
         self.has_markers = any(is_marker(token) for token in vocab.tokens)
@@ -199,9 +206,10 @@ class Generator(tf.Module):
         steps = tf.shape(padded)[1]
         logits0 = tf.zeros([batch, self.vocab_size])
         nll0 = tf.zeros([batch])
+        weights = self.one_step.read_weights()
 
         def body(t, logits, state, nll):
-            new_logits, new_state = self.one_step(padded[:, t], state)
+            new_logits, new_state = self.one_step.step(weights, padded[:, t], state)
             active = t < lengths  # (batch,)
             if with_nll:  # NLL of the token after position t, for rows that have one
                 has_next = t + 1 < lengths
@@ -290,7 +298,8 @@ class Generator(tf.Module):
             if guarding:
                 carried.update(tail=tail, ended_at=tf.fill([batch], size))
 
-            def body(i, logits, state, chunk, carried):
+            def token(i, logits, state, carried):
+                """Step i of the chunk: its token ids (batch,), the network after them."""
                 carried = dict(carried)
                 scores = sampling_scores(
                     logits, inverse_t, sampling.top_k, sampling.top_p, noise[i], filtering,
@@ -304,17 +313,33 @@ class Generator(tf.Module):
                     ended_at = carried["ended_at"]
                     carried["ended_at"] = tf.where(allowed | (ended_at < size), ended_at, i)
                     carried["tail"] = guard.advance(carried["tail"], prev, ids)
-                chunk = tf.tensor_scatter_nd_update(chunk, [[i]], ids[None])
                 logits, state = self.one_step.step(weights, ids, state)
                 if repeating:  # the history is read by the repetition controls and the guard
                     carried["history"] = push_history(carried["history"], ids)
-                return i + 1, logits, state, chunk, carried
+                return ids, logits, state, carried
 
+            def block(steps_in_block: int):
+                """A loop body of `steps_in_block` tokens, written out one after another."""
+
+                def body(i, logits, state, chunk, carried):
+                    drawn = []
+                    for k in range(steps_in_block):
+                        ids, logits, state, carried = token(i + k, logits, state, carried)
+                        drawn.append(ids)
+                    rows = (i + tf.range(steps_in_block))[:, None]
+                    chunk = tf.tensor_scatter_nd_update(chunk, rows, tf.stack(drawn))
+                    return i + steps_in_block, logits, state, chunk, carried
+
+                return body
+
+            loop = (tf.constant(0), logits, state, tf.zeros_like(noise[:, :, 0], tf.int32), carried)
+            if self.unroll > 1:  # whole blocks first, then the rest one token at a time
+                loop = tf.while_loop(
+                    lambda i, *_: i + self.unroll <= steps, block(self.unroll), loop,
+                    maximum_iterations=size // self.unroll,
+                )  # fmt: skip
             _, logits_out, state_out, chunk, carried = tf.while_loop(
-                lambda i, *_: i < steps,
-                body,
-                (tf.constant(0), logits, state, tf.zeros_like(noise[:, :, 0], tf.int32), carried),
-                maximum_iterations=size,
+                lambda i, *_: i < steps, block(1), loop, maximum_iterations=size
             )
             return (
                 logits_out, state_out, carried.get("history", history),

@@ -15,7 +15,6 @@ import tensorflow as tf
 from textgen.config import MAX_NGRAM
 from textgen.tokenizers import UNK_ID
 
-_MASK32 = 0xFFFFFFFF
 _NEG_INF = float("-inf")
 
 
@@ -23,23 +22,17 @@ _xor, _and, _shr = tf.bitwise.bitwise_xor, tf.bitwise.bitwise_and, tf.bitwise.ri
 
 
 def _u32(h: tf.Tensor) -> tf.Tensor:
-    return _and(h, tf.constant(_MASK32, tf.int64))
-
-
-def _mul32(h: tf.Tensor, constant: int) -> tf.Tensor:
-    """(h * constant) mod 2**32 for int64 h < 2**32, without int64 overflow."""
-    low, high = constant & 0xFFFF, constant >> 16
-    high_part = _and(h * high, tf.constant(0xFFFF, tf.int64)) * 65536
-    return _u32(h * low + high_part)
+    """The low 32 bits of int64 `h`, as uint32 (TensorFlow's uint32 ops wrap mod 2**32)."""
+    return tf.cast(_and(h, tf.constant(0xFFFFFFFF, tf.int64)), tf.uint32)
 
 
 def _mix32(h: tf.Tensor) -> tf.Tensor:
-    """MurmurHash3's 32-bit finalizer on int64 tensors holding uint32 values."""
-    h = _xor(h, _shr(h, tf.constant(16, tf.int64)))
-    h = _mul32(h, 0x85EBCA6B)
-    h = _xor(h, _shr(h, tf.constant(13, tf.int64)))
-    h = _mul32(h, 0xC2B2AE35)
-    return _xor(h, _shr(h, tf.constant(16, tf.int64)))
+    """MurmurHash3's 32-bit finalizer on uint32 tensors."""
+    h = _xor(h, _shr(h, tf.constant(16, tf.uint32)))
+    h = h * tf.constant(0x85EBCA6B, tf.uint32)
+    h = _xor(h, _shr(h, tf.constant(13, tf.uint32)))
+    h = h * tf.constant(0xC2B2AE35, tf.uint32)
+    return _xor(h, _shr(h, tf.constant(16, tf.uint32)))
 
 
 def gumbel_noise(seeds: tf.Tensor, steps: tf.Tensor, vocab_size: int) -> tf.Tensor:
@@ -50,16 +43,19 @@ def gumbel_noise(seeds: tf.Tensor, steps: tf.Tensor, vocab_size: int) -> tf.Tens
     step by step to the scalar form.
     """
     seed, stream = seeds[:, 0], seeds[:, 1]
-    steps = tf.cast(steps, tf.int64)[..., None]  # (..., 1)
-    key = _mix32(_u32(steps * 0x9E3779B9 + 0x7F4A7C15))
+    steps = _u32(tf.cast(steps, tf.int64))[..., None]  # (..., 1)
+    key = _mix32(steps * tf.constant(0x9E3779B9, tf.uint32) + tf.constant(0x7F4A7C15, tf.uint32))
     key = _mix32(_xor(key, _u32(stream)))
     key = _mix32(_xor(key, _u32(_shr(seed, tf.constant(32, tf.int64)))))
     key = _mix32(_xor(key, _u32(seed)))  # (..., batch)
-    token = _mix32(_u32(tf.range(vocab_size, dtype=tf.int64) * 0x61C88647))  # (vocab,)
-    bits = _shr(_mix32(_xor(key[..., None], token)), tf.constant(8, tf.int64))
+    ids = tf.cast(tf.range(vocab_size), tf.uint32)
+    token = _mix32(ids * tf.constant(0x61C88647, tf.uint32))  # (vocab,)
+    bits = _shr(_mix32(_xor(key[..., None], token)), tf.constant(8, tf.uint32))
     # bits: (..., batch, vocab), 24 random bits each
     uniform = (tf.cast(bits, tf.float32) + 0.5) / float(1 << 24)  # in (0, 1)
-    return -tf.math.log(-tf.math.log(uniform))
+    # -log(-log(u)), the negations written as products with -1 (exact): without XLA,
+    # Grappler fuses Neg-Log-Neg-Log into one _UnaryOpsComposition op that runs ~4x slower.
+    return tf.math.log(tf.math.log(uniform) * -1.0) * -1.0
 
 
 def needs_filtering(top_k: tf.Tensor, top_p: tf.Tensor) -> tf.Tensor:
