@@ -298,11 +298,12 @@ class Generator(tf.Module):
             if guarding:
                 carried.update(tail=tail, ended_at=tf.fill([batch], size))
 
-            def token(i, logits, state, carried):
-                """Step i of the chunk: its token ids (batch,), the network after them."""
+            def token(step, step_noise, logits, state, carried):
+                """One step of the chunk (`step()` its index): its token ids (batch,), the
+                network after them."""
                 carried = dict(carried)
                 scores = sampling_scores(
-                    logits, inverse_t, sampling.top_k, sampling.top_p, noise[i], filtering,
+                    logits, inverse_t, sampling.top_k, sampling.top_p, step_noise, filtering,
                     carried.get("history"), controls,
                 )  # (batch, vocab)  # fmt: skip
                 if not guarding:
@@ -311,7 +312,7 @@ class Generator(tf.Module):
                     prev = carried["history"][:, -1]
                     ids, allowed = guard.choose(scores, carried["tail"], prev)
                     ended_at = carried["ended_at"]
-                    carried["ended_at"] = tf.where(allowed | (ended_at < size), ended_at, i)
+                    carried["ended_at"] = tf.where(allowed | (ended_at < size), ended_at, step())
                     carried["tail"] = guard.advance(carried["tail"], prev, ids)
                 logits, state = self.one_step.step(weights, ids, state)
                 if repeating:  # the history is read by the repetition controls and the guard
@@ -323,8 +324,12 @@ class Generator(tf.Module):
 
                 def body(i, logits, state, chunk, carried):
                     drawn = []
+                    # The block's noise sliced once (each op in the loop costs per token).
+                    block_noise = tf.unstack(noise[i : i + steps_in_block], steps_in_block)
                     for k in range(steps_in_block):
-                        ids, logits, state, carried = token(i + k, logits, state, carried)
+                        ids, logits, state, carried = token(
+                            lambda k=k: i + k, block_noise[k], logits, state, carried
+                        )
                         drawn.append(ids)
                     rows = (i + tf.range(steps_in_block))[:, None]
                     chunk = tf.tensor_scatter_nd_update(chunk, rows, tf.stack(drawn))
