@@ -325,7 +325,7 @@ class Generator(tf.Module):
                 def body(i, logits, state, chunk, carried):
                     drawn = []
                     # The block's noise sliced once (each op in the loop costs per token).
-                    block_noise = tf.unstack(noise[i : i + steps_in_block], steps_in_block)
+                    block_noise = tf.unstack(tf.gather(noise, i + tf.range(steps_in_block)))
                     for k in range(steps_in_block):
                         ids, logits, state, carried = token(
                             lambda k=k: i + k, block_noise[k], logits, state, carried
