@@ -197,3 +197,27 @@ def test_num_tokens_counts_through_the_token_that_completes_a_stop_string(run):
     first = free.index(stop)
     assert completion.numpy()[0].decode() == free[:first]
     assert counts.numpy().tolist() == [first + len(stop), min(20, first + len(stop))]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"temperature": 1.0, "seed": 5},
+        {"temperature": 0.9, "top_k": 5, "top_p": 0.9, "seed": 2},
+        {"temperature": 1.0, "repetition_penalty": 1.3, "no_repeat_ngram": 3, "seed": 8},
+    ],
+)
+def test_the_unrolled_loop_writes_what_one_token_per_iteration_writes(run, settings):
+    # Lengths on both sides of a block of 8 and of a chunk of 16; the stop string ends
+    # rows inside blocks.
+    stop = run.generate(["ROMEO:"], max_new_tokens=60, **settings)[0][21:23]
+    for stops in ((), (stop,)):
+        one, unrolled = (
+            Generator(run.model, run.vocab, stop=stops, chunk_size=16, unroll=unroll)
+            for unroll in (1, 8)
+        )
+        assert unrolled.unroll == 8
+        for length in (1, 7, 8, 9, 16, 17, 45):
+            prompts = ["ROMEO:", "", "JULIET:\nMy"]
+            expected = one.generate(prompts, max_new_tokens=length, **settings)
+            assert unrolled.generate(prompts, max_new_tokens=length, **settings) == expected

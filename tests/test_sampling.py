@@ -1,4 +1,7 @@
+import math
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from textgen.sampling import gumbel_noise, top_filter
@@ -114,3 +117,29 @@ def test_a_row_whose_every_token_is_banned_keeps_its_logits():
     history = tf.constant([[1, 2]])  # n 1 bans both real tokens; [UNK] never counts
     controls = RepetitionControls.of(tf.constant([1.0]), tf.constant([2]), tf.constant([1]))
     np.testing.assert_array_equal(control_repetition(logits, history, controls), logits)
+
+
+def _fmix32(h: int) -> int:
+    """MurmurHash3's 32-bit finalizer on Python ints (the reference for the graph's)."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def test_gumbel_noise_equals_a_reference_hash_for_any_seed_and_step():
+    seeds = [[0, 0], [1, 2], [-1, -9], [2**62 + 12345, 2**40 + 7], [-(2**63), 2**63 - 1]]
+    steps = [0, 1, 2**31 + 5, 2**32 + 1]
+    vocab = 40
+    got = gumbel_noise(tf.constant(seeds, tf.int64), tf.constant(steps, tf.int64), vocab).numpy()
+    for s, step in enumerate(steps):
+        for row, (seed, stream) in enumerate(seeds):
+            key = _fmix32((step * 0x9E3779B9 + 0x7F4A7C15) & 0xFFFFFFFF)
+            for part in (stream, seed >> 32, seed):
+                key = _fmix32(key ^ (part & 0xFFFFFFFF))
+            for token in range(vocab):
+                bits = _fmix32(key ^ _fmix32((token * 0x61C88647) & 0xFFFFFFFF)) >> 8
+                uniform = (bits + 0.5) / 2**24
+                expected = -math.log(-math.log(uniform))
+                assert got[s, row, token] == pytest.approx(expected, rel=1e-5, abs=1e-6)

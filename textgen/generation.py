@@ -112,7 +112,8 @@ class Primed(NamedTuple):
     counts: tf.Tensor  # (batch,) prompt tokens
 
 
-# Tokens per iteration of the generation loop without XLA (scripts/bench_generate.py).
+# Tokens per iteration of the generation loop without XLA: 8 ran faster than 1, 16 and 32
+# (scripts/bench_generate.py, docs/performance.md).
 UNROLL = 8
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
@@ -138,9 +139,10 @@ class Generator(tf.Module):
     Tokens are drawn by a numeric core (`_draw_chunk`) that runs `chunk_size` steps
     per call: the RNN cells stepped with their state, the repetition controls,
     temperature / top-k / top-p sampling, the chunk's noise drawn at once. With
-    `jit_compile=True` the core is compiled by XLA (several times faster on a CPU);
-    string work (tokenizing, stop strings, detokenizing) stays outside it. Greedy text
-    is the same either way.
+    `jit_compile=True` the core is compiled by XLA; without (the default export, which
+    a stock TF Serving runs), its loop draws `unroll` tokens per iteration. String work
+    (tokenizing, stop strings, detokenizing) stays outside the core. The text is the
+    same either way.
 
     Out-of-range settings never fail the graph (a server must not crash on a request):
     a negative value of any setting, or a top_p outside (0, 1], means "use the default"
@@ -159,6 +161,7 @@ class Generator(tf.Module):
         jit_compile: bool = False,
         chunk_size: int | None = None,
         copy_guard: CopyGuard | None = None,
+        unroll: int | None = None,
     ):
         super().__init__(name="generator")
         self.one_step = OneStep(model)
@@ -169,10 +172,10 @@ class Generator(tf.Module):
         self.defaults = defaults or SampleConfig()
         self.jit_compile = jit_compile
         self.chunk_size = chunk_size or default_chunk_size(vocab.size)
-        # Without XLA each loop iteration pays the executor for every loop variable, so
-        # the loop runs blocks of UNROLL tokens; XLA fuses the loop anyway (and would
-        # compile an unrolled one for longer).
-        self.unroll = 1 if jit_compile else UNROLL
+        # Tokens per loop iteration. Without XLA each iteration pays the executor for
+        # every loop variable (the weights among them), so the loop runs blocks of UNROLL
+        # tokens; XLA fuses the loop anyway (and would compile an unrolled one for longer).
+        self.unroll = unroll or (1 if jit_compile else UNROLL)
         self.copy_guard = copy_guard
         # Item and label markers (textgen.items) are never printed.
         self.has_markers = any(is_marker(token) for token in vocab.tokens)
