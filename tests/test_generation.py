@@ -200,24 +200,31 @@ def test_num_tokens_counts_through_the_token_that_completes_a_stop_string(run):
 
 
 @pytest.mark.parametrize(
-    "settings",
+    "settings, max_copy",
     [
-        {"temperature": 1.0, "seed": 5},
-        {"temperature": 0.9, "top_k": 5, "top_p": 0.9, "seed": 2},
-        {"temperature": 1.0, "repetition_penalty": 1.3, "no_repeat_ngram": 3, "seed": 8},
+        ({"temperature": 1.0, "seed": 5}, 0),
+        ({"temperature": 0.9, "top_k": 5, "top_p": 0.9, "seed": 2}, 0),
+        ({"temperature": 1.0, "repetition_penalty": 1.3, "no_repeat_ngram": 3, "seed": 8}, 0),
+        ({"temperature": 0.5, "seed": 3}, 3),
     ],
 )
-def test_the_unrolled_loop_writes_what_one_token_per_iteration_writes(run, settings):
+def test_the_unrolled_loop_writes_what_one_token_per_iteration_writes(run, settings, max_copy):
     # Lengths on both sides of a block of 8 and of a chunk of 16; the stop string ends
-    # rows inside blocks.
+    # rows inside blocks; with max_copy, the copy guard's loop.
+    guard = run.copy_guard(max_copy) if max_copy else None
     stop = run.generate(["ROMEO:"], max_new_tokens=60, **settings)[0][21:23]
     for stops in ((), (stop,)):
         one, unrolled = (
-            Generator(run.model, run.vocab, stop=stops, chunk_size=16, unroll=unroll)
+            Generator(
+                run.model, run.vocab, stop=stops, chunk_size=16, unroll=unroll, copy_guard=guard
+            )
             for unroll in (1, 8)
         )
         assert unrolled.unroll == 8
+        prompts = ["ROMEO:", "", "JULIET:\nMy"]
         for length in (1, 7, 8, 9, 16, 17, 45):
-            prompts = ["ROMEO:", "", "JULIET:\nMy"]
             expected = one.generate(prompts, max_new_tokens=length, **settings)
             assert unrolled.generate(prompts, max_new_tokens=length, **settings) == expected
+        if guard is not None and not stops:  # the guard did turn tokens away here
+            free = Generator(run.model, run.vocab).generate(prompts, 45, **settings)
+            assert free != expected
