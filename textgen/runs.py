@@ -229,7 +229,7 @@ class Run:
         from textgen.models import build_model
 
         folder.require_complete()
-        self.xla = xla  # generate with the XLA-compiled token loop (several times faster)
+        self.xla = xla  # generate with the XLA-compiled token loop (docs/performance.md)
         self.folder = folder
         self.config = folder.load_config()
         self.vocab = folder.load_vocab()
