@@ -118,14 +118,18 @@ UNROLL = 8
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
 STREAM_INTERVAL = 0.1
+# Tokens of a stream's first piece (and its shortest): at most a chunk.
+STREAM_FIRST = 64
 
 
-def default_chunk_size(vocab_size: int) -> int:
-    """Tokens per call of the generation core: 64 for characters, fewer for big vocabularies.
+def default_chunk_size(vocab_size: int, jit_compile: bool = True) -> int:
+    """Tokens per call of the generation core: 64 for characters with XLA, 256 without
+    (each call of the core costs a fixed time there: 1.2-1.3x the tokens/s at batch 1 in
+    docs/performance.md), fewer for big vocabularies.
 
     The core draws a whole chunk's sampling noise at once, (chunk, batch, vocab) floats.
     """
-    return int(min(64, max(8, (1 << 17) // vocab_size)))
+    return int(min(64 if jit_compile else 256, max(8, (1 << 17) // vocab_size)))
 
 
 class Generator(tf.Module):
@@ -171,7 +175,7 @@ class Generator(tf.Module):
         self.max_new_tokens_cap = max_new_tokens_cap
         self.defaults = defaults or SampleConfig()
         self.jit_compile = jit_compile
-        self.chunk_size = chunk_size or default_chunk_size(vocab.size)
+        self.chunk_size = chunk_size or default_chunk_size(vocab.size, jit_compile)
         # Tokens per loop iteration. Without XLA each iteration pays the executor for
         # every loop variable (the weights among them), so the loop runs blocks of UNROLL
         # tokens; XLA fuses the loop anyway (and would compile an unrolled one for longer).
@@ -270,7 +274,8 @@ class Generator(tf.Module):
         """Up to `size` steps of drawing tokens; numbers only, so XLA can compile it.
 
         Runs min(size, most tokens any row still needs) steps. Returns the token
-        ids (size, batch) (a row's ids past its max_new_tokens are junk), the steps
+        ids (size, batch), without XLA (steps, batch) (a row's ids past its
+        max_new_tokens are junk), the steps
         taken, the logits, state, history, copy-guard tail and counts after them, and
         which rows the copy guard ended (no candidate left). Everything that does not
         change from step to step (weights, noise, temperature) is prepared before the
@@ -278,13 +283,16 @@ class Generator(tf.Module):
         """
         batch = tf.shape(logits)[0]
         steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
+        # Noise for the steps this call takes; XLA needs a static size: the whole chunk.
+        drawn = size if self.jit_compile else steps
         noise = tf.cond(
             tf.reduce_any(sampling.temperature > 0),
-            lambda: gumbel_noise(sampling.seeds, t0 + tf.range(size), self.vocab_size),
-            lambda: tf.zeros([size, batch, self.vocab_size]),
+            lambda: gumbel_noise(sampling.seeds, t0 + tf.range(drawn), self.vocab_size),
+            lambda: tf.zeros([drawn, batch, self.vocab_size]),
         )
-        noise = step_noise(noise, sampling.temperature)  # (size, batch, vocab)
-        noise.set_shape([size, *logits.shape])  # a static batch stays static in the loop
+        noise = step_noise(noise, sampling.temperature)  # (drawn, batch, vocab)
+        # a static batch stays static in the loop
+        noise.set_shape([size if self.jit_compile else None, *logits.shape])
         inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
         weights = self.one_step.read_weights()
 
@@ -553,16 +561,17 @@ class Generator(tf.Module):
         total = min(max_new_tokens, self.max_new_tokens_cap)
         counts, t = tf.zeros([1], tf.int32), tf.constant(0)
         pending = ""  # text held back because it may be the start of a stop string
-        until, stretch = 0, self.chunk_size
+        shortest = min(self.chunk_size, STREAM_FIRST)
+        until, stretch = 0, shortest
         while until < total:
-            # One chunk first (text at once), then stretches as long as the reader can
-            # wait (STREAM_INTERVAL): each call costs a fixed overhead, so fewer is faster.
+            # A short stretch first (text at once), then stretches as long as the reader
+            # can wait (STREAM_INTERVAL): each call costs a fixed overhead, so fewer is faster.
             started, before, until = time.perf_counter(), until, min(total, until + stretch)
             piece, logits, state, history, tail, prev, counts, t = self.continue_stream(
                 logits, state, history, tail, prev, counts, t, tf.constant([until]), *settings
             )
             rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
-            stretch = max(self.chunk_size, int(rate * STREAM_INTERVAL))
+            stretch = max(shortest, int(rate * STREAM_INTERVAL))
             ready, pending, stopped = self.stops.split_stream(
                 pending + piece.numpy()[0].decode("utf-8")
             )
