@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.export import ServingModule
-from textgen.generation import Generator
+from textgen.generation import UNROLL, Generator
 from textgen.models import OneStep
 from textgen.sampling import choose_tokens, gumbel_noise, inverse_temperature, step_noise
 
@@ -142,7 +142,7 @@ def main() -> None:
     summary = {}
     for cell in args.cells.split(","):
         model = benchlib.reference_model(cell)
-        plain = Generator(model, benchlib.VOCAB)
+        plain = Generator(model, benchlib.VOCAB, unroll=UNROLL)  # as `textgen export` builds it
         xla = Generator(model, benchlib.VOCAB, jit_compile=True)
         skips = benchlib.reference_model(cell, skip_connections=True)  # textgen's default
         xla_skips = Generator(skips, benchlib.VOCAB, jit_compile=True)

@@ -26,6 +26,7 @@ import textgen
 from textgen.corpus import load_corpus
 from textgen.evaluation import copy_rate, distinct_n
 from textgen.export import ServingModule
+from textgen.generation import UNROLL
 from textgen.tokenizers import split_tokens, string_tensor
 
 SETTINGS = {
@@ -56,7 +57,9 @@ def quality(run, settings: dict, samples: int, length: int) -> dict:
 
 
 def exported_generate(run, directory: str, max_copy: int = 0):
-    generator = run.generator_for(run.config.sample.stop, jit_compile=False, max_copy=max_copy)
+    generator = run.generator_for(
+        run.config.sample.stop, jit_compile=False, max_copy=max_copy, unroll=UNROLL
+    )  # as `textgen export` builds it
     module = ServingModule(generator)
     tf.saved_model.save(module, directory, signatures={"g": module.generate_controlled})
     signature = tf.saved_model.load(directory).signatures["g"]

@@ -43,9 +43,7 @@ def _random_text(rng: random.Random, alphabet: str, size: int) -> str:
 def _untrained_generator(vocab: Vocabulary, guard: CopyGuard | None, seed: int) -> Generator:
     keras.utils.set_random_seed(seed)
     config = ModelConfig(cell="gru", layers=1, units=16, embedding_dim=8, dropout=0.0)
-    # One token per loop iteration: quicker to build for each example; test_generation
-    # holds the unrolled loop (the default export's) to this one, guard included.
-    return Generator(build_model(vocab.size, config), vocab, copy_guard=guard, unroll=1)
+    return Generator(build_model(vocab.size, config), vocab, copy_guard=guard)
 
 
 @pytest.mark.parametrize("level", ["char", "word"])

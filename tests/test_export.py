@@ -385,3 +385,24 @@ def test_repetition_controls_in_the_export_equal_the_library(served, trained_run
     off = {"repetition_penalty": 0.0, "repetition_window": 0, "no_repeat_ngram": 99}
     unchanged = generate_remote(served.url, ["JULIET:"], seed=8, **settings, **off)
     assert unchanged == generate_remote(served.url, ["JULIET:"], seed=8, **settings)
+
+
+@pytest.mark.parametrize("xla, unroll", [(False, 8), (True, 1)])
+def test_the_default_export_draws_blocks_of_tokens_and_the_xla_one_single_tokens(
+    trained_runs, tmp_path, monkeypatch, xla, unroll
+):
+    from textgen.generation import UNROLL
+    from textgen.runs import Run
+
+    built = []
+    generator_for = Run.generator_for
+
+    def recording(self, *args, **kwargs):
+        generator = generator_for(self, *args, **kwargs)
+        built.append(generator)
+        return generator
+
+    monkeypatch.setattr(Run, "generator_for", recording)
+    export_run(trained_runs("char", "gru"), export_dir=tmp_path, xla=xla, max_new_tokens_cap=8)
+    assert UNROLL == 8 and [g.unroll for g in built] == [unroll]
+    assert [g.jit_compile for g in built] == [xla]

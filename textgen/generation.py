@@ -112,8 +112,8 @@ class Primed(NamedTuple):
     counts: tf.Tensor  # (batch,) prompt tokens
 
 
-# Tokens per iteration of the generation loop without XLA: 8 ran faster than 1, 16 and 32
-# (scripts/bench_generate.py, docs/performance.md).
+# Tokens per iteration of the default export's generation loop (no XLA): 8 ran faster
+# than 1, 16 and 32 (docs/performance.md).
 UNROLL = 8
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
@@ -143,8 +143,8 @@ class Generator(tf.Module):
     Tokens are drawn by a numeric core (`_draw_chunk`) that runs `chunk_size` steps
     per call: the RNN cells stepped with their state, the repetition controls,
     temperature / top-k / top-p sampling, the chunk's noise drawn at once. With
-    `jit_compile=True` the core is compiled by XLA; without (the default export, which
-    a stock TF Serving runs), its loop draws `unroll` tokens per iteration. String work
+    `jit_compile=True` the core is compiled by XLA; its loop draws `unroll` tokens per
+    iteration (`UNROLL` in the default export, which a stock TF Serving runs). String work
     (tokenizing, stop strings, detokenizing) stays outside the core. The text is the
     same either way.
 
@@ -165,7 +165,7 @@ class Generator(tf.Module):
         jit_compile: bool = False,
         chunk_size: int | None = None,
         copy_guard: CopyGuard | None = None,
-        unroll: int | None = None,
+        unroll: int = 1,
     ):
         super().__init__(name="generator")
         self.one_step = OneStep(model)
@@ -177,9 +177,10 @@ class Generator(tf.Module):
         self.jit_compile = jit_compile
         self.chunk_size = chunk_size or default_chunk_size(vocab.size, jit_compile)
         # Tokens per loop iteration. Without XLA each iteration pays the executor for
-        # every loop variable (the weights among them), so the loop runs blocks of UNROLL
-        # tokens; XLA fuses the loop anyway (and would compile an unrolled one for longer).
-        self.unroll = unroll or (1 if jit_compile else UNROLL)
+        # every loop variable (the weights among them): the default export runs blocks of
+        # UNROLL tokens. In process 1 (XLA fuses the loop anyway; the graph of a block
+        # takes ~3x longer to build, which a one-off sample or a test does not win back).
+        self.unroll = unroll
         self.copy_guard = copy_guard
         # Item and label markers (textgen.items) are never printed.
         self.has_markers = any(is_marker(token) for token in vocab.tokens)

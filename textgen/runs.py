@@ -253,19 +253,23 @@ class Run:
         max_new_tokens_cap: int | None = None,
         jit_compile: bool | None = None,
         max_copy: int = 0,
+        unroll: int = 1,
     ):
         """A generator with the run's defaults that stops at `stop` and, with `max_copy`
         N >= 2, never writes a span of N characters of the training text (built once per
         setting).
 
-        `jit_compile` (default: the run's `xla`, on) compiles its token loop with XLA.
+        `jit_compile` (default: the run's `xla`, on) compiles its token loop with XLA;
+        `unroll` tokens are drawn per loop iteration (see `Generator`).
         """
         from textgen.config import MAX_NEW_TOKENS
         from textgen.generation import Generator
 
         jit_compile = self.xla if jit_compile is None else jit_compile
         stop = (*stop, *(s for s in self.item_stops if s not in stop))
-        key = (tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile, max_copy or 0)
+        key = (
+            tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile, max_copy or 0, unroll
+        )
         if key not in self._generators:
             self._generators[key] = Generator(
                 self.model,
@@ -275,6 +279,7 @@ class Run:
                 defaults=self.config.sample,
                 jit_compile=jit_compile,
                 copy_guard=self.copy_guard(max_copy) if max_copy else None,
+                unroll=unroll,
             )
         return self._generators[key]
 

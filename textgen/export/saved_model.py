@@ -38,7 +38,7 @@ from textgen.config import (
     MAX_TEXT_BYTES,
 )
 from textgen.errors import ExportError
-from textgen.generation import Generator
+from textgen.generation import UNROLL, Generator
 from textgen.items import ITEM_START, label_token
 from textgen.runs import DEFAULT_ROOT, Run, RunFolder
 
@@ -201,7 +201,9 @@ def export_run(
         raise ExportError(f"{target} already exists; pass --force to replace it")
     run = Run(folder, weights=weights)
     stop = run.config.sample.stop if stop is None else stop
-    generator = run.generator_for(stop, max_new_tokens_cap, jit_compile=xla, max_copy=max_copy)
+    generator = run.generator_for(
+        stop, max_new_tokens_cap, jit_compile=xla, max_copy=max_copy, unroll=1 if xla else UNROLL
+    )
     guard = generator.copy_guard
     if guard is not None and guard.filter_bytes > EXPORT_MAX_COPY_BYTES:
         raise ExportError(
