@@ -124,7 +124,7 @@ STREAM_FIRST = 64
 
 def default_chunk_size(vocab_size: int, jit_compile: bool = True) -> int:
     """Tokens per call of the generation core: 64 for characters with XLA, 256 without
-    (each call of the core costs a fixed time there: 1.2-1.3x the tokens/s at batch 1 in
+    (each call of the core costs a fixed time there: up to 1.2x the tokens/s at batch 1,
     docs/performance.md), fewer for big vocabularies.
 
     The core draws a whole chunk's sampling noise at once, (chunk, batch, vocab) floats.
