@@ -30,6 +30,29 @@ def test_one_step_with_carried_state_equals_the_full_sequence(cell, skip):
     assert len(state) == 3 and len(state[0]) == (2 if cell == "lstm" else 1)
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("skip", [True, False])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_the_feature_major_step_equals_the_full_sequence(cell, skip, batch):
+    """The generation loop without XLA steps with (units, batch) state: same logits,
+    and the same state transposed."""
+    config = ModelConfig(cell=cell, layers=2, units=16, embedding_dim=8, skip_connections=skip)
+    model = build_model(30, config)
+    ids = np.random.default_rng(1).integers(0, 30, size=(batch, 6)).astype(np.int32)
+    full = model(ids, training=False).numpy()
+    step = OneStep(model)
+    weights, weights_t = step.read_weights(), step.read_weights(feature_major=True)
+    state = step.zero_state(batch)
+    state_t = tf.nest.map_structure(tf.transpose, state)
+    for t in range(6):
+        logits, state = step.step(weights, tf.constant(ids[:, t]), state)
+        logits_t, state_t = step.step(weights_t, tf.constant(ids[:, t]), state_t, True)
+        np.testing.assert_allclose(logits_t.numpy(), full[:, t], atol=1e-5)
+        for a, b in zip(tf.nest.flatten(state), tf.nest.flatten(state_t)):
+            assert b.shape == (16, batch)
+            np.testing.assert_allclose(tf.transpose(b).numpy(), a.numpy(), atol=1e-6)
+
+
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize("skip", [True, False])
 def test_skip_connections_feed_every_layer_to_the_logits(skip, layers):

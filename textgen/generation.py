@@ -295,7 +295,12 @@ class Generator(tf.Module):
         # a static batch stays static in the loop
         noise.set_shape([size if self.jit_compile else None, *logits.shape])
         inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
-        weights = self.one_step.read_weights()
+        # Without XLA the loop steps the network feature-major, (units, batch) (faster
+        # there; XLA runs the batch-major step faster): the state is transposed around it.
+        feature_major = not self.jit_compile
+        weights = self.one_step.read_weights(feature_major)
+        if feature_major:
+            state = tf.nest.map_structure(tf.transpose, state)
 
         guard = self.copy_guard
 
@@ -326,7 +331,7 @@ class Generator(tf.Module):
                     ended_at = carried["ended_at"]
                     carried["ended_at"] = tf.where(allowed | (ended_at < size), ended_at, step())
                     carried["tail"] = guard.advance(carried["tail"], prev, ids)
-                logits, state = self.one_step.step(weights, ids, state)
+                logits, state = self.one_step.step(weights, ids, state, feature_major)
                 if repeating:  # the history is read by the repetition controls and the guard
                     carried["history"] = push_history(carried["history"], ids)
                 return ids, logits, state, carried
@@ -378,6 +383,8 @@ class Generator(tf.Module):
                 ),
             )
         logits, state, history, tail, ended_at, chunk = drawn
+        if feature_major:
+            state = tf.nest.map_structure(tf.transpose, state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
         ended = ended_at < wanted  # the guard ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)

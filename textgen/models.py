@@ -216,45 +216,69 @@ class OneStep(tf.Module):
             state.append(tuple(tf.zeros([batch_size, size]) for size in sizes))
         return tuple(state)
 
-    def read_weights(self) -> tuple:
-        """The weights as tensors, arranged for `step` (read once, outside a loop)."""
+    def read_weights(self, feature_major: bool = False) -> tuple:
+        """The weights as tensors, arranged for `step` (read once, outside a loop); with
+        `feature_major` for `step(..., feature_major=True)` (biases as columns)."""
+        column = (lambda b: b[:, None]) if feature_major else (lambda b: b)
         layers = []
         for kind, cell in zip(self.kinds, self.cells):
             kernel, recurrent, bias = (tf.convert_to_tensor(w) for w in cell.weights)
             if kind == "gru":  # input and recurrent biases apart: r scales the latter
-                layers.append((kernel, recurrent, bias[0], bias[1]))
+                layers.append((kernel, recurrent, column(bias[0]), column(bias[1])))
             else:  # (stacking the kernels would copy megabytes per call: slower)
-                layers.append((kernel, recurrent, bias))
+                layers.append((kernel, recurrent, column(bias)))
         head = (tf.convert_to_tensor(self.head.kernel), tf.convert_to_tensor(self.head.bias))
         return tf.convert_to_tensor(self.embedding.embeddings), tuple(layers), head
 
-    def step(self, weights: tuple, ids: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tuple]:
-        """ids (batch,) int32 -> logits (batch, vocab), the next state."""
+    def step(
+        self, weights: tuple, ids: tf.Tensor, state: tuple, feature_major: bool = False
+    ) -> tuple[tf.Tensor, tuple]:
+        """ids (batch,) int32 -> logits (batch, vocab), the next state.
+
+        State tensors are (batch, units), or with `feature_major` (units, batch) (and
+        `weights` from `read_weights(feature_major=True)`). A TensorFlow loop without XLA
+        runs the latter faster: the gates split along axis 0 are views, not copies, and
+        oneDNN's matrix-vector product with the kernel transposed is quicker at batch 1
+        (GRU 0.8x, LSTM 0.9x the time per token; docs/performance.md). XLA runs the
+        batch-major step faster. The maths is the same; the sums of a product may round
+        differently in the last bit.
+        """
         embeddings, layers, (head_kernel, head_bias) = weights
-        x = tf.gather(embeddings, ids)  # (batch, embedding_dim)
+        if feature_major:
+            axis = 0
+            x = tf.transpose(tf.gather(embeddings, ids))  # (embedding_dim, batch)
+            project = lambda x, kernel: tf.matmul(kernel, x, transpose_a=True)  # noqa: E731
+            add_bias = tf.add  # biases are columns
+        else:
+            axis = 1
+            x = tf.gather(embeddings, ids)  # (batch, embedding_dim)
+            project = tf.matmul
+            add_bias = tf.nn.bias_add
         new_state, outputs = [], []
         for kind, w, layer_state in zip(self.kinds, layers, state):
             h = layer_state[0]
             if kind == "lstm":
-                z = tf.nn.bias_add(tf.matmul(x, w[0]) + tf.matmul(h, w[1]), w[2])
-                i, f, g, o = tf.split(z, 4, axis=1)  # (batch, units) each
+                z = add_bias(project(x, w[0]) + project(h, w[1]), w[2])
+                i, f, g, o = tf.split(z, 4, axis=axis)  # (batch, units) each, or transposed
                 c = tf.sigmoid(f) * layer_state[1] + tf.sigmoid(i) * tf.tanh(g)
                 x = tf.sigmoid(o) * tf.tanh(c)
                 new_state.append((x, c))
                 outputs.append(x)
                 continue
             if kind == "gru":
-                xz, xr, xh = tf.split(tf.nn.bias_add(tf.matmul(x, w[0]), w[2]), 3, axis=1)
-                hz, hr, hh = tf.split(tf.nn.bias_add(tf.matmul(h, w[1]), w[3]), 3, axis=1)
+                xz, xr, xh = tf.split(add_bias(project(x, w[0]), w[2]), 3, axis=axis)
+                hz, hr, hh = tf.split(add_bias(project(h, w[1]), w[3]), 3, axis=axis)
                 z = tf.sigmoid(xz + hz)
                 candidate = tf.tanh(xh + tf.sigmoid(xr + hr) * hh)
                 x = candidate + z * (h - candidate)  # z * h + (1 - z) * candidate
             else:
-                x = tf.tanh(tf.nn.bias_add(tf.matmul(x, w[0]) + tf.matmul(h, w[1]), w[2]))
+                x = tf.tanh(add_bias(project(x, w[0]) + project(h, w[1]), w[2]))
             new_state.append((x,))
             outputs.append(x)
         if self.skip:
-            x = tf.concat(outputs, axis=1)
+            x = tf.concat(outputs, axis=axis)
+        if feature_major:  # (batch, vocab) either way
+            return tf.matmul(x, head_kernel, transpose_a=True) + head_bias, tuple(new_state)
         return tf.nn.bias_add(tf.matmul(x, head_kernel), head_bias), tuple(new_state)
 
     def __call__(self, ids: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tuple]:
