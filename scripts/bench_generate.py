@@ -142,7 +142,7 @@ def main() -> None:
     summary = {}
     for cell in args.cells.split(","):
         model = benchlib.reference_model(cell)
-        plain = Generator(model, benchlib.VOCAB, unroll=UNROLL)  # as `textgen export` builds it
+        plain = Generator(model, benchlib.VOCAB, unroll=UNROLL, frozen=True)  # as `textgen export`
         xla = Generator(model, benchlib.VOCAB, jit_compile=True)
         skips = benchlib.reference_model(cell, skip_connections=True)  # textgen's default
         xla_skips = Generator(skips, benchlib.VOCAB, jit_compile=True)

@@ -406,3 +406,11 @@ def test_the_default_export_draws_blocks_of_tokens_and_the_xla_one_single_tokens
     export_run(trained_runs("char", "gru"), export_dir=tmp_path, xla=xla, max_new_tokens_cap=8)
     assert UNROLL == 8 and [g.unroll for g in built] == [unroll]
     assert [g.jit_compile for g in built] == [xla]
+    # The default export steps feature-major with its kernels transposed once, and saves
+    # only those; the --xla one steps batch-major and saves the Keras kernels.
+    (one_step,) = [g.one_step for g in built]
+    served = {v.name.split(":")[0] for v in one_step.variables_to_serve}
+    keras_kernels = {w.value.name.split(":")[0] for c in one_step.cells for w in c.weights[:2]}
+    assert (one_step.frozen_kernels is None) == xla
+    assert served.isdisjoint(keras_kernels) != xla
+    assert len(served) == len(one_step.variables_to_serve)

@@ -30,17 +30,18 @@ def test_one_step_with_carried_state_equals_the_full_sequence(cell, skip):
     assert len(state) == 3 and len(state[0]) == (2 if cell == "lstm" else 1)
 
 
+@pytest.mark.parametrize("frozen", [False, True])
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("skip", [True, False])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_the_feature_major_step_equals_the_full_sequence(cell, skip, batch):
+def test_the_feature_major_step_equals_the_full_sequence(cell, skip, batch, frozen):
     """The generation loop without XLA steps with (units, batch) state: same logits,
-    and the same state transposed."""
+    and the same state transposed; frozen (an export), from kernels transposed once."""
     config = ModelConfig(cell=cell, layers=2, units=16, embedding_dim=8, skip_connections=skip)
     model = build_model(30, config)
     ids = np.random.default_rng(1).integers(0, 30, size=(batch, 6)).astype(np.int32)
     full = model(ids, training=False).numpy()
-    step = OneStep(model)
+    step = OneStep(model, frozen=frozen)
     weights, weights_t = step.read_weights(), step.read_weights(feature_major=True)
     state = step.zero_state(batch)
     state_t = tf.nest.map_structure(tf.transpose, state)
@@ -51,6 +52,20 @@ def test_the_feature_major_step_equals_the_full_sequence(cell, skip, batch):
         for a, b in zip(tf.nest.flatten(state), tf.nest.flatten(state_t)):
             assert b.shape == (16, batch)
             np.testing.assert_allclose(tf.transpose(b).numpy(), a.numpy(), atol=1e-6)
+
+
+def test_a_frozen_step_keeps_the_weights_it_was_made_with():
+    """Frozen is for an export: later training does not reach its feature-major step."""
+    model = build_model(30, ModelConfig(cell="gru", layers=1, units=8, embedding_dim=4))
+    frozen, live = OneStep(model, frozen=True), OneStep(model)
+    ids, state = tf.constant([3]), tf.nest.map_structure(tf.transpose, live.zero_state(1))
+    before = frozen.step(frozen.read_weights(True), ids, state, True)[0].numpy()
+    kernel = model.get_layer("rnn_0").cell.kernel
+    kernel.assign(kernel + 1.0)
+    after = frozen.step(frozen.read_weights(True), ids, state, True)[0].numpy()
+    moved = live.step(live.read_weights(True), ids, state, True)[0].numpy()
+    np.testing.assert_array_equal(after, before)
+    assert np.abs(moved - before).max() > 1e-3
 
 
 @pytest.mark.parametrize("layers", [1, 3])

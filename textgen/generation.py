@@ -143,10 +143,12 @@ class Generator(tf.Module):
     Tokens are drawn by a numeric core (`_draw_chunk`) that runs `chunk_size` steps
     per call: the RNN cells stepped with their state, the repetition controls,
     temperature / top-k / top-p sampling, the chunk's noise drawn at once. With
-    `jit_compile=True` the core is compiled by XLA; its loop draws `unroll` tokens per
-    iteration (`UNROLL` in the default export, which a stock TF Serving runs). String work
-    (tokenizing, stop strings, detokenizing) stays outside the core. The text is the
-    same either way.
+    `jit_compile=True` the core is compiled by XLA. Without it, its loop draws `unroll`
+    tokens per iteration (`UNROLL` in the default export, which a stock TF Serving runs)
+    and steps the network feature-major (`OneStep.step`); `frozen` (the export: weights
+    that no longer change) transposes the kernels for that once instead of per call.
+    String work (tokenizing, stop strings, detokenizing) stays outside the core. The text
+    is the same either way.
 
     Out-of-range settings never fail the graph (a server must not crash on a request):
     a negative value of any setting, or a top_p outside (0, 1], means "use the default"
@@ -166,9 +168,13 @@ class Generator(tf.Module):
         chunk_size: int | None = None,
         copy_guard: CopyGuard | None = None,
         unroll: int = 1,
+        frozen: bool = False,
     ):
         super().__init__(name="generator")
-        self.one_step = OneStep(model)
+        # Without XLA the network is stepped feature-major (faster there; XLA runs the
+        # batch-major step faster); `frozen` (an export) transposes the kernels once.
+        self.feature_major = not jit_compile
+        self.one_step = OneStep(model, frozen=frozen and self.feature_major)
         self.tokenizer = Tokenizer(vocab)
         self.vocab_size = vocab.size
         self.stops = StopStrings(stop)
@@ -214,10 +220,13 @@ class Generator(tf.Module):
         steps = tf.shape(padded)[1]
         logits0 = tf.zeros([batch, self.vocab_size])
         nll0 = tf.zeros([batch])
-        weights = self.one_step.read_weights()
+        feature_major = self.feature_major
+        weights = self.one_step.read_weights(feature_major)
 
         def body(t, logits, state, nll):
-            new_logits, new_state = self.one_step.step(weights, padded[:, t], state)
+            new_logits, new_state = self.one_step.step(
+                weights, padded[:, t], state, feature_major
+            )
             active = t < lengths  # (batch,)
             if with_nll:  # NLL of the token after position t, for rows that have one
                 has_next = t + 1 < lengths
@@ -225,16 +234,20 @@ class Generator(tf.Module):
                 token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(target, new_logits)
                 nll = nll + tf.where(has_next, token_nll, 0.0)
             logits = tf.where(active[:, None], new_logits, logits)
+            rows = active[None, :] if feature_major else active[:, None]
             state = tf.nest.map_structure(
-                lambda new, old: tf.where(active[:, None], new, old), new_state, state
+                lambda new, old: tf.where(rows, new, old), new_state, state
             )
             return t + 1, logits, state, nll
 
+        state = self.one_step.zero_state(batch)
+        if feature_major:
+            state = tf.nest.map_structure(tf.transpose, state)
         _, logits, state, nll = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), logits0, self.one_step.zero_state(batch), nll0),
+            lambda t, *_: t < steps, body, (tf.constant(0), logits0, state, nll0)
         )
+        if feature_major:  # callers get (batch, units)
+            state = tf.nest.map_structure(tf.transpose, state)
         # Each row's last REPETITION_HISTORY tokens, right-aligned, for the repetition controls.
         positions = (
             lengths[:, None] - REPETITION_HISTORY + tf.range(REPETITION_HISTORY)[None, :]
@@ -295,9 +308,8 @@ class Generator(tf.Module):
         # a static batch stays static in the loop
         noise.set_shape([size if self.jit_compile else None, *logits.shape])
         inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
-        # Without XLA the loop steps the network feature-major, (units, batch) (faster
-        # there; XLA runs the batch-major step faster): the state is transposed around it.
-        feature_major = not self.jit_compile
+        # Feature-major (without XLA): (units, batch) state in the loop, transposed around it.
+        feature_major = self.feature_major
         weights = self.one_step.read_weights(feature_major)
         if feature_major:
             state = tf.nest.map_structure(tf.transpose, state)

@@ -196,18 +196,36 @@ class OneStep(tf.Module):
     # The Keras layers are held, not tracked: a SavedModel saves their weights once, as
     # the tf.Variables that `step` reads (see textgen.export.ServingModule), not twice.
     @tf.__internal__.tracking.no_automatic_dependency_tracking
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, frozen: bool = False):
         super().__init__(name="one_step")
         self.embedding = model.get_layer("embedding")
         self.cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
         self.kinds = [_cell_kind(cell) for cell in self.cells]
         self.head = model.get_layer("logits")
         self.skip = SKIP_LAYER in {layer.name for layer in model.layers}
+        # `frozen` (an export, whose weights no longer change): the kernels transposed
+        # once, here, for the feature-major step, which then reads only these.
+        self.frozen_kernels = None
+        if frozen:
+            self.frozen_kernels = [
+                tuple(
+                    tf.Variable(tf.transpose(w), trainable=False, name=f"layer_{i}_{part}_t")
+                    for w, part in zip(cell.weights[:2], ("kernel", "recurrent_kernel"))
+                )
+                for i, cell in enumerate(self.cells)
+            ]
 
     @property
-    def weights_to_serve(self) -> list:
-        """Every weight `step` reads (Keras variables), in a fixed order."""
-        return [w for layer in (self.embedding, *self.cells, self.head) for w in layer.weights]
+    def variables_to_serve(self) -> list[tf.Variable]:
+        """Every tf.Variable `step` reads, in a fixed order (frozen: feature-major only)."""
+        weights = [w.value for layer in (self.embedding, *self.cells, self.head)
+                   for w in layer.weights]  # fmt: skip
+        if self.frozen_kernels is None:
+            return weights
+        kernels = {id(w.value) for cell in self.cells for w in cell.weights[:2]}
+        return [w for w in weights if id(w) not in kernels] + [
+            k for pair in self.frozen_kernels for k in pair
+        ]
 
     def zero_state(self, batch_size: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
         state = []
@@ -218,11 +236,17 @@ class OneStep(tf.Module):
 
     def read_weights(self, feature_major: bool = False) -> tuple:
         """The weights as tensors, arranged for `step` (read once, outside a loop); with
-        `feature_major` for `step(..., feature_major=True)` (biases as columns)."""
+        `feature_major` for `step(..., feature_major=True)`: kernels transposed (the frozen
+        ones, else transposed here), biases as columns."""
         column = (lambda b: b[:, None]) if feature_major else (lambda b: b)
         layers = []
-        for kind, cell in zip(self.kinds, self.cells):
-            kernel, recurrent, bias = (tf.convert_to_tensor(w) for w in cell.weights)
+        for index, (kind, cell) in enumerate(zip(self.kinds, self.cells)):
+            kernels, bias = cell.weights[:2], tf.convert_to_tensor(cell.weights[2])
+            if feature_major and self.frozen_kernels is not None:
+                kernels = self.frozen_kernels[index]  # (the Keras kernels are not read)
+            kernel, recurrent = (tf.convert_to_tensor(w) for w in kernels)
+            if feature_major and self.frozen_kernels is None:
+                kernel, recurrent = tf.transpose(kernel), tf.transpose(recurrent)
             if kind == "gru":  # input and recurrent biases apart: r scales the latter
                 layers.append((kernel, recurrent, column(bias[0]), column(bias[1])))
             else:  # (stacking the kernels would copy megabytes per call: slower)
@@ -238,16 +262,15 @@ class OneStep(tf.Module):
         State tensors are (batch, units), or with `feature_major` (units, batch) (and
         `weights` from `read_weights(feature_major=True)`). A TensorFlow loop without XLA
         runs the latter faster: the gates split along axis 0 are views, not copies, and
-        oneDNN's matrix-vector product with the kernel transposed is quicker at batch 1
-        (GRU 0.8x, LSTM 0.9x the time per token; docs/performance.md). XLA runs the
-        batch-major step faster. The maths is the same; the sums of a product may round
-        differently in the last bit.
+        oneDNN multiplies by a transposed kernel faster (docs/performance.md). XLA runs
+        the batch-major step faster. The maths is the same; the sums of a product may
+        round differently in the last bit.
         """
         embeddings, layers, (head_kernel, head_bias) = weights
         if feature_major:
             axis = 0
             x = tf.transpose(tf.gather(embeddings, ids))  # (embedding_dim, batch)
-            project = lambda x, kernel: tf.matmul(kernel, x, transpose_a=True)  # noqa: E731
+            project = lambda x, kernel_t: tf.matmul(kernel_t, x)  # noqa: E731
             add_bias = tf.add  # biases are columns
         else:
             axis = 1

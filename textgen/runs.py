@@ -254,13 +254,15 @@ class Run:
         jit_compile: bool | None = None,
         max_copy: int = 0,
         unroll: int = 1,
+        frozen: bool = False,
     ):
         """A generator with the run's defaults that stops at `stop` and, with `max_copy`
         N >= 2, never writes a span of N characters of the training text (built once per
         setting).
 
         `jit_compile` (default: the run's `xla`, on) compiles its token loop with XLA;
-        `unroll` tokens are drawn per loop iteration (see `Generator`).
+        `unroll` tokens are drawn per loop iteration and `frozen` fixes the weights as
+        they are now (an export; see `Generator`).
         """
         from textgen.config import MAX_NEW_TOKENS
         from textgen.generation import Generator
@@ -268,8 +270,9 @@ class Run:
         jit_compile = self.xla if jit_compile is None else jit_compile
         stop = (*stop, *(s for s in self.item_stops if s not in stop))
         key = (
-            tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile, max_copy or 0, unroll
-        )
+            tuple(stop), max_new_tokens_cap or MAX_NEW_TOKENS, jit_compile, max_copy or 0, unroll,
+            frozen,
+        )  # fmt: skip
         if key not in self._generators:
             self._generators[key] = Generator(
                 self.model,
@@ -280,6 +283,7 @@ class Run:
                 jit_compile=jit_compile,
                 copy_guard=self.copy_guard(max_copy) if max_copy else None,
                 unroll=unroll,
+                frozen=frozen,
             )
         return self._generators[key]
 

@@ -69,7 +69,7 @@ def step_module(run: Run) -> tuple[tf.Module, int]:
 
     module = tf.Module()
     module.one_step = one_step
-    module.weights = [w.value for w in one_step.weights_to_serve]
+    module.weights = one_step.variables_to_serve
     module.step = step
     return module, sum(sizes)
 

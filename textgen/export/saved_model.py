@@ -93,7 +93,7 @@ class ServingModule(tf.Module):
         # them: Keras 3 tracks its variable wrappers instead, and loaders that go by the
         # saver (TensorFlow Serving, `saved_model_cli run`) then find the captured
         # variables missing ("Could not find variable", keras-team/keras#19274).
-        self.served_variables = [w.value for w in generator.one_step.weights_to_serve]
+        self.served_variables = generator.one_step.variables_to_serve
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
     def serving_default(self, prompt):
@@ -202,8 +202,9 @@ def export_run(
     run = Run(folder, weights=weights)
     stop = run.config.sample.stop if stop is None else stop
     generator = run.generator_for(
-        stop, max_new_tokens_cap, jit_compile=xla, max_copy=max_copy, unroll=1 if xla else UNROLL
-    )
+        stop, max_new_tokens_cap, jit_compile=xla, max_copy=max_copy,
+        unroll=1 if xla else UNROLL, frozen=True,
+    )  # fmt: skip
     guard = generator.copy_guard
     if guard is not None and guard.filter_bytes > EXPORT_MAX_COPY_BYTES:
         raise ExportError(
