@@ -217,15 +217,17 @@ class OneStep(tf.Module):
 
     @property
     def variables_to_serve(self) -> list[tf.Variable]:
-        """Every tf.Variable `step` reads, in a fixed order (frozen: feature-major only)."""
-        weights = [w.value for layer in (self.embedding, *self.cells, self.head)
-                   for w in layer.weights]  # fmt: skip
-        if self.frozen_kernels is None:
-            return weights
-        kernels = {id(w.value) for cell in self.cells for w in cell.weights[:2]}
-        return [w for w in weights if id(w) not in kernels] + [
-            k for pair in self.frozen_kernels for k in pair
-        ]
+        """Every tf.Variable `step` reads, in a fixed order (frozen: the frozen kernels in
+        place of the Keras ones, which only the feature-major step reads then)."""
+        served = [w.value for w in self.embedding.weights]
+        for index, cell in enumerate(self.cells):
+            kernels = (
+                self.frozen_kernels[index]
+                if self.frozen_kernels is not None
+                else [w.value for w in cell.weights[:2]]
+            )
+            served += [*kernels, cell.weights[2].value]
+        return served + [w.value for w in self.head.weights]
 
     def zero_state(self, batch_size: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
         state = []
@@ -241,12 +243,13 @@ class OneStep(tf.Module):
         column = (lambda b: b[:, None]) if feature_major else (lambda b: b)
         layers = []
         for index, (kind, cell) in enumerate(zip(self.kinds, self.cells)):
-            kernels, bias = cell.weights[:2], tf.convert_to_tensor(cell.weights[2])
-            if feature_major and self.frozen_kernels is not None:
-                kernels = self.frozen_kernels[index]  # (the Keras kernels are not read)
-            kernel, recurrent = (tf.convert_to_tensor(w) for w in kernels)
-            if feature_major and self.frozen_kernels is None:
-                kernel, recurrent = tf.transpose(kernel), tf.transpose(recurrent)
+            if not feature_major:
+                kernel, recurrent = (tf.convert_to_tensor(w) for w in cell.weights[:2])
+            elif self.frozen_kernels is not None:  # (the Keras kernels are not read)
+                kernel, recurrent = (tf.convert_to_tensor(w) for w in self.frozen_kernels[index])
+            else:
+                kernel, recurrent = (tf.transpose(w) for w in cell.weights[:2])
+            bias = tf.convert_to_tensor(cell.weights[2])
             if kind == "gru":  # input and recurrent biases apart: r scales the latter
                 layers.append((kernel, recurrent, column(bias[0]), column(bias[1])))
             else:  # (stacking the kernels would copy megabytes per call: slower)
