@@ -199,6 +199,21 @@ def test_num_tokens_counts_through_the_token_that_completes_a_stop_string(run):
     assert counts.numpy().tolist() == [first + len(stop), min(20, first + len(stop))]
 
 
+def test_prompts_read_in_blocks_prime_and_score_as_one_token_per_iteration(run):
+    """The default export reads prompts in blocks of 8 tokens too, while at least half a
+    block is prompt; the rows' ends inside a block are masked. Lengths 1-26 tokens (with
+    the start token), in one batch and one alone."""
+    one, unrolled = (Generator(run.model, run.vocab, unroll=unroll) for unroll in (1, 8))
+    text = "ROMEO:\nBut soft, what light"
+    prompts = tf.constant([text[:n] for n in (0, 3, 4, 6, 7, 8, 11, 12, 15, 16, 20, 25)])
+    for batch in (prompts, prompts[3:4]):  # alone: 7 tokens, a block with one masked
+        for a, b in zip(tf.nest.flatten(one.prime(batch)), tf.nest.flatten(unrolled.prime(batch))):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-6)
+        scores = one.score(batch), unrolled.score(batch)
+        np.testing.assert_allclose(scores[1]["mean_nll"], scores[0]["mean_nll"], atol=1e-6)
+        np.testing.assert_array_equal(scores[1]["num_tokens"], scores[0]["num_tokens"])
+
+
 @pytest.mark.parametrize(
     "settings, max_copy",
     [

@@ -218,12 +218,15 @@ class Generator(tf.Module):
         last_ids = tf.gather(ids.values, ids.row_limits() - 1)  # (batch,)
         padded = ids.to_tensor()  # (batch, max_len)
         steps = tf.shape(padded)[1]
+        block = self.unroll  # tokens per loop iteration (see `_draw_chunk`)
+        if block > 1:  # room for a last block that runs past the prompts (masked)
+            padded = tf.pad(padded, [[0, 0], [0, block]])
         logits0 = tf.zeros([batch, self.vocab_size])
         nll0 = tf.zeros([batch])
         feature_major = self.feature_major
         weights = self.one_step.read_weights(feature_major)
 
-        def body(t, logits, state, nll):
+        def token(t, logits, state, nll):
             new_logits, new_state = self.one_step.step(
                 weights, padded[:, t], state, feature_major
             )
@@ -240,12 +243,23 @@ class Generator(tf.Module):
             )
             return t + 1, logits, state, nll
 
+        def tokens(size: int):
+            """A loop body of `size` tokens, one after another."""
+
+            def body(*loop):
+                for _ in range(size):
+                    loop = token(*loop)
+                return loop
+
+            return body
+
         state = self.one_step.zero_state(batch)
         if feature_major:
             state = tf.nest.map_structure(tf.transpose, state)
-        _, logits, state, nll = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), logits0, state, nll0)
-        )
+        loop = (tf.constant(0), logits0, state, nll0)
+        if block > 1:  # blocks while at least half of one is prompt
+            loop = tf.while_loop(lambda t, *_: t + block // 2 < steps, tokens(block), loop)
+        _, logits, state, nll = tf.while_loop(lambda t, *_: t < steps, tokens(1), loop)
         if feature_major:  # callers get (batch, units)
             state = tf.nest.map_structure(tf.transpose, state)
         # Each row's last REPETITION_HISTORY tokens, right-aligned, for the repetition controls.
