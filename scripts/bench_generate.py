@@ -12,7 +12,10 @@ Reference model: char level, 2 x 256, embedding 64, vocabulary 65, random weight
 - textgen in process, XLA-compiled core (what `textgen sample` uses);
 - textgen's default export (no XLA: loads in a stock TF Serving), via the SavedModel;
 - textgen's export with `--xla`, via the SavedModel;
-- streaming (`Run.stream`, batch 1) against in-process generation.
+- streaming (`Run.stream`, batch 1) against in-process generation;
+- reading a 500-character prompt (`score`, and the first token after it) through the
+  default export, which reads prompts in blocks of UNROLL tokens, against the same
+  export reading one token per loop iteration.
 
 Prints tokens/s, ratios to baseline (a), and generation FLOP/s as a share of the
 float32 matmul peak measured in the same run.
@@ -34,6 +37,7 @@ from textgen.models import OneStep
 from textgen.sampling import choose_tokens, gumbel_noise, inverse_temperature, step_noise
 
 PROMPT = "ROMEO:"
+LONG_PROMPT = ("ROMEO:\nBut soft, what light through yonder window breaks?\n" * 10)[:500]
 
 
 def tutorial_baseline(model, batch: int, tokens: int):
@@ -110,13 +114,43 @@ def in_process(generator: Generator):
 
 
 def exported(generator: Generator, directory: str):
+    """The generator saved as `textgen export` saves it; its loaded signatures."""
     module = ServingModule(generator)
-    tf.saved_model.save(module, directory, signatures={"generate": module.generate})
-    signature = tf.saved_model.load(directory).signatures["generate"]
+    signatures = {"generate": module.generate, "score": module.score}
+    tf.saved_model.save(module, directory, signatures=signatures)
+    return tf.saved_model.load(directory).signatures
+
+
+def generate_signature(signatures):
+    signature = signatures["generate"]
     return lambda *args: signature(
         prompt=args[0], max_new_tokens=args[1], temperature=args[2], top_k=args[3],
         top_p=args[4], seed=args[5],
     )  # fmt: skip
+
+
+def prompt_reading(signatures):
+    """Reading a LONG_PROMPT-character prompt through an export, in prompt characters
+    per second: the `score` signature, and the first token after it (`generate`)."""
+    prompt = tf.constant([LONG_PROMPT])
+    first = dict(
+        max_new_tokens=tf.fill([1], 1), temperature=tf.fill([1], 1.0), top_k=tf.fill([1], 0),
+        top_p=tf.fill([1], 1.0), seed=tf.zeros([1], tf.int64),
+    )  # fmt: skip
+
+    def timed(call):
+        def run() -> float:
+            start = time.perf_counter()
+            call()
+            return len(LONG_PROMPT) / (time.perf_counter() - start)
+
+        run()
+        return run
+
+    return {
+        "score": timed(lambda: signatures["score"](text=prompt)["mean_nll"].numpy()),
+        "first token": timed(lambda: signatures["generate"](prompt=prompt, **first)["text"].numpy()),
+    }
 
 
 def streaming(generator: Generator, tokens: int):
@@ -148,8 +182,9 @@ def main() -> None:
         xla_skips = Generator(skips, benchlib.VOCAB, jit_compile=True)
         flops = benchlib.forward_flops_per_token(cell)
         with tempfile.TemporaryDirectory() as tmp:
-            export_plain = exported(plain, f"{tmp}/plain")
-            export_xla = exported(xla, f"{tmp}/xla")
+            plain_signatures = exported(plain, f"{tmp}/plain")
+            export_plain = generate_signature(plain_signatures)
+            export_xla = generate_signature(exported(xla, f"{tmp}/xla"))
             for batch in (1, 64):
                 variants = {
                     "baseline (a) tutorial one-step loop": tutorial_baseline(
@@ -180,6 +215,23 @@ def main() -> None:
                     share = rates["textgen stream (XLA)"] / in_process_rate
                     print(f"  streaming / in-process generation: {share:.2f}")
                 summary[cell, batch] = rates["textgen in process (XLA)"]
+            # The default export reads prompts in blocks of UNROLL tokens too; against
+            # the same export reading one token per loop iteration.
+            single = exported(Generator(model, benchlib.VOCAB, frozen=True), f"{tmp}/single")
+            ways = {"blocks": plain_signatures, "one token per iteration": single}
+            variants = {
+                (what, way): run
+                for way, signatures in ways.items()
+                for what, run in prompt_reading(signatures).items()
+            }
+            rates = benchlib.interleaved(variants, args.rounds)
+            print(f"\n{cell.upper()} 2 x 256, a {len(LONG_PROMPT)}-character prompt, default export:")
+            for what in ("score", "first token"):
+                blocks, single_rate = rates[what, "blocks"], rates[what, "one token per iteration"]
+                print(
+                    f"  {what:12s} read in blocks of {UNROLL} {blocks:7.0f} chars/s, one token per "
+                    f"iteration {single_rate:7.0f}: {blocks / single_rate:.2f}x"
+                )
     if ("lstm", 1) in summary and ("gru", 1) in summary:
         for batch in (1, 64):
             ratio = summary["gru", batch] / summary["lstm", batch]
