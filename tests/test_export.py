@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 import textgen
 from textgen.client import generate_remote
@@ -179,6 +180,36 @@ def test_export_seeds_match_the_library_and_differ_from_each_other(served, train
     )
     assert remote[0] == local == again[0]
     assert remote[1] != remote[0]
+
+
+def test_requests_batched_together_get_what_each_gets_alone(served):
+    """TF Serving's request batching (--enable_batching) runs several requests as one call,
+    their rows concatenated: each row must still get its own text. Rows here differ in
+    every setting (greedy, top-k, top-p, repetition controls, lengths up to the cap)."""
+    signature = served.model.signatures["generate_controlled"]
+    rows = [
+        # prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram
+        ("ROMEO:", 40, 0.0, 0, 1.0, 1, 1.0, 64, 0),
+        ("", 25, 1.0, 5, 1.0, 7, 1.3, 32, 0),
+        ("JULIET:\nO", 64, 0.8, 0, 0.9, 3, 1.0, 64, 3),
+        ("KING", 1, 1.0, 0, 1.0, 2, 1.0, 64, 0),
+        ("ROMEO:", 200, 1.2, 0, 1.0, 1, 1.0, 64, 0),  # over the cap (64)
+    ]
+    names = list(signature.structured_input_signature[1])
+    order = ["prompt", "max_new_tokens", "temperature", "top_k", "top_p", "seed",
+             "repetition_penalty", "repetition_window", "no_repeat_ngram"]  # fmt: skip
+    assert sorted(names) == sorted(order)
+
+    def call(batch):
+        specs = signature.structured_input_signature[1]
+        columns = {name: [row[i] for row in batch] for i, name in enumerate(order)}
+        out = signature(**{n: tf.constant(columns[n], specs[n].dtype) for n in order})
+        return list(zip(out["completion"].numpy().tolist(), out["num_tokens"].numpy().tolist()))
+
+    alone = [call([row])[0] for row in rows]
+    assert call(rows) == alone
+    assert call(rows[::-1]) == alone[::-1]
+    assert [n for _, n in alone] == [40, 25, 64, 1, 64]
 
 
 def test_readme_request_bodies_work_in_row_and_columnar_form(served):
