@@ -147,9 +147,10 @@ def prompt_reading(signatures):
         run()
         return run
 
+    score, generate = signatures["score"], signatures["generate"]
     return {
-        "score": timed(lambda: signatures["score"](text=prompt)["mean_nll"].numpy()),
-        "first token": timed(lambda: signatures["generate"](prompt=prompt, **first)["text"].numpy()),
+        "score": timed(lambda: score(text=prompt)["mean_nll"].numpy()),
+        "first token": timed(lambda: generate(prompt=prompt, **first)["text"].numpy()),
     }
 
 
@@ -225,7 +226,8 @@ def main() -> None:
                 for what, run in prompt_reading(signatures).items()
             }
             rates = benchlib.interleaved(variants, args.rounds)
-            print(f"\n{cell.upper()} 2 x 256, a {len(LONG_PROMPT)}-character prompt, default export:")
+            prompt_chars = len(LONG_PROMPT)
+            print(f"\n{cell.upper()} 2 x 256, a {prompt_chars}-character prompt, default export:")
             for what in ("score", "first token"):
                 blocks, single_rate = rates[what, "blocks"], rates[what, "one token per iteration"]
                 print(

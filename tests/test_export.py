@@ -195,13 +195,12 @@ def test_requests_batched_together_get_what_each_gets_alone(served):
         ("KING", 1, 1.0, 0, 1.0, 2, 1.0, 64, 0),
         ("ROMEO:", 200, 1.2, 0, 1.0, 1, 1.0, 64, 0),  # over the cap (64)
     ]
-    names = list(signature.structured_input_signature[1])
+    specs = signature.structured_input_signature[1]
     order = ["prompt", "max_new_tokens", "temperature", "top_k", "top_p", "seed",
              "repetition_penalty", "repetition_window", "no_repeat_ngram"]  # fmt: skip
-    assert sorted(names) == sorted(order)
+    assert sorted(specs) == sorted(order)
 
     def call(batch):
-        specs = signature.structured_input_signature[1]
         columns = {name: [row[i] for row in batch] for i, name in enumerate(order)}
         out = signature(**{n: tf.constant(columns[n], specs[n].dtype) for n in order})
         return list(zip(out["completion"].numpy().tolist(), out["num_tokens"].numpy().tolist()))
