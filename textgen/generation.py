@@ -253,15 +253,11 @@ class Generator(tf.Module):
 
             return body
 
-        state = self.one_step.zero_state(batch)
-        if feature_major:
-            state = tf.nest.map_structure(tf.transpose, state)
-        loop = (tf.constant(0), logits0, state, nll0)
+        loop = (tf.constant(0), logits0, self._step_layout(self.one_step.zero_state(batch)), nll0)
         if block > 1:  # blocks while at least half of one is prompt
             loop = tf.while_loop(lambda t, *_: t + block // 2 < steps, tokens(block), loop)
         _, logits, state, nll = tf.while_loop(lambda t, *_: t < steps, tokens(1), loop)
-        if feature_major:  # callers get (batch, units)
-            state = tf.nest.map_structure(tf.transpose, state)
+        state = self._step_layout(state)  # callers get (batch, units)
         # Each row's last REPETITION_HISTORY tokens, right-aligned, for the repetition controls.
         positions = (
             lengths[:, None] - REPETITION_HISTORY + tf.range(REPETITION_HISTORY)[None, :]
@@ -269,6 +265,11 @@ class Generator(tf.Module):
         taken = tf.gather(padded, tf.maximum(positions, 0), batch_dims=1)
         history = tf.where(positions >= 0, taken, -1)
         return Primed(logits, state, last_ids, history, nll, lengths - 1)
+
+    def _step_layout(self, state):
+        """The state between the callers' (batch, units) and the step's layout: transposed
+        when the step runs feature-major (the same call converts either way)."""
+        return tf.nest.map_structure(tf.transpose, state) if self.feature_major else state
 
     def _sampling(self, max_new_tokens, temperature, top_k, top_p, seeds, controls):
         """The request's settings made safe: out of range -> the defaults or off,
@@ -325,8 +326,7 @@ class Generator(tf.Module):
         # Feature-major (without XLA): (units, batch) state in the loop, transposed around it.
         feature_major = self.feature_major
         weights = self.one_step.read_weights(feature_major)
-        if feature_major:
-            state = tf.nest.map_structure(tf.transpose, state)
+        state = self._step_layout(state)
 
         guard = self.copy_guard
 
@@ -409,8 +409,7 @@ class Generator(tf.Module):
                 ),
             )
         logits, state, history, tail, ended_at, chunk = drawn
-        if feature_major:
-            state = tf.nest.map_structure(tf.transpose, state)
+        state = self._step_layout(state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
         ended = ended_at < wanted  # the guard ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)
