@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from textgen.runs import RunFolder  # no TensorFlow in this process: the runs are subprocesses
+from textgen.runs.folder import RunFolder
 
 WORDS = "the of and to a in that is was he for it with as his on be at by i".split()
 

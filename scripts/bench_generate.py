@@ -31,10 +31,10 @@ import benchlib
 import numpy as np
 import tensorflow as tf
 
-from textgen.export import ServingModule
-from textgen.generation import UNROLL, Generator
-from textgen.models import OneStep
-from textgen.sampling import choose_tokens, gumbel_noise, inverse_temperature, step_noise
+from textgen.export.saved_model import ServingModule
+from textgen.generate.generator import UNROLL, Generator
+from textgen.generate.sampling import choose_tokens, gumbel_noise, inverse_temperature, step_noise
+from textgen.model.one_step import OneStep
 
 PROMPT = "ROMEO:"
 LONG_PROMPT = ("ROMEO:\nBut soft, what light through yonder window breaks?\n" * 10)[:500]

@@ -24,11 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textgen.config import RunConfig
-from textgen.models import build_model
-from textgen.runs import RunFolder
-from textgen.trainer import Trainer
-from textgen.training import PreparedData
+from textgen.core.config import RunConfig
+from textgen.data.prepared import PreparedData
+from textgen.model.network import build_model
+from textgen.runs.folder import RunFolder
+from textgen.training.trainer import Trainer
 
 BATCH, SEQ_LEN = 64, 100
 
@@ -125,7 +125,7 @@ def same_loss_check(cell: str, ids: np.ndarray, steps: int = 20) -> tuple[float,
 
 
 def _config(cell: str):
-    from textgen.config import ModelConfig
+    from textgen.core.config import ModelConfig
 
     return ModelConfig(
         cell=cell,

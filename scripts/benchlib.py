@@ -18,9 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import textgen  # noqa: E402, F401  (its runtime settings, before the first tensor)
-from textgen.config import ModelConfig  # noqa: E402
-from textgen.models import build_model  # noqa: E402
-from textgen.tokenizers import Vocabulary  # noqa: E402
+from textgen.core.config import ModelConfig
+from textgen.data.tokenizers import Vocabulary
+from textgen.model.network import build_model
 
 # The reference model of the performance issue: char level, 2 x 256, embedding 64,
 # a 65-token vocabulary (Tiny Shakespeare's), batch 64 x 100.

@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from textgen.copy_guard import SpanIndex
-from textgen.corpus import builtin_shakespeare
+from textgen.data.corpus import builtin_shakespeare
+from textgen.data.span_index import SpanIndex
 
 PIECE = 16_000_000  # characters per piece
 

@@ -19,7 +19,7 @@ import time
 import tensorflow as tf
 
 import textgen
-from textgen.export import export_run
+from textgen.export.saved_model import export_run
 
 
 def median_seconds(fn, repeats: int) -> float:

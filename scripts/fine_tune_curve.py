@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import textgen
-from textgen.evaluation import evaluate_run
-from textgen.runs import RunFolder
+from textgen.evaluate.evaluation import evaluate_run
+from textgen.runs.folder import RunFolder
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import textgen
-from textgen.config import RunConfig
-from textgen.corpus import builtin_shakespeare, load_corpus
-from textgen.evaluation import evaluate_run
-from textgen.items import parse_items
+from textgen.core.config import RunConfig
+from textgen.data.corpus import builtin_shakespeare, load_corpus
+from textgen.data.items import parse_items
+from textgen.evaluate.evaluation import evaluate_run
 
 
 def stdlib_names_and_docstrings(limit: int = 6000) -> tuple[list[str], list[str]]:

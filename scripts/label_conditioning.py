@@ -3,7 +3,7 @@
     python scripts/label_conditioning.py [--steps 1500] [--out /tmp/textgen-labels]
 
 textgen conditions an item on its label with one token after the item's start marker
-(textgen.items). The alternative many conditional RNNs use: a learned label embedding
+(textgen.data.items). The alternative many conditional RNNs use: a learned label embedding
 concatenated to the input at every step, so the label cannot fade over a long item. Both
 are trained here the same way on the labelled corpus of `items_experiment.py` (verse vs
 docstring lines; same vocabulary, windows, model, optimizer, steps and seed):
@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 from items_experiment import stdlib_names_and_docstrings, write_labelled_corpus
 
-from textgen.config import DataConfig
-from textgen.corpus import load_corpus
-from textgen.items import ITEM_END, ITEM_START, item_prefix, parse_items
-from textgen.tokenizers import Tokenizer, Vocabulary
+from textgen.core.config import DataConfig
+from textgen.data.corpus import load_corpus
+from textgen.data.items import ITEM_END, ITEM_START, item_prefix, parse_items
+from textgen.data.tokenizers import Tokenizer, Vocabulary
 
 SEQ, BATCH = 64, 64
 

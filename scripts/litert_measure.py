@@ -24,10 +24,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import textgen
-from textgen.corpus import load_corpus
+from textgen.data.corpus import load_corpus
 from textgen.export.litert import export_litert
+from textgen.export.litert_sampler import LiteRTSampler
 from textgen.export.web import export_web
-from textgen.litert_sampler import LiteRTSampler
 
 PROMPTS = ["ROMEO:", "", "The king"]
 

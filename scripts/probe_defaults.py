@@ -4,7 +4,7 @@
     python scripts/probe_defaults.py --cells rnn,lstm --set train.learning_rate=0.005
 
 Prints the accuracy of the dependent word by distance (chance is 1/12 = 8%); the
-defaults must reach >= 90% at distances 20-80 within 1500 steps (textgen.probe).
+defaults must reach >= 90% at distances 20-80 within 1500 steps (textgen.evaluate.probe).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 import tempfile
 import time
 
-from textgen.config import RunConfig
-from textgen.probe import chance_accuracy, train_probe
+from textgen.core.config import RunConfig
+from textgen.evaluate.probe import chance_accuracy, train_probe
 
 
 def parse_settings(pairs: list[str]) -> dict[str, dict]:

@@ -23,11 +23,11 @@ import time
 import tensorflow as tf
 
 import textgen
-from textgen.corpus import load_corpus
-from textgen.evaluation import copy_rate, distinct_n
-from textgen.export import ServingModule
-from textgen.generation import UNROLL
-from textgen.tokenizers import split_tokens, string_tensor
+from textgen.data.corpus import load_corpus
+from textgen.data.tokenizers import split_tokens, string_tensor
+from textgen.evaluate.evaluation import copy_rate, distinct_n
+from textgen.export.saved_model import ServingModule
+from textgen.generate.generator import UNROLL
 
 SETTINGS = {
     "off": {},

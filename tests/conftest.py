@@ -57,7 +57,7 @@ def run_cli(*args, expect: int = 0):
     """Run `textgen ARGS` in process, as a user would, and check its exit code."""
     from click.testing import CliRunner
 
-    from textgen.cli import cli
+    from textgen.cli.main import cli
 
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == expect, (result.output, result.stderr)
@@ -68,7 +68,7 @@ def choose(logits, temperature, top_k, top_p, seeds, step=0):
     """One step of the generator's sampling (`choose_tokens`), prepared as its loop does."""
     import tensorflow as tf
 
-    from textgen.sampling import (
+    from textgen.generate.sampling import (
         choose_tokens,
         gumbel_noise,
         inverse_temperature,
@@ -106,7 +106,7 @@ def corpus_file(tmp_path_factory) -> Path:
 
 
 def tiny_config(corpus: Path, level: str = "char", cell: str = "lstm", **train):
-    from textgen.config import RunConfig
+    from textgen.core.config import RunConfig
 
     # XLA off: compiling costs more than it saves on models this small (the tests about
     # XLA switch it on themselves).

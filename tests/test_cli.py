@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from textgen.config import TrainConfig
-from textgen.runs import RunFolder
+from textgen.core.config import TrainConfig
+from textgen.runs.folder import RunFolder
 
 from conftest import run_cli
 
@@ -203,7 +203,7 @@ def test_logits_init_option_sets_the_logits_layers_initial_range(tmp_path, corpu
 
     import numpy as np
 
-    from textgen.runs import load_run
+    from textgen.runs.run import load_run
 
     ranges = {}
     for scale in (1.0, 6.0):

@@ -43,7 +43,7 @@ def test_compare_refuses_unknown_cells(tmp_path, corpus_file):
 
 
 def test_verdicts_name_no_memory_winner_near_chance():
-    from textgen.compare import CellResult, verdicts
+    from textgen.evaluate.compare import CellResult, verdicts
 
     def result(cell, probe):
         return CellResult(cell, 1000, 1e4, 1.5, 10.0, 100, 1e4, curve=[], probe=probe)

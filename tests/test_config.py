@@ -1,7 +1,6 @@
 import pytest
 
-from textgen.config import (
-    PRESETS,
+from textgen.core.config import (
     DataConfig,
     ModelConfig,
     RunConfig,
@@ -9,7 +8,8 @@ from textgen.config import (
     TrainConfig,
     settings_by_section,
 )
-from textgen.errors import ConfigError
+from textgen.core.errors import ConfigError
+from textgen.core.presets import PRESETS
 
 
 def test_run_config_round_trips_through_json_dict():

@@ -12,19 +12,20 @@ from hypothesis import strategies as st
 
 import textgen
 from tests.conftest import make_corpus, run_cli
-from textgen import copy_guard
-from textgen.config import ModelConfig
-from textgen.copy_guard import CopyGuard, SpanIndex, text_codes
-from textgen.errors import ExportError
-from textgen.generation import Generator
-from textgen.models import build_model
-from textgen.tokenizers import Tokenizer, Vocabulary
+from textgen.core.config import ModelConfig
+from textgen.core.errors import ExportError
+from textgen.data import span_index
+from textgen.data.span_index import SpanIndex, text_codes
+from textgen.data.tokenizers import Tokenizer, Vocabulary
+from textgen.generate.copy_guard import CopyGuard
+from textgen.generate.generator import Generator
+from textgen.model.network import build_model
 
 
 def _text(codes) -> str:
     """The text of code points from `text_codes` ([UNK] as U+FFFD)."""
     codes = np.concatenate([np.zeros(0, np.int64), *codes])
-    codes[codes == copy_guard.UNK_CODE] = 0xFFFD
+    codes[codes == span_index.UNK_CODE] = 0xFFFD
     return codes.astype(np.uint32).tobytes().decode("utf-32-le")
 
 
@@ -52,7 +53,7 @@ def test_text_codes_write_the_ids_as_decode_does(level, monkeypatch):
     vocab = Vocabulary.build(make_corpus(lines=30), level)  # ZZZ is [UNK]
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text(text)
-    monkeypatch.setattr(copy_guard, "_CHUNK_TOKENS", 7)  # chunk seams inside words
+    monkeypatch.setattr(span_index, "_CHUNK_TOKENS", 7)  # chunk seams inside words
     written = _text(text_codes(ids, vocab))
     assert written == tokenizer.decode(ids).replace("[UNK]", "\ufffd")
     assert "\ufffd" in written and "ZZZ" not in written
@@ -94,10 +95,10 @@ def test_bit_positions_cover_filters_larger_than_the_hashes():
     h1, h2 = (rng.integers(0, 2**31 - 1, 200_000) for _ in range(2))
     mask = (1 << 33) - 1
     for probe in range(3):
-        positions = copy_guard.bit_positions(h1, h2, probe, mask)
+        positions = span_index.bit_positions(h1, h2, probe, mask)
         quarters = np.bincount(positions >> 31, minlength=4) / len(positions)
         assert np.all(np.abs(quarters - 0.25) < 0.01), (probe, quarters)
-        in_graph = copy_guard.bit_positions(
+        in_graph = span_index.bit_positions(
             tf.constant(h1), tf.constant(h2), tf.constant(probe, tf.int64), tf.constant(mask)
         )
         assert np.array_equal(in_graph.numpy(), positions)
@@ -211,7 +212,7 @@ def guarded_run(trained_runs):
 
 
 def test_guarded_run_samples_stream_and_evaluate_without_copies(guarded_run):
-    from textgen.evaluation import evaluate_run
+    from textgen.evaluate.evaluation import evaluate_run
 
     run = guarded_run  # (barely trained: its text copies short spans only)
     training_text = open(run.config.data.sources[0], encoding="utf-8").read()
@@ -246,7 +247,7 @@ def test_max_copy_errors_are_one_line(trained_runs):
 
 
 def test_export_carries_the_guard_and_writes_the_librarys_text(guarded_run, tmp_path):
-    from textgen.export import export_run
+    from textgen.export.saved_model import export_run
 
     run = guarded_run
     result = export_run(run.folder.path, export_dir=tmp_path, max_copy=12)

@@ -1,8 +1,8 @@
 import pytest
 
-from textgen.config import DataConfig
-from textgen.corpus import builtin_shakespeare, load_corpus, render_play, split_tail
-from textgen.errors import CorpusError
+from textgen.core.config import DataConfig
+from textgen.core.errors import CorpusError
+from textgen.data.corpus import builtin_shakespeare, load_corpus, render_play, split_tail
 
 from conftest import SHARED_TINY_SHAKESPEARE
 
@@ -116,13 +116,13 @@ def test_tfds_with_an_empty_manual_dir_is_a_clear_error(tmp_path):
 
 
 def test_files_stream_in_chunks_the_same_text_as_read_whole(tmp_path, monkeypatch):
-    import textgen.corpus
+    import textgen.data.corpus
 
     text = "".join(f"line {i} \u00e9t\u00e9\r\n" for i in range(300))  # CRLF cut by chunks
     (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     (tmp_path / "b.txt").write_text("no final newline", encoding="utf-8")
     whole = load_corpus(_config(tmp_path, val_fraction=0.1))
-    monkeypatch.setattr(textgen.corpus, "CHUNK_CHARS", 7)
+    monkeypatch.setattr(textgen.data.corpus, "CHUNK_CHARS", 7)
     chunked = load_corpus(_config(tmp_path, val_fraction=0.1))
     assert len(list(chunked.train_chunks())) > 100
     assert chunked.train == whole.train and chunked.validation == whole.validation
@@ -143,9 +143,9 @@ def test_fingerprint_is_the_sha256_of_train_and_validation_text(tmp_path):
 
 
 def test_a_bad_byte_deep_in_a_large_file_names_the_file(tmp_path, monkeypatch):
-    import textgen.corpus
+    import textgen.data.corpus
 
-    monkeypatch.setattr(textgen.corpus, "CHUNK_CHARS", 64)
+    monkeypatch.setattr(textgen.data.corpus, "CHUNK_CHARS", 64)
     path = tmp_path / "late.txt"
     path.write_bytes(b"fine text\n" * 100 + b"\xff\n")
     with pytest.raises(CorpusError, match="late.txt is not UTF-8"):

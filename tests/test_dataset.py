@@ -1,6 +1,11 @@
 import numpy as np
 
-from textgen.dataset import make_windows, split_input_target, training_dataset, validation_dataset
+from textgen.data.windows import (
+    make_windows,
+    split_input_target,
+    training_dataset,
+    validation_dataset,
+)
 
 
 def test_targets_are_inputs_shifted_by_one():
@@ -63,7 +68,7 @@ def test_batches_read_from_a_memory_mapped_file(tmp_path):
 
 
 def test_stateful_batches_continue_each_stream_where_the_last_batch_ended():
-    from textgen.dataset import stateful_dataset, stream_windows_per_pass
+    from textgen.data.windows import stateful_dataset, stream_windows_per_pass
 
     ids = np.arange(4 * 50)  # 4 streams of 50 ids: stream b is 50b .. 50b+49
     per_pass = stream_windows_per_pass(len(ids), seq_len=9, batch_size=4)

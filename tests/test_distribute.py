@@ -14,7 +14,7 @@ import time
 import pytest
 
 import textgen
-from textgen.runs import RunFolder
+from textgen.runs.folder import RunFolder
 
 from conftest import tiny_config
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import textgen
-from textgen.evaluation import WindowLoss, copy_rate, distinct_n, loss_figures
-from textgen.runs import RunFolder
+from textgen.evaluate.evaluation import copy_rate, distinct_n
+from textgen.model.window_loss import WindowLoss, loss_figures
+from textgen.runs.folder import RunFolder
 
 from conftest import run_cli
 
@@ -36,7 +37,7 @@ def test_window_loss_equals_a_by_hand_computation(run):
 
 def test_stateful_window_loss_equals_each_stream_read_whole(run):
     """With the state carried, the windows of a stream score as the stream read in one go."""
-    from textgen.models import state_sizes
+    from textgen.model.sizes import state_sizes
 
     ids = np.random.default_rng(1).integers(1, run.vocab.size, 95).astype(np.int32)
     sizes = state_sizes(run.config.model)

@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 import textgen
-from textgen.client import generate_remote
-from textgen.errors import ExportError, RunError, ServerError
-from textgen.export import export_run
+from textgen.core.errors import ExportError, RunError, ServerError
+from textgen.export.client import generate_remote
+from textgen.export.saved_model import export_run
 
 from conftest import run_cli
 from serving_standin import ServingStandIn
@@ -116,8 +116,8 @@ def test_export_stores_each_weight_once(char_export, trained_runs):
     import numpy as np
     import tensorflow as tf
 
-    from textgen.models import parameter_count
-    from textgen.runs import RunFolder
+    from textgen.model.sizes import parameter_count
+    from textgen.runs.folder import RunFolder
 
     folder = RunFolder(trained_runs("char", "lstm"))
     weights = parameter_count(folder.load_vocab().size, folder.load_config().model)
@@ -391,7 +391,7 @@ def test_stop_strings_end_generation_inside_the_exported_graph(trained_runs, tmp
 def test_requests_over_the_caps_are_refused_with_a_message(char_export):
     import tensorflow as tf
 
-    from textgen.config import MAX_BATCH, MAX_TEXT_BYTES
+    from textgen.core.config import MAX_BATCH, MAX_TEXT_BYTES
 
     model = tf.saved_model.load(str(char_export.path))
     score = model.signatures["score"]
@@ -421,8 +421,8 @@ def test_repetition_controls_in_the_export_equal_the_library(served, trained_run
 def test_the_default_export_draws_blocks_of_tokens_and_the_xla_one_single_tokens(
     trained_runs, tmp_path, monkeypatch, xla, unroll
 ):
-    from textgen.generation import UNROLL
-    from textgen.runs import Run
+    from textgen.generate.generator import UNROLL
+    from textgen.runs.run import Run
 
     built = []
     generator_for = Run.generator_for

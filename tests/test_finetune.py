@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 import textgen
-from textgen.config import TrainConfig
-from textgen.errors import ConfigError, RunError
-from textgen.runs import RunFolder
-from textgen.tokenizers import Vocabulary, extend_vocabulary
+from textgen.core.config import TrainConfig
+from textgen.core.errors import ConfigError, RunError
+from textgen.data.tokenizers import Vocabulary, extend_vocabulary
+from textgen.runs.folder import RunFolder
 
 from conftest import make_corpus, run_cli
 
@@ -70,7 +70,7 @@ def test_a_fine_tune_starts_from_its_parents_weights_with_the_new_tokens_added(f
     assert child_vocab.tokens[: len(parent.vocab.tokens)] == parent.vocab.tokens
     assert set(child_vocab.tokens[len(parent.vocab.tokens) :]) == {"é", "|"}
     # The step-0 checkpoint holds the first weights: the parent's, grown by two tokens.
-    from textgen.models import build_model
+    from textgen.model.network import build_model
 
     start = build_model(child_vocab.size, child_folder.load_config().model)
     step0 = str(child_folder.latest_dir / "ckpt-0")
@@ -99,7 +99,7 @@ def test_the_lineage_is_recorded_and_the_parent_is_never_written(fine_tuned):
 
 
 def test_the_new_characters_can_be_generated_and_the_export_has_them(fine_tuned, tmp_path):
-    from textgen.export import export_run
+    from textgen.export.saved_model import export_run
 
     _, run_dir, _ = fine_tuned
     run = textgen.load_run(run_dir, xla=False)

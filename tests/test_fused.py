@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.config import ModelConfig
-from textgen.fused import FusedGRU, FusedLSTM
-from textgen.models import build_model
+from textgen.core.config import ModelConfig
+from textgen.model.fused import FusedGRU, FusedLSTM
+from textgen.model.network import build_model
 
 PAIRS = {"lstm": (keras.layers.LSTM, FusedLSTM), "gru": (keras.layers.GRU, FusedGRU)}
 STATES = {"lstm": 2, "gru": 1}

@@ -3,9 +3,9 @@ import pytest
 import tensorflow as tf
 
 import textgen
-from textgen import generation
-from textgen.generation import Generator
-from textgen.tokenizers import UNK
+from textgen.data.tokenizers import UNK
+from textgen.generate import generator as generation
+from textgen.generate.generator import Generator
 
 
 def _off(batch):

@@ -8,11 +8,10 @@ import tensorflow as tf
 
 import textgen
 from tests.conftest import run_cli, tiny_config
-from textgen.config import DataConfig
-from textgen.corpus import load_corpus
-from textgen.errors import ConfigError, CorpusError
-from textgen.evaluation import item_figures
-from textgen.items import (
+from textgen.core.config import DataConfig
+from textgen.core.errors import ConfigError, CorpusError
+from textgen.data.corpus import load_corpus
+from textgen.data.items import (
     ITEM_END,
     ITEM_START,
     Item,
@@ -22,7 +21,8 @@ from textgen.items import (
     parse_items,
     read_items,
 )
-from textgen.tokenizers import Tokenizer, Vocabulary
+from textgen.data.tokenizers import Tokenizer, Vocabulary
+from textgen.evaluate.evaluation import item_figures
 
 from serving_standin import ServingStandIn
 
@@ -191,7 +191,7 @@ def test_prompts_file_and_jsonl_output(item_run, tmp_path):
 
 
 def test_export_starts_items_and_takes_a_label(item_run, tmp_path):
-    from textgen.export import export_run
+    from textgen.export.saved_model import export_run
 
     result = export_run(item_run.folder.path, export_dir=tmp_path)
     loaded = tf.saved_model.load(str(result.path))
@@ -224,7 +224,7 @@ def test_export_starts_items_and_takes_a_label(item_run, tmp_path):
 def test_litert_export_writes_whole_items_of_a_label(item_run, tmp_path):
     pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert")
     from textgen.export.litert import export_litert
-    from textgen.litert_sampler import LiteRTSampler
+    from textgen.export.litert_sampler import LiteRTSampler
 
     sampler = LiteRTSampler(export_litert(item_run.folder.path, export_dir=tmp_path / "l").path)
     for label in ("hard", "soft", None):

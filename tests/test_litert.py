@@ -8,11 +8,11 @@ import tensorflow as tf
 
 import textgen
 from tests.conftest import choose, run_cli
-from textgen import litert_sampler
-from textgen.errors import ExportError
+from textgen.core.errors import ExportError
+from textgen.export import litert_sampler
 from textgen.export.litert import export_litert
-from textgen.litert_sampler import LiteRTSampler
-from textgen.sampling import gumbel_noise, top_filter
+from textgen.export.litert_sampler import LiteRTSampler
+from textgen.generate.sampling import gumbel_noise, top_filter
 
 pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (pip install -e '.[test]')")
 

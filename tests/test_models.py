@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.config import ModelConfig
-from textgen.models import OneStep, build_model, parameter_count
+from textgen.core.config import ModelConfig
+from textgen.model.network import build_model
+from textgen.model.one_step import OneStep
+from textgen.model.sizes import parameter_count
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

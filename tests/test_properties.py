@@ -6,9 +6,9 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from textgen.config import validate_sampling
-from textgen.errors import ConfigError
-from textgen.tokenizers import UNK_ID, Tokenizer, Vocabulary, string_tensor, valid_unicode
+from textgen.core.config import validate_sampling
+from textgen.core.errors import ConfigError
+from textgen.data.tokenizers import UNK_ID, Tokenizer, Vocabulary, string_tensor, valid_unicode
 
 from conftest import choose
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.sampling import gumbel_noise, top_filter
-from textgen.tokenizers import UNK_ID
+from textgen.data.tokenizers import UNK_ID
+from textgen.generate.sampling import gumbel_noise, top_filter
 
 from conftest import choose
 
@@ -76,7 +76,7 @@ def test_noise_for_a_chunk_of_steps_equals_the_noise_of_each_step():
 
 
 def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_of_recent_tokens():
-    from textgen.sampling import penalize_repeats
+    from textgen.generate.sampling import penalize_repeats
 
     logits = tf.constant([[2.0, 3.0, -1.0, 4.0, -2.0], [2.0, 3.0, -1.0, 4.0, -2.0]])
     history = tf.constant([[-1, 3, 2, 1, 1], [3, 2, -1, -1, 1]])  # oldest first, -1 empty
@@ -88,7 +88,7 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_of_r
 
 
 def test_no_repeat_ngram_bans_the_tokens_that_followed_the_last_n_minus_1_tokens():
-    from textgen.sampling import ban_repeated_ngrams
+    from textgen.generate.sampling import ban_repeated_ngrams
 
     logits = tf.zeros([3, 6])
     history = tf.constant(
@@ -111,7 +111,7 @@ def test_no_repeat_ngram_bans_the_tokens_that_followed_the_last_n_minus_1_tokens
 
 
 def test_a_row_whose_every_token_is_banned_keeps_its_logits():
-    from textgen.sampling import RepetitionControls, control_repetition
+    from textgen.generate.sampling import RepetitionControls, control_repetition
 
     logits = tf.constant([[0.0, 1.0, 2.0]])
     history = tf.constant([[1, 2]])  # n 1 bans both real tokens; [UNK] never counts

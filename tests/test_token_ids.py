@@ -1,9 +1,9 @@
 import numpy as np
 
-from textgen.config import DataConfig
-from textgen.corpus import load_corpus
-from textgen.token_ids import corpus_ids, ids_dtype
-from textgen.tokenizers import Tokenizer, Vocabulary
+from textgen.core.config import DataConfig
+from textgen.data.corpus import load_corpus
+from textgen.data.id_cache import corpus_ids, ids_dtype
+from textgen.data.tokenizers import Tokenizer, Vocabulary
 
 from conftest import make_corpus
 

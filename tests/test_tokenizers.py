@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.tokenizers import (
+from textgen.data.tokenizers import (
     UNK_ID,
     Tokenizer,
     Vocabulary,

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import textgen
-from textgen.errors import CorpusError, RunError
-from textgen.runs import RunFolder
+from textgen.core.errors import CorpusError, RunError
+from textgen.runs.folder import RunFolder
 
 from conftest import make_corpus, run_cli, tiny_config
 
@@ -28,8 +28,8 @@ def test_run_folder_describes_itself(trained_runs):
 
 
 def test_reloaded_run_gives_the_same_logits_as_the_trained_model(tmp_path, corpus_file):
-    from textgen.trainer import Trainer
-    from textgen.training import prepare_data
+    from textgen.data.prepared import prepare_data
+    from textgen.training.trainer import Trainer
 
     config = tiny_config(corpus_file, epochs=1)
     folder = RunFolder(tmp_path / "r")
@@ -89,7 +89,7 @@ def test_resume_refuses_a_changed_corpus(tmp_path):
 
 
 def test_early_stopping_stops_when_validation_stops_improving(tmp_path, corpus_file, monkeypatch):
-    from textgen.trainer import Trainer
+    from textgen.training.trainer import Trainer
 
     # Validation losses that improve twice, then get worse: with patience 2 the run
     # stops after epoch 4, and the best checkpoint is epoch 2's.
@@ -113,7 +113,8 @@ def test_too_short_corpus_is_an_error_and_writes_nothing(tmp_path):
 def test_ctrl_c_mid_epoch_saves_and_resume_matches_an_unbroken_run(
     tmp_path, corpus_file, monkeypatch
 ):
-    from textgen.trainer import Trainer, TrainingInterrupted
+    from textgen.training.interrupts import TrainingInterrupted
+    from textgen.training.trainer import Trainer
 
     quiet = {"log": lambda _: None, "verbose": 0}
     config = _with_dropout(tiny_config(corpus_file, epochs=2))  # 15 steps an epoch
@@ -144,7 +145,8 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
 ):
     import tensorflow as tf
 
-    from textgen.trainer import Trainer, TrainingDiverged
+    from textgen.training.interrupts import TrainingDiverged
+    from textgen.training.trainer import Trainer
 
     quiet = {"log": lambda _: None, "verbose": 0}
     run_dir = textgen.train(tiny_config(corpus_file, epochs=1), run_dir=tmp_path / "r", **quiet)
@@ -198,10 +200,10 @@ def test_stateful_training_carries_the_state_from_window_to_window(corpus_file, 
     import numpy as np
     import tensorflow as tf
 
-    from textgen.dataset import stateful_dataset
-    from textgen.models import forward_from_state
-    from textgen.trainer import Trainer
-    from textgen.training import prepare_data
+    from textgen.data.prepared import prepare_data
+    from textgen.data.windows import stateful_dataset
+    from textgen.model.network import forward_from_state
+    from textgen.training.trainer import Trainer
 
     config = tiny_config(corpus_file, stateful=True, xla=False)
     prepared = prepare_data(config)

@@ -24,15 +24,15 @@ __version__ = "0.1.0"
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 _LAZY = {
-    "DataConfig": "textgen.config",
-    "ModelConfig": "textgen.config",
-    "TrainConfig": "textgen.config",
-    "SampleConfig": "textgen.config",
-    "RunConfig": "textgen.config",
-    "TextgenError": "textgen.errors",
-    "Run": "textgen.runs",
-    "load_run": "textgen.runs",
-    "train": "textgen.training",
+    "DataConfig": "textgen.core.config",
+    "ModelConfig": "textgen.core.config",
+    "TrainConfig": "textgen.core.config",
+    "SampleConfig": "textgen.core.config",
+    "RunConfig": "textgen.core.config",
+    "TextgenError": "textgen.core.errors",
+    "Run": "textgen.runs.run",
+    "load_run": "textgen.runs.run",
+    "train": "textgen.training.start",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -3,7 +3,7 @@
 The file has one signature, `step`: `ids` int32 [1] and `state` float32 [1, S] in,
 `logits` float32 [1, vocab] and `state` out (S: every layer's state, concatenated; zeros
 to start). Tokenizing, sampling and detokenizing are a short loop around it
-(`textgen.litert_sampler` is the reference, `web/textgen.js` the same in JavaScript):
+(`textgen.export.litert_sampler` is the reference, `web/textgen.js` the same in JavaScript):
 LiteRT's builtin ops have no string ops, and one call per token streams for free. (The
 loop in Python over the interpreter runs faster than TensorFlow's in-process generator
 at batch 1: docs/experiments.md, "LiteRT and the web".)
@@ -25,12 +25,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from textgen.errors import ExportError
-from textgen.fileio import atomic_write_json
-from textgen.items import ITEM_START, label_token
-from textgen.models import OneStep
-from textgen.runs import DEFAULT_ROOT, Run, RunFolder
-from textgen.tokenizers import WORD_PATTERN, glue_flags
+from textgen.core.errors import ExportError
+from textgen.core.fileio import atomic_write_json
+from textgen.data.items import ITEM_START, label_token
+from textgen.data.tokenizers import WORD_PATTERN, glue_flags
+from textgen.model.one_step import OneStep
+from textgen.runs.folder import DEFAULT_ROOT, RunFolder
+from textgen.runs.run import Run
 
 QUANTIZE = ("none", "dynamic", "float16")
 MODEL_FILE = "model.tflite"

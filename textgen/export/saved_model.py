@@ -30,17 +30,18 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from textgen.config import (
+from textgen.core.config import (
     EXPORT_MAX_COPY_BYTES,
     EXPORT_MAX_NEW_TOKENS,
     EXPORT_MODEL_NAME,
     MAX_BATCH,
     MAX_TEXT_BYTES,
 )
-from textgen.errors import ExportError
-from textgen.generation import UNROLL, Generator
-from textgen.items import ITEM_START, label_token
-from textgen.runs import DEFAULT_ROOT, Run, RunFolder
+from textgen.core.errors import ExportError
+from textgen.data.items import ITEM_START, label_token
+from textgen.generate.generator import UNROLL, Generator
+from textgen.runs.folder import DEFAULT_ROOT, RunFolder
+from textgen.runs.run import Run
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _GENERATE_INPUTS = [
@@ -80,7 +81,7 @@ class ServingModule(tf.Module):
     def __init__(self, generator: Generator, items: bool = False, labels: Sequence[str] = ()):
         super().__init__(name="textgen_serving")
         self.generator = generator
-        self.items = items  # an item run: prompts start items (textgen.items)
+        self.items = items  # an item run: prompts start items (textgen.data.items)
         self.labels = list(labels)
         if self.labels:
             self.label_tokens = tf.lookup.StaticHashTable(

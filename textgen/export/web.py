@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from textgen.errors import ExportError
+from textgen.core.errors import ExportError
 from textgen.export.litert import LiteRTExport, export_litert
-from textgen.runs import DEFAULT_ROOT, RunFolder
+from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 
 ASSETS = Path(__file__).parent / "web"
 RUNTIME_PACKAGE = "@litertjs/core"

@@ -1,4 +1,4 @@
-// textgen in the browser: the sampling loop of textgen.litert_sampler, in JavaScript,
+// textgen in the browser: the sampling loop of textgen.export.litert_sampler, in JavaScript,
 // around the exported model's one-token `step` (LiteRT.js, vendored beside this file).
 // Same tokens, same sampling rules and the same counter-based noise as textgen, so
 // greedy text (and, float rounding aside, seeded text) equals `textgen sample`.
@@ -6,7 +6,7 @@ import {loadLiteRt, loadAndCompile, Tensor} from './litert/core/index.js';
 
 const UNK_ID = 0;
 
-// -- the noise: textgen.sampling.gumbel_noise, in 32-bit integer arithmetic -----------
+// -- the noise: textgen.generate.sampling.gumbel_noise, in 32-bit integer arithmetic -----------
 function mix32(h) {
   h = (h ^ (h >>> 16)) >>> 0;
   h = Math.imul(h, 0x85ebca6b) >>> 0;
@@ -35,7 +35,7 @@ function gumbelNoise(seed, stream, step, vocabSize) {
   return noise;
 }
 
-// -- choosing a token: textgen.sampling.choose_tokens for one row ----------------------
+// -- choosing a token: textgen.generate.sampling.choose_tokens for one row ----------------------
 function topFilter(scaled, topK, topP) {
   const ranked = Float32Array.from(scaled).sort().reverse();
   const kMin = topK > 0 ? ranked[Math.min(topK - 1, ranked.length - 1)] : -Infinity;

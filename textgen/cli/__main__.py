@@ -1,0 +1,3 @@
+from textgen.cli.main import main
+
+main()

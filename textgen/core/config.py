@@ -1,0 +1,333 @@
+"""Every setting of a run, as dataclasses that validate themselves and round-trip JSON.
+
+A run folder's `config.json` is `RunConfig.to_dict()`; `RunConfig.from_dict` reads it
+back. Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from textgen.core.errors import ConfigError
+from textgen.core.presets import PRESETS
+
+LEVELS = ("char", "word")
+ITEM_MODES = ("lines", "paragraphs")  # how a text file splits into items
+CELLS = ("lstm", "gru", "rnn")
+LR_SCHEDULES = ("constant", "cosine")
+DEFAULT_WORD_VOCAB = 10000
+MAX_NEW_TOKENS = 4096  # most tokens one `textgen sample` or library call may generate
+EXPORT_MAX_NEW_TOKENS = 1024  # the export's default cap on max_new_tokens per request
+EXPORT_MODEL_NAME = "textgen"  # the export's default TF Serving model name
+MAX_BATCH = 256  # prompts one request may carry (the export's cap)
+MAX_SAMPLES = 100_000  # samples one `textgen sample` may draw (in batches of MAX_BATCH)
+MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served request
+REPETITION_HISTORY = 1024  # tokens the repetition controls look back on, at most
+MAX_NGRAM = 5  # the largest n of no_repeat_ngram
+MAX_COPY = 256  # the longest span (characters) the copy guard can be built for
+EXPORT_MAX_COPY_BYTES = 256 << 20  # the largest copy-guard index an export carries
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    _check(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+        f"{name} must be a positive number, got {value!r}",
+    )
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    _check(value in allowed, f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it becomes token windows."""
+
+    sources: list[str] = field(default_factory=lambda: ["shakespeare"])
+    level: str = "char"
+    lowercase: bool = False
+    max_vocab: int | None = None  # None: every token for char level, 10000 for word level
+    seq_len: int = 100
+    val_fraction: float = 0.1
+    tfds_manual_dir: str | None = None
+    data_dir: str = "data"
+    # An item corpus (textgen.data.items): each line or paragraph of a text file is an item;
+    # JSONL/CSV files give one item per record, its text in `text_field` (key or column)
+    # and its label in `label_field`. None: the corpus is one text (a .jsonl source
+    # makes it an item corpus).
+    items: str | None = None
+    text_field: str = "text"
+    label_field: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(bool(self.sources), "give at least one corpus source")
+        if self.items is None and any(s.lower().endswith(".jsonl") for s in self.sources):
+            self.items = "lines"
+        _check(
+            self.items is None or self.items in ITEM_MODES,
+            f"items must be one of {', '.join(ITEM_MODES)}; got {self.items!r}",
+        )
+        _one_of("level", self.level, LEVELS)
+        _positive("max_vocab", self.max_vocab, allow_none=True)
+        _positive("seq_len", self.seq_len)
+        _check(
+            0 <= self.val_fraction < 1,
+            f"val_fraction must be in [0, 1), got {self.val_fraction!r}",
+        )
+
+    @property
+    def vocab_limit(self) -> int | None:
+        """The vocabulary size cap actually used (word level defaults to 10000)."""
+        if self.max_vocab is None and self.level == "word":
+            return DEFAULT_WORD_VOCAB
+        return self.max_vocab
+
+
+@dataclass
+class ModelConfig:
+    """Embedding -> `layers` x RNN(`cell`, `units`) with dropout between -> Dense logits
+    (reading every recurrent layer's output with `skip_connections`)."""
+
+    # Why each default is what it is: docs/experiments.md, the section named beside it.
+    cell: str = "gru"  # "Default cell: GRU"
+    layers: int = 2
+    units: int = 256
+    embedding_dim: int = 128
+    # Token embeddings start at U(-embedding_init, embedding_init), not Keras' 0.05, so a
+    # token moves the gates from the start ("Embedding initialization").
+    embedding_init: float = 1.0
+    # The logits layer's kernel starts at `logits_scale` times Keras' Glorot-uniform range;
+    # None: 8 for an LSTM, 1 otherwise ("The LSTM's logits layer").
+    logits_init: float | None = None
+    dropout: float = 0.1
+    # The logits layer reads every recurrent layer's output, not only the top one's
+    # (Graves 2013; "Skip connections").
+    skip_connections: bool = True
+    # Chrono-initialized gate biases (textgen.model.network.ChronoBias): LSTM/GRU units start with
+    # memories of 1..memory_span steps; 0: Keras' initialization ("Chrono initialization").
+    memory_span: int = 100
+
+    @property
+    def logits_scale(self) -> float:
+        """The logits layer's initial range as a multiple of Glorot's (see logits_init)."""
+        if self.logits_init is None:
+            return 8.0 if self.cell == "lstm" else 1.0
+        return self.logits_init
+
+    def __post_init__(self) -> None:
+        _one_of("cell", self.cell, CELLS)
+        _check(
+            isinstance(self.memory_span, int) and (self.memory_span == 0 or self.memory_span >= 2),
+            f"memory_span must be 0 (off) or an integer >= 2, got {self.memory_span!r}",
+        )
+        _positive("layers", self.layers)
+        _positive("units", self.units)
+        _positive("embedding_dim", self.embedding_dim)
+        _positive("embedding_init", self.embedding_init)
+        _positive("logits_init", self.logits_init, allow_none=True)
+        _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
+        _check(
+            isinstance(self.skip_connections, bool),
+            f"skip_connections must be true or false, got {self.skip_connections!r}",
+        )
+
+    @property
+    def head_inputs(self) -> int:
+        """Features the logits layer reads: the top layer's, or every layer's (skips)."""
+        return self.units * (self.layers if self.skip_connections else 1)
+
+
+@dataclass
+class TrainConfig:
+    """Optimizer, schedule, stopping and checkpointing settings."""
+
+    batch_size: int = 64
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # None: one pass over the training windows
+    learning_rate: float = 1e-2  # with clipnorm (docs/experiments.md, "Chrono initialization")
+    clipnorm: float = 5.0  # 0: no gradient clipping
+    lr_schedule: str = "constant"
+    patience: int = 3  # epochs without validation improvement before stopping; 0: never stop
+    seed: int = 0
+    keep_checkpoints: int = 3
+    sample_length: int = 200  # tokens of the sample printed after each epoch
+    xla: bool = True  # compile the training step with XLA (docs/performance.md, "Training")
+    val_tokens: int = 1_000_000  # validation loss over at most this many tokens; 0: all
+    max_minutes: float | None = None  # stop (validate, save) once this much time has passed
+    # Truncated backpropagation through time: contiguous streams, state carried across
+    # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
+    stateful: bool = False
+
+    def __post_init__(self) -> None:
+        _positive("batch_size", self.batch_size)
+        _positive("epochs", self.epochs)
+        _positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
+        _positive("learning_rate", self.learning_rate)
+        _check(self.clipnorm >= 0, f"clipnorm must be >= 0 (0 is off), got {self.clipnorm!r}")
+        _one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check(
+            isinstance(self.patience, int) and self.patience >= 0,
+            f"patience must be an integer >= 0 (0 is off), got {self.patience!r}",
+        )
+        _positive("keep_checkpoints", self.keep_checkpoints)
+        _positive("max_minutes", self.max_minutes, allow_none=True)
+        _check(
+            isinstance(self.val_tokens, int) and self.val_tokens >= 0,
+            f"val_tokens must be an integer >= 0 (0 is all), got {self.val_tokens!r}",
+        )
+        _check(
+            isinstance(self.sample_length, int) and self.sample_length >= 0,
+            f"sample_length must be >= 0, got {self.sample_length!r}",
+        )
+
+
+@dataclass
+class SampleConfig:
+    """How text is drawn: the run's defaults for `sample` and for the export."""
+
+    length: int = 500
+    temperature: float = 0.8
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1.0: off
+    stop: list[str] = field(default_factory=list)
+    # Repetition controls (textgen.generate.sampling): CTRL's penalty on the tokens of the last
+    # `repetition_window` (1.0: off), and no repeated n-gram of size `no_repeat_ngram` (0: off).
+    repetition_penalty: float = 1.0
+    repetition_window: int = 64  # tokens: a character model must repeat letters
+    no_repeat_ngram: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("length", self.length)
+        validate_sampling(self.temperature, self.top_k, self.top_p)
+        _check(all(self.stop), "stop strings must not be empty")
+        validate_repetition(self.repetition_penalty, self.repetition_window, None)
+        _check(
+            isinstance(self.no_repeat_ngram, int) and 0 <= self.no_repeat_ngram <= MAX_NGRAM,
+            f"no_repeat_ngram must be 0 (off) to {MAX_NGRAM}, got {self.no_repeat_ngram!r}",
+        )
+
+
+def validate_repetition(penalty: float | None, window: int | None, ngram: int | None) -> None:
+    """Raise ConfigError unless penalty > 0, 1 <= window <= REPETITION_HISTORY and
+    1 <= ngram <= MAX_NGRAM (None: not given, nothing to check)."""
+    _check(
+        penalty is None or penalty > 0,
+        f"repetition penalty must be > 0 (1 is off), got {penalty!r}",
+    )
+    _check(
+        window is None or 1 <= window <= REPETITION_HISTORY,
+        f"repetition window must be 1 to {REPETITION_HISTORY} tokens, got {window!r}",
+    )
+    _check(
+        ngram is None or 1 <= ngram <= MAX_NGRAM,
+        f"no-repeat n-gram size must be 1 to {MAX_NGRAM}, got {ngram!r}",
+    )
+
+
+def validate_max_copy(max_copy: int | None) -> None:
+    """Raise ConfigError unless the copy guard's span is 2 to MAX_COPY characters
+    (None or 0: off)."""
+    _check(
+        not max_copy or 2 <= max_copy <= MAX_COPY,
+        f"max-copy must be 2 to {MAX_COPY} characters (0: off), got {max_copy!r}",
+    )
+
+
+def validate_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:
+    """Raise ConfigError unless temperature >= 0, top_k >= 0 and top_p is in (0, 1]
+    (None: not given, nothing to check)."""
+    _check(
+        temperature is None or temperature >= 0,
+        f"temperature must be >= 0 (0 is greedy), got {temperature!r}",
+    )
+    _check(top_k is None or top_k >= 0, f"top_k must be >= 0 (0 is off), got {top_k!r}")
+    _check(top_p is None or 0 < top_p <= 1, f"top_p must be in (0, 1] (1 is off), got {top_p!r}")
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sample": SampleConfig}
+# Settings that change the weights' shapes and whose default differs from what run folders
+# written before the field existed were trained with: such a folder gets this value.
+_BEFORE_FIELD = {"model": {"skip_connections": False}}
+
+
+@dataclass
+class RunConfig:
+    """Everything a run folder records: settings, the textgen version, the corpus."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    preset: str | None = None
+    textgen_version: str = ""
+    corpus: dict[str, Any] = field(default_factory=dict)  # fingerprint, filled by training
+    # A fine-tune's lineage (textgen.training.finetune.lineage): the parent run's folder, config and
+    # weights digests, and how the vocabulary was carried over; {} for a run from scratch.
+    parent: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_preset(cls, name: str | None = None) -> RunConfig:
+        """The defaults, or a named preset's settings on top of them."""
+        if name is None:
+            return cls()
+        if name not in PRESETS:
+            raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
+        sections = {key: _SECTIONS[key](**values) for key, values in PRESETS[name].items()}
+        return cls(**sections, preset=name)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
+        """A copy with some settings replaced, e.g. `with_overrides(model={"units": 64})`.
+
+        Values that are None are ignored, so CLI options left unset keep the preset's.
+        """
+        changed = {}
+        for name, values in sections.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown config section {name!r}")
+            values = {key: value for key, value in values.items() if value is not None}
+            changed[name] = dataclasses.replace(getattr(self, name), **values)
+        return dataclasses.replace(self, **changed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        try:
+            sections = {
+                key: _SECTIONS[key](**{**_BEFORE_FIELD.get(key, {}), **values.get(key, {})})
+                for key in _SECTIONS
+            }
+            extra = {key: values[key] for key in ("preset", "textgen_version", "corpus")}
+            extra["parent"] = values.get("parent", {})  # absent in runs from before fine-tuning
+        except (TypeError, KeyError) as err:
+            raise ConfigError(f"config does not match this textgen version: {err}") from None
+        return cls(**sections, **extra)
+
+
+def settings_by_section(given: dict[str, Any], preset: str | None = None) -> dict[str, dict]:
+    """Flat settings (a config field's name -> value) sorted into config sections.
+
+    Unset values (None, or an empty tuple/list) and names that are no config field are
+    left out; tuples become lists, as in `config.json`. With `preset`, the preset's own
+    settings come first and the given ones override them.
+    """
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    sections: dict[str, dict] = {
+        name: dict(PRESETS.get(preset, {}).get(name, {})) for name in _SECTIONS
+    }
+    fields = {f.name: name for name, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}
+    for key, value in given.items():
+        if key in fields and value is not None and value != () and value != []:
+            sections[fields[key]][key] = list(value) if isinstance(value, tuple) else value
+    return sections

@@ -1,0 +1,81 @@
+"""A corpus as token ids on disk: encoded once in a streaming pass, then memory-mapped.
+
+Training reads windows straight from the mapped file, so a corpus of any size costs
+disk, not memory. The files live in the data cache (`DataConfig.data_dir`/ids/KEY/),
+KEY being a hash of the corpus text and the vocabulary: a resumed run, `evaluate` and
+`compare`'s runs on the same text find them ready. Delete the folder to reclaim space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textgen.core.fileio import atomic_open
+from textgen.data.tokenizers import Tokenizer, Vocabulary, whole_token_chunks
+
+
+@dataclass
+class CorpusIds:
+    """Training and validation token ids (read-only arrays, usually memory-mapped)."""
+
+    train: np.ndarray
+    validation: np.ndarray
+
+
+def ids_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned type that holds every id: 1 byte per token for char level."""
+    for dtype in (np.uint8, np.uint16):
+        if vocab_size <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    return np.dtype(np.int32)
+
+
+def cache_key(corpus_sha256: str, vocab: Vocabulary) -> str:
+    identity = {"corpus": corpus_sha256, "level": vocab.level, "lowercase": vocab.lowercase}
+    identity["tokens"] = vocab.tokens
+    return hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()[:24]
+
+
+def corpus_ids(corpus, corpus_sha256: str, vocab: Vocabulary, data_dir) -> CorpusIds:
+    """The ids of `corpus` under `vocab`, from the cache or encoded into it now.
+
+    If the data dir cannot be written, the ids are encoded into memory instead.
+    """
+    tokenizer = Tokenizer(vocab)
+    dtype = ids_dtype(vocab.size)
+    folder = Path(data_dir) / "ids" / cache_key(corpus_sha256, vocab)
+    arrays = {}
+    for name, chunks in (("train", corpus.train_chunks), ("validation", corpus.validation_chunks)):
+        path = folder / f"{name}.{dtype.name}"
+        try:
+            if not path.is_file():
+                _encode_to_file(tokenizer, chunks(), path, dtype)
+            arrays[name] = _open(path, dtype)
+        except OSError:
+            arrays[name] = encode_chunks(tokenizer, chunks(), dtype)
+    return CorpusIds(arrays["train"], arrays["validation"])
+
+
+def encode_chunks(tokenizer: Tokenizer, chunks: Iterable[str], dtype=np.int32) -> np.ndarray:
+    """The ids of a text given as chunks, in memory."""
+    parts = [tokenizer.encode_text(chunk).astype(dtype) for chunk in whole_token_chunks(chunks)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def _encode_to_file(tokenizer: Tokenizer, chunks: Iterable[str], path: Path, dtype) -> None:
+    """Write the ids chunk by chunk to a temporary file, renamed into place when whole."""
+    with atomic_open(path, "wb") as f:
+        for chunk in whole_token_chunks(chunks):
+            f.write(tokenizer.encode_text(chunk).astype(dtype).tobytes())
+
+
+def _open(path: Path, dtype) -> np.ndarray:
+    if path.stat().st_size == 0:  # numpy cannot map an empty file
+        return np.zeros(0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r")

@@ -1,0 +1,1 @@
+"""Measuring runs: held-out loss and sample figures, comparing cells, the long-range probe."""

@@ -1,0 +1,75 @@
+"""What `textgen info` shows of a run, read from its files (no TensorFlow)."""
+
+from __future__ import annotations
+
+from textgen.runs.folder import RunFolder
+
+
+def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
+    """What `textgen info` shows of a run: (name, value) lines, read from its files."""
+    from textgen.model.sizes import parameter_count
+
+    config, vocab = folder.load_config(), folder.load_vocab()
+    m, d, t, corpus = config.model, config.data, config.train, config.corpus
+    rows = [
+        ("run", str(folder.path)),
+        ("textgen", config.textgen_version),
+        ("preset", config.preset or "-"),
+        (
+            "model",
+            f"{m.layers} x {m.cell.upper()}({m.units}), embedding {m.embedding_dim}, "
+            f"dropout {m.dropout}{', skip connections' if m.skip_connections else ''}",
+        ),
+        ("parameters", f"{parameter_count(vocab.size, m):,}"),
+        ("level", f"{d.level}{' (lowercased)' if d.lowercase else ''}, vocabulary {vocab.size}"),
+        ("corpus", ", ".join(corpus.get("sources", []))),
+        (
+            "corpus size",
+            f"{corpus.get('train_chars', 0):,} train + "
+            f"{corpus.get('validation_chars', 0):,} validation characters",
+        ),
+        ("corpus sha256", corpus.get("sha256", "")),
+    ]
+    if d.items is not None:
+        sizes = corpus.get("items", {})
+        labels = corpus.get("labels", {})
+        rows += [
+            (
+                "items",
+                f"{sizes.get('train', 0):,} train + {sizes.get('validation', 0):,} validation",
+            ),
+            ("labels", ", ".join(f"{k} ({v:,})" for k, v in labels.items()) or "none"),
+        ]
+    rows += [
+        (
+            "training",
+            f"seq_len {d.seq_len}, batch {t.batch_size}, lr {t.learning_rate} "
+            f"({t.lr_schedule}), epochs {t.epochs}",
+        ),
+    ]
+    if config.parent:
+        from textgen.runs.describe import describe_lineage
+
+        rows.append(("fine-tuned from", describe_lineage(config.parent)))
+    log = folder.read_log()
+    if not log:
+        return [*rows, ("progress", "no epoch finished yet")]
+    last = log[-1]
+    losses = [row["val_loss"] for row in log if row["val_loss"] is not None]
+    best = f"{min(losses):.4f}" if losses else "n/a"
+    return [
+        *rows,
+        ("progress", f"epoch {last['epoch']}, step {last['step']}"),
+        ("loss", f"train {last['loss']:.4f}, best validation {best}"),
+        ("speed", f"{last['tokens_per_sec']:.0f} tokens/s in the last epoch"),
+    ]
+
+
+def describe_lineage(parent: dict) -> str:
+    """One line for `textgen info`: where a fine-tune came from."""
+    added = parent.get("tokens_added", 0)
+    return (
+        f"{parent['path']} ({parent['weights']} weights {parent['checkpoint']}, sha256 "
+        f"{parent['weights_sha256'][:12]}); vocabulary {parent['vocab']}, "
+        f"{parent['parent_vocab_size']} + {added} tokens"
+    )

@@ -1,0 +1,205 @@
+"""Starting and resuming a run: the corpus made ready, the run folder written, the
+trainer run, under a tf.distribute strategy for one machine or many.
+
+The loop itself is `textgen.training.trainer.Trainer`; this module decides what it trains on and
+where it writes (only the chief writes the run folder under multi-worker training).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+import textgen
+from textgen.core.config import RunConfig
+from textgen.core.errors import ConfigError, CorpusError, RunError
+from textgen.data.prepared import prepare_data
+from textgen.model.sizes import check_memory
+from textgen.runs.folder import DEFAULT_ROOT, RunFolder
+from textgen.training.config_changes import fine_tune_config, resume_settings
+from textgen.training.distribute import Cluster, make_cluster
+from textgen.training.finetune import VOCAB_MODES, Parent, parent_initializer
+from textgen.training.trainer import Trainer
+
+
+def train(
+    config: RunConfig | None = None,
+    run_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    resume: bool = False,
+    epochs: int | None = None,
+    log: Callable[[str], None] = print,
+    verbose: int = 1,
+    settings: dict[str, dict] | None = None,
+    strategy: str = "auto",
+    init_from: str | os.PathLike | None = None,
+    init_weights: str = "best",
+    vocab: str = "extend",
+) -> Path | None:
+    """Train a model; returns the run folder.
+
+    A new run needs `config`. With `resume=True` the run's own config is used (the
+    newest run under `root` unless `run_dir` is given); `settings` (by section, as the
+    user gave them, see `config.settings_by_section`) may change what
+    `config.CHANGEABLE_ON_RESUME` lists and must otherwise equal the run's; `epochs` is a
+    shorthand for `settings={"train": {"epochs": N}}`. The run folder is written only
+    once the data is ready and the model fits in memory. `strategy` is a
+    `textgen.training.distribute` strategy name; under multi-worker training only the chief writes
+    the run folder, and other workers return None.
+
+    `init_from` fine-tunes: a new run starts from that run's model (its `init_weights`,
+    best or latest) on `config`'s or `settings`' corpus, with the parent's vocabulary
+    extended by the new text's tokens (`vocab="extend"`) or kept as is (`"keep"`);
+    `settings` may change training settings but not the model (`textgen.training.finetune`).
+    """
+    settings = {section: dict(values) for section, values in (settings or {}).items()}
+    if epochs is not None:
+        settings.setdefault("train", {})["epochs"] = epochs
+    cluster = make_cluster(strategy)  # first: a multi-worker strategy must precede other ops
+    if cluster.workers > 1 and run_dir is None:
+        raise ConfigError("--strategy multi-worker needs --run-dir (the same on every worker)")
+    initialize = None  # a fine-tune's first weights
+    if init_from is not None:
+        if resume:
+            raise ConfigError(
+                "--init-from starts a new run and --resume continues one; give one of them"
+            )
+        folder, config, prepared, initialize = _fine_tune_run(
+            init_from, init_weights, vocab, settings, run_dir, root, cluster, log
+        )
+    elif resume:
+        folder, config, prepared = _resumed_run(run_dir, root, settings, log)
+        if config.parent:  # used only if the fine-tune stopped before its step-0 checkpoint
+            initialize = parent_initializer(config.parent)
+    else:
+        config = (config or RunConfig()).with_overrides(**settings)
+        folder, prepared = _new_run(config, run_dir, root, cluster)
+    if config.train.stateful and cluster.strategy is not None:
+        raise ConfigError("--stateful trains on one device only; drop --strategy")
+    trainer_log, trainer_folder = log, folder
+    if not cluster.is_chief:  # other workers write to a private folder, removed at the end
+        trainer_folder = RunFolder(tempfile.mkdtemp(prefix="textgen-worker-"))
+        trainer_log, verbose = (lambda line: None), 0  # the chief reports
+    trainer = _write_run_folder(
+        trainer_folder, config, prepared, cluster, resume, trainer_log, verbose, folder, initialize
+    )
+    try:
+        trainer.fit()
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
+        if cluster.workers == 1:
+            raise
+        raise RunError(
+            f"[{cluster.task}] lost contact with another worker "
+            f"({type(err).__name__}); the run is safe at its last checkpoint in "
+            f"{folder.path}: restart every worker with the same command and --resume"
+        ) from None
+    finally:
+        if not cluster.is_chief:
+            shutil.rmtree(trainer_folder.path, ignore_errors=True)
+    if cluster.workers > 1:  # every worker's own line: equal digests show they agree
+        log(f"[{cluster.task}] weights sha256 {weights_digest(trainer.model)}")
+    return folder.path if cluster.is_chief else None
+
+
+def _resumed_run(run_dir, root, settings: dict[str, dict], log):
+    """The run to resume, its config with the allowed changes, and its data (same text)."""
+    folder = RunFolder.find(run_dir, root, need_weights=False)
+    config, changes = resume_settings(folder.load_config(), settings)
+    prepared = prepare_data(config, vocab=folder.load_vocab())
+    if prepared.fingerprint["sha256"] != config.corpus.get("sha256"):
+        raise CorpusError(
+            f"the corpus changed since run {folder.path} started "
+            "(its sha256 differs); resume needs the same text"
+        )
+    for change in changes:
+        log(f"Changed on resume: {change}")
+    return folder, config, prepared
+
+
+def _fine_tune_run(init_from, init_weights, vocab, settings, run_dir, root, cluster, log):
+    """A fine-tune's new folder, config (with its lineage), data and first weights."""
+    if vocab not in VOCAB_MODES:
+        raise ConfigError(f"vocab must be one of {', '.join(VOCAB_MODES)}; got {vocab!r}")
+    parent = Parent.load(init_from, init_weights)
+    config = fine_tune_config(parent.run.config, settings)
+    parent_vocab = parent.run.vocab
+    folder, prepared = _new_run(
+        config,
+        run_dir,
+        root,
+        cluster,
+        vocab=parent_vocab if vocab == "keep" else None,
+        extend=parent_vocab if vocab == "extend" else None,
+    )
+    config.parent = parent.lineage(vocab, prepared.vocab.size)
+    added = prepared.vocab.size - parent_vocab.size
+    unit = "characters" if config.data.level == "char" else "words"
+    log(
+        f"Fine-tuning {parent.run.folder.path} ({init_weights} weights): vocabulary {vocab}, "
+        f"{parent_vocab.size} tokens"
+        + (f" + {added} new {unit}" if vocab == "extend" else " (new ones read as [UNK])")
+    )
+    return folder, config, prepared, parent_initializer(config.parent, parent)
+
+
+def _new_run(config: RunConfig, run_dir, root, cluster: Cluster, vocab=None, extend=None):
+    """The new run's folder (not yet written) and data; `config` gets the corpus record.
+    `vocab`/`extend`: a vocabulary to use, or to extend (see `prepare_data`)."""
+    if cluster.is_chief and run_dir is not None and RunFolder(run_dir).exists():
+        raise RunError(
+            f"{run_dir} already holds a run; pass --resume to continue it "
+            "or choose another --run-dir"
+        )
+    prepared = prepare_data(config, vocab=vocab, extend=extend)
+    check_memory(config, prepared.vocab.size)
+    folder = (
+        RunFolder(run_dir) if run_dir else RunFolder.create(root, RunFolder.default_name(config))
+    )
+    config.textgen_version = textgen.__version__
+    config.corpus = prepared.fingerprint
+    return folder, prepared
+
+
+def _write_run_folder(
+    folder, config, prepared, cluster, resume, log, verbose, chief_folder, initialize=None
+):
+    """Write config and vocabulary to `folder` and build the trainer; a failure leaves no
+    half-made folder behind (a resumed chief's folder is kept, it holds the run)."""
+    new_folder = None if folder.path.exists() and cluster.is_chief else folder.path
+    try:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.save_config(config)
+        prepared.vocab.save(folder.vocab_file)
+        return Trainer(
+            config,
+            folder,
+            prepared,
+            strategy=cluster.strategy,
+            log=log,
+            verbose=verbose,
+            # A worker resumes from the chief's checkpoints; a new run restores none (a
+            # fine-tune's step-0 checkpoint may already be there, being written).
+            restore_dir=chief_folder.latest_dir if resume and not cluster.is_chief else None,
+            initialize=initialize,
+        )
+    except BaseException as err:
+        if new_folder is not None and (not resume or not cluster.is_chief):
+            shutil.rmtree(new_folder, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise RunError(f"cannot write run folder {folder.path}: {err.strerror}") from None
+        raise
+
+
+def weights_digest(model) -> str:
+    """A sha256 of every weight's bytes: equal on every worker after synchronous training."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,400 @@
+"""The training loop of one run: a custom step under a tf.distribute strategy.
+
+Keras 3's `fit` does not run under MultiWorkerMirroredStrategy, so the step is a
+`tf.function` called through `strategy.run`; on one machine the strategy is the default
+one. Users still get Keras' optimizers, losses and progress bar, plus a CSV log,
+TensorBoard summaries and `tf.train.CheckpointManager` checkpoints that hold the
+weights, the optimizer state and the step (the data order is a function of the step).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import keras
+import tensorflow as tf
+
+from textgen.core.config import RunConfig
+from textgen.core.errors import RunError
+from textgen.data.windows import stateful_dataset, stream_windows_per_pass, training_dataset
+from textgen.generate.generator import Generator
+from textgen.model.network import build_model, forward_from_state
+from textgen.model.sizes import state_sizes
+from textgen.model.window_loss import WindowLoss, loss_figures
+from textgen.runs.folder import RunFolder
+from textgen.runs.run import damaged_checkpoint_message
+from textgen.training.interrupts import (
+    SigtermFlag,
+    Terminated,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+
+if TYPE_CHECKING:
+    from textgen.data.prepared import PreparedData
+
+
+class Trainer:
+    """Owns the model, optimizer, data iterator and checkpoints of one run."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        folder: RunFolder,
+        data: PreparedData,
+        strategy: tf.distribute.Strategy | None = None,
+        log: Callable[[str], None] = print,
+        verbose: int = 1,
+        restore_dir: Path | None = None,
+        initialize: Callable[[keras.Model], None] | None = None,
+    ):
+        self.config, self.folder, self.data = config, folder, data
+        self.log, self.verbose = log, verbose
+        self.restore_dir = restore_dir  # another worker's checkpoints to resume from
+        self.initialize = initialize  # a fine-tune's first weights (textgen.training.finetune)
+        train_cfg = config.train
+        keras.utils.set_random_seed(train_cfg.seed)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        seq_len, batch = config.data.seq_len, train_cfg.batch_size
+        # Stateful: windows in order, state carried; one pass = every stream's windows once.
+        self.windows_per_pass = (
+            stream_windows_per_pass(len(data.train_ids), seq_len, batch)
+            if train_cfg.stateful
+            else data.num_windows // batch
+        )
+        self.steps_per_epoch = train_cfg.steps_per_epoch or self.windows_per_pass
+
+        with self.strategy.scope():
+            self.model = build_model(data.vocab.size, config.model)
+            self.optimizer = self._optimizer(self.steps_per_epoch * train_cfg.epochs)
+        # Progress, as variables so a checkpoint carries it: outside the strategy's scope,
+        # each worker keeps its own (equal) copy and reads it without a collective.
+        self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.loss_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+        self.rnn_state = self._carried_state() if train_cfg.stateful else ()
+        self.iterator = self._batches(start_step=0)
+        self.has_validation = len(data.val_ids) >= 2
+        self.checkpoint, self.latest, self.best = self._checkpoints()
+        self.generator = Generator(self.model, data.vocab)
+        # XLA fuses the fused cells' gate maths and the optimizer update (docs/performance.md).
+        # Only on the default strategy: no collectives inside.
+        xla = train_cfg.xla and strategy is None
+        self._compiled_replica_step = tf.function(self._replica_step, jit_compile=xla)
+        self.window_loss = WindowLoss(  # a stateful run is scored with its state carried
+            self.model,
+            seq_len,
+            batch,
+            jit_compile=xla,
+            state_sizes=state_sizes(config.model) if train_cfg.stateful else None,
+        )
+
+    # -- building blocks ------------------------------------------------------------------
+
+    def _optimizer(self, total_steps: int) -> keras.optimizers.Optimizer:
+        """Adam with the run's learning rate (or cosine schedule) and gradient clipping."""
+        cfg = self.config.train
+        learning_rate = cfg.learning_rate
+        if cfg.lr_schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                cfg.learning_rate, decay_steps=total_steps, alpha=0.1
+            )
+        optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=cfg.clipnorm or None)
+        optimizer.build(self.model.trainable_variables)
+        return optimizer
+
+    def _carried_state(self) -> tuple:
+        """The RNN state a stateful run carries from window to window, as variables."""
+        batch = self.config.train.batch_size
+        with self.strategy.scope():
+            return tuple(
+                tuple(tf.Variable(tf.zeros([batch, size]), trainable=False) for size in sizes)
+                for sizes in state_sizes(self.config.model)
+            )
+
+    def _checkpoints(self):
+        """The full checkpoint, its manager (latest N) and the best-weights manager."""
+        checkpoint = tf.train.Checkpoint(
+            model=self.model,
+            optimizer=self.optimizer,
+            loss_sum=self.loss_sum,
+            loss_steps=self.loss_steps,
+            step=self.step,
+            best_val_loss=self.best_val_loss,
+            bad_epochs=self.bad_epochs,
+            # Dropout's random state: Keras keeps it outside what tf.train.Checkpoint saves
+            # for the model, and without it a resumed run would drop different units.
+            rng_state=[v.value for v in self.model.non_trainable_variables],
+            **(
+                {"rnn_state": [v for layer in self.rnn_state for v in layer]}
+                if self.rnn_state
+                else {}
+            ),
+        )
+        latest = tf.train.CheckpointManager(
+            checkpoint, str(self.folder.latest_dir), max_to_keep=self.config.train.keep_checkpoints
+        )
+        best = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=self.model), str(self.folder.best_dir), max_to_keep=1
+        )
+        return checkpoint, latest, best
+
+    def _batches(self, start_step: int):
+        """The training batches from `start_step` on, distributed over the replicas.
+
+        The data order is a function of the step alone (see `textgen.data.windows`), so a
+        resumed run rebuilds its iterator at the restored step instead of checkpointing
+        it (a multi-worker iterator cannot be checkpointed).
+        """
+        cfg, seq_len = self.config.train, self.config.data.seq_len
+        ids = self.data.train_ids
+        if cfg.stateful:
+            dataset = stateful_dataset(ids, seq_len, cfg.batch_size, start_step=start_step)
+        else:
+            dataset = training_dataset(
+                ids, seq_len, cfg.batch_size, cfg.seed, start_step=start_step
+            )
+        return iter(self.strategy.experimental_distribute_dataset(dataset))
+
+    # -- the compiled steps -----------------------------------------------------------
+
+    def _replica_step(self, inputs, targets):
+        """Forward, backward and update on one replica's batch; XLA-compiled if `xla`.
+
+        Stateful runs start from the state the previous window ended in (zeros at the
+        start of each pass) and keep the new one; gradients stop at the window's start.
+        """
+        if self.rnn_state:
+            fresh = tf.equal(self.step % self.windows_per_pass, 0)
+            start = tuple(
+                tuple(tf.where(fresh, tf.zeros_like(v), v) for v in layer)
+                for layer in self.rnn_state
+            )
+        with tf.GradientTape() as tape:
+            if self.rnn_state:
+                logits, end = forward_from_state(self.model, inputs, start, training=True)
+                for variables, values in zip(self.rnn_state, end):
+                    for variable, value in zip(variables, values):
+                        variable.assign(tf.stop_gradient(value))
+            else:
+                logits = self.model(inputs, training=True)  # (batch, time, vocab)
+            per_token = self.loss_fn(targets, logits)  # (batch, time)
+            loss = tf.nn.compute_average_loss(
+                tf.reduce_mean(per_token, axis=1), global_batch_size=self.config.train.batch_size
+            )
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return loss
+
+    @tf.function
+    def _train_step(self, iterator):
+        loss = self.strategy.run(self._compiled_replica_step, args=next(iterator))
+        loss = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        self.loss_sum.assign_add(tf.cast(loss, tf.float64))
+        self.loss_steps.assign_add(1)
+        self.step.assign_add(1)
+        return loss
+
+    def epoch_loss(self) -> float:
+        """Mean training loss of the current epoch so far."""
+        return float(self.loss_sum) / max(int(self.loss_steps), 1)
+
+    def validation_loss(self) -> float | None:
+        """Mean per-token loss over the validation text (its first `val_tokens` tokens)."""
+        if not self.has_validation:
+            return None
+        cap = self.config.train.val_tokens or len(self.data.val_ids)
+        return self.window_loss(self.data.val_ids[: cap + 1])[0]
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def fit(self) -> None:
+        """Train until the configured epochs are done or validation stops improving."""
+        cfg = self.config.train
+        self._restore()
+        writer = tf.summary.create_file_writer(str(self.folder.tensorboard_dir))
+        start_epoch = int(self.step) // self.steps_per_epoch
+        if start_epoch >= cfg.epochs:
+            self.log(f"All {cfg.epochs} epochs are done; pass --epochs N to train further.")
+            return
+        if cfg.patience and int(self.bad_epochs) >= cfg.patience:
+            self.log("This run already stopped early (no validation improvement).")
+            return
+        try:
+            with SigtermFlag() as self._sigterm:
+                self._epochs(start_epoch, writer)
+        except KeyboardInterrupt as stop:
+            self._save(self.latest, int(self.step))
+            signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+            raise TrainingInterrupted(self.folder, signum) from None
+        finally:
+            writer.close()
+
+    def _restore(self) -> None:
+        """Continue from the latest checkpoint (this run's, or the chief's), if there is one."""
+        try:
+            if self.restore_dir and (path := tf.train.latest_checkpoint(str(self.restore_dir))):
+                self.checkpoint.restore(path)
+                restored = path
+            else:
+                restored = self.latest.restore_or_initialize()
+        except Exception as err:  # a damaged checkpoint: say which, never a traceback
+            hint = "restore the files from a backup, or start a new run"
+            path = self.latest.latest_checkpoint
+            raise RunError(damaged_checkpoint_message(path, err, hint)) from None
+        if restored:
+            self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
+            self.iterator = self._batches(start_step=int(self.step))
+            if self.config.train.lr_schedule == "constant":  # the checkpoint holds the old rate
+                self.optimizer.learning_rate = self.config.train.learning_rate
+            return
+        self.model.summary(print_fn=self.log)
+        self.log(f"Run folder: {self.folder.path}")
+        if self.initialize is not None:
+            # Saved at once as step 0, so a fine-tune stopped before its first epoch ends
+            # resumes from its parent's weights, not from a random start.
+            self.initialize(self.model)
+            self._save(self.latest, 0)
+
+    def _epochs(self, start_epoch: int, writer) -> None:
+        cfg = self.config.train
+        tokens_per_step = cfg.batch_size * self.config.data.seq_len
+        deadline = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
+        for epoch in range(start_epoch, cfg.epochs):
+            self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
+            done_in_epoch = int(self.step) - epoch * self.steps_per_epoch
+            if done_in_epoch == 0:
+                self.loss_sum.assign(0.0)
+                self.loss_steps.assign(0)
+            bar = keras.utils.Progbar(
+                self.steps_per_epoch, verbose=self.verbose, stateful_metrics=["loss"]
+            )
+            if done_in_epoch:
+                bar.update(done_in_epoch, [("loss", self.epoch_loss())])
+            started = time.perf_counter()
+            for i in range(done_in_epoch, self.steps_per_epoch):
+                loss = self._train_step(self.iterator)
+                if self._sigterm.received:
+                    raise Terminated()
+                if not math.isfinite(float(loss)):
+                    self._stop_on_bad_loss(float(loss), int(self.step))
+                bar.update(i + 1, [("loss", self.epoch_loss())])
+                if time.perf_counter() > deadline:
+                    break
+            seconds = time.perf_counter() - started
+            steps_run = int(self.step) - epoch * self.steps_per_epoch - done_in_epoch
+            self._end_epoch(epoch, seconds, steps_run * tokens_per_step, writer)
+            if cfg.patience and int(self.bad_epochs) >= cfg.patience:
+                self.log(
+                    f"Stopping early: validation loss has not improved for "
+                    f"{cfg.patience} epochs (best {float(self.best_val_loss):.4f})."
+                )
+                break
+            if time.perf_counter() > deadline:
+                self.log(f"Stopping: the time limit ({cfg.max_minutes:g} minutes) is reached.")
+                break
+
+    # -- the end of an epoch: validate, save, record, report, sample ---------------------
+
+    def _end_epoch(self, epoch: int, seconds: float, tokens: int, writer) -> None:
+        val_loss = self.validation_loss()
+        improved = self._save_epoch(val_loss)
+        row = self._record_epoch(epoch, val_loss, seconds, tokens, writer)
+        self._report_epoch(row, val_loss, improved)
+        if self.config.train.sample_length:
+            self._print_sample(seed=epoch)
+
+    def _save_epoch(self, val_loss: float | None) -> bool:
+        """Save the latest checkpoint, and the best one if validation improved (returned)."""
+        step = int(self.step)
+        improved = val_loss is None or val_loss < float(self.best_val_loss)
+        # Best first, then latest: a crash in between leaves latest at the previous epoch,
+        # so resume retrains this epoch (the same batches) rather than skipping its best.
+        if improved:
+            self.best_val_loss.assign(val_loss if val_loss is not None else self.epoch_loss())
+            self.bad_epochs.assign(0)
+            self._save(self.best, step)
+        else:
+            self.bad_epochs.assign_add(1)
+        self._save(self.latest, step)
+        return improved
+
+    def _record_epoch(self, epoch, val_loss, seconds, tokens, writer) -> dict[str, str]:
+        """Append the epoch's row to the CSV log and its scalars to TensorBoard."""
+        loss = self.epoch_loss()
+        lr = float(tf.convert_to_tensor(self.optimizer.learning_rate))
+        step = int(self.step)
+        row = {
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": f"{loss:.5f}",
+            "val_loss": "" if val_loss is None else f"{val_loss:.5f}",
+            "learning_rate": f"{lr:.6g}",
+            "seconds": f"{seconds:.1f}",
+            "tokens_per_sec": f"{tokens / max(seconds, 1e-9):.0f}",
+        }
+        self.folder.append_log(row)
+        with writer.as_default(step=step):
+            tf.summary.scalar("loss", loss)
+            tf.summary.scalar("learning_rate", lr)
+            if val_loss is not None:
+                tf.summary.scalar("val_loss", val_loss)
+        return row
+
+    def _report_epoch(self, row: dict, val_loss: float | None, improved: bool) -> None:
+        val_text = "n/a" if val_loss is None else f"{val_loss:.4f}"
+        if val_loss is not None:
+            figures = loss_figures(val_loss, self.config.data.level)
+            val_text += " (" + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()) + ")"
+        self.log(
+            f"epoch {row['epoch']}: loss {float(row['loss']):.4f}, val_loss {val_text}"
+            f"{' (best)' if improved and val_loss is not None else ''}, "
+            f"{row['tokens_per_sec']} tokens/s"
+        )
+
+    def _print_sample(self, seed: int) -> None:
+        sample = self.config.sample
+        text = self.generator.generate(
+            [""],
+            max_new_tokens=self.config.train.sample_length,
+            temperature=sample.temperature,
+            top_k=sample.top_k,
+            top_p=sample.top_p,
+            seed=seed,
+        )[0]
+        self.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
+
+    def _save(self, manager: tf.train.CheckpointManager, step: int) -> None:
+        """Save a checkpoint; a full disk or unwritable folder is one clear error.
+
+        CheckpointManager writes the files first and its index last, so a failed save
+        leaves the previous checkpoint in place and in use.
+        """
+        try:
+            manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as err:
+            reason = getattr(err, "strerror", None) or str(err).strip().splitlines()[0][:200]
+            raise RunError(
+                f"cannot save a checkpoint in {manager.directory}: {reason}; the last good "
+                f"checkpoint is kept ({manager.latest_checkpoint or 'none yet'}). Free disk "
+                "space or fix the folder's permissions, then resume with --resume"
+            ) from None
+
+    def _stop_on_bad_loss(self, loss: float, step: int) -> None:
+        """A NaN or infinite loss: keep the last good checkpoint (do not save), explain."""
+        cfg = self.config.train
+        kept = self.latest.latest_checkpoint or "none yet"
+        raise TrainingDiverged(
+            f"the training loss became {loss} at step {step}; stopped without saving it "
+            f"(last good checkpoint: {kept}). Lower --learning-rate (now "
+            f"{cfg.learning_rate:g}) or clip gradients harder (--clipnorm, now "
+            f"{cfg.clipnorm:g}), then resume with --resume"
+        )
