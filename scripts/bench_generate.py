@@ -32,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.export.saved_model import ServingModule
-from textgen.generate.generator import UNROLL, Generator
+from textgen.generate.generator import Generator
+from textgen.generate.loop import UNROLL
 from textgen.generate.sampling import choose_tokens, gumbel_noise, inverse_temperature, step_noise
 from textgen.model.one_step import OneStep
 

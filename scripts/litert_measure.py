@@ -14,20 +14,18 @@ tokens/s in headless Chromium and what the browser loads (runtime + model).
 from __future__ import annotations
 
 import argparse
-import functools
 import shutil
 import statistics
 import tempfile
 import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import textgen
 from textgen.data.corpus import load_corpus
 from textgen.export.litert import export_litert
 from textgen.export.litert_sampler import LiteRTSampler
-from textgen.export.web import export_web
+from textgen.export.web import export_web, web_server
 
 PROMPTS = ["ROMEO:", "", "The king"]
 
@@ -51,11 +49,7 @@ def browser_rate(folder: Path, tokens: int) -> float | None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=folder))
+    server = web_server(folder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     options = webdriver.ChromeOptions()
     options.binary_location = chromium

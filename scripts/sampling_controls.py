@@ -27,7 +27,7 @@ from textgen.data.corpus import load_corpus
 from textgen.data.tokenizers import split_tokens, string_tensor
 from textgen.evaluate.evaluation import copy_rate, distinct_n
 from textgen.export.saved_model import ServingModule
-from textgen.generate.generator import UNROLL
+from textgen.generate.loop import UNROLL
 
 SETTINGS = {
     "off": {},

@@ -180,10 +180,12 @@ def test_guarded_samples_never_hold_a_training_span(seed, span, level, temperatu
     guard = CopyGuard(SpanIndex.build(lambda: text_codes(ids, vocab), span), vocab)
     generator = _untrained_generator(vocab, guard, seed)
     prompts = ["", "a", "b c", "ab"]
-    samples = generator.generate(prompts, 60, temperature, seed=seed)
+    samples = generator.generate(prompts, max_new_tokens=60, temperature=temperature, seed=seed)
     for sample in samples:
         assert not _copied_spans(sample, training_text, span), (sample, span)
-    unguarded = _untrained_generator(vocab, None, seed).generate(prompts * 4, 60, 1.0, seed=seed)
+    unguarded = _untrained_generator(vocab, None, seed).generate(
+        prompts * 4, max_new_tokens=60, temperature=1.0, seed=seed
+    )
     assert any(_copied_spans(s, training_text, span) for s in unguarded)
 
 
@@ -195,9 +197,9 @@ def test_a_row_with_every_candidate_excluded_ends_there():
     ids = Tokenizer(vocab).encode_text(corpus)
     guard = CopyGuard(SpanIndex.build(lambda: text_codes(ids, vocab), 3), vocab)
     generator = _untrained_generator(vocab, guard, 0)
-    samples = generator.generate(["", "ab", "bbb"], 50, 1.0, seed=3)
+    samples = generator.generate(["", "ab", "bbb"], max_new_tokens=50, temperature=1.0, seed=3)
     assert [len(s) for s in samples] == [2, 2, 2]
-    assert "".join(generator.stream("ab", 50, 1.0, seed=3)) == samples[1]
+    assert "".join(generator.stream("ab", max_new_tokens=50, temperature=1.0, seed=3)) == samples[1]
     _, counts = generator.generate_ids(
         tf.constant(["a"]), tf.constant([50]), tf.constant([0.0]), tf.constant([0]),
         tf.constant([1.0]), tf.constant([[0, 0]], tf.int64), tf.constant([1.0]),

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import textgen
 from textgen.core.errors import ExportError, RunError, ServerError
-from textgen.export.client import generate_remote
+from textgen.export.client import RemoteSampler
 from textgen.export.saved_model import export_run
 
 from conftest import run_cli
@@ -169,6 +169,10 @@ def test_greedy_export_equals_textgen_sample(served, trained_runs):
     assert row["text"] == result.output.removesuffix("\n")
 
 
+def generate_remote(url: str, prompts: list[str], **settings) -> list[str]:
+    return RemoteSampler(url).generate(prompts, **settings)
+
+
 def test_export_seeds_match_the_library_and_differ_from_each_other(served, trained_runs):
     run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
     local = run.generate(["JULIET:"], max_new_tokens=30, temperature=1.0, seed=5)[0]
@@ -180,6 +184,17 @@ def test_export_seeds_match_the_library_and_differ_from_each_other(served, train
     )
     assert remote[0] == local == again[0]
     assert remote[1] != remote[0]
+    # several samples of one prompt: row i draws with (seed, stream i), as in process
+    prompts = ["JULIET:", "JULIET:", "ROMEO:"]
+    settings = {"max_new_tokens": 30, "temperature": 1.0, "seed": 5}
+    assert generate_remote(served.url, prompts, **settings) == run.generate(prompts, **settings)
+    jsonl = run_cli(
+        "sample", "--server", served.url, "--prompt", "JULIET:", "--num-samples", 2,
+        "--length", 30, "--temperature", 1.0, "--seed", 5, "--format", "jsonl",
+    ).output  # fmt: skip
+    records = [json.loads(line) for line in jsonl.splitlines()]
+    assert [r["completion"] for r in records] == run.generate(prompts[:2], **settings)
+    assert [r["stream"] for r in records] == [0, 1]
 
 
 def test_requests_batched_together_get_what_each_gets_alone(served):
@@ -413,34 +428,34 @@ def test_repetition_controls_in_the_export_equal_the_library(served, trained_run
     remote = generate_remote(served.url, ["JULIET:"], seed=8, **settings, **controls)
     assert remote == [local]
     off = {"repetition_penalty": 0.0, "repetition_window": 0, "no_repeat_ngram": 99}
-    unchanged = generate_remote(served.url, ["JULIET:"], seed=8, **settings, **off)
-    assert unchanged == generate_remote(served.url, ["JULIET:"], seed=8, **settings)
+    row = {"prompt": "JULIET:", "seed": 8, **settings}
+    body = {"signature_name": "generate_controlled", "instances": [{**row, **off}]}
+    (unchanged,) = _post(served.url, body)["predictions"]
+    assert (
+        unchanged["completion"] == generate_remote(served.url, ["JULIET:"], seed=8, **settings)[0]
+    )
 
 
-@pytest.mark.parametrize("xla, unroll", [(False, 8), (True, 1)])
-def test_the_default_export_draws_blocks_of_tokens_and_the_xla_one_single_tokens(
-    trained_runs, tmp_path, monkeypatch, xla, unroll
+@pytest.mark.parametrize("xla", [False, True])
+def test_the_default_and_the_xla_export_write_the_librarys_text_and_weigh_the_same(
+    trained_runs, tmp_path, xla
 ):
-    from textgen.generate.generator import UNROLL
-    from textgen.runs.run import Run
-
-    built = []
-    generator_for = Run.generator_for
-
-    def recording(self, *args, **kwargs):
-        generator = generator_for(self, *args, **kwargs)
-        built.append(generator)
-        return generator
-
-    monkeypatch.setattr(Run, "generator_for", recording)
-    export_run(trained_runs("char", "gru"), export_dir=tmp_path, xla=xla, max_new_tokens_cap=8)
-    assert UNROLL == 8 and [g.unroll for g in built] == [unroll]
-    assert [g.jit_compile for g in built] == [xla]
-    # The default export steps feature-major with its kernels transposed once, and saves
-    # only those; the --xla one steps batch-major and saves the Keras kernels.
-    (one_step,) = [g.one_step for g in built]
-    served = {v.name.split(":")[0] for v in one_step.variables_to_serve}
-    keras_kernels = {w.value.name.split(":")[0] for c in one_step.cells for w in c.weights[:2]}
-    assert (one_step.frozen_kernels is None) == xla
-    assert served.isdisjoint(keras_kernels) != xla
-    assert len(served) == len(one_step.variables_to_serve)
+    """Whatever loop each export runs (blocks of tokens and frozen kernels without XLA),
+    it writes the library's text, and saves each weight once."""
+    run_dir = trained_runs("char", "gru")
+    result = export_run(run_dir, export_dir=tmp_path, xla=xla, max_new_tokens_cap=64)
+    run = textgen.load_run(run_dir, xla=False)
+    prompts = ["ROMEO:", "", "To be"]
+    settings = {"max_new_tokens": 40, "temperature": 0.8, "seed": 4}
+    model = tf.saved_model.load(str(result.path))
+    out = model.signatures["sample"](
+        prompt=tf.constant(prompts), max_new_tokens=tf.fill([3], 40),
+        temperature=tf.fill([3], 0.8), top_k=tf.fill([3], 0), top_p=tf.fill([3], 1.0),
+        seed=tf.fill([3], tf.constant(4, tf.int64)), stream=tf.range(3, dtype=tf.int64),
+        repetition_penalty=tf.fill([3], -1.0), repetition_window=tf.fill([3], -1),
+        no_repeat_ngram=tf.fill([3], -1), label=tf.fill([3], ""),
+    )  # fmt: skip
+    assert [c.decode() for c in out["completion"].numpy()] == run.generate(prompts, **settings)
+    variables = sum(p.stat().st_size for p in (result.path / "variables").iterdir())
+    weights = sum(w.numpy().nbytes for w in run.model.weights)
+    assert weights <= variables < 1.2 * weights

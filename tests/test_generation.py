@@ -4,7 +4,7 @@ import tensorflow as tf
 
 import textgen
 from textgen.data.tokenizers import UNK
-from textgen.generate import generator as generation
+from textgen.generate import streaming
 from textgen.generate.generator import Generator
 
 
@@ -42,7 +42,7 @@ def test_streaming_yields_the_same_text_as_batch_generation(run):
 def test_stream_stretches_follow_the_measured_rate(run, monkeypatch, interval, most_pieces):
     """A reader who may wait 60 s gets the text in two pieces (the first chunk, then the
     rest); one who may wait 0 s, a piece per chunk. The text is the same either way."""
-    monkeypatch.setattr(generation, "STREAM_INTERVAL", interval)
+    monkeypatch.setattr(streaming, "STREAM_INTERVAL", interval)
     settings = {"max_new_tokens": 150, "temperature": 0.9, "seed": 4}
     generator = Generator(run.model, run.vocab, chunk_size=16)
     list(generator.stream("x", max_new_tokens=1))  # built first: its time is not the rate
@@ -240,5 +240,5 @@ def test_the_unrolled_loop_writes_what_one_token_per_iteration_writes(run, setti
             expected = one.generate(prompts, max_new_tokens=length, **settings)
             assert unrolled.generate(prompts, max_new_tokens=length, **settings) == expected
         if guard is not None and not stops:  # the guard did turn tokens away here
-            free = Generator(run.model, run.vocab).generate(prompts, 45, **settings)
+            free = Generator(run.model, run.vocab).generate(prompts, max_new_tokens=45, **settings)
             assert free != expected

@@ -229,14 +229,11 @@ def test_litert_export_writes_whole_items_of_a_label(item_run, tmp_path):
     sampler = LiteRTSampler(export_litert(item_run.folder.path, export_dir=tmp_path / "l").path)
     for label in ("hard", "soft", None):
         expected = item_run.generate([""], temperature=0, max_new_tokens=40, label=label)[0]
-        assert sampler.generate("", max_new_tokens=40, temperature=0, label=label) == expected
+        assert sampler.generate([""], max_new_tokens=40, temperature=0, label=label) == [expected]
     seeded = item_run.generate([""] * 3, max_new_tokens=40, seed=9, label="soft")
-    assert [
-        sampler.generate("", max_new_tokens=40, seed=9, label="soft", stream_index=i)
-        for i in range(3)
-    ] == seeded
-    with pytest.raises(ConfigError, match="unknown label 'pink'; this export knows: hard, soft"):
-        sampler.generate("", label="pink")
+    assert sampler.generate([""] * 3, max_new_tokens=40, seed=9, label="soft") == seeded
+    with pytest.raises(ConfigError, match="unknown label 'pink'; this run knows: hard, soft"):
+        sampler.generate([""], label="pink")
 
 
 def test_info_and_evaluate_describe_items(item_run):

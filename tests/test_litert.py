@@ -9,9 +9,9 @@ import tensorflow as tf
 import textgen
 from tests.conftest import choose, run_cli
 from textgen.core.errors import ExportError
-from textgen.export import litert_sampler
 from textgen.export.litert import export_litert
 from textgen.export.litert_sampler import LiteRTSampler
+from textgen.generate import reference as litert_sampler
 from textgen.generate.sampling import gumbel_noise, top_filter
 
 pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (pip install -e '.[test]')")
@@ -55,11 +55,9 @@ def test_litert_export_writes_textgens_text(trained_runs, tmp_path, level, cell)
     prompts = ["ROMEO:", "", "Love the"]
     for prompt in prompts:
         greedy = run.generate([prompt], max_new_tokens=60, temperature=0)[0]
-        assert sampler.generate(prompt, max_new_tokens=60, temperature=0) == greedy
-    for i, prompt in enumerate(prompts):  # seeded, as the sampler's rows (stream = row)
-        expected = run.generate(prompts, max_new_tokens=60, temperature=0.9, seed=11)[i]
-        got = sampler.generate(prompt, max_new_tokens=60, temperature=0.9, seed=11, stream_index=i)
-        assert got == expected
+        assert sampler.generate([prompt], max_new_tokens=60, temperature=0) == [greedy]
+    seeded = {"max_new_tokens": 60, "temperature": 0.9, "seed": 11}  # row i: stream i
+    assert sampler.generate(prompts, **seeded) == run.generate(prompts, **seeded)
     printed = run_cli(
         "sample", "--litert", result.path, "--prompt", "ROMEO:", "--temperature", 0,
         "--length", 60,
@@ -74,7 +72,7 @@ def test_quantized_exports_are_smaller_and_run(trained_runs, tmp_path):
     for quantize in ("none", "dynamic", "float16"):
         result = export_litert(run_dir, export_dir=tmp_path / quantize, quantize=quantize)
         sizes[quantize] = (result.path / "model.tflite").stat().st_size
-        text = LiteRTSampler(result.path).generate("ROMEO:", max_new_tokens=40, temperature=0)
+        text = LiteRTSampler(result.path).generate(["ROMEO:"], max_new_tokens=40, temperature=0)[0]
         assert len(text) == 40  # (char level: a character per token, no stop strings)
     assert sizes["dynamic"] < sizes["float16"] < sizes["none"]
 

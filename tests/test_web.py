@@ -1,11 +1,9 @@
 """The web export in a real browser: headless Chromium (Debian's chromium and
 chromium-driver, driven by Selenium) runs the page against a loopback server."""
 
-import functools
 import shutil
 import threading
 import urllib.parse
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,11 +20,6 @@ pytestmark = [
     pytest.mark.slow,
 ]
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def browser():
 @pytest.fixture(scope="module")
 def pages(trained_runs, tmp_path_factory):
     """Web exports of a char and a word run, served on loopback: (base URL, run dir)."""
-    from textgen.export.web import find_runtime
+    from textgen.export.web import find_runtime, web_server
 
     try:
         find_runtime()
@@ -61,8 +54,7 @@ def pages(trained_runs, tmp_path_factory):
             "export", "--run-dir", trained_runs(level, "gru"), "--format", "web",
             "--export-dir", root / level,
         )  # fmt: skip
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = web_server(root)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}", root
     server.shutdown()

@@ -1,14 +1,15 @@
-"""A client for a textgen model served by TensorFlow Serving's REST predict API."""
+"""A client for a textgen model served by TensorFlow Serving's REST predict API (no
+TensorFlow needed)."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 
-from textgen.core.config import MAX_BATCH
-from textgen.core.errors import ConfigError, ServerError
+from textgen.core.errors import ServerError
+from textgen.generate.sampler import Sampler
+from textgen.generate.settings import SamplingSettings
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -45,60 +46,30 @@ def _error_body(err: urllib.error.HTTPError) -> dict | None:
     return body if isinstance(body, dict) and "error" in body else None
 
 
-def generate_remote(
-    url: str,
-    prompts: Sequence[str],
-    max_new_tokens: int | None = None,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int = 0,
-    repetition_penalty: float | None = None,
-    repetition_window: int | None = None,
-    no_repeat_ngram: int | None = None,
-    max_copy: int = 0,
-    label: str | None = None,
-) -> list[str]:
-    """Completions from the `generate` signature (`generate_controlled` when a repetition
-    control is given, `generate_labelled` with a label: an item run's export); unset
-    settings use the export's defaults.
+class RemoteSampler(Sampler):
+    """Generates text through a textgen export served by TF Serving at `url` (as in
+    http://host:8501/v1/models/NAME), by its `sample` signature: unset settings are the
+    export's defaults, and row i draws with (seed, stream i), as in process."""
 
-    Rows with the same prompt get seeds seed, seed+1, ... so that several samples differ.
-    The copy guard is part of an export (`textgen export --max-copy`), not a request.
-    """
-    if max_copy:
-        raise ConfigError(
-            "--max-copy is built into an export, not asked of a server: "
-            "export the run with --max-copy N"
-        )
-    unset = lambda value, default=-1: default if value is None else value  # noqa: E731
-    controls = (repetition_penalty, repetition_window, no_repeat_ngram)
-    instances = [
-        {
-            "prompt": prompt,
-            "max_new_tokens": unset(max_new_tokens),
-            "temperature": unset(temperature, -1.0),
-            "top_k": unset(top_k),
-            "top_p": unset(top_p, -1.0),
-            "seed": seed + row,
-        }
-        for row, prompt in enumerate(prompts)
-    ]
-    signature = "generate"
-    if label or any(value is not None for value in controls):
-        signature = "generate_labelled" if label else "generate_controlled"
-        for instance in instances:
-            instance["repetition_penalty"] = unset(repetition_penalty, -1.0)
-            instance["repetition_window"] = unset(repetition_window)
-            instance["no_repeat_ngram"] = unset(no_repeat_ngram)
-            if label:
-                instance["label"] = label
-    completions = []
-    for start in range(0, len(instances), MAX_BATCH):  # the export's cap per request
-        body = {"signature_name": signature, "instances": instances[start : start + MAX_BATCH]}
-        answer = predict(url, body)
+    unsupported = {
+        "max_copy": "--max-copy is built into an export, not asked of a server: "
+        "export the run with --max-copy N",
+        "stop": "stop strings are built into an export, not asked of a server: "
+        "export the run with --stop",
+    }
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def _draw(self, prompts, streams, settings: SamplingSettings) -> list[str]:
+        fields = settings.request_fields()
+        instances = [
+            {"prompt": prompt, **fields, "seed": settings.seed, "stream": stream,
+             "label": settings.label or ""}
+            for prompt, stream in zip(prompts, streams)
+        ]  # fmt: skip
+        answer = predict(self.url, {"signature_name": "sample", "instances": instances})
         try:
-            completions += [row["completion"] for row in answer["predictions"]]
+            return [row["completion"] for row in answer["predictions"]]
         except (KeyError, TypeError):
-            raise ServerError(f"unexpected answer from {url}: {str(answer)[:200]}") from None
-    return completions
+            raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None

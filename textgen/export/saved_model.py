@@ -1,6 +1,6 @@
 """`textgen export`: the run's generator as a SavedModel laid out for TensorFlow Serving.
 
-The SavedModel holds the same `Generator` the sampler uses, with three signatures:
+The SavedModel holds the same `Generator` the sampler uses, with these signatures:
 
 - `serving_default`: prompt -> text, with the run's sampling defaults and a random seed.
 - `generate`: prompt, max_new_tokens, temperature, top_k, top_p, seed (all [batch]) ->
@@ -11,6 +11,9 @@ The SavedModel holds the same `Generator` the sampler uses, with three signature
 - `score`: text -> mean_nll (nats per token), num_tokens.
 - `generate_labelled` (item runs with labels only): `generate_controlled`'s inputs plus
   label (string; "" or an unknown label: an item of no given kind).
+- `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
+  several samples of one prompt and seed differ as they do in process) and `label` ("":
+  none). What `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
 
 On an item run every prompt starts a new item and each completion is one whole item.
 
@@ -39,7 +42,8 @@ from textgen.core.config import (
 )
 from textgen.core.errors import ExportError
 from textgen.data.items import ITEM_START, label_token
-from textgen.generate.generator import UNROLL, Generator
+from textgen.generate.generator import Generator
+from textgen.generate.loop import UNROLL
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 from textgen.runs.run import Run
 
@@ -58,6 +62,11 @@ _CONTROL_INPUTS = [
     tf.TensorSpec([None], tf.int32, name="repetition_window"),
     tf.TensorSpec([None], tf.int32, name="no_repeat_ngram"),
 ]
+# Every setting, and each row's noise stream: what `textgen sample --server` asks.
+_SAMPLE_INPUTS = [
+    *_GENERATE_INPUTS, tf.TensorSpec([None], tf.int64, name="stream"), *_CONTROL_INPUTS,
+    _LABEL_INPUT,
+]  # fmt: skip
 
 
 def _check_request(strings: tf.Tensor) -> None:
@@ -72,7 +81,7 @@ def _check_request(strings: tf.Tensor) -> None:
 
 
 class ServingModule(tf.Module):
-    """The module that is saved: a generator plus the three serving signatures.
+    """The module that is saved: a generator plus the serving signatures.
 
     Requests are capped (MAX_BATCH texts of at most MAX_TEXT_BYTES bytes; max_new_tokens
     at the export's cap), so one request cannot exhaust a server's memory.
@@ -128,12 +137,27 @@ class ServingModule(tf.Module):
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram,
         label,
     ):  # fmt: skip
+        return self.sample(
+            prompt, max_new_tokens, temperature, top_k, top_p, seed, tf.zeros_like(seed),
+            penalty, window, ngram, label,
+        )  # fmt: skip
+
+    @tf.function(input_signature=_SAMPLE_INPUTS)
+    def sample(
+        self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
+        ngram, label,
+    ):  # fmt: skip
         _check_request(prompt)
-        seeds = tf.stack([seed, tf.zeros_like(seed)], axis=1)  # (batch, [seed, stream 0])
+        seeds = tf.stack([seed, stream], axis=1)  # (batch, [seed, stream])
         read = prompt
         if self.items:  # start a new item, of the label's kind if one is known
             marks = self.label_tokens.lookup(label) if self.labels else tf.fill(tf.shape(label), "")
             read = tf.strings.join([ITEM_START, marks, prompt])
+        else:
+            tf.debugging.assert_equal(
+                tf.reduce_all(label == ""), True,
+                message="this model was not trained on items; leave out the label",
+            )  # fmt: skip
         completion, num_tokens = self.generator.generate_ids(
             read, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
         )
@@ -226,6 +250,7 @@ def export_run(
         "generate": module.generate,
         "generate_controlled": module.generate_controlled,
         "score": module.score,
+        "sample": module.sample,
     }
     if run.labels:
         signatures["generate_labelled"] = module.generate_labelled

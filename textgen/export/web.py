@@ -9,7 +9,9 @@ Pages). No server-side code.
 
 from __future__ import annotations
 
+import functools
 import os
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from textgen.core.errors import ExportError
@@ -62,3 +64,34 @@ def export_web(
     files = {"index.html": ASSETS / "index.html", "textgen.js": ASSETS / "textgen.js"}
     files.update({name: runtime / source for name, source in RUNTIME_FILES.items()})
     return export_litert(run_dir, root, target, extra_files=files, **options)
+
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def web_server(folder: str | os.PathLike, port: int = 0, quiet: bool = True):
+    """An HTTP server of `folder` on 127.0.0.1:`port` (0: a free one; `server_port` says
+    which), ready for `serve_forever`. `quiet`: no line per request."""
+    handler_class = _QuietHandler if quiet else SimpleHTTPRequestHandler
+    handler = functools.partial(handler_class, directory=str(folder))
+    try:
+        return ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as err:
+        raise ExportError(f"cannot listen on port {port}: {err.strerror}") from None
+
+
+def serve(export_dir: str | os.PathLike, port: int = 8000, announce=print) -> None:
+    """Serve a web export on http://localhost:PORT/ until Ctrl-C."""
+    if not (Path(export_dir) / "index.html").is_file():
+        raise ExportError(f"{export_dir} has no index.html; is it a web export?")
+    server = web_server(export_dir, port, quiet=False)
+    announce(f"Serving {export_dir} at http://localhost:{port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,4 +1,14 @@
-"""The run folder: the one place that knows its layout."""
+"""The run folder: the one place that knows its layout.
+
+RUN/
+  config.json            every setting, the textgen version, the corpus fingerprint
+  vocab.json             the vocabulary (tokens in id order)
+  checkpoints/latest/    tf.train.CheckpointManager: weights, optimizer, data position
+  checkpoints/best/      the checkpoint with the best validation loss
+  logs/training.csv      one row per epoch
+  logs/tensorboard/      TensorBoard summaries
+  export/NAME/VERSION/   SavedModels for TF Serving (textgen export)
+"""
 
 from __future__ import annotations
 

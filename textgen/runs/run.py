@@ -1,33 +1,23 @@
-"""The run folder: the one place that knows its layout, and loading a run back.
-
-RUN/
-  config.json            every setting, the textgen version, the corpus fingerprint
-  vocab.json             the vocabulary (tokens in id order)
-  checkpoints/latest/    tf.train.CheckpointManager: weights, optimizer, data position
-  checkpoints/best/      the checkpoint with the best validation loss
-  logs/training.csv      one row per epoch
-  logs/tensorboard/      TensorBoard summaries
-  export/NAME/VERSION/   SavedModels for TF Serving (textgen export)
-"""
+"""Loading a run back from its folder: config, vocabulary, weights, its generators."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
 
-from textgen.core.config import (
-    MAX_BATCH,
-    validate_max_copy,
-    validate_repetition,
-    validate_sampling,
-)
-from textgen.core.errors import ConfigError, RunError
-from textgen.data.items import ITEM_END, item_prefix
+from textgen.core.config import validate_max_copy
+from textgen.core.errors import RunError
+from textgen.data.items import ITEM_END
+from textgen.generate.sampler import Sampler
+from textgen.generate.settings import SamplingSettings
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 
 
-class Run:
+class Run(Sampler):
     """A trained run, loaded: its config, vocabulary, Keras model and generator.
+
+    It samples in process (`generate`, `stream`: see `Sampler`); on an item run each
+    completion is one whole new item.
 
     >>> run = load_run("checkpoints/20261122-101500-char-lstm")
     >>> run.generate(["ROMEO:"], max_new_tokens=100, temperature=0.7, seed=1)
@@ -114,15 +104,6 @@ class Run:
         single_line = not self.config.corpus.get("multiline_items", True)
         return [ITEM_END, *(["\n"] if single_line else [])]
 
-    def _prompts(self, prompts: list[str], label: str | None) -> list[str]:
-        """Prompts as the model reads them: an item run starts a new item (of `label`)."""
-        if not self.items:
-            if label:
-                raise ConfigError("this run was not trained on items; leave out --label")
-            return prompts
-        prefix = item_prefix(self.labels, label)
-        return [prefix + prompt for prompt in prompts]
-
     def copy_guard(self, span: int):
         """The copy guard for spans of `span` characters of this run's training text (its
         index from the data cache, or built from the corpus now)."""
@@ -132,60 +113,19 @@ class Run:
         validate_max_copy(span)
         return CopyGuard(run_span_index(self.config, self.vocab, span), self.vocab)
 
-    def _settings(self, kwargs: dict) -> tuple[object, dict]:
-        """The generator and sampling settings: the run's defaults, then the caller's."""
-        sample = self.config.sample
-        settings = {
-            "max_new_tokens": sample.length,
-            "temperature": sample.temperature,
-            "top_k": sample.top_k,
-            "top_p": sample.top_p,
-            "seed": 0,
-            "repetition_penalty": sample.repetition_penalty,
-            "repetition_window": sample.repetition_window,
-            "no_repeat_ngram": sample.no_repeat_ngram,
-        }
-        stop = kwargs.pop("stop", None)
-        max_copy = kwargs.pop("max_copy", None) or 0
-        settings.update({k: v for k, v in kwargs.items() if v is not None})
-        validate_sampling(settings["temperature"], settings["top_k"], settings["top_p"])
-        validate_repetition(
-            settings["repetition_penalty"],
-            settings["repetition_window"],
-            settings["no_repeat_ngram"] or None,  # 0 is off
-        )
-        validate_max_copy(max_copy)
-        if settings["max_new_tokens"] < 0:
-            raise ConfigError(f"length must be >= 0, got {settings['max_new_tokens']}")
-        stop = self.config.sample.stop if stop is None else stop
-        return self.generator_for(stop, max_copy=max_copy), settings
+    def _generator(self, settings: SamplingSettings):
+        """The generator for `settings` (resolved): its stop strings and copy guard."""
+        return self.generator_for(settings.stop, max_copy=settings.max_copy)
 
-    def generate(self, prompts: Sequence[str] | str, **kwargs) -> list[str]:
-        """Completions of `prompts` (generated text only), drawn in batches of MAX_BATCH.
+    def _draw(self, prompts, streams, settings: SamplingSettings) -> list[str]:
+        settings = settings.with_defaults(self.config.sample)
+        prompts = settings.prompts_to_read(prompts, self.items, self.labels)
+        return self._generator(settings).generate(prompts, settings, streams)
 
-        Keyword settings: max_new_tokens, temperature, top_k, top_p, seed, streams,
-        repetition_penalty, repetition_window, no_repeat_ngram, stop (a list of strings;
-        default: the run's), max_copy (N: no span of N characters of the training text;
-        0, the default: off), label (an item run's kind of item). Unset ones take the
-        run's defaults. On an item run each completion is one whole new item.
-        """
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        prompts = self._prompts(prompts, kwargs.pop("label", None))
-        generator, settings = self._settings(kwargs)
-        streams = list(settings.pop("streams", None) or range(len(prompts)))
-        completions = []
-        for start in range(0, len(prompts), MAX_BATCH):  # in batches: memory stays bounded
-            end = start + MAX_BATCH
-            completions += generator.generate(
-                prompts[start:end], streams=streams[start:end], **settings
-            )
-        return completions
-
-    def stream(self, prompt: str, **kwargs) -> Iterator[str]:
-        """The completion of one prompt, yielded piece by piece as it is generated."""
-        (prompt,) = self._prompts([prompt], kwargs.pop("label", None))
-        generator, settings = self._settings(kwargs)
-        return generator.stream(prompt, **settings)
+    def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
+        settings = settings.with_defaults(self.config.sample)
+        (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
+        return self._generator(settings).stream(prompt, settings)
 
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """(mean negative log-likelihood per token, token count) for each text."""

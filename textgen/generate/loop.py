@@ -1,0 +1,159 @@
+"""The generation loop's numeric core: the network stepped token by token, each token
+chosen by a `TokenChoice`, a chunk of tokens per call (numbers only, so XLA can compile it).
+
+`LoopPlan` says how the loop runs: XLA or not, tokens per iteration (`unroll`), tokens per
+call (`chunk_size`), and the step's layout. Without XLA each loop iteration pays the
+executor for every loop variable (the weights among them), so the default export draws
+blocks of `UNROLL` tokens per iteration and steps the network feature-major, (units,
+batch), whose gates split as views (docs/performance.md). The text is the same either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from textgen.generate.rules import Sampling, TokenChoice
+from textgen.generate.sampling import gumbel_noise, step_noise
+
+# Tokens per iteration of the default export's generation loop (no XLA): 8 ran faster
+# than 1, 16 and 32 (docs/performance.md).
+UNROLL = 8
+
+
+def default_chunk_size(vocab_size: int, jit_compile: bool = True) -> int:
+    """Tokens per call of the generation core: 64 for characters with XLA, 256 without
+    (each call of the core costs a fixed time there: up to 1.2x the tokens/s at batch 1,
+    docs/performance.md), fewer for big vocabularies.
+
+    The core draws a whole chunk's sampling noise at once, (chunk, batch, vocab) floats.
+    """
+    return int(min(64 if jit_compile else 256, max(8, (1 << 17) // vocab_size)))
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """How the generation loop runs (see the module doc)."""
+
+    jit_compile: bool
+    unroll: int  # tokens per loop iteration
+    chunk_size: int  # tokens per call of the core
+
+    @property
+    def feature_major(self) -> bool:
+        """Step the network with (units, batch) state: faster without XLA; XLA runs the
+        batch-major step faster."""
+        return not self.jit_compile
+
+    def layout(self, state):
+        """The state between the callers' (batch, units) and the step's layout: transposed
+        when the step runs feature-major (the same call converts either way)."""
+        return tf.nest.map_structure(tf.transpose, state) if self.feature_major else state
+
+
+def blocked_loop(body_of, loop_vars, block: int, blocks_while, tokens_while, **limits):
+    """Run `body_of(block)` (a body of `block` tokens written out one after another) while
+    `blocks_while` holds, then `body_of(1)` while `tokens_while` holds. `limits`:
+    `block_iterations` and `token_iterations`, the loops' maximum_iterations."""
+    if block > 1:
+        loop_vars = tf.while_loop(
+            blocks_while, body_of(block), loop_vars,
+            maximum_iterations=limits.get("block_iterations"),
+        )  # fmt: skip
+    return tf.while_loop(
+        tokens_while, body_of(1), loop_vars, maximum_iterations=limits.get("token_iterations")
+    )
+
+
+class ChunkLoop:
+    """`draw(...)`: up to a chunk of tokens for every row (see `draw`)."""
+
+    def __init__(self, one_step, plan: LoopPlan, vocab_size: int, copy_guard=None):
+        self.one_step, self.plan, self.vocab_size = one_step, plan, vocab_size
+        self.copy_guard = copy_guard
+        self.draw = tf.function(self._draw, jit_compile=plan.jit_compile)
+
+    def _draw(self, logits, state, history, tail, prev, counts, t0, max_new_tokens, sampling):
+        """Up to a chunk's steps of drawing tokens from the network's `logits`, `state`,
+        each row's token `history`, copy-guard `tail` and previous token `prev`.
+
+        Runs min(chunk, most tokens any row still needs) steps; `t0` keys the noise.
+        Returns the token ids (chunk, batch), without XLA (steps, batch) (a row's ids past
+        its max_new_tokens are junk), the steps taken, the logits, state, history and tail
+        after them, the counts, and which rows the copy guard ended (no candidate left).
+        """
+        size = self.plan.chunk_size
+        steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
+        noise = self._noise(sampling, t0, steps, tf.shape(logits)[0], logits.shape)
+        weights = self.one_step.read_weights(self.plan.feature_major)
+        state = self.plan.layout(state)
+
+        def run(filtering, repeating: bool):
+            choice = TokenChoice(sampling, filtering, repeating, self.copy_guard, size)
+            states = choice.start(history, tail, prev)
+            logits_out, state_out, chunk, states = self._tokens(
+                choice, weights, noise, steps, logits, state, states
+            )
+            return (logits_out, state_out, chunk, *choice.finish(states, history, tail, prev))
+
+        # Three loops, not four: a loop with repetition controls filters only when a row
+        # uses top-k/p, decided each step (sorting a word vocabulary per token costs ~7x),
+        # which keeps the graph, and the time to build it, smaller. A generator with a
+        # copy guard runs that one loop only.
+        if self.copy_guard is not None:
+            drawn = run(sampling.filtering, True)
+        else:
+            drawn = tf.cond(
+                sampling.repeating,
+                lambda: run(sampling.filtering, True),
+                lambda: tf.cond(
+                    sampling.filtering, lambda: run(True, False), lambda: run(False, False)
+                ),
+            )
+        logits, state, chunk, history, tail, ended_at = drawn
+        wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
+        ended = ended_at < wanted  # the guard ended the row before it was done
+        counts = counts + tf.minimum(wanted, ended_at)
+        return chunk, steps, logits, self.plan.layout(state), history, tail, counts, ended
+
+    def _noise(self, sampling: Sampling, t0, steps, batch, logits_shape):
+        """What each step adds to the scaled logits, (steps, batch, vocab); XLA needs a
+        static size: the whole chunk."""
+        drawn = self.plan.chunk_size if self.plan.jit_compile else steps
+        noise = tf.cond(
+            tf.reduce_any(sampling.temperature > 0),
+            lambda: gumbel_noise(sampling.seeds, t0 + tf.range(drawn), self.vocab_size),
+            lambda: tf.zeros([drawn, batch, self.vocab_size]),
+        )
+        noise = step_noise(noise, sampling.temperature)
+        # a static batch stays static in the loop
+        noise.set_shape([self.plan.chunk_size if self.plan.jit_compile else None, *logits_shape])
+        return noise
+
+    def _tokens(self, choice: TokenChoice, weights, noise, steps, logits, state, states):
+        """`steps` tokens: the loop over the network and the choice, blocks of `unroll`."""
+        feature_major, unroll = self.plan.feature_major, self.plan.unroll
+
+        def body_of(block: int):
+            def body(i, logits, state, chunk, states):
+                drawn = []
+                # The block's noise sliced once (each op in the loop costs per token).
+                block_noise = tf.unstack(tf.gather(noise, i + tf.range(block)))
+                for k in range(block):
+                    ids, states = choice(logits, block_noise[k], states, lambda k=k: i + k)
+                    logits, state = self.one_step.step(weights, ids, state, feature_major)
+                    drawn.append(ids)
+                rows = (i + tf.range(block))[:, None]
+                chunk = tf.tensor_scatter_nd_update(chunk, rows, tf.stack(drawn))
+                return i + block, logits, state, chunk, states
+
+            return body
+
+        chunk = tf.zeros_like(noise[:, :, 0], tf.int32)
+        _, logits, state, chunk, states = blocked_loop(
+            body_of, (tf.constant(0), logits, state, chunk, states), unroll,
+            lambda i, *_: i + unroll <= steps, lambda i, *_: i < steps,
+            block_iterations=self.plan.chunk_size // unroll, token_iterations=self.plan.chunk_size,
+        )  # fmt: skip
+        return logits, state, chunk, states

@@ -1,0 +1,74 @@
+"""Reading prompts through the network: the state to generate from, or their scores."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from textgen.core.config import REPETITION_HISTORY
+from textgen.generate.loop import LoopPlan, blocked_loop
+
+
+class Primed(NamedTuple):
+    """The network after reading each row's start token and prompt."""
+
+    logits: tf.Tensor  # (batch, vocab) for the next token
+    state: tuple  # per layer, (h, c) or (h,)
+    last_ids: tf.Tensor  # (batch,) each row's last token
+    history: tf.Tensor  # (batch, REPETITION_HISTORY) the last tokens read, oldest first, -1 empty
+    nll: tf.Tensor  # (batch,) summed NLL of the prompt's tokens (with_nll), else zeros
+    counts: tf.Tensor  # (batch,) prompt tokens
+
+
+def prime(one_step, tokenizer, plan: LoopPlan, prompts: tf.Tensor, with_nll=False) -> Primed:
+    """Feed each row's start token and prompt (batch,) strings through the network.
+
+    With `plan.unroll` > 1 the prompts are read in blocks of that many tokens while at
+    least half a block is prompt (rows that end inside a block are masked), then one
+    token per iteration; `with_nll` sums the NLL of each prompt token after the first.
+    """
+    ids = tokenizer.encode(prompts)  # ragged (batch, tokens)
+    batch = tf.shape(prompts)[0]
+    start = tf.fill([batch, 1], tokenizer.start_id)
+    ids = tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1)
+    lengths = tf.cast(ids.row_lengths(), tf.int32)  # (batch,), each >= 1
+    last_ids = tf.gather(ids.values, ids.row_limits() - 1)  # (batch,)
+    padded = ids.to_tensor()  # (batch, max_len)
+    steps, block = tf.shape(padded)[1], plan.unroll
+    if block > 1:  # room for a last block that runs past the prompts (masked)
+        padded = tf.pad(padded, [[0, 0], [0, block]])
+    feature_major = plan.feature_major
+    weights = one_step.read_weights(feature_major)
+
+    def token(t, logits, state, nll):
+        new_logits, new_state = one_step.step(weights, padded[:, t], state, feature_major)
+        active = t < lengths  # (batch,)
+        if with_nll:  # NLL of the token after position t, for rows that have one
+            target = padded[:, tf.minimum(t + 1, steps - 1)]
+            token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(target, new_logits)
+            nll = nll + tf.where(t + 1 < lengths, token_nll, 0.0)
+        logits = tf.where(active[:, None], new_logits, logits)
+        rows = active[None, :] if feature_major else active[:, None]
+        state = tf.nest.map_structure(lambda new, old: tf.where(rows, new, old), new_state, state)
+        return t + 1, logits, state, nll
+
+    def body_of(size: int):
+        def body(*loop):
+            for _ in range(size):
+                loop = token(*loop)
+            return loop
+
+        return body
+
+    vocab_size = one_step.head.units
+    state = plan.layout(one_step.zero_state(batch))
+    loop = (tf.constant(0), tf.zeros([batch, vocab_size]), state, tf.zeros([batch]))
+    _, logits, state, nll = blocked_loop(
+        body_of, loop, block, lambda t, *_: t + block // 2 < steps, lambda t, *_: t < steps
+    )
+    # Each row's last REPETITION_HISTORY tokens, right-aligned, for the repetition controls.
+    positions = lengths[:, None] - REPETITION_HISTORY + tf.range(REPETITION_HISTORY)[None, :]
+    taken = tf.gather(padded, tf.maximum(positions, 0), batch_dims=1)
+    history = tf.where(positions >= 0, taken, -1)
+    return Primed(logits, plan.layout(state), last_ids, history, nll, lengths - 1)

@@ -1,0 +1,152 @@
+"""The token choice in the graph: the sampling rule, and the rules plugged into it.
+
+Each step of the generation loop scores every token (`sampling.sampling_scores`:
+temperature, top-k / top-p, the seeded noise) and takes the best. A `Rule` changes that
+choice and owns the loop state it needs: the repetition controls carry each row's recent
+tokens, the copy guard the tail of its text. `TokenChoice` plugs the rules in use into a
+step; the loop carries their states as one tuple without looking inside.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from textgen.core.config import MAX_NGRAM, REPETITION_HISTORY, SampleConfig
+from textgen.generate.copy_guard import CopyGuard
+from textgen.generate.sampling import (
+    RepetitionControls,
+    control_repetition,
+    inverse_temperature,
+    needs_filtering,
+    push_history,
+    repetition_in_use,
+    sampling_scores,
+)
+
+
+class Sampling(NamedTuple):
+    """Per-row sampling settings of one generation, as its loops use them."""
+
+    temperature: tf.Tensor  # (batch,) float32, 0 greedy
+    top_k: tf.Tensor  # (batch,) int32, 0 off
+    top_p: tf.Tensor  # (batch,) float32, 1 off
+    seeds: tf.Tensor  # (batch, 2) int64: [seed, stream]
+    filtering: tf.Tensor  # scalar bool: does any row use top-k or top-p?
+    controls: RepetitionControls  # (batch,) each: penalty, window, n-gram
+    repeating: tf.Tensor  # scalar bool: does any row use a repetition control?
+
+    @classmethod
+    def of_request(cls, defaults: SampleConfig, temperature, top_k, top_p, seeds, controls):
+        """A request's row settings made safe: a negative value (`settings.UNSET`) or a
+        top_p outside (0, 1] is the run's default; a repetition_penalty of 0 (or NaN)
+        or a no_repeat_ngram above `MAX_NGRAM` is off; a repetition_window above
+        `REPETITION_HISTORY` is `REPETITION_HISTORY`. A served request never fails."""
+        d = defaults
+        temperature = tf.where(temperature < 0, d.temperature, temperature)
+        top_k = tf.where(top_k < 0, d.top_k, top_k)
+        top_p = tf.where((top_p > 0) & (top_p <= 1), top_p, d.top_p)
+        penalty, window, ngram = controls
+        penalty = tf.where(penalty < 0, d.repetition_penalty, penalty)
+        penalty = tf.where(penalty > 0, penalty, 1.0)  # 0 and NaN: off
+        window = tf.minimum(tf.where(window < 0, d.repetition_window, window), REPETITION_HISTORY)
+        ngram = tf.where(ngram < 0, d.no_repeat_ngram, ngram)
+        ngram = tf.where(ngram <= MAX_NGRAM, ngram, 0)
+        controls = RepetitionControls.of(penalty, window, ngram)
+        filtering = needs_filtering(top_k, top_p)
+        return cls(
+            temperature, top_k, top_p, seeds, filtering, controls, repetition_in_use(controls)
+        )
+
+
+class Rule:
+    """A rule of the token choice with loop state of its own (a tuple of tensors)."""
+
+    def adjust(self, logits: tf.Tensor, state: tuple) -> tf.Tensor:
+        """The logits (batch, vocab) as the rule lets them be scored."""
+        return logits
+
+    def advance(self, state: tuple, ids: tf.Tensor, allowed: tf.Tensor, step) -> tuple:
+        """The rule's state after each row took token `ids` (batch,)."""
+        return state
+
+
+class RepetitionRule(Rule):
+    """The repetition controls (`sampling.control_repetition`) over each row's last
+    `REPETITION_HISTORY` tokens, its state: (history,)."""
+
+    def __init__(self, controls: RepetitionControls):
+        self.controls = controls
+
+    def adjust(self, logits, state):
+        return control_repetition(logits, state[0], self.controls)
+
+    def advance(self, state, ids, allowed, step):
+        return (push_history(state[0], ids),)
+
+
+class CopyGuardRule(Rule):
+    """The copy guard (`CopyGuard`) choosing among the best-scored tokens. Its state:
+    (tail, previous token, the step at which a row had no candidate left, or `size`)."""
+
+    def __init__(self, guard: CopyGuard, size: int):
+        self.guard, self.size = guard, size
+
+    def choose(self, scores: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tf.Tensor]:
+        tail, prev, _ = state
+        return self.guard.choose(scores, tail, prev)
+
+    def advance(self, state, ids, allowed, step):
+        tail, prev, ended_at = state
+        ended_at = tf.where(allowed | (ended_at < self.size), ended_at, step())
+        return self.guard.advance(tail, prev, ids), ids, ended_at
+
+
+class TokenChoice:
+    """One step's choice of each row's next token, with the rules in use plugged in.
+
+    `filtering` is a Python bool (top-k / top-p on or off for the whole loop) or a
+    scalar tensor decided each step; `repeating` plugs in the repetition controls.
+    """
+
+    def __init__(self, sampling: Sampling, filtering, repeating: bool, guard, size: int):
+        self.sampling, self.filtering, self.size = sampling, filtering, size
+        self.inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
+        self.repetition = RepetitionRule(sampling.controls) if repeating else None
+        self.guard = CopyGuardRule(guard, size) if guard is not None else None
+        self.rules = [rule for rule in (self.repetition, self.guard) if rule is not None]
+
+    def start(self, history, tail, prev) -> tuple:
+        """The rules' states at a chunk's start (history (batch, REPETITION_HISTORY),
+        the guard's tail, each row's previous token)."""
+        states = []
+        if self.repetition:
+            states.append((history,))
+        if self.guard:
+            states.append((tail, prev, tf.fill(tf.shape(prev), self.guard.size)))
+        return tuple(states)
+
+    def finish(self, states: tuple, history, tail, prev) -> tuple:
+        """(history, tail, ended_at) after a chunk (unchanged where a rule is off)."""
+        states = list(states)
+        if self.repetition:
+            (history,) = states.pop(0)
+        ended_at = tf.fill(tf.shape(prev), self.size)
+        if self.guard:
+            tail, _, ended_at = states.pop(0)
+        return history, tail, ended_at
+
+    def __call__(self, logits, noise, states: tuple, step) -> tuple[tf.Tensor, tuple]:
+        """Each row's token (batch,) from `logits` and this step's `noise`, and the rules'
+        states after it; `step()` is the step's index (built only if a rule needs it)."""
+        for rule, state in zip(self.rules, states):
+            logits = rule.adjust(logits, state)
+        s = self.sampling
+        scores = sampling_scores(logits, self.inverse_t, s.top_k, s.top_p, noise, self.filtering)
+        if self.guard:
+            ids, allowed = self.guard.choose(scores, states[-1])
+        else:
+            ids, allowed = tf.argmax(scores, axis=-1, output_type=tf.int32), None
+        states = tuple(rule.advance(st, ids, allowed, step) for rule, st in zip(self.rules, states))
+        return ids, states

@@ -1,0 +1,118 @@
+"""Sampling settings: one value that every sampler takes (in process, LiteRT, TF Serving).
+
+`SamplingSettings` holds what a user may ask of one `sample` call. It checks itself when
+made (a `ConfigError`, one line, exit code 2), and a setting left unset (None) means the
+run's default: `with_defaults` fills them from the run's `SampleConfig`, and
+`request_fields` writes them as `UNSET` for a served model, whose graph fills them from the
+defaults it was exported with. No TensorFlow here: the TensorFlow-free samplers use it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from textgen.core.config import (
+    SampleConfig,
+    validate_max_copy,
+    validate_repetition,
+    validate_sampling,
+)
+from textgen.core.errors import ConfigError
+from textgen.data.items import item_prefix
+
+# A served request's value for "the run's default" (the graph reads any negative so).
+UNSET = -1
+# The settings a served model takes as inputs, in its signatures' order.
+REQUEST_FIELDS = (
+    "max_new_tokens", "temperature", "top_k", "top_p",
+    "repetition_penalty", "repetition_window", "no_repeat_ngram",
+)  # fmt: skip
+REPETITION_FIELDS = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to draw text; None means the run's default.
+
+    `seed` and a row's stream key the sampling noise (a row's text depends on nothing
+    else), so the same settings give the same text in every sampler. `stop`: strings
+    that end a sample (None: the run's). `max_copy` N >= 2: never write a span of N
+    characters of the training text (0: off). `label`: an item run's kind of item.
+    """
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int = 0
+    repetition_penalty: float | None = None
+    repetition_window: int | None = None
+    no_repeat_ngram: int | None = None
+    stop: tuple[str, ...] | None = None
+    max_copy: int = 0
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stop is not None:
+            object.__setattr__(self, "stop", tuple(self.stop))
+            if not all(self.stop):
+                raise ConfigError("stop strings must not be empty")
+        if self.max_new_tokens is not None and self.max_new_tokens < 0:
+            raise ConfigError(f"length must be >= 0, got {self.max_new_tokens}")
+        validate_sampling(self.temperature, self.top_k, self.top_p)
+        ngram = self.no_repeat_ngram or None  # 0 is off
+        validate_repetition(self.repetition_penalty, self.repetition_window, ngram)
+        validate_max_copy(self.max_copy or 0)
+        object.__setattr__(self, "max_copy", self.max_copy or 0)
+
+    @classmethod
+    def of(cls, settings: SamplingSettings | None = None, **changes) -> SamplingSettings:
+        """`settings` (default: all unset) with the `changes` that are not None."""
+        given = {name: value for name, value in changes.items() if value is not None}
+        unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            allowed = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ConfigError(f"unknown sampling setting {sorted(unknown)[0]!r}; use {allowed}")
+        return dataclasses.replace(settings or cls(), **given)
+
+    def with_defaults(self, defaults: SampleConfig) -> SamplingSettings:
+        """Every unset setting filled from a run's `SampleConfig` (the one place that
+        does)."""
+        return dataclasses.replace(
+            self,
+            max_new_tokens=_given(self.max_new_tokens, defaults.length),
+            temperature=_given(self.temperature, defaults.temperature),
+            top_k=_given(self.top_k, defaults.top_k),
+            top_p=_given(self.top_p, defaults.top_p),
+            repetition_penalty=_given(self.repetition_penalty, defaults.repetition_penalty),
+            repetition_window=_given(self.repetition_window, defaults.repetition_window),
+            no_repeat_ngram=_given(self.no_repeat_ngram, defaults.no_repeat_ngram),
+            stop=_given(self.stop, tuple(defaults.stop)),
+        )
+
+    @property
+    def repetition_given(self) -> bool:
+        """Whether a repetition control was asked for (not left to the run's default)."""
+        return any(getattr(self, name) is not None for name in REPETITION_FIELDS)
+
+    def request_fields(self) -> dict[str, int | float]:
+        """The per-row inputs of a served model's signatures, `UNSET` where unset."""
+        return {name: _given(getattr(self, name), UNSET) for name in REQUEST_FIELDS}
+
+    def prompts_to_read(
+        self, prompts: Sequence[str], items: bool, labels: Sequence[str]
+    ) -> list[str]:
+        """`prompts` as the model reads them: on an item run each starts a new item (of
+        `label`'s kind); a label on another run is a ConfigError."""
+        if not items:
+            if self.label:
+                raise ConfigError("this run was not trained on items; leave out --label")
+            return list(prompts)
+        prefix = item_prefix(list(labels), self.label)
+        return [prefix + prompt for prompt in prompts]
+
+
+def _given(value, default):
+    return default if value is None else value

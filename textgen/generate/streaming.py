@@ -1,0 +1,56 @@
+"""Streaming: a generation's text yielded piece by piece as its tokens are drawn."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import tensorflow as tf
+
+from textgen.data.items import strip_markers
+from textgen.data.tokenizers import string_tensor
+from textgen.generate.settings import SamplingSettings
+
+# The longest a streaming reader waits between two pieces of text, in seconds.
+STREAM_INTERVAL = 0.1
+# Tokens of a stream's first piece (and its shortest): at most a chunk.
+STREAM_FIRST = 64
+
+
+def stream_completion(generator, prompt: str, settings: SamplingSettings) -> Iterator[str]:
+    """The completion of one prompt (stream 0) with resolved `settings`, yielded as it is
+    drawn: the same text as `generator.generate([prompt], settings)`.
+
+    A short stretch first (text at once), then stretches as long as the reader can wait
+    (`STREAM_INTERVAL`): each call of the graph costs a fixed overhead, so fewer is faster.
+    Text that may be the start of a stop string is held back until it is known not to be.
+    """
+    prompts = string_tensor([prompt])
+    logits, state, history, prev = generator.prime(prompts)
+    tail = generator.empty_tail(prompts)
+    rows = generator.row_tensors(settings, [0])
+    total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
+    counts, t = tf.zeros([1], tf.int32), tf.constant(0)
+    pending = ""  # text held back because it may be the start of a stop string
+    shortest = min(generator.plan.chunk_size, STREAM_FIRST)
+    until, stretch = 0, shortest
+    markers = generator.has_markers
+    while until < total:
+        started, before, until = time.perf_counter(), until, min(total, until + stretch)
+        piece, logits, state, history, tail, prev, counts, t = generator.continue_stream(
+            logits, state, history, tail, prev, counts, t, tf.constant([until]), *rows
+        )
+        rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
+        stretch = max(shortest, int(rate * STREAM_INTERVAL))
+        text = pending + piece.numpy()[0].decode("utf-8")
+        ready, pending, stopped = generator.stops.split_stream(text)
+        ready = strip_markers(ready) if markers else ready
+        if ready:
+            yield ready
+        if stopped:
+            return
+        if counts.numpy()[0] < until:  # the copy guard ended it
+            break
+    pending = strip_markers(pending) if markers else pending
+    if pending:
+        yield pending
