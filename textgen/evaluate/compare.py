@@ -55,9 +55,6 @@ def compare(
     verbose: int = 1,
 ) -> list[CellResult]:
     """Train, time and probe each cell; write the report; return the results."""
-    from textgen.model.sizes import parameter_count
-    from textgen.runs.folder import RunFolder
-    from textgen.runs.run import Run
     from textgen.training.start import train
 
     unknown = [cell for cell in cells if cell not in CELL_NAMES]
@@ -87,19 +84,7 @@ def compare(
             log=lambda line, cell=cell: line.startswith("epoch") and log(f"  {cell} {line}"),
             verbose=verbose,
         )
-        run = Run(RunFolder(run_dir))
-        curve, tokens_per_sec = _curve(RunFolder(run_dir).read_log())
-        best = min(curve, key=lambda point: point[2])
-        result = CellResult(
-            cell=cell,
-            parameters=parameter_count(run.vocab.size, run.config.model),
-            train_tokens_per_sec=tokens_per_sec,
-            best_val_loss=best[2],
-            seconds_to_best=best[0],
-            steps=curve[-1][1],
-            generate_tokens_per_sec=generation_speed(run),
-            curve=curve,
-        )
+        result = _cell_result(cell, run_dir)
         if probe_steps:
             log(f"[{n}/{len(cells)}] {CELL_NAMES[cell]}: long-range probe, {probe_steps} steps")
             result.probe = train_probe(
@@ -113,6 +98,27 @@ def compare(
         results.append(result)
         write_report(results, report_dir, config, budget_minutes, probe_steps)
     return results
+
+
+def _cell_result(cell: str, run_dir) -> CellResult:
+    """A trained cell's figures: its size, speeds and validation curve."""
+    from textgen.model.sizes import parameter_count
+    from textgen.runs.folder import RunFolder
+    from textgen.runs.run import Run
+
+    run = Run(RunFolder(run_dir))
+    curve, tokens_per_sec = _curve(RunFolder(run_dir).read_log())
+    best = min(curve, key=lambda point: point[2])
+    return CellResult(
+        cell=cell,
+        parameters=parameter_count(run.vocab.size, run.config.model),
+        train_tokens_per_sec=tokens_per_sec,
+        best_val_loss=best[2],
+        seconds_to_best=best[0],
+        steps=curve[-1][1],
+        generate_tokens_per_sec=generation_speed(run),
+        curve=curve,
+    )
 
 
 def _curve(log: list[dict]) -> tuple[list[tuple[float, int, float]], float]:

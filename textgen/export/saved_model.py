@@ -214,16 +214,10 @@ def export_run(
     """
     started = time.perf_counter()
     folder = RunFolder.find(run_dir, root)
-    if version is not None and version < 1:
-        raise ExportError(f"--version must be a positive integer, got {version}")
     if max_new_tokens_cap < 1:
         raise ExportError(f"the max_new_tokens cap must be positive, got {max_new_tokens_cap}")
     model_base = Path(export_dir) if export_dir else folder.export_dir
-    model_dir = model_base / model_name
-    version = version or next_version(model_dir)
-    target = model_dir / str(version)
-    if target.exists() and not force:
-        raise ExportError(f"{target} already exists; pass --force to replace it")
+    target = _version_folder(model_base / model_name, version, force)
     run = Run(folder, weights=weights)
     stop = run.config.sample.stop if stop is None else stop
     generator = run.generator_for(
@@ -237,33 +231,44 @@ def export_run(
             f"over the export's cap of {EXPORT_MAX_COPY_BYTES / 2**20:.0f} MiB (every server "
             "replica would load it); export without --max-copy"
         )
+    _save_atomically(ServingModule(generator, run.items, run.labels), target)
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    return ExportResult(
+        target, model_base.resolve(), model_name, int(target.name), size,
+        time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _save_atomically(module: ServingModule, target: Path) -> None:
+    """Save `module` with its signatures to a temporary folder beside `target`, then
+    rename it into place."""
     try:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         staging.chmod(0o755)  # mkdtemp makes it private; a model server may run as another user
     except OSError as err:
-        raise ExportError(f"cannot write to {model_dir}: {err.strerror or err}") from None
-
-    module = ServingModule(generator, run.items, run.labels)
-    signatures = {
-        "serving_default": module.serving_default,
-        "generate": module.generate,
-        "generate_controlled": module.generate_controlled,
-        "score": module.score,
-        "sample": module.sample,
-    }
-    if run.labels:
-        signatures["generate_labelled"] = module.generate_labelled
+        raise ExportError(f"cannot write to {target.parent}: {err.strerror or err}") from None
+    names = ["serving_default", "generate", "generate_controlled", "score", "sample"]
+    if module.labels:
+        names.append("generate_labelled")
     try:
+        signatures = {name: getattr(module, name) for name in names}
         tf.saved_model.save(module, str(staging), signatures=signatures)
         _replace(staging, target)
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    return ExportResult(
-        target, model_base.resolve(), model_name, version, size, time.perf_counter() - started
-    )
+
+
+def _version_folder(model_dir: Path, version: int | None, force: bool) -> Path:
+    """MODEL_DIR/VERSION to write: `version`, or the next free one; an existing one only
+    with `force`."""
+    if version is not None and version < 1:
+        raise ExportError(f"--version must be a positive integer, got {version}")
+    target = model_dir / str(version or next_version(model_dir))
+    if target.exists() and not force:
+        raise ExportError(f"{target} already exists; pass --force to replace it")
+    return target
 
 
 def _replace(staging: Path, target: Path) -> None:

@@ -43,21 +43,16 @@ def train(
     init_weights: str = "best",
     vocab: str = "extend",
 ) -> Path | None:
-    """Train a model; returns the run folder.
+    """Train a model; returns the run folder (None on a worker other than the chief).
 
-    A new run needs `config`. With `resume=True` the run's own config is used (the
-    newest run under `root` unless `run_dir` is given); `settings` (by section, as the
-    user gave them, see `config.settings_by_section`) may change what
-    `config.CHANGEABLE_ON_RESUME` lists and must otherwise equal the run's; `epochs` is a
-    shorthand for `settings={"train": {"epochs": N}}`. The run folder is written only
-    once the data is ready and the model fits in memory. `strategy` is a
-    `textgen.training.distribute` strategy name; under multi-worker training only the chief writes
-    the run folder, and other workers return None.
-
-    `init_from` fine-tunes: a new run starts from that run's model (its `init_weights`,
-    best or latest) on `config`'s or `settings`' corpus, with the parent's vocabulary
-    extended by the new text's tokens (`vocab="extend"`) or kept as is (`"keep"`);
-    `settings` may change training settings but not the model (`textgen.training.finetune`).
+    A new run needs `config`. `resume=True` continues a run (the newest under `root`
+    unless `run_dir` is given) with its own config; `settings` (by section, as
+    `config.settings_by_section` sorts them) may change what `CHANGEABLE_ON_RESUME` lists;
+    `epochs` is a shorthand for `settings={"train": {"epochs": N}}`. `strategy` is a
+    `textgen.training.distribute` strategy name. `init_from` fine-tunes a new run from that
+    run's model (its `init_weights`), the parent's vocabulary extended by the new text's
+    tokens (`vocab="extend"`) or kept (`"keep"`). The run folder is written only once the
+    data is ready and the model fits in memory.
     """
     settings = {section: dict(values) for section, values in (settings or {}).items()}
     if epochs is not None:
@@ -65,22 +60,9 @@ def train(
     cluster = make_cluster(strategy)  # first: a multi-worker strategy must precede other ops
     if cluster.workers > 1 and run_dir is None:
         raise ConfigError("--strategy multi-worker needs --run-dir (the same on every worker)")
-    initialize = None  # a fine-tune's first weights
-    if init_from is not None:
-        if resume:
-            raise ConfigError(
-                "--init-from starts a new run and --resume continues one; give one of them"
-            )
-        folder, config, prepared, initialize = _fine_tune_run(
-            init_from, init_weights, vocab, settings, run_dir, root, cluster, log
-        )
-    elif resume:
-        folder, config, prepared = _resumed_run(run_dir, root, settings, log)
-        if config.parent:  # used only if the fine-tune stopped before its step-0 checkpoint
-            initialize = parent_initializer(config.parent)
-    else:
-        config = (config or RunConfig()).with_overrides(**settings)
-        folder, prepared = _new_run(config, run_dir, root, cluster)
+    folder, config, prepared, initialize = _the_run(
+        config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab
+    )
     if config.train.stateful and cluster.strategy is not None:
         raise ConfigError("--stateful trains on one device only; drop --strategy")
     trainer_log, trainer_folder = log, folder
@@ -106,6 +88,25 @@ def train(
     if cluster.workers > 1:  # every worker's own line: equal digests show they agree
         log(f"[{cluster.task}] weights sha256 {weights_digest(trainer.model)}")
     return folder.path if cluster.is_chief else None
+
+
+def _the_run(config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab):
+    """(folder, config, prepared data, first-weights initializer or None) of the run to
+    train: a fine-tune, a resumed run or a new one."""
+    if init_from is not None:
+        if resume:
+            raise ConfigError(
+                "--init-from starts a new run and --resume continues one; give one of them"
+            )
+        return _fine_tune_run(init_from, init_weights, vocab, settings, run_dir, root, cluster, log)
+    if resume:
+        folder, config, prepared = _resumed_run(run_dir, root, settings, log)
+        # used only if the fine-tune stopped before its step-0 checkpoint
+        initialize = parent_initializer(config.parent) if config.parent else None
+        return folder, config, prepared, initialize
+    config = (config or RunConfig()).with_overrides(**settings)
+    folder, prepared = _new_run(config, run_dir, root, cluster)
+    return folder, config, prepared, None
 
 
 def _resumed_run(run_dir, root, settings: dict[str, dict], log):
