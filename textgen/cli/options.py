@@ -33,27 +33,16 @@ def _apply(options):
     return decorate
 
 
-run_dir_option = click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False),
-    help="Run folder (default: the newest run under --root).",
-)
-root_option = click.option(
-    "--root",
-    default=str(DEFAULT_ROOT),
-    type=click.Path(file_okay=False),
-    help="Folder that holds the run folders.",
-)
+# fmt: off
+run_dir_option = click.option("--run-dir", type=click.Path(file_okay=False),
+                              help="Run folder (default: the newest run under --root).")
+root_option = click.option("--root", default=str(DEFAULT_ROOT), type=click.Path(file_okay=False),
+                           help="Folder that holds the run folders.")
 run_options = _apply([run_dir_option, root_option])
-
 max_copy_option = click.option(
-    "--max-copy",
-    type=int,
-    default=0,
-    metavar="N",
+    "--max-copy", type=int, default=0, metavar="N",
     help=f"Never write a span of N characters found in the training text, 2-{MAX_COPY} "
-    "(default 0: off). Its index is built once per run and cached.",
-)
+    "(default 0: off). Its index is built once per run and cached.")
 # The repetition controls and the copy guard (shared by `sample` and `evaluate`).
 control_options = _apply([
     click.option("--repetition-penalty", type=float,
@@ -63,17 +52,14 @@ control_options = _apply([
     click.option("--no-repeat-ngram", type=int,
                  help=f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off)."),
     max_copy_option,
-])  # fmt: skip
+])
 CONTROLS = ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
 
 
 def weights_option(what: str):
-    return click.option(
-        "--weights",
-        type=click.Choice(["best", "latest"]),
-        default="best",
-        help=f"Which checkpoint to {what}.",
-    )
+    return click.option("--weights", type=click.Choice(["best", "latest"]), default="best",
+                        help=f"Which checkpoint to {what}.")
+# fmt: on
 
 
 def _setting(flag: str, kind, help: str, **extra):

@@ -8,57 +8,40 @@ import secrets
 import click
 
 from textgen.cli.common import quiet_tensorflow
-from textgen.cli.options import (
-    CONTROLS,
-    control_options,
-    root_option,
-    run_dir_option,
-    weights_option,
-)
+from textgen.cli.options import CONTROLS, control_options, run_options, weights_option
 from textgen.core.config import MAX_BATCH, MAX_NEW_TOKENS, MAX_SAMPLES
 from textgen.generate.records import FORMATS, sample_lines
 from textgen.generate.settings import SamplingSettings
 
 
+# fmt: off
 @click.command()
-@run_dir_option
-@root_option
+@run_options
 @click.option("--prompt", default="", help="Text to continue (default: start of a line).")
-@click.option(
-    "--length", "max_new_tokens", type=click.IntRange(1, MAX_NEW_TOKENS),
-    help=f"Tokens to generate, 1-{MAX_NEW_TOKENS} (default: the run's, 500).",
-)  # fmt: skip
+@click.option("--length", "max_new_tokens", type=click.IntRange(1, MAX_NEW_TOKENS),
+              help=f"Tokens to generate, 1-{MAX_NEW_TOKENS} (default: the run's, 500).")
 @click.option("--temperature", type=float, help="0 is greedy; higher is more random.")
 @click.option("--top-k", type=int, help="Sample from the K most likely tokens (0: off).")
 @click.option("--top-p", type=float, help="Sample from the smallest set with mass P (1: off).")
-@click.option(
-    "--num-samples", default=1, type=click.IntRange(1, MAX_SAMPLES),
-    help=f"Samples per prompt, drawn in batches of {MAX_BATCH}.",
-)  # fmt: skip
+@click.option("--num-samples", default=1, type=click.IntRange(1, MAX_SAMPLES),
+              help=f"Samples per prompt, drawn in batches of {MAX_BATCH}.")
 @click.option("--label", help="An item run's kind of item to generate (see `textgen info`).")
-@click.option(
-    "--prompts-file", type=click.Path(dir_okay=False),
-    help="Prompts, one per line (each gets --num-samples samples).",
-)  # fmt: skip
-@click.option(
-    "--output", type=click.Path(dir_okay=False),
-    help="Write the samples to this file instead of printing them.",
-)  # fmt: skip
-@click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), default="text",
-    help="text, or JSONL records: prompt, label, seed, stream, completion.",
-)  # fmt: skip
+@click.option("--prompts-file", type=click.Path(dir_okay=False),
+              help="Prompts, one per line (each gets --num-samples samples).")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Write the samples to this file instead of printing them.")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text",
+              help="text, or JSONL records: prompt, label, seed, stream, completion.")
 @click.option("--seed", type=int, help="Same seed, same text (default: random).")
 @click.option("--stop", multiple=True, help="End at this text (not printed). Repeatable.")
 @weights_option("sample from")
 @click.option("--stream/--no-stream", default=True, help="Print a single sample as it is drawn.")
 @click.option("--server", metavar="URL", help="Ask a TF Serving model at URL instead.")
-@click.option(
-    "--litert", metavar="DIR", type=click.Path(file_okay=False),
-    help="Run a LiteRT export (textgen export --format litert) instead.",
-)  # fmt: skip
+@click.option("--litert", metavar="DIR", type=click.Path(file_okay=False),
+              help="Run a LiteRT export (textgen export --format litert) instead.")
 @click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
 @control_options
+# fmt: on
 def sample(**opts) -> None:
     """Continue --prompt with text from a trained run (the newest by default)."""
     names = ("max_new_tokens", "temperature", "top_k", "top_p", "label", *CONTROLS)

@@ -120,14 +120,6 @@ def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> d
     }
 
 
-def check_exportable(**options) -> None:
-    """Refuse, in one line, the options only the SavedModel export has."""
-    given = [name for name, value in options.items() if value]
-    if given:
-        names = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-        raise ExportError(f"{names}: only for the SavedModel export (--format saved-model)")
-
-
 def export_litert(
     run_dir: str | os.PathLike | None = None,
     root: str | os.PathLike = DEFAULT_ROOT,
