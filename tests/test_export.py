@@ -269,15 +269,18 @@ def test_readme_request_bodies_work_in_row_and_columnar_form(served):
     assert scored["outputs"]["num_tokens"] == [9]
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+# Where the curl requests users copy are written.
+DOCUMENTS = [
+    Path(__file__).resolve().parents[1] / name for name in ("README.md", "docs/deployment.md")
+]
 
 
 def _curl_bodies(text: str) -> list[dict]:
     return [json.loads(body) for body in re.findall(r"-d '(\{.*\})'", text)]
 
 
-def test_the_readme_curl_requests_work_as_written(served):
-    bodies = _curl_bodies(README.read_text(encoding="utf-8"))
+def test_the_documented_curl_requests_work_as_written(served):
+    bodies = [body for doc in DOCUMENTS for body in _curl_bodies(doc.read_text(encoding="utf-8"))]
     assert {"instances", "inputs"} <= {key for body in bodies for key in body}
     for body in bodies:
         answer = _post(served.url, body)

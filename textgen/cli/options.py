@@ -17,6 +17,7 @@ from textgen.core.config import (
     MAX_COPY,
     MAX_NGRAM,
     REPETITION_HISTORY,
+    validate_repetition,
 )
 from textgen.core.presets import PRESETS
 from textgen.runs.folder import DEFAULT_ROOT
@@ -31,6 +32,12 @@ def _apply(options):
         return command
 
     return decorate
+
+
+def _ngram_given(ctx, param, value):
+    """A given --no-repeat-ngram is 1 to MAX_NGRAM (the library reads 0 as off)."""
+    validate_repetition(None, None, value)
+    return value
 
 
 # fmt: off
@@ -49,7 +56,7 @@ control_options = _apply([
                  help="Divide the logits of recently used tokens by F (CTRL's rule; 1: off)."),
     click.option("--repetition-window", type=int,
                  help=f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64)."),
-    click.option("--no-repeat-ngram", type=int,
+    click.option("--no-repeat-ngram", type=int, callback=_ngram_given,
                  help=f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off)."),
     max_copy_option,
 ])
