@@ -19,7 +19,7 @@ import tensorflow as tf  # noqa: E402
 
 import textgen  # noqa: E402, F401  (its runtime settings, before the first tensor)
 from textgen.core.config import ModelConfig
-from textgen.data.tokenizers import Vocabulary
+from textgen.data.vocabulary import Vocabulary
 from textgen.model.network import build_model
 
 # The reference model of the performance issue: char level, 2 x 256, embedding 64,

@@ -33,7 +33,7 @@ from items_experiment import stdlib_names_and_docstrings, write_labelled_corpus
 from textgen.core.config import DataConfig
 from textgen.data.corpus import load_corpus
 from textgen.data.items import ITEM_END, ITEM_START, item_prefix, parse_items
-from textgen.data.tokenizers import Tokenizer, Vocabulary
+from textgen.data.tokenizers import Tokenizer, build_vocabulary
 
 SEQ, BATCH = 64, 64
 
@@ -119,7 +119,7 @@ def main() -> None:
     data = DataConfig(sources=[str(corpus_file)], label_field="label", data_dir=str(out))
     corpus = load_corpus(data)
     run_labels = list(corpus.labels)
-    vocab = Vocabulary.build(corpus.train, "char")
+    vocab = build_vocabulary(corpus.train, "char")
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text(corpus.train).astype(np.int32)
     label_of_token = {vocab.tokens.index(item_prefix(run_labels, n)[1]) + 1: i + 1

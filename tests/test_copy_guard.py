@@ -16,7 +16,8 @@ from textgen.core.config import ModelConfig
 from textgen.core.errors import ExportError
 from textgen.data import span_index
 from textgen.data.span_index import SpanIndex, text_codes
-from textgen.data.tokenizers import Tokenizer, Vocabulary
+from textgen.data.tokenizers import Tokenizer, build_vocabulary
+from textgen.data.vocabulary import Vocabulary
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.generator import Generator
 from textgen.model.network import build_model
@@ -50,7 +51,7 @@ def _untrained_generator(vocab: Vocabulary, guard: CopyGuard | None, seed: int) 
 @pytest.mark.parametrize("level", ["char", "word"])
 def test_text_codes_write_the_ids_as_decode_does(level, monkeypatch):
     text = make_corpus(lines=30) + "Unknown: ZZZ\n"
-    vocab = Vocabulary.build(make_corpus(lines=30), level)  # ZZZ is [UNK]
+    vocab = build_vocabulary(make_corpus(lines=30), level)  # ZZZ is [UNK]
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text(text)
     monkeypatch.setattr(span_index, "_CHUNK_TOKENS", 7)  # chunk seams inside words
@@ -118,7 +119,7 @@ def test_the_graph_check_equals_a_check_by_hand(level):
     """`CopyGuard.copied` (hashes in the graph) against windows cut in Python and looked up
     with `SpanIndex.contains` (hashes in NumPy)."""
     corpus = make_corpus(lines=60, seed=3)
-    vocab = Vocabulary.build(corpus, level)
+    vocab = build_vocabulary(corpus, level)
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text(corpus)
     span = 9
@@ -174,7 +175,7 @@ def test_guarded_samples_never_hold_a_training_span(seed, span, level, temperatu
         corpus = _random_text(rng, "ab \n", 400)
     else:
         corpus = " ".join(rng.choice(["a", "b", "c", "dd", ",", "\n"]) for _ in range(300))
-    vocab = Vocabulary.build(corpus, level)
+    vocab = build_vocabulary(corpus, level)
     ids = Tokenizer(vocab).encode_text(corpus)
     training_text = _text(text_codes(ids, vocab))
     guard = CopyGuard(SpanIndex.build(lambda: text_codes(ids, vocab), span), vocab)
@@ -193,7 +194,7 @@ def test_a_row_with_every_candidate_excluded_ends_there():
     """Every 3-gram over "ab" is in a de Bruijn text, so after two characters of a
     completion, nothing may follow: each sample ends at 2 characters, streamed or not."""
     corpus = "aaababbbaa"  # all eight 3-grams of {a, b}
-    vocab = Vocabulary.build(corpus, "char")
+    vocab = build_vocabulary(corpus, "char")
     ids = Tokenizer(vocab).encode_text(corpus)
     guard = CopyGuard(SpanIndex.build(lambda: text_codes(ids, vocab), 3), vocab)
     generator = _untrained_generator(vocab, guard, 0)

@@ -14,7 +14,7 @@ import tensorflow as tf
 import textgen
 from textgen.core.config import TrainConfig
 from textgen.core.errors import ConfigError, RunError
-from textgen.data.tokenizers import Vocabulary, extend_vocabulary
+from textgen.data.vocabulary import Vocabulary, extend_vocabulary
 from textgen.runs.folder import RunFolder
 
 from conftest import make_corpus, run_cli

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 import textgen
-from textgen.data.tokenizers import UNK
+from textgen.data.vocabulary import UNK
 from textgen.generate import streaming
 from textgen.generate.generator import Generator
 

@@ -21,7 +21,7 @@ from textgen.data.items import (
     parse_items,
     read_items,
 )
-from textgen.data.tokenizers import Tokenizer, Vocabulary
+from textgen.data.tokenizers import Tokenizer, build_vocabulary
 from textgen.evaluate.evaluation import item_figures
 
 from serving_standin import ServingStandIn
@@ -48,7 +48,7 @@ def _kinds_corpus(path, count=300, seed=0):
 def test_items_are_wrapped_in_marker_tokens_that_are_never_printed(level):
     items = [Item("Good night", "verse"), Item("Return the sum.", "doc"), Item("Hello")]
     text = items_text(items, ["doc", "verse"])
-    vocab = Vocabulary.build(text, level)
+    vocab = build_vocabulary(text, level)
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text(text)
     tokens = [vocab.tokens[i - 1] for i in ids]

@@ -1,5 +1,6 @@
 from collections import Counter
 
+from textgen.data.tokenizers import build_vocabulary
 from textgen.evaluate.probe import (
     ITEMS,
     OVERHEAD,
@@ -40,9 +41,9 @@ def test_without_the_cue_the_answer_is_unpredictable():
 def test_a_model_that_reads_the_cue_scores_full_marks_and_one_that_cannot_scores_chance():
     import numpy as np
 
-    from textgen.data.tokenizers import Tokenizer, Vocabulary
+    from textgen.data.tokenizers import Tokenizer
 
-    vocab = Vocabulary.build(probe_corpus(50), "word")
+    vocab = build_vocabulary(probe_corpus(50), "word")
     place_ids = {Tokenizer(vocab).encode_text(p)[0] for p in PLACES}
 
     def oracle(ids, training=False):  # logits favouring the one place in the prompt

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from textgen.core.config import validate_sampling
 from textgen.core.errors import ConfigError
-from textgen.data.tokenizers import UNK_ID, Tokenizer, Vocabulary, string_tensor, valid_unicode
+from textgen.data.tokenizers import Tokenizer, build_vocabulary, string_tensor
+from textgen.data.vocabulary import UNK_ID, valid_unicode
 
 from conftest import choose
 
@@ -24,7 +25,7 @@ ANY_PYTHON_STR = st.text(st.characters(blacklist_characters="\r"), max_size=200)
 @FAST
 @given(ANY_TEXT)
 def test_any_text_round_trips_at_char_level(text):
-    tokenizer = Tokenizer(Vocabulary.build(text, "char"))
+    tokenizer = Tokenizer(build_vocabulary(text, "char"))
     ids = tokenizer.encode_text(text)
     assert len(ids) == len(text) and UNK_ID not in ids
     assert tokenizer.decode(ids) == text
@@ -39,21 +40,21 @@ def test_lone_surrogates_read_as_replacement_characters(text):
     valid.encode("utf-8")  # is Unicode text now
     if "\ufffd" not in valid:
         assert valid == text or len(valid) < len(text)  # (only pairs were joined)
-    tokenizer = Tokenizer(Vocabulary.build(valid, "char"))
+    tokenizer = Tokenizer(build_vocabulary(valid, "char"))
     ids = tokenizer.encode_text(text)
     assert tokenizer.decode(ids) == valid
     np.testing.assert_array_equal(ids, tokenizer.encode(string_tensor(text)).numpy())
 
 
 def test_an_undecodable_prompt_byte_is_sampled_from_as_a_replacement_character():
-    vocab = Vocabulary.build("ab\ufffdc", "char")
+    vocab = build_vocabulary("ab\ufffdc", "char")
     assert Tokenizer(vocab).decode(Tokenizer(vocab).encode_text("ab\udcffc")) == "ab\ufffdc"
 
 
 @FAST
 @given(ANY_PYTHON_STR, ANY_PYTHON_STR, st.booleans())
 def test_word_level_never_crashes_on_any_text(train_text, other_text, lowercase):
-    vocab = Vocabulary.build(train_text, "word", lowercase, max_size=50)
+    vocab = build_vocabulary(train_text, "word", lowercase, max_size=50)
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text(other_text)
     assert ids.dtype == np.int32 and ((0 <= ids) & (ids < vocab.size)).all()

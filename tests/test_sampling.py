@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.data.tokenizers import UNK_ID
+from textgen.data.vocabulary import UNK_ID
 from textgen.generate.sampling import gumbel_noise, top_filter
 
 from conftest import choose

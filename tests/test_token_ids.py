@@ -3,7 +3,7 @@ import numpy as np
 from textgen.core.config import DataConfig
 from textgen.data.corpus import load_corpus
 from textgen.data.id_cache import corpus_ids, ids_dtype
-from textgen.data.tokenizers import Tokenizer, Vocabulary
+from textgen.data.tokenizers import Tokenizer, build_vocabulary
 
 from conftest import make_corpus
 
@@ -16,7 +16,7 @@ def _corpus(tmp_path):
 def test_ids_are_encoded_once_to_a_memory_mapped_cache(tmp_path):
     corpus = _corpus(tmp_path)
     sha = corpus.fingerprint()["sha256"]
-    vocab = Vocabulary.build(corpus.train, "char")
+    vocab = build_vocabulary(corpus.train, "char")
     ids = corpus_ids(corpus, sha, vocab, tmp_path / "data")
     assert isinstance(ids.train, np.memmap) and ids.train.dtype == np.uint8
     tokenizer = Tokenizer(vocab)
@@ -27,7 +27,7 @@ def test_ids_are_encoded_once_to_a_memory_mapped_cache(tmp_path):
     again = corpus_ids(corpus, sha, vocab, tmp_path / "data")
     assert cached.stat().st_mtime_ns == written  # reused, not re-encoded
     np.testing.assert_array_equal(again.train, ids.train)
-    other = Vocabulary.build(corpus.train[:500], "char")  # another vocabulary: other ids
+    other = build_vocabulary(corpus.train[:500], "char")  # another vocabulary: other ids
     assert len(list((tmp_path / "data" / "ids").iterdir())) == 1
     corpus_ids(corpus, sha, other, tmp_path / "data")
     assert len(list((tmp_path / "data" / "ids").iterdir())) == 2
@@ -37,7 +37,7 @@ def test_an_unwritable_data_dir_encodes_into_memory(tmp_path):
     corpus = _corpus(tmp_path)
     blocker = tmp_path / "data"
     blocker.write_text("a file where the cache folder would go")
-    vocab = Vocabulary.build(corpus.train, "char")
+    vocab = build_vocabulary(corpus.train, "char")
     ids = corpus_ids(corpus, corpus.fingerprint()["sha256"], vocab, blocker)
     assert not isinstance(ids.train, np.memmap) and len(ids.train) == len(corpus.train)
 

@@ -3,13 +3,13 @@ import pytest
 import tensorflow as tf
 
 from textgen.data.tokenizers import (
-    UNK_ID,
     Tokenizer,
-    Vocabulary,
+    build_vocabulary,
     count_tokens,
     split_tokens,
     whole_token_chunks,
 )
+from textgen.data.vocabulary import UNK_ID, Vocabulary
 
 TEXT = (
     "ROMEO:\n'Tis but thy name that is my enemy; know't well--\n"
@@ -18,7 +18,7 @@ TEXT = (
 
 
 def test_char_level_round_trips_exactly_including_unicode():
-    vocab = Vocabulary.build(TEXT, "char")
+    vocab = build_vocabulary(TEXT, "char")
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text(TEXT)
     assert len(ids) == len(TEXT)
@@ -27,7 +27,7 @@ def test_char_level_round_trips_exactly_including_unicode():
 
 
 def test_char_vocabulary_keeps_case_and_orders_by_frequency():
-    vocab = Vocabulary.build("aaabbc A", "char")
+    vocab = build_vocabulary("aaabbc A", "char")
     assert vocab.tokens[:3] == ["a", "b", " "] or vocab.tokens[:2] == ["a", "b"]
     assert "A" in vocab.tokens and vocab.size == len(set("aaabbc A")) + 1
 
@@ -40,13 +40,13 @@ def test_word_level_splits_words_punctuation_and_newlines():
 
 
 def test_word_level_detokenizes_the_way_people_write():
-    vocab = Vocabulary.build(TEXT, "word")
+    vocab = build_vocabulary(TEXT, "word")
     tokenizer = Tokenizer(vocab)
     assert tokenizer.decode(tokenizer.encode_text(TEXT)) == TEXT
 
 
 def test_word_level_lowercase_and_unknown_words_map_to_unk():
-    vocab = Vocabulary.build("The cat. the dog.", "word", lowercase=True)
+    vocab = build_vocabulary("The cat. the dog.", "word", lowercase=True)
     assert "The" not in vocab.tokens and "the" in vocab.tokens
     tokenizer = Tokenizer(vocab)
     ids = tokenizer.encode_text("THE zebra")
@@ -54,20 +54,20 @@ def test_word_level_lowercase_and_unknown_words_map_to_unk():
 
 
 def test_max_vocab_keeps_the_most_frequent_tokens():
-    vocab = Vocabulary.build("a a a b b c d", "word", max_size=3)
+    vocab = build_vocabulary("a a a b b c d", "word", max_size=3)
     assert vocab.tokens == ["a", "b"] and vocab.size == 3
     ids = Tokenizer(vocab).encode_text("c d a")
     np.testing.assert_array_equal(ids, [UNK_ID, UNK_ID, 1])
 
 
 def test_vocabulary_saves_and_loads(tmp_path):
-    vocab = Vocabulary.build(TEXT, "word", lowercase=True, max_size=20)
+    vocab = build_vocabulary(TEXT, "word", lowercase=True, max_size=20)
     vocab.save(tmp_path / "vocab.json")
     assert Vocabulary.load(tmp_path / "vocab.json") == vocab
 
 
 def test_batched_encoding_is_ragged_and_matches_single():
-    tokenizer = Tokenizer(Vocabulary.build(TEXT, "word"))
+    tokenizer = Tokenizer(build_vocabulary(TEXT, "word"))
     ragged = tokenizer.encode(tf.constant(["ROMEO: my name", ""]))
     assert ragged.shape[0] == 2
     np.testing.assert_array_equal(ragged[0].numpy(), tokenizer.encode_text("ROMEO: my name"))
@@ -76,7 +76,7 @@ def test_batched_encoding_is_ragged_and_matches_single():
 
 @pytest.mark.parametrize("level", ["char", "word"])
 def test_start_id_is_the_newline(level):
-    vocab = Vocabulary.build(TEXT, level)
+    vocab = build_vocabulary(TEXT, level)
     assert vocab.tokens[vocab.start_id - 1] == "\n"
 
 
@@ -85,7 +85,7 @@ MIXED = "Héllo WÖRLD\r\nİstanbul ǅ ß ﬁ 🙂 a\rb\n\tend " * 5
 
 @pytest.mark.parametrize("lowercase", [False, True])
 def test_fast_char_encoding_equals_the_graph_ops(lowercase):
-    vocab = Vocabulary.build(MIXED[:20], "char", lowercase)  # some characters stay unknown
+    vocab = build_vocabulary(MIXED[:20], "char", lowercase)  # some characters stay unknown
     tokenizer = Tokenizer(vocab)
     expected = tokenizer.encode(tf.constant(MIXED)).numpy()
     np.testing.assert_array_equal(tokenizer.encode_text(MIXED), expected)
@@ -98,5 +98,5 @@ def test_counting_in_chunks_equals_counting_the_whole_text(level):
     chunks = [text[i : i + 13] for i in range(0, len(text), 13)]  # cuts words and \r\n
     assert count_tokens(chunks, level, False) == count_tokens([text], level, False)
     assert "".join(whole_token_chunks(chunks)) == text
-    whole = Vocabulary.build(text, level)
+    whole = build_vocabulary(text, level)
     assert Vocabulary.from_counts(count_tokens(chunks, level, False), level).tokens == whole.tokens

@@ -10,8 +10,11 @@ import click
 from textgen.cli.common import quiet_tensorflow
 from textgen.cli.options import CONTROLS, control_options, run_options, weights_option
 from textgen.core.config import MAX_BATCH, MAX_NEW_TOKENS, MAX_SAMPLES
+from textgen.core.errors import ConfigError
 from textgen.generate.records import FORMATS, sample_lines
 from textgen.generate.settings import SamplingSettings
+
+BACKENDS = ("auto", "numpy", "tensorflow")
 
 
 # fmt: off
@@ -40,6 +43,9 @@ from textgen.generate.settings import SamplingSettings
 @click.option("--litert", metavar="DIR", type=click.Path(file_okay=False),
               help="Run a LiteRT export (textgen export --format litert) instead.")
 @click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto",
+              help="numpy: without TensorFlow (fast start; char level, best weights, no "
+              "repetition controls); auto: numpy when it can, else tensorflow.")
 @control_options
 # fmt: on
 def sample(**opts) -> None:
@@ -51,7 +57,7 @@ def sample(**opts) -> None:
         **{name: opts[name] for name in names},
     )  # checked here: a bad value is a usage error before anything loads
     prompts = [p for p in _read_prompts(opts) for _ in range(opts["num_samples"])]
-    sampler = _open_sampler(opts)
+    sampler = _open_sampler(opts, prompts, settings)
     alone = len(prompts) == 1 and not opts["output"] and opts["output_format"] == "text"
     if alone and opts["stream"]:
         click.echo(prompts[0], nl=False)
@@ -65,8 +71,9 @@ def sample(**opts) -> None:
     _write(lines, opts["output"], len(completions))
 
 
-def _open_sampler(opts: dict):
-    """The sampler asked for: a TF Serving server, a LiteRT export, or the run in process."""
+def _open_sampler(opts: dict, prompts: list[str], settings: SamplingSettings):
+    """The sampler asked for: a TF Serving server, a LiteRT export, or the run: with NumPy
+    when it can serve the request (`--backend`), else with TensorFlow."""
     if opts["server"]:
         from textgen.export.client import RemoteSampler
 
@@ -75,10 +82,26 @@ def _open_sampler(opts: dict):
         from textgen.export.litert_sampler import LiteRTSampler
 
         return LiteRTSampler(opts["litert"])
-    quiet_tensorflow()
-    from textgen.runs.run import load_run
+    from textgen.runs.folder import RunFolder
 
-    return load_run(opts["run_dir"], opts["root"], weights=opts["weights"], xla=opts["xla"])
+    folder = RunFolder.find(opts["run_dir"], opts["root"])
+    if opts["backend"] != "tensorflow":
+        from textgen.core.errors import TextgenError
+        from textgen.runs.numpy_run import NumpyRun
+
+        try:
+            if opts["weights"] != "best":
+                raise ConfigError("it samples the best weights only")
+            sampler = NumpyRun(folder)
+            sampler.check(prompts, settings)
+            return sampler
+        except TextgenError as why:
+            if opts["backend"] == "numpy":
+                raise ConfigError(f"--backend numpy cannot serve this: {why}") from None
+    quiet_tensorflow()
+    from textgen.runs.run import Run
+
+    return Run(folder, weights=opts["weights"], xla=opts["xla"])
 
 
 def _read_prompts(opts: dict) -> list[str]:

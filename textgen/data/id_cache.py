@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from textgen.core.fileio import atomic_open
-from textgen.data.tokenizers import Tokenizer, Vocabulary, whole_token_chunks
+from textgen.data.tokenizers import Tokenizer, whole_token_chunks
+from textgen.data.vocabulary import Vocabulary
 
 
 @dataclass

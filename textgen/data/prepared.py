@@ -10,7 +10,8 @@ from textgen.core.config import RunConfig
 from textgen.core.errors import CorpusError
 from textgen.data.corpus import load_corpus
 from textgen.data.id_cache import corpus_ids
-from textgen.data.tokenizers import Vocabulary, count_tokens, extend_vocabulary
+from textgen.data.tokenizers import count_tokens
+from textgen.data.vocabulary import Vocabulary, extend_vocabulary
 from textgen.data.windows import stream_windows_per_pass
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from textgen.core.fileio import atomic_open, atomic_write_json
-from textgen.data.tokenizers import Vocabulary, glue_flags
+from textgen.data.vocabulary import Vocabulary, glue_flags
 
 PRIMES = (2_147_483_647, 2_147_483_629)
 

@@ -8,21 +8,21 @@ then the vocabulary's tokens in order. The vocabulary is saved as `vocab.json`.
 from __future__ import annotations
 
 import collections
-import json
-import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from textgen.core.errors import RunError
-from textgen.core.fileio import atomic_write_json
+from textgen.data.vocabulary import (
+    NEWLINE,
+    UNK,
+    UNK_ID,
+    Vocabulary,
+    char_ids,
+    glue_flags,
+    valid_unicode,
+)
 
-UNK = "[UNK]"
-UNK_ID = 0
-NEWLINE = "\n"
 _NEWLINE_MARK = "\x1e"  # stands in for "\n" while splitting on whitespace
 
 # A word: letters/digits with inner apostrophes or hyphens ("know't", "sun-beamed"),
@@ -31,81 +31,14 @@ _NEWLINE_MARK = "\x1e"  # stands in for "\n" while splitting on whitespace
 WORD_PATTERN = r"'?[\pL\pN_]+(?:['’-][\pL\pN_]+)*"
 WORD_TOKEN = rf"({WORD_PATTERN}|{_NEWLINE_MARK}|[^\s\pL\pN_])"
 
-# Detokenization: a space goes between two tokens unless the left one glues to what
-# follows or the right one glues to what precedes.
-_GLUE_LEFT = set(".,;:!?)]}%'") | {NEWLINE, "-"}  # no space before these
-_GLUE_RIGHT = set("([{") | {NEWLINE, "-"}  # no space after these
 
-
-@dataclass
-class Vocabulary:
-    """The tokens of a run, in id order (id 0, `[UNK]`, is implicit)."""
-
-    level: str
-    tokens: list[str] = field(default_factory=list)
-    lowercase: bool = False
-
-    @property
-    def size(self) -> int:
-        """Number of ids, `[UNK]` included."""
-        return len(self.tokens) + 1
-
-    @property
-    def start_id(self) -> int:
-        """The id fed before an empty prompt: the newline, as if a new speech begins."""
-        return self.tokens.index(NEWLINE) + 1 if NEWLINE in self.tokens else UNK_ID
-
-    def save(self, path: str | os.PathLike) -> None:
-        atomic_write_json(
-            path, {"level": self.level, "lowercase": self.lowercase, "tokens": self.tokens}
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Vocabulary:
-        try:
-            values = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(values["level"], list(values["tokens"]), bool(values["lowercase"]))
-        except (OSError, ValueError, KeyError) as err:
-            raise RunError(f"cannot read vocabulary {path}: {err}") from None
-
-    @classmethod
-    def build(
-        cls, text: str, level: str, lowercase: bool = False, max_size: int | None = None
-    ) -> Vocabulary:
-        """The most frequent tokens of `text` (ties by token), at most `max_size` ids."""
-        return cls.from_counts(count_tokens([text], level, lowercase), level, lowercase, max_size)
-
-    @classmethod
-    def from_counts(
-        cls,
-        counts: collections.Counter,
-        level: str,
-        lowercase: bool = False,
-        max_size: int | None = None,
-    ) -> Vocabulary:
-        """The vocabulary of token counts (`count_tokens`): most frequent first, ties by token."""
-        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        tokens = [token for token, _ in ranked]
-        if max_size is not None:
-            tokens = tokens[: max(max_size - 1, 1)]
-        return cls(level, tokens, lowercase)
-
-
-def extend_vocabulary(
-    parent: Vocabulary, counts: collections.Counter, max_size: int | None = None
+def build_vocabulary(
+    text: str, level: str, lowercase: bool = False, max_size: int | None = None
 ) -> Vocabulary:
-    """The parent's vocabulary with the tokens of `counts` it lacks appended, most frequent
-    first (ties by token), while the size stays within `max_size` (None: no cap).
-
-    Every parent token keeps its id, so the parent's weights stay valid for them; the
-    added tokens take the ids after the parent's.
-    """
-    known = set(parent.tokens)
-    new = [t for t, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
-    new = [t for t in new if t not in known]
-    if max_size is not None:
-        new = new[: max(max_size - parent.size, 0)]
-    return Vocabulary(parent.level, [*parent.tokens, *new], parent.lowercase)
+    """The most frequent tokens of `text` (ties by token), at most `max_size` ids."""
+    return Vocabulary.from_counts(
+        count_tokens([text], level, lowercase), level, lowercase, max_size
+    )
 
 
 def count_tokens(chunks: Iterable[str], level: str, lowercase: bool) -> collections.Counter:
@@ -126,16 +59,6 @@ def count_tokens(chunks: Iterable[str], level: str, lowercase: bool) -> collecti
     for codepoint in np.flatnonzero(codepoint_counts):
         counts[chr(codepoint)] += int(codepoint_counts[codepoint])
     return counts
-
-
-def valid_unicode(text: str) -> str:
-    """`text` with lone surrogates (not Unicode text: e.g. an undecodable byte in a
-    command-line argument) replaced by U+FFFD, as the graph ops replace invalid UTF-8."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:  # (a surrogate pair written as two code points is joined)
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _utf8(text: str) -> bytes:
@@ -197,18 +120,6 @@ def _unmark_newlines(tokens: tf.Tensor) -> tf.Tensor:
     return tf.where(tokens == _NEWLINE_MARK, NEWLINE, tokens)
 
 
-def glue_flags(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """(vocab,) bools per id: no space before it (left), no space after it (right).
-    Characters always glue: char level adds no spaces; so do item markers."""
-    from textgen.data.items import is_marker
-
-    strings = [UNK, *vocab.tokens]
-    char = vocab.level == "char"
-    left = np.array([char or s in _GLUE_LEFT or is_marker(s) for s in strings])
-    right = np.array([char or s in _GLUE_RIGHT or is_marker(s) for s in strings])
-    return left, right
-
-
 class Tokenizer(tf.Module):
     """A vocabulary as TensorFlow lookup tables: text <-> ids, inside or outside a graph.
 
@@ -262,19 +173,5 @@ class Tokenizer(tf.Module):
     def encode_text(self, text: str) -> np.ndarray:
         """Ids of a Python string as a NumPy int32 array (for the training pipeline)."""
         if self.level == "char":
-            codepoints = _codepoints(text, self.lowercase)
-            table = self._codepoint_ids()
-            inside = codepoints < len(table)
-            return np.where(inside, table[np.where(inside, codepoints, 0)], UNK_ID)
+            return char_ids(self.vocab, _codepoints(text, self.lowercase))
         return self.encode(string_tensor(text)).numpy()
-
-    def _codepoint_ids(self) -> np.ndarray:
-        """Char level: id of every code point up to the vocabulary's largest (0: unknown)."""
-        if getattr(self, "_codepoint_table", None) is None:
-            chars = [ord(token) for token in self.vocab.tokens if len(token) == 1]
-            table = np.zeros(max(chars, default=0) + 1, np.int32)
-            for index, token in enumerate(self.vocab.tokens, start=1):
-                if len(token) == 1:
-                    table[ord(token)] = index
-            self._codepoint_table = table
-        return self._codepoint_table

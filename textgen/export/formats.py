@@ -60,7 +60,8 @@ def _saved_model(**options) -> Exported:
 
 
 def _for_devices(export_format: str, node_modules=None, **options) -> Exported:
-    from textgen.export.litert import export_litert, read_metadata
+    from textgen.export.litert import export_litert
+    from textgen.export.litert_format import read_metadata
     from textgen.export.web import export_web
 
     if export_format == "litert":

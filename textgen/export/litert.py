@@ -15,7 +15,6 @@ run's sampling defaults and stop strings, item markers and labels).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -28,14 +27,14 @@ import tensorflow as tf
 from textgen.core.errors import ExportError
 from textgen.core.fileio import atomic_write_json
 from textgen.data.items import ITEM_START, label_token
-from textgen.data.tokenizers import WORD_PATTERN, glue_flags
+from textgen.data.tokenizers import WORD_PATTERN
+from textgen.data.vocabulary import glue_flags
+from textgen.export.litert_format import META_FILE, MODEL_FILE
 from textgen.model.one_step import OneStep
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 from textgen.runs.run import Run
 
 QUANTIZE = ("none", "dynamic", "float16")
-MODEL_FILE = "model.tflite"
-META_FILE = "textgen.json"
 # Word-level tokens, as `tokenizers.split_tokens` cuts them (JavaScript's `u` regex syntax)
 WORD_TOKEN_JS = (
     WORD_PATTERN.replace(r"\pL", r"\p{L}").replace(r"\pN", r"\p{N}") + r"|\n|[^\s\p{L}\p{N}_]"
@@ -166,16 +165,3 @@ def export_litert(
         raise
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     return LiteRTExport(target, size, time.perf_counter() - started)
-
-
-def read_metadata(folder: str | os.PathLike) -> dict:
-    path = Path(folder) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ExportError(
-            f"{folder} is not a textgen LiteRT export (cannot read {path.name}: {err})"
-        ) from None
-    if meta.get("format") != "textgen-litert-1" or not (Path(folder) / MODEL_FILE).is_file():
-        raise ExportError(f"{folder} is not a textgen LiteRT export (no {MODEL_FILE})")
-    return meta

@@ -17,8 +17,8 @@ import numpy as np
 
 from textgen.core.config import SampleConfig
 from textgen.core.errors import ExportError
-from textgen.data.tokenizers import Vocabulary
-from textgen.export.litert import MODEL_FILE, read_metadata
+from textgen.data.vocabulary import Vocabulary
+from textgen.export.litert_format import MODEL_FILE, read_metadata
 from textgen.generate.reference import reference_stream
 from textgen.generate.sampler import Sampler
 from textgen.generate.settings import SamplingSettings

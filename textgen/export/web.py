@@ -66,7 +66,6 @@ def export_web(
     return export_litert(run_dir, root, target, extra_files=files, **options)
 
 
-
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass

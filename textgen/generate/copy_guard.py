@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.data.span_index import PRIMES, SpanIndex, bit_positions, piece_table, span_weights
-from textgen.data.tokenizers import Vocabulary, glue_flags
+from textgen.data.vocabulary import Vocabulary, glue_flags
 
 CANDIDATES = 16  # tokens checked per step, best first
 

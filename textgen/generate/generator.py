@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
 from textgen.data.items import MARKER_PATTERN, is_marker
-from textgen.data.tokenizers import Tokenizer, Vocabulary, string_tensor
+from textgen.data.tokenizers import Tokenizer, string_tensor
+from textgen.data.vocabulary import Vocabulary
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
 from textgen.generate.priming import prime

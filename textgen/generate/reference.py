@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from textgen.data.items import strip_markers
+from textgen.data.vocabulary import UNK_ID
 from textgen.generate.stops import StopStrings
 
-UNK_ID = 0  # `[UNK]`, never drawn (textgen.data.tokenizers.UNK_ID)
 _MASK = np.uint64(0xFFFFFFFF)
 
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from textgen.core.config import MAX_NGRAM
-from textgen.data.tokenizers import UNK_ID
+from textgen.data.vocabulary import UNK_ID
 
 _NEG_INF = float("-inf")
 

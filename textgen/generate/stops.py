@@ -1,10 +1,16 @@
-"""Stop strings: where a generation ends, found in the graph and in a Python stream."""
+"""Stop strings: where a generation ends, found in the graph and in a Python stream.
+
+TensorFlow is imported by the graph methods only: the TensorFlow-free samplers (the
+NumPy reference loop, LiteRT) use the Python half.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def _re2_literal(text: str) -> str:
@@ -28,14 +34,20 @@ class StopStrings:
 
     def found(self, text: tf.Tensor) -> tf.Tensor:
         """Whether each text (batch,) holds a stop string."""
+        import tensorflow as tf
+
         return tf.strings.regex_full_match(text, self._found)
 
     def cut(self, text: tf.Tensor) -> tf.Tensor:
         """Each text without its first stop string and what follows."""
+        import tensorflow as tf
+
         return tf.strings.regex_replace(text, self._from_stop, "")
 
     def end(self, text: tf.Tensor) -> tf.Tensor:
         """Bytes of each text through its first stop string (meaningful where `found`)."""
+        import tensorflow as tf
+
         first = tf.strings.regex_replace(text, self._first, r"\1")
         return tf.strings.length(self.cut(text)) + tf.strings.length(first)
 

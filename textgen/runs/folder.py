@@ -4,7 +4,8 @@ RUN/
   config.json            every setting, the textgen version, the corpus fingerprint
   vocab.json             the vocabulary (tokens in id order)
   checkpoints/latest/    tf.train.CheckpointManager: weights, optimizer, data position
-  checkpoints/best/      the checkpoint with the best validation loss
+  checkpoints/best/      the checkpoint with the best validation loss, and weights.npz:
+                         its weights for sampling without TensorFlow
   logs/training.csv      one row per epoch
   logs/tensorboard/      TensorBoard summaries
   export/NAME/VERSION/   SavedModels for TF Serving (textgen export)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -23,12 +25,27 @@ from textgen.core.config import (
 )
 from textgen.core.errors import RunError
 from textgen.core.fileio import atomic_write_json
+from textgen.data.items import ITEM_END
 
 DEFAULT_ROOT = Path("checkpoints")
 
 
 # The columns of logs/training.csv, one row per epoch.
 LOG_FIELDS = ("epoch", "step", "loss", "val_loss", "learning_rate", "seconds", "tokens_per_sec")
+
+
+def latest_checkpoint(directory: Path) -> str | None:
+    """`tf.train.latest_checkpoint(directory)`, read without TensorFlow: the prefix the
+    `checkpoint` file names, if its index file exists."""
+    try:
+        state = (directory / "checkpoint").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', state, re.MULTILINE)
+    if not found:
+        return None
+    prefix = os.path.join(str(directory), found.group(1))  # (an absolute name stays so)
+    return prefix if os.path.exists(prefix + ".index") else None
 
 
 class RunFolder:
@@ -99,13 +116,17 @@ class RunFolder:
 
     def weights_path(self, which: str = "best") -> str | None:
         """The checkpoint prefix to load weights from: `best`, falling back to `latest`."""
-        import tensorflow as tf
-
         order = [self.best_dir, self.latest_dir] if which == "best" else [self.latest_dir]
         for directory in order:
-            if directory.is_dir() and (path := tf.train.latest_checkpoint(str(directory))):
+            if path := latest_checkpoint(directory):
                 return path
         return None
+
+    @property
+    def numpy_weights_file(self) -> Path:
+        """The best weights as NumPy arrays, for sampling without TensorFlow
+        (`textgen.model.numpy_step`); it names the checkpoint it was written from."""
+        return self.best_dir / "weights.npz"
 
     def save_config(self, config: RunConfig) -> None:
         atomic_write_json(self.config_file, config.to_dict())
@@ -118,7 +139,7 @@ class RunFolder:
         return RunConfig.from_dict(values)
 
     def load_vocab(self):
-        from textgen.data.tokenizers import Vocabulary
+        from textgen.data.vocabulary import Vocabulary
 
         return Vocabulary.load(self.vocab_file)
 
@@ -152,3 +173,17 @@ class RunFolder:
     def default_name(config: RunConfig) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return f"{stamp}-{config.data.level}-{config.model.cell}"
+
+
+def run_labels(config: RunConfig) -> list[str]:
+    """The labels a run's items carry (sorted), [] if none."""
+    return list(config.corpus.get("labels", {}))
+
+
+def run_item_stops(config: RunConfig) -> list[str]:
+    """Where an item run's samples end besides its stop strings: the item's end marker,
+    and a line break when no training item spans two lines ([] for other runs)."""
+    if config.data.items is None:
+        return []
+    single_line = not config.corpus.get("multiline_items", True)
+    return [ITEM_END, *(["\n"] if single_line else [])]

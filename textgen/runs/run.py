@@ -7,10 +7,9 @@ from collections.abc import Iterator, Sequence
 
 from textgen.core.config import validate_max_copy
 from textgen.core.errors import RunError
-from textgen.data.items import ITEM_END
 from textgen.generate.sampler import Sampler
 from textgen.generate.settings import SamplingSettings
-from textgen.runs.folder import DEFAULT_ROOT, RunFolder
+from textgen.runs.folder import DEFAULT_ROOT, RunFolder, run_item_stops, run_labels
 
 
 class Run(Sampler):
@@ -93,16 +92,12 @@ class Run(Sampler):
     @property
     def labels(self) -> list[str]:
         """The labels the run's items carry (sorted), [] if none."""
-        return list(self.config.corpus.get("labels", {}))
+        return run_labels(self.config)
 
     @property
     def item_stops(self) -> list[str]:
-        """Where an item run's samples end besides the run's stop strings: the item's end
-        marker, and a line break when no training item spans two lines."""
-        if not self.items:
-            return []
-        single_line = not self.config.corpus.get("multiline_items", True)
-        return [ITEM_END, *(["\n"] if single_line else [])]
+        """Where the run's samples end besides its stop strings (`run_item_stops`)."""
+        return run_item_stops(self.config)
 
     def copy_guard(self, span: int):
         """The copy guard for spans of `span` characters of this run's training text (its

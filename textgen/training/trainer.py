@@ -10,6 +10,7 @@ weights, the optimizer state and the step (the data order is a function of the s
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from textgen.core.errors import RunError
 from textgen.data.windows import stateful_dataset, stream_windows_per_pass, training_dataset
 from textgen.generate.generator import Generator
 from textgen.model.network import build_model, forward_from_state
+from textgen.model.numpy_step import write_weights
 from textgen.model.sizes import state_sizes
 from textgen.model.window_loss import WindowLoss, loss_figures
 from textgen.runs.folder import RunFolder
@@ -321,7 +323,13 @@ class Trainer:
         if improved:
             self.best_val_loss.assign(val_loss if val_loss is not None else self.epoch_loss())
             self.bad_epochs.assign(0)
-            self._save(self.best, step)
+            best = self._save(self.best, step)
+            # what `textgen sample` reads without TensorFlow; written after the checkpoint,
+            # so a crash in between leaves it naming an older one (then unused)
+            try:
+                write_weights(self.model, self.folder.numpy_weights_file, os.path.basename(best))
+            except OSError as err:
+                raise RunError(f"cannot write {self.folder.numpy_weights_file}: {err}") from None
         else:
             self.bad_epochs.assign_add(1)
         self._save(self.latest, step)
@@ -372,14 +380,15 @@ class Trainer:
         )[0]
         self.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
 
-    def _save(self, manager: tf.train.CheckpointManager, step: int) -> None:
-        """Save a checkpoint; a full disk or unwritable folder is one clear error.
+    def _save(self, manager: tf.train.CheckpointManager, step: int) -> str:
+        """Save a checkpoint (its path returned); a full disk or unwritable folder is one
+        clear error.
 
         CheckpointManager writes the files first and its index last, so a failed save
         leaves the previous checkpoint in place and in use.
         """
         try:
-            manager.save(checkpoint_number=step)
+            return manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as err:
             reason = getattr(err, "strerror", None) or str(err).strip().splitlines()[0][:200]
             raise RunError(

@@ -1,0 +1,135 @@
+"""Sampling without TensorFlow: the NumPy step equals the network's step, the NumPy
+sampler writes the TensorFlow generator's text, and `textgen sample` picks it when it
+can, falls back when it cannot, and commands that only read files never import
+TensorFlow."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import textgen
+from tests.conftest import run_cli
+from textgen.core.errors import ConfigError, RunError
+from textgen.model.numpy_step import NumpyStep, write_weights
+from textgen.model.one_step import OneStep
+from textgen.runs.folder import RunFolder
+from textgen.runs.numpy_run import NumpyRun
+
+SETTINGS = [
+    {"max_new_tokens": 60, "temperature": 0},
+    {"max_new_tokens": 60, "temperature": 1.0, "seed": 3},
+    {"max_new_tokens": 60, "temperature": 0.8, "top_k": 5, "seed": 4},
+    {"max_new_tokens": 60, "temperature": 1.2, "top_p": 0.8, "seed": 5},
+    {"max_new_tokens": 80, "temperature": 0.7, "seed": 6, "stop": ["\n\n", "!"]},
+]
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_the_numpy_step_gives_the_networks_logits(trained_runs, cell):
+    run = textgen.load_run(trained_runs("char", cell), xla=False)
+    numpy_step, one_step = NumpyStep(run.folder.numpy_weights_file), OneStep(run.model)
+    state, numpy_state = one_step.zero_state(1), numpy_step.zero_state()
+    for token in [run.vocab.start_id, *run.generator.tokenizer.encode_text("ROMEO: love")]:
+        logits, state = one_step(tf.constant([token]), state)
+        numpy_logits, numpy_state = numpy_step.step(token, numpy_state)
+        np.testing.assert_allclose(numpy_logits, logits[0].numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_numpy_and_tensorflow_write_the_same_text(trained_runs, cell):
+    run = textgen.load_run(trained_runs("char", cell), xla=False)
+    fast = NumpyRun(run.folder)
+    prompts = ["ROMEO:", "", "love the", "ROMEO:"]  # the repeated prompt: another stream
+    for settings in SETTINGS:
+        assert fast.generate(prompts, **settings) == run.generate(prompts, **settings)
+        assert "".join(fast.stream("NURSE:", **settings)) == run.generate(["NURSE:"], **settings)[0]
+
+
+def _textgen(*args, env=None):
+    """`textgen ARGS` in a new process, and the modules it imported (python -X importtime)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "textgen.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("import time")]
+    return result.returncode, result.stdout, "\n".join(errors), imported
+
+
+def test_sample_answers_without_tensorflow_with_the_generators_text(trained_runs):
+    run_dir = trained_runs("char", "gru")
+    args = ["sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 80, "--seed", 2]
+    code, fast, _, imported = _textgen(*args)
+    assert code == 0 and "tensorflow" not in imported
+    assert fast == run_cli(*args, "--backend", "tensorflow").output
+    many = [*args, "--num-samples", 3, "--temperature", 0.9, "--format", "jsonl"]
+    code, fast, _, imported = _textgen(*many)
+    assert code == 0 and "tensorflow" not in imported
+    assert fast == run_cli(*many, "--backend", "tensorflow").output
+
+
+def test_sample_falls_back_to_tensorflow_for_what_numpy_lacks(trained_runs):
+    run_dir = trained_runs("char", "gru")
+    args = ["sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 40, "--seed", 2]
+    controlled = [*args, "--repetition-penalty", 1.3]
+    code, out, _, imported = _textgen(*controlled)
+    assert code == 0 and "tensorflow" in imported
+    assert out == run_cli(*controlled, "--backend", "tensorflow").output
+    code, _, errors, _ = _textgen(*controlled, "--backend", "numpy")
+    assert code == 2 and "--backend numpy cannot serve this: the repetition controls" in errors
+    assert len(errors.strip().splitlines()) == 1
+    code, out, _, imported = _textgen(*args, "--weights", "latest")
+    assert code == 0 and "tensorflow" in imported
+    word = trained_runs("word", "gru")
+    assert run_cli("sample", "--run-dir", word, "--length", 10, "--seed", 1).output
+
+
+def test_weights_older_than_the_best_checkpoint_are_not_used(trained_runs, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_runs("char", "lstm"), run_dir)
+    folder = RunFolder(run_dir)
+    run = textgen.load_run(run_dir, xla=False)
+    write_weights(run.model, folder.numpy_weights_file, "ckpt-0")  # names another checkpoint
+    with pytest.raises(RunError, match="older than the best checkpoint"):
+        NumpyRun(folder)
+    args = ["sample", "--run-dir", run_dir, "--length", 30, "--seed", 1]
+    code, out, _, imported = _textgen(*args)
+    assert code == 0 and "tensorflow" in imported
+    assert out == run_cli(*args, "--backend", "tensorflow").output
+    folder.numpy_weights_file.unlink()  # a run from before the file: the same
+    code, out2, _, _ = _textgen(*args)
+    assert code == 0 and out2 == out
+
+
+def test_a_label_and_settings_are_checked_as_in_process(trained_runs):
+    fast = NumpyRun(RunFolder(trained_runs("char", "gru")))
+    with pytest.raises(ConfigError, match="not trained on items"):
+        fast.generate([""], label="x")
+    with pytest.raises(ConfigError, match="repetition controls"):
+        fast.generate([""], no_repeat_ngram=2)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["info"],
+        ["--help"],
+        ["sample", "--help"],
+        ["sample", "--temperature", "-1"],
+        ["sample", "--top-p", "2"],
+        ["sample", "--run-dir", "no/such/run"],
+        ["export", "--max-copy", "1"],
+    ],
+)
+def test_commands_that_read_files_never_import_tensorflow(trained_runs, args):
+    run_dir = trained_runs("char", "gru")
+    if args == ["info"]:
+        args = ["info", "--run-dir", run_dir]
+    _, _, _, imported = _textgen(*args)
+    assert "tensorflow" not in imported

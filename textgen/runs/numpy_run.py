@@ -1,0 +1,77 @@
+"""A run sampled without TensorFlow: the NumPy reference loop over the run's best weights.
+
+`textgen sample` uses it whenever it can serve the request (`NumpyRun.open` and `check`
+say why not, in one line), so a sample takes about as long as reading a few megabytes;
+otherwise the TensorFlow generator (`Run`) draws the same text. It serves the best
+weights of a character-level run, kept current by the trainer (`weights.npz` names the
+checkpoint it equals), with temperature, top-k, top-p, seeds, several samples, stop
+strings and labels; the repetition controls and the copy guard need the generator.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+from textgen.core.config import MAX_NEW_TOKENS
+from textgen.core.errors import ConfigError, RunError
+from textgen.data.vocabulary import UNK, char_codes, char_ids
+from textgen.generate.reference import reference_stream
+from textgen.generate.sampler import Sampler
+from textgen.generate.settings import SamplingSettings
+from textgen.generate.stops import StopStrings
+from textgen.model.numpy_step import NumpyStep
+from textgen.runs.folder import RunFolder, latest_checkpoint, run_item_stops, run_labels
+
+_NEEDS_GENERATOR = "the repetition controls and --max-copy need the TensorFlow generator"
+
+
+class NumpyRun(Sampler):
+    """Samples a run folder's best weights with NumPy (see `Sampler` for the interface)."""
+
+    unsupported = {
+        name: _NEEDS_GENERATOR
+        for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
+    }
+
+    def __init__(self, folder: RunFolder):
+        self.folder = folder
+        self.config, self.vocab = folder.load_config(), folder.load_vocab()
+        if self.vocab.level != "char":
+            raise RunError("the NumPy sampler reads characters; this is a word-level run")
+        if not folder.numpy_weights_file.is_file():
+            raise RunError(f"{folder.numpy_weights_file} is missing (a run from before it)")
+        self.network = NumpyStep(folder.numpy_weights_file)
+        best = latest_checkpoint(folder.best_dir) or ""
+        if os.path.basename(best) != self.network.checkpoint:
+            raise RunError("weights.npz is older than the best checkpoint")
+        self.items = self.config.data.items is not None
+        self.labels = run_labels(self.config)
+
+    def check(self, prompts: Sequence[str], settings: SamplingSettings) -> None:
+        """ConfigError (one line) unless this sampler can serve `prompts` with `settings`."""
+        self.settings(settings)
+        if any(char_codes(p, self.vocab.lowercase) is None for p in prompts):
+            raise ConfigError("lowercasing non-ASCII text needs TensorFlow's rules")
+
+    def _stream_row(self, prompt: str, settings: SamplingSettings, stream: int):
+        settings = settings.with_defaults(self.config.sample)
+        stops = StopStrings([*settings.stop, *run_item_stops(self.config)])
+        (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
+        codes = char_codes(prompt, self.vocab.lowercase)
+        if codes is None:
+            raise ConfigError("lowercasing non-ASCII text needs TensorFlow's rules")
+        ids = [self.vocab.start_id, *char_ids(self.vocab, codes).tolist()]
+        length = min(settings.max_new_tokens, MAX_NEW_TOKENS)
+        settings = SamplingSettings.of(settings, max_new_tokens=length)
+        strings = [UNK, *self.vocab.tokens]
+        return reference_stream(
+            self.network.step, self.network.zero_state(), ids,
+            lambda prev, token: strings[token], settings, stream, stops,
+        )  # fmt: skip
+
+    def _draw(self, prompts, streams, settings) -> list[str]:
+        return ["".join(self._stream_row(p, settings, s)) for p, s in zip(prompts, streams)]
+
+    def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
+        return self._stream_row(prompt, settings, 0)
