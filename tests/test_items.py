@@ -263,3 +263,14 @@ def test_a_bad_item_corpus_leaves_no_run_folder(tmp_path):
     result = run_cli("train", "--corpus", bad, "--root", tmp_path / "runs", expect=1)
     assert "bad.jsonl:2: not valid JSON" in result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_the_numpy_sampler_writes_the_items_of_a_label_as_the_generator_does(item_run):
+    from textgen.runs.numpy_run import NumpyRun
+
+    fast = NumpyRun(item_run.folder)
+    for label in ("hard", "soft", None):
+        settings = {"max_new_tokens": 40, "temperature": 0.9, "seed": 3, "label": label}
+        assert fast.generate([""] * 3, **settings) == item_run.generate([""] * 3, **settings)
+    with pytest.raises(ConfigError, match="unknown label 'pink'"):
+        fast.generate([""], label="pink")

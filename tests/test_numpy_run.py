@@ -3,7 +3,6 @@ sampler writes the TensorFlow generator's text, and `textgen sample` picks it wh
 can, falls back when it cannot, and commands that only read files never import
 TensorFlow."""
 
-import os
 import subprocess
 import sys
 
@@ -49,26 +48,36 @@ def test_numpy_and_tensorflow_write_the_same_text(trained_runs, cell):
         assert "".join(fast.stream("NURSE:", **settings)) == run.generate(["NURSE:"], **settings)[0]
 
 
-def _textgen(*args, env=None):
-    """`textgen ARGS` in a new process, and the modules it imported (python -X importtime)."""
+# `textgen ARGS` as its console script runs it, saying on exit whether TensorFlow was imported
+_RUN = (
+    "import atexit, sys\n"
+    "said = lambda: sys.stderr.write(f'\\nTENSORFLOW={\"tensorflow\" in sys.modules}\\n')\n"
+    "atexit.register(said)\n"
+    "sys.argv = ['textgen', *sys.argv[1:]]\n"
+    "from textgen.cli import main\n"
+    "main()\n"
+)
+
+
+def _textgen(*args):
+    """Run `textgen ARGS` in a new process: exit code, stdout, stderr, whether it imported
+    TensorFlow."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "textgen.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
-    errors = [line for line in result.stderr.splitlines() if not line.startswith("import time")]
-    return result.returncode, result.stdout, "\n".join(errors), imported
+        [sys.executable, "-c", _RUN, *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    errors, _, flag = result.stderr.rpartition("\nTENSORFLOW=")
+    return result.returncode, result.stdout, errors, flag.strip() == "True"
 
 
 def test_sample_answers_without_tensorflow_with_the_generators_text(trained_runs):
     run_dir = trained_runs("char", "gru")
     args = ["sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 80, "--seed", 2]
-    code, fast, _, imported = _textgen(*args)
-    assert code == 0 and "tensorflow" not in imported
+    code, fast, _, tensorflow = _textgen(*args)
+    assert code == 0 and not tensorflow
     assert fast == run_cli(*args, "--backend", "tensorflow").output
     many = [*args, "--num-samples", 3, "--temperature", 0.9, "--format", "jsonl"]
-    code, fast, _, imported = _textgen(*many)
-    assert code == 0 and "tensorflow" not in imported
+    code, fast, _, tensorflow = _textgen(*many)
+    assert code == 0 and not tensorflow
     assert fast == run_cli(*many, "--backend", "tensorflow").output
 
 
@@ -76,14 +85,14 @@ def test_sample_falls_back_to_tensorflow_for_what_numpy_lacks(trained_runs):
     run_dir = trained_runs("char", "gru")
     args = ["sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 40, "--seed", 2]
     controlled = [*args, "--repetition-penalty", 1.3]
-    code, out, _, imported = _textgen(*controlled)
-    assert code == 0 and "tensorflow" in imported
+    code, out, _, tensorflow = _textgen(*controlled)
+    assert code == 0 and tensorflow
     assert out == run_cli(*controlled, "--backend", "tensorflow").output
     code, _, errors, _ = _textgen(*controlled, "--backend", "numpy")
     assert code == 2 and "--backend numpy cannot serve this: the repetition controls" in errors
     assert len(errors.strip().splitlines()) == 1
-    code, out, _, imported = _textgen(*args, "--weights", "latest")
-    assert code == 0 and "tensorflow" in imported
+    code, out, _, tensorflow = _textgen(*args, "--weights", "latest")
+    assert code == 0 and tensorflow
     word = trained_runs("word", "gru")
     assert run_cli("sample", "--run-dir", word, "--length", 10, "--seed", 1).output
 
@@ -99,8 +108,8 @@ def test_weights_older_than_the_best_checkpoint_are_not_used(trained_runs, tmp_p
     with pytest.raises(RunError, match="older than the best checkpoint"):
         NumpyRun(folder)
     args = ["sample", "--run-dir", run_dir, "--length", 30, "--seed", 1]
-    code, out, _, imported = _textgen(*args)
-    assert code == 0 and "tensorflow" in imported
+    code, out, _, tensorflow = _textgen(*args)
+    assert code == 0 and tensorflow
     assert out == run_cli(*args, "--backend", "tensorflow").output
     folder.numpy_weights_file.unlink()  # a run from before the file: the same
     code, out2, _, _ = _textgen(*args)
@@ -131,5 +140,5 @@ def test_commands_that_read_files_never_import_tensorflow(trained_runs, args):
     run_dir = trained_runs("char", "gru")
     if args == ["info"]:
         args = ["info", "--run-dir", run_dir]
-    _, _, _, imported = _textgen(*args)
-    assert "tensorflow" not in imported
+    _, _, _, tensorflow = _textgen(*args)
+    assert not tensorflow
