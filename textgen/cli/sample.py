@@ -87,13 +87,14 @@ def _open_sampler(opts: dict, prompts: list[str], settings: SamplingSettings):
     folder = RunFolder.find(opts["run_dir"], opts["root"])
     if opts["backend"] != "tensorflow":
         from textgen.core.errors import TextgenError
-        from textgen.runs.numpy_run import NumpyRun
+        from textgen.runs.numpy_run import AUTO_MOST_TOKENS, NumpyRun
 
         try:
             if opts["weights"] != "best":
                 raise ConfigError("it samples the best weights only")
             sampler = NumpyRun(folder)
-            sampler.check(prompts, settings)
+            auto = opts["backend"] == "auto"
+            sampler.check(prompts, settings, AUTO_MOST_TOKENS if auto else None)
             return sampler
         except TextgenError as why:
             if opts["backend"] == "numpy":

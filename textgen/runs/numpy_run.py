@@ -24,6 +24,9 @@ from textgen.model.numpy_step import NumpyStep
 from textgen.runs.folder import RunFolder, latest_checkpoint, run_item_stops, run_labels
 
 _NEEDS_GENERATOR = "the repetition controls and --max-copy need the TensorFlow generator"
+# Tokens beyond which `textgen sample` prefers the TensorFlow generator: NumPy draws ~8-12k
+# tokens/s (one row at a time), TensorFlow starts in ~10 s, then draws 100k+ at batch 64.
+AUTO_MOST_TOKENS = 100_000
 
 
 class NumpyRun(Sampler):
@@ -48,11 +51,17 @@ class NumpyRun(Sampler):
         self.items = self.config.data.items is not None
         self.labels = run_labels(self.config)
 
-    def check(self, prompts: Sequence[str], settings: SamplingSettings) -> None:
-        """ConfigError (one line) unless this sampler can serve `prompts` with `settings`."""
+    def check(
+        self, prompts: Sequence[str], settings: SamplingSettings, most_tokens: int | None = None
+    ) -> None:
+        """ConfigError (one line) unless this sampler can serve `prompts` with `settings`,
+        drawing at most `most_tokens` tokens in all (None: any number)."""
         self.settings(settings)
         if any(char_codes(p, self.vocab.lowercase) is None for p in prompts):
             raise ConfigError("lowercasing non-ASCII text needs TensorFlow's rules")
+        tokens = len(prompts) * settings.with_defaults(self.config.sample).max_new_tokens
+        if most_tokens is not None and tokens > most_tokens:
+            raise ConfigError(f"{tokens} tokens: the TensorFlow generator draws them sooner")
 
     def _stream_row(self, prompt: str, settings: SamplingSettings, stream: int):
         settings = settings.with_defaults(self.config.sample)
