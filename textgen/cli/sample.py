@@ -39,6 +39,8 @@ BACKENDS = ("auto", "numpy", "tensorflow")
 @click.option("--stop", multiple=True, help="End at this text (not printed). Repeatable.")
 @weights_option("sample from")
 @click.option("--stream/--no-stream", default=True, help="Print a single sample as it is drawn.")
+@click.option("--interactive", is_flag=True,
+              help="Write with the model: each line you type is continued (/help in it).")
 @click.option("--server", metavar="URL", help="Ask a TF Serving model at URL instead.")
 @click.option("--litert", metavar="DIR", type=click.Path(file_okay=False),
               help="Run a LiteRT export (textgen export --format litert) instead.")
@@ -58,6 +60,11 @@ def sample(**opts) -> None:
     )  # checked here: a bad value is a usage error before anything loads
     prompts = [p for p in _read_prompts(opts) for _ in range(opts["num_samples"])]
     sampler = _open_sampler(opts, prompts, settings)
+    if opts["interactive"]:
+        from textgen.cli.session import run_session
+
+        run_session(sampler, settings)
+        return
     alone = len(prompts) == 1 and not opts["output"] and opts["output_format"] == "text"
     if alone and opts["stream"]:
         click.echo(prompts[0], nl=False)

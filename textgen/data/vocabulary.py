@@ -136,3 +136,15 @@ def char_ids(vocab: Vocabulary, codes: np.ndarray) -> np.ndarray:
             table[ord(token)] = index
     inside = codes < len(table)
     return np.where(inside, table[np.where(inside, codes, 0)], UNK_ID).astype(np.int32)
+
+
+def token_piece(vocab: Vocabulary):
+    """`piece(prev, token)`: the text token id `token` adds after id `prev` (its string,
+    after a space unless one of them glues), as the tokenizer's `pieces` writes it."""
+    strings = [UNK, *vocab.tokens]
+    left, right = glue_flags(vocab)
+
+    def piece(prev: int, token: int) -> str:
+        return strings[token] if right[prev] or left[token] else " " + strings[token]
+
+    return piece

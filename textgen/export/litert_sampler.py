@@ -17,7 +17,7 @@ import numpy as np
 
 from textgen.core.config import SampleConfig
 from textgen.core.errors import ExportError
-from textgen.data.vocabulary import Vocabulary
+from textgen.data.vocabulary import Vocabulary, token_piece
 from textgen.export.litert_format import MODEL_FILE, read_metadata
 from textgen.generate.reference import reference_stream
 from textgen.generate.sampler import Sampler
@@ -45,9 +45,7 @@ class LiteRTSampler(Sampler):
         self.vocab = Vocabulary.load(os.path.join(folder, "vocab.json"))
         interpreter = Interpreter(os.path.join(folder, MODEL_FILE), num_threads=num_threads)
         self.step_runner = interpreter.get_signature_runner("step")
-        self.tokens = ["[UNK]", *self.vocab.tokens]
-        self.glue_left = self.meta["glue_left"]
-        self.glue_right = self.meta["glue_right"]
+        self.piece = token_piece(self.vocab)  # (textgen.json's glue flags are the same)
         self.items = bool(self.meta["item_start"])
         self.labels = list(self.meta["labels"])
         d = self.meta["defaults"]
@@ -64,10 +62,6 @@ class LiteRTSampler(Sampler):
 
             self._tokenizer = Tokenizer(self.vocab)
         return [int(i) for i in self._tokenizer.encode_text(text)]
-
-    def piece(self, prev: int, token: int) -> str:
-        glued = self.glue_right[prev] or self.glue_left[token]
-        return ("" if glued else " ") + self.tokens[token]
 
     def step(self, token: int, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The logits (vocab,) after `token`, and the state after it."""

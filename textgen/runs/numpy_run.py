@@ -15,9 +15,10 @@ from collections.abc import Iterator, Sequence
 
 from textgen.core.config import MAX_NEW_TOKENS
 from textgen.core.errors import ConfigError, RunError
-from textgen.data.vocabulary import UNK, char_codes, char_ids
+from textgen.data.vocabulary import UNK, char_codes, char_ids, token_piece
 from textgen.generate.reference import reference_stream
 from textgen.generate.sampler import Sampler
+from textgen.generate.session import Session
 from textgen.generate.settings import SamplingSettings
 from textgen.generate.stops import StopStrings
 from textgen.model.numpy_step import NumpyStep
@@ -73,10 +74,25 @@ class NumpyRun(Sampler):
         ids = [self.vocab.start_id, *char_ids(self.vocab, codes).tolist()]
         length = min(settings.max_new_tokens, MAX_NEW_TOKENS)
         settings = SamplingSettings.of(settings, max_new_tokens=length)
-        strings = [UNK, *self.vocab.tokens]
         return reference_stream(
-            self.network.step, self.network.zero_state(), ids,
-            lambda prev, token: strings[token], settings, stream, stops,
+            self.network.step, self.network.zero_state(), ids, token_piece(self.vocab),
+            settings, stream, stops,
+        )  # fmt: skip
+
+    def session(self) -> Session:
+        """A co-writing session over this run (`textgen.generate.session`)."""
+
+        def encode(text: str) -> list[int]:
+            codes = char_codes(text, self.vocab.lowercase)
+            if codes is None:
+                raise ConfigError("lowercasing non-ASCII text needs TensorFlow's rules")
+            return char_ids(self.vocab, codes).tolist()
+
+        stops = [*self.config.sample.stop, *run_item_stops(self.config)]
+        strings = [UNK, *self.vocab.tokens]
+        return Session(
+            self.network.step, self.network.zero_state(), encode, token_piece(self.vocab),
+            strings, self.vocab.start_id, stops,
         )  # fmt: skip
 
     def _draw(self, prompts, streams, settings) -> list[str]:

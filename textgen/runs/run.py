@@ -122,6 +122,27 @@ class Run(Sampler):
         (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
         return self._generator(settings).stream(prompt, settings)
 
+    def session(self):
+        """A co-writing session over this run (`textgen.generate.session`), stepping the
+        network with TensorFlow one token at a time."""
+        import tensorflow as tf
+
+        from textgen.data.vocabulary import UNK, token_piece
+        from textgen.generate.session import Session
+        from textgen.model.one_step import OneStep
+
+        one_step, tokenizer = OneStep(self.model), self.generator.tokenizer
+
+        def step(token: int, state):
+            logits, state = one_step(tf.constant([token]), state)
+            return logits[0].numpy(), state
+
+        stops = [*self.config.sample.stop, *self.item_stops]
+        return Session(
+            step, one_step.zero_state(1), lambda text: tokenizer.encode_text(text).tolist(),
+            token_piece(self.vocab), [UNK, *self.vocab.tokens], self.vocab.start_id, stops,
+        )  # fmt: skip
+
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """(mean negative log-likelihood per token, token count) for each text."""
         from textgen.data.tokenizers import string_tensor

@@ -1,0 +1,151 @@
+"""`textgen sample --interactive`: write with the model, a line at a time.
+
+Each line typed is added to the text and the model continues it (streamed), reading only
+the new text: a thin loop over `textgen.generate.session`. Lines starting with / are
+commands (/help lists them). Works on a terminal (line editing, history) and from a pipe.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from textgen.core.errors import ConfigError
+from textgen.generate.settings import SamplingSettings
+
+COMMANDS = {
+    "/temperature X": "sampling temperature (0: greedy)",
+    "/length N": "tokens per continuation",
+    "/top-k K": "sample from the K most likely tokens (0: off)",
+    "/top-p P": "sample from the smallest set with mass P (1: off)",
+    "/seed S": "the seed of the next continuations",
+    "/label L": "an item run's kind of item ('-': none)",
+    "/next": "the 10 most likely next tokens, with their probabilities",
+    "/retry": "draw the last continuation again",
+    "/undo": "drop the last continuation",
+    "/reset": "start a new, empty text",
+    "/save FILE": "write the whole text to FILE",
+    "/quit": "leave (Ctrl-D too); Ctrl-C stops a continuation",
+    "/help": "this list",
+}
+# The settings commands: the setting each sets, and the type of its value.
+SETTINGS = {
+    "/temperature": ("temperature", float),
+    "/length": ("max_new_tokens", int),
+    "/top-k": ("top_k", int),
+    "/top-p": ("top_p", float),
+    "/seed": ("seed", int),
+}
+
+
+class CoWriting:
+    """The session's state: the text's place, the places to undo to, the settings."""
+
+    def __init__(self, sampler, settings: SamplingSettings, echo=click.echo):
+        self.sampler, self.session, self.echo = sampler, sampler.session(), echo
+        self.settings = settings
+        self.place = self.session.start()
+        self.undo: list = []  # the places before each continuation, newest last
+        self.stream = 0  # a retry draws with the next stream: another continuation
+
+    def line(self, text: str) -> bool:
+        """Handle one line typed; False once the session should end."""
+        if not text.startswith("/"):
+            (read,) = self.settings.prompts_to_read([text], self.sampler.items, self.sampler.labels)
+            self.place = self.session.read(self.place, read)
+            self.stream = 0
+            self.continuation()
+            return True
+        name, _, value = text.strip().partition(" ")
+        if name == "/quit":
+            return False
+        try:
+            self.command(name, value.strip())
+        except ConfigError as err:
+            self.echo(f"Error: {err}", err=True)
+        return True
+
+    def command(self, name: str, value: str) -> None:
+        if name in SETTINGS:
+            setting, kind = SETTINGS[name]
+            try:
+                given = kind(value)
+            except ValueError:
+                raise ConfigError(f"{name} takes a number, got {value!r}") from None
+            self.settings = SamplingSettings.of(self.settings, **{setting: given})
+        elif name == "/label":
+            label = None if value in ("", "-") else value
+            SamplingSettings(label=label).prompts_to_read(
+                [""], self.sampler.items, self.sampler.labels
+            )
+            self.settings = SamplingSettings.of(self.settings, label=label or "")
+        elif name == "/next":
+            for token, prob in self.session.next_tokens(self.place):
+                self.echo(f"{prob:8.4f}  {token!r}")
+        elif name == "/retry" and self.undo:
+            self.place, self.stream = self.undo.pop(), self.stream + 1
+            self.continuation()
+        elif name == "/undo" and self.undo:
+            self.place = self.undo.pop()
+            self.echo(f"(undone: the text is back to {len(self.place.text)} characters)")
+        elif name in ("/retry", "/undo"):
+            raise ConfigError(f"{name}: no continuation to {name[1:]}")
+        elif name == "/reset":
+            self.place, self.undo = self.session.start(), []
+        elif name == "/save" and value:
+            self._save(value)
+        elif name == "/help":
+            for usage, what in COMMANDS.items():
+                self.echo(f"  {usage:16s} {what}")
+        else:
+            raise ConfigError(f"unknown command {name!r} (or a missing value); /help lists them")
+
+    def continuation(self) -> None:
+        """Continue the text, streamed; Ctrl-C stops it where it is."""
+        self.undo.append(self.place)
+        resolved = self.settings.with_defaults(self.sampler.config.sample)
+        try:
+            for shown, place in self.session.draw(self.place, resolved, self.stream):
+                self.place = place
+                self.echo(shown, nl=False)
+        except KeyboardInterrupt:
+            self.echo(" [stopped]", nl=False)
+        self.echo()
+
+    def _save(self, path: str) -> None:
+        from textgen.core.fileio import atomic_write_text
+        from textgen.data.items import strip_markers
+
+        try:
+            atomic_write_text(path, strip_markers(self.place.text))
+        except OSError as err:
+            raise ConfigError(f"cannot write {path}: {err.strerror or err}") from None
+        self.echo(f"(saved {len(self.place.text)} characters to {path})")
+
+
+def run_session(sampler, settings: SamplingSettings) -> None:
+    """Read lines from a terminal (with line editing) or a pipe until /quit or the end."""
+    if not hasattr(sampler, "session"):
+        raise ConfigError("--interactive writes with a run folder, not --server or --litert")
+    if settings.max_new_tokens is None:
+        settings = SamplingSettings.of(settings, max_new_tokens=200)
+    writing = CoWriting(sampler, settings)
+    terminal = sys.stdin.isatty()
+    if terminal:
+        import readline  # noqa: F401  (input() gets line editing and history)
+
+        click.echo("Write a line and the model continues it; /help lists the commands.")
+    while True:
+        try:
+            text = input("> " if terminal else "")
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            click.echo()
+            continue
+        try:
+            if not writing.line(text):
+                break
+        except KeyboardInterrupt:  # while reading a long line: the text is as it was
+            click.echo(" [stopped]")
