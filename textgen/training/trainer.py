@@ -10,7 +10,6 @@ weights, the optimizer state and the step (the data order is a function of the s
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -25,11 +24,11 @@ from textgen.core.errors import RunError
 from textgen.data.windows import stateful_dataset, stream_windows_per_pass, training_dataset
 from textgen.generate.generator import Generator
 from textgen.model.network import build_model, forward_from_state
-from textgen.model.numpy_step import write_weights
 from textgen.model.sizes import state_sizes
 from textgen.model.window_loss import WindowLoss, loss_figures
 from textgen.runs.folder import RunFolder
 from textgen.runs.run import damaged_checkpoint_message
+from textgen.training.checkpoints import save_best, save_checkpoint
 from textgen.training.interrupts import (
     SigtermFlag,
     Terminated,
@@ -234,7 +233,7 @@ class Trainer:
             with SigtermFlag() as self._sigterm:
                 self._epochs(start_epoch, writer)
         except KeyboardInterrupt as stop:
-            self._save(self.latest, int(self.step))
+            save_checkpoint(self.latest, int(self.step))
             signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
             raise TrainingInterrupted(self.folder, signum) from None
         finally:
@@ -264,7 +263,7 @@ class Trainer:
             # Saved at once as step 0, so a fine-tune stopped before its first epoch ends
             # resumes from its parent's weights, not from a random start.
             self.initialize(self.model)
-            self._save(self.latest, 0)
+            save_checkpoint(self.latest, 0)
 
     def _epochs(self, start_epoch: int, writer) -> None:
         cfg = self.config.train
@@ -323,16 +322,10 @@ class Trainer:
         if improved:
             self.best_val_loss.assign(val_loss if val_loss is not None else self.epoch_loss())
             self.bad_epochs.assign(0)
-            best = self._save(self.best, step)
-            # what `textgen sample` reads without TensorFlow; written after the checkpoint,
-            # so a crash in between leaves it naming an older one (then unused)
-            try:
-                write_weights(self.model, self.folder.numpy_weights_file, os.path.basename(best))
-            except OSError as err:
-                raise RunError(f"cannot write {self.folder.numpy_weights_file}: {err}") from None
+            save_best(self.best, self.model, self.folder.numpy_weights_file, step)
         else:
             self.bad_epochs.assign_add(1)
-        self._save(self.latest, step)
+        save_checkpoint(self.latest, step)
         return improved
 
     def _record_epoch(self, epoch, val_loss, seconds, tokens, writer) -> dict[str, str]:
@@ -379,23 +372,6 @@ class Trainer:
             seed=seed,
         )[0]
         self.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
-
-    def _save(self, manager: tf.train.CheckpointManager, step: int) -> str:
-        """Save a checkpoint (its path returned); a full disk or unwritable folder is one
-        clear error.
-
-        CheckpointManager writes the files first and its index last, so a failed save
-        leaves the previous checkpoint in place and in use.
-        """
-        try:
-            return manager.save(checkpoint_number=step)
-        except (OSError, tf.errors.OpError) as err:
-            reason = getattr(err, "strerror", None) or str(err).strip().splitlines()[0][:200]
-            raise RunError(
-                f"cannot save a checkpoint in {manager.directory}: {reason}; the last good "
-                f"checkpoint is kept ({manager.latest_checkpoint or 'none yet'}). Free disk "
-                "space or fix the folder's permissions, then resume with --resume"
-            ) from None
 
     def _stop_on_bad_loss(self, loss: float, step: int) -> None:
         """A NaN or infinite loss: keep the last good checkpoint (do not save), explain."""
