@@ -261,6 +261,10 @@ def test_damaged_weights_are_one_line_naming_the_file(tmp_path, trained_runs):
     shutil.copytree(trained_runs("char", "lstm"), damaged)
     for data in damaged.glob("checkpoints/*/*.data-*"):
         data.write_bytes(data.read_bytes()[:100])
+    # the best weights' NumPy copy is intact: `sample` reads it without TensorFlow
+    assert run_cli(*SAMPLE, "--run-dir", damaged, "--length", 5).output
+    npz = damaged / "checkpoints" / "best" / "weights.npz"
+    npz.write_bytes(npz.read_bytes()[:100])  # damaged too: the checkpoint's error
     result = run_cli(*SAMPLE, "--run-dir", damaged, "--length", 5, expect=1)
     assert "cannot load weights from" in result.stderr and "ckpt-" in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1

@@ -38,9 +38,11 @@ def test_the_numpy_step_gives_the_networks_logits(trained_runs, cell):
         np.testing.assert_allclose(numpy_logits, logits[0].numpy(), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
-def test_numpy_and_tensorflow_write_the_same_text(trained_runs, cell):
-    run = textgen.load_run(trained_runs("char", cell), xla=False)
+@pytest.mark.parametrize(
+    "level, cell", [("char", "gru"), ("char", "lstm"), ("char", "rnn"), ("word", "gru")]
+)
+def test_numpy_and_tensorflow_write_the_same_text(trained_runs, level, cell):
+    run = textgen.load_run(trained_runs(level, cell), xla=False)
     fast = NumpyRun(run.folder)
     prompts = ["ROMEO:", "", "love the", "ROMEO:"]  # the repeated prompt: another stream
     for settings in SETTINGS:
@@ -93,8 +95,9 @@ def test_sample_falls_back_to_tensorflow_for_what_numpy_lacks(trained_runs):
     assert len(errors.strip().splitlines()) == 1
     code, out, _, tensorflow = _textgen(*args, "--weights", "latest")
     assert code == 0 and tensorflow
-    word = trained_runs("word", "gru")
-    assert run_cli("sample", "--run-dir", word, "--length", 10, "--seed", 1).output
+    word = [*args[:2], trained_runs("word", "gru"), "--prompt", "Ñame", "--length", 10, "--seed", 1]
+    code, out, _, tensorflow = _textgen(*word)  # non-ASCII words: TensorFlow's tokenizer
+    assert code == 0 and tensorflow and out == run_cli(*word, "--backend", "tensorflow").output
 
 
 def test_weights_older_than_the_best_checkpoint_are_not_used(trained_runs, tmp_path):

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textgen.data.tokenizers import (
     Tokenizer,
@@ -100,3 +102,18 @@ def test_counting_in_chunks_equals_counting_the_whole_text(level):
     assert "".join(whole_token_chunks(chunks)) == text
     whole = build_vocabulary(text, level)
     assert Vocabulary.from_counts(count_tokens(chunks, level, False), level).tokens == whole.tokens
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(  # ASCII, and item markers (textgen.data.items)
+        alphabet=st.sampled_from([*"ab Z9_'-.,!?\n\r\t\x0b\x0c\x1e(", "\U000f0000", "\U000f0101"]),
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_word_tokens_without_tensorflow_equal_the_graphs(text, lowercase):
+    from textgen.data.vocabulary import word_tokens
+
+    graph = [t.decode("utf-8") for t in split_tokens(tf.constant(text), "word", lowercase).numpy()]
+    assert word_tokens(text, lowercase) == graph

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from textgen.core.errors import RunError
 from textgen.core.fileio import atomic_write_json
+from textgen.data.items import strip_markers
 
 UNK = "[UNK]"
 
@@ -115,6 +117,37 @@ def glue_flags(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
     left = np.array([char or s in _GLUE_LEFT or is_marker(s) for s in strings])
     right = np.array([char or s in _GLUE_RIGHT or is_marker(s) for s in strings])
     return left, right
+
+
+# Word-level tokens of ASCII text as `tokenizers.split_tokens` cuts them (RE2's \s is
+# [\t\n\f\r ], and TensorFlow splits on ASCII whitespace; "\x1e" stands for a newline).
+_ASCII_WORD = "'?[A-Za-z0-9_]+(?:['\u2019-][A-Za-z0-9_]+)*"
+_ASCII_TOKEN = re.compile(f"({_ASCII_WORD}|\x1e|[^\t\n\f\r A-Za-z0-9_])")
+_ASCII_SPACE = re.compile("[ \t\n\v\f\r]+")
+
+
+def text_ids(vocab: Vocabulary, text: str) -> list[int] | None:
+    """The token ids of `text` as the tokenizer reads it, without TensorFlow: any text at
+    char level, ASCII text at word level; None where only TensorFlow's rules apply."""
+    if vocab.level == "char":
+        codes = char_codes(text, vocab.lowercase)
+        return None if codes is None else char_ids(vocab, codes).tolist()
+    tokens = word_tokens(text, vocab.lowercase)
+    if tokens is None:
+        return None
+    ids = {token: index for index, token in enumerate(vocab.tokens, start=1)}
+    return [ids.get(token, UNK_ID) for token in tokens]
+
+
+def word_tokens(text: str, lowercase: bool = False) -> list[str] | None:
+    """`split_tokens(text, "word", lowercase)` for ASCII text (item markers allowed),
+    without TensorFlow (tests hold them equal); None for other text."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not strip_markers(text).isascii():
+        return None
+    text = (text.lower() if lowercase else text).replace("\n", "\x1e")
+    spaced = _ASCII_TOKEN.sub(r" \1 ", text)
+    return [NEWLINE if t == "\x1e" else t for t in _ASCII_SPACE.split(spaced) if t]
 
 
 def char_codes(text: str, lowercase: bool = False) -> np.ndarray | None:

@@ -60,7 +60,7 @@ class NumpyStep:
             with np.load(path) as archive:
                 arrays = {name: archive[name] for name in archive.files}
             meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-        except (OSError, ValueError, KeyError) as err:
+        except Exception as err:  # noqa: BLE001 (a damaged zip raises BadZipFile, EOFError, ...)
             raise RunError(f"cannot read {path}: {err}") from None
         if meta.get("format") != FORMAT:
             raise RunError(f"{path} is not a textgen weights archive ({FORMAT})")

@@ -3,7 +3,7 @@
 `textgen sample` uses it whenever it can serve the request (`NumpyRun.open` and `check`
 say why not, in one line), so a sample takes about as long as reading a few megabytes;
 otherwise the TensorFlow generator (`Run`) draws the same text. It serves the best
-weights of a character-level run, kept current by the trainer (`weights.npz` names the
+weights of a run (word level: ASCII text), kept current by the trainer (`weights.npz` names the
 checkpoint it equals), with temperature, top-k, top-p, seeds, several samples, stop
 strings and labels; the repetition controls and the copy guard need the generator.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from textgen.core.config import MAX_NEW_TOKENS
 from textgen.core.errors import ConfigError, RunError
-from textgen.data.vocabulary import UNK, char_codes, char_ids, token_piece
+from textgen.data.vocabulary import UNK, text_ids, token_piece
 from textgen.generate.reference import reference_stream
 from textgen.generate.sampler import Sampler
 from textgen.generate.session import Session
@@ -41,16 +41,28 @@ class NumpyRun(Sampler):
     def __init__(self, folder: RunFolder):
         self.folder = folder
         self.config, self.vocab = folder.load_config(), folder.load_vocab()
-        if self.vocab.level != "char":
-            raise RunError("the NumPy sampler reads characters; this is a word-level run")
         if not folder.numpy_weights_file.is_file():
             raise RunError(f"{folder.numpy_weights_file} is missing (a run from before it)")
         self.network = NumpyStep(folder.numpy_weights_file)
+        self._check_shapes()
         best = latest_checkpoint(folder.best_dir) or ""
         if os.path.basename(best) != self.network.checkpoint:
             raise RunError("weights.npz is older than the best checkpoint")
         self.items = self.config.data.items is not None
         self.labels = run_labels(self.config)
+
+    def _check_shapes(self) -> None:
+        """Refuse weights that do not belong with the run's vocabulary or config."""
+        weights, model = self.folder.numpy_weights_file, self.config.model
+        rows = self.network.embedding.shape[0]
+        if rows != self.vocab.size:
+            raise RunError(
+                f"{self.folder.vocab_file} has {self.vocab.size} ids but the weights in "
+                f"{weights} were trained with {rows}: they come from different runs"
+            )
+        units = {recurrent.shape[0] for _, recurrent, _ in self.network.layers}
+        if self.network.kinds != [model.cell] * model.layers or units != {model.units}:
+            raise RunError(f"{self.folder.config_file} describes another model than {weights}")
 
     def check(
         self, prompts: Sequence[str], settings: SamplingSettings, most_tokens: int | None = None
@@ -58,8 +70,8 @@ class NumpyRun(Sampler):
         """ConfigError (one line) unless this sampler can serve `prompts` with `settings`,
         drawing at most `most_tokens` tokens in all (None: any number)."""
         self.settings(settings)
-        if any(char_codes(p, self.vocab.lowercase) is None for p in prompts):
-            raise ConfigError("lowercasing non-ASCII text needs TensorFlow's rules")
+        for prompt in settings.prompts_to_read(prompts, self.items, self.labels):
+            self._encode(prompt)
         tokens = len(prompts) * settings.with_defaults(self.config.sample).max_new_tokens
         if most_tokens is not None and tokens > most_tokens:
             raise ConfigError(f"{tokens} tokens: the TensorFlow generator draws them sooner")
@@ -68,10 +80,7 @@ class NumpyRun(Sampler):
         settings = settings.with_defaults(self.config.sample)
         stops = StopStrings([*settings.stop, *run_item_stops(self.config)])
         (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
-        codes = char_codes(prompt, self.vocab.lowercase)
-        if codes is None:
-            raise ConfigError("lowercasing non-ASCII text needs TensorFlow's rules")
-        ids = [self.vocab.start_id, *char_ids(self.vocab, codes).tolist()]
+        ids = [self.vocab.start_id, *self._encode(prompt)]
         length = min(settings.max_new_tokens, MAX_NEW_TOKENS)
         settings = SamplingSettings.of(settings, max_new_tokens=length)
         return reference_stream(
@@ -82,18 +91,19 @@ class NumpyRun(Sampler):
     def session(self) -> Session:
         """A co-writing session over this run (`textgen.generate.session`)."""
 
-        def encode(text: str) -> list[int]:
-            codes = char_codes(text, self.vocab.lowercase)
-            if codes is None:
-                raise ConfigError("lowercasing non-ASCII text needs TensorFlow's rules")
-            return char_ids(self.vocab, codes).tolist()
-
         stops = [*self.config.sample.stop, *run_item_stops(self.config)]
         strings = [UNK, *self.vocab.tokens]
         return Session(
-            self.network.step, self.network.zero_state(), encode, token_piece(self.vocab),
+            self.network.step, self.network.zero_state(), self._encode, token_piece(self.vocab),
             strings, self.vocab.start_id, stops,
         )  # fmt: skip
+
+    def _encode(self, text: str) -> list[int]:
+        ids = text_ids(self.vocab, text)
+        if ids is None:
+            what = "word-level" if self.vocab.level == "word" else "lowercased"
+            raise ConfigError(f"non-ASCII {what} text needs TensorFlow's tokenizer")
+        return ids
 
     def _draw(self, prompts, streams, settings) -> list[str]:
         return ["".join(self._stream_row(p, settings, s)) for p, s in zip(prompts, streams)]
