@@ -10,11 +10,9 @@ import click
 from textgen.cli.common import quiet_tensorflow
 from textgen.cli.options import CONTROLS, control_options, run_options, weights_option
 from textgen.core.config import MAX_BATCH, MAX_NEW_TOKENS, MAX_SAMPLES
-from textgen.core.errors import ConfigError
 from textgen.generate.records import FORMATS, sample_lines
 from textgen.generate.settings import SamplingSettings
-
-BACKENDS = ("auto", "numpy", "tensorflow")
+from textgen.runs.open import BACKENDS
 
 
 # fmt: off
@@ -79,8 +77,7 @@ def sample(**opts) -> None:
 
 
 def _open_sampler(opts: dict, prompts: list[str], settings: SamplingSettings):
-    """The sampler asked for: a TF Serving server, a LiteRT export, or the run: with NumPy
-    when it can serve the request (`--backend`), else with TensorFlow."""
+    """The sampler asked for: a TF Serving server, a LiteRT export, or the run."""
     if opts["server"]:
         from textgen.export.client import RemoteSampler
 
@@ -90,26 +87,13 @@ def _open_sampler(opts: dict, prompts: list[str], settings: SamplingSettings):
 
         return LiteRTSampler(opts["litert"])
     from textgen.runs.folder import RunFolder
+    from textgen.runs.open import open_run
 
     folder = RunFolder.find(opts["run_dir"], opts["root"])
-    if opts["backend"] != "tensorflow":
-        from textgen.core.errors import TextgenError
-        from textgen.runs.numpy_run import AUTO_MOST_TOKENS, NumpyRun
-
-        try:
-            if opts["weights"] != "best":
-                raise ConfigError("it samples the best weights only")
-            sampler = NumpyRun(folder)
-            auto = opts["backend"] == "auto"
-            sampler.check(prompts, settings, AUTO_MOST_TOKENS if auto else None)
-            return sampler
-        except TextgenError as why:
-            if opts["backend"] == "numpy":
-                raise ConfigError(f"--backend numpy cannot serve this: {why}") from None
-    quiet_tensorflow()
-    from textgen.runs.run import Run
-
-    return Run(folder, weights=opts["weights"], xla=opts["xla"])
+    return open_run(
+        folder, prompts, settings, opts["backend"], opts["weights"], opts["xla"],
+        before_tensorflow=quiet_tensorflow,
+    )  # fmt: skip
 
 
 def _read_prompts(opts: dict) -> list[str]:
