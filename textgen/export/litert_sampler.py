@@ -17,7 +17,7 @@ import numpy as np
 
 from textgen.core.config import SampleConfig
 from textgen.core.errors import ExportError
-from textgen.data.vocabulary import Vocabulary, token_piece
+from textgen.data.vocabulary import Vocabulary, text_ids, token_piece
 from textgen.export.litert_format import MODEL_FILE, read_metadata
 from textgen.generate.reference import reference_stream
 from textgen.generate.sampler import Sampler
@@ -53,15 +53,16 @@ class LiteRTSampler(Sampler):
             length=d["length"], temperature=d["temperature"], top_k=d["top_k"], top_p=d["top_p"],
             stop=d["stop"],
         )  # fmt: skip
-        self._tokenizer = None
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of `text`, as textgen's tokenizer cuts it."""
-        if self._tokenizer is None:
+        """Token ids of `text`, as textgen's tokenizer cuts it (TensorFlow's string ops only
+        for what `text_ids` cannot read: non-ASCII words, lowercased non-ASCII text)."""
+        ids = text_ids(self.vocab, text)
+        if ids is None:
             from textgen.data.tokenizers import Tokenizer
 
-            self._tokenizer = Tokenizer(self.vocab)
-        return [int(i) for i in self._tokenizer.encode_text(text)]
+            ids = Tokenizer(self.vocab).encode_text(text).tolist()
+        return [int(i) for i in ids]
 
     def step(self, token: int, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The logits (vocab,) after `token`, and the state after it."""
