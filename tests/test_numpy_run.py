@@ -13,10 +13,13 @@ import tensorflow as tf
 import textgen
 from tests.conftest import run_cli
 from textgen.core.errors import ConfigError, RunError
+from textgen.generate.settings import SamplingSettings
 from textgen.model.numpy_step import NumpyStep, write_weights
 from textgen.model.one_step import OneStep
 from textgen.runs.folder import RunFolder
 from textgen.runs.numpy_run import NumpyRun
+from textgen.runs.open import open_run
+from textgen.runs.run import Run
 
 SETTINGS = [
     {"max_new_tokens": 60, "temperature": 0},
@@ -90,14 +93,17 @@ def test_sample_falls_back_to_tensorflow_for_what_numpy_lacks(trained_runs):
     code, out, _, tensorflow = _textgen(*controlled)
     assert code == 0 and tensorflow
     assert out == run_cli(*controlled, "--backend", "tensorflow").output
-    code, _, errors, _ = _textgen(*controlled, "--backend", "numpy")
+    code, _, errors, tensorflow = _textgen(*controlled, "--backend", "numpy")
     assert code == 2 and "--backend numpy cannot serve this: the repetition controls" in errors
-    assert len(errors.strip().splitlines()) == 1
-    code, out, _, tensorflow = _textgen(*args, "--weights", "latest")
-    assert code == 0 and tensorflow
-    word = [*args[:2], trained_runs("word", "gru"), "--prompt", "Ñame", "--length", 10, "--seed", 1]
-    code, out, _, tensorflow = _textgen(*word)  # non-ASCII words: TensorFlow's tokenizer
-    assert code == 0 and tensorflow and out == run_cli(*word, "--backend", "tensorflow").output
+    assert len(errors.strip().splitlines()) == 1 and not tensorflow
+    # what else goes to TensorFlow: other weights, non-ASCII words, many tokens
+    folder, word = RunFolder(run_dir), RunFolder(trained_runs("word", "gru"))
+    assert isinstance(open_run(folder, weights="latest", xla=False), Run)
+    assert isinstance(open_run(word, ["Ñame"], xla=False), Run)
+    assert isinstance(open_run(word, ["Name"], xla=False), NumpyRun)
+    many = SamplingSettings(max_new_tokens=4096)
+    assert isinstance(open_run(folder, ["x"] * 25, many, xla=False), Run)
+    assert isinstance(open_run(folder, ["x"] * 25, many, backend="numpy"), NumpyRun)
 
 
 def test_weights_older_than_the_best_checkpoint_are_not_used(trained_runs, tmp_path):
@@ -110,13 +116,12 @@ def test_weights_older_than_the_best_checkpoint_are_not_used(trained_runs, tmp_p
     write_weights(run.model, folder.numpy_weights_file, "ckpt-0")  # names another checkpoint
     with pytest.raises(RunError, match="older than the best checkpoint"):
         NumpyRun(folder)
-    args = ["sample", "--run-dir", run_dir, "--length", 30, "--seed", 1]
-    code, out, _, tensorflow = _textgen(*args)
-    assert code == 0 and tensorflow
-    assert out == run_cli(*args, "--backend", "tensorflow").output
+    assert isinstance(open_run(folder, xla=False), Run)
     folder.numpy_weights_file.unlink()  # a run from before the file: the same
-    code, out2, _, _ = _textgen(*args)
-    assert code == 0 and out2 == out
+    with pytest.raises(RunError, match="weights.npz is missing"):
+        NumpyRun(folder)
+    args = ["sample", "--run-dir", run_dir, "--length", 30, "--seed", 1]
+    assert run_cli(*args).output == run_cli(*args, "--backend", "tensorflow").output
 
 
 def test_a_label_and_settings_are_checked_as_in_process(trained_runs):

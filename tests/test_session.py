@@ -2,6 +2,7 @@
 from a pipe; its continuations equal `textgen sample`, carried state equals reading the
 whole text again, /undo restores, /next is the model's softmax, /save writes the text."""
 
+import signal
 import subprocess
 import sys
 
@@ -23,7 +24,12 @@ def _spawn(run_dir, *args):
     command = [
         "-m", "textgen.cli", "sample", "--interactive", "--run-dir", str(run_dir), *map(str, args)
     ]  # fmt: skip
-    child = pexpect.spawn(sys.executable, command, encoding="utf-8", timeout=120)
+    # Ctrl-C as a terminal sends it (a test runner's worker may ignore SIGINT, which a
+    # child would inherit)
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    child = pexpect.spawn(
+        sys.executable, command, encoding="utf-8", timeout=120, preexec_fn=restore
+    )
     child.expect("/help lists the commands")
     child.expect("> ")
     return child
