@@ -142,6 +142,9 @@ def test_a_label_and_settings_are_checked_as_in_process(trained_runs):
         ["sample", "--top-p", "2"],
         ["sample", "--run-dir", "no/such/run"],
         ["export", "--max-copy", "1"],
+        ["export", "--version", "0"],
+        ["train", "--units", "-1"],
+        ["train", "--preset", "quick", "--dropout", "1.5"],
     ],
 )
 def test_commands_that_read_files_never_import_tensorflow(trained_runs, args):

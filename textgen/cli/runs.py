@@ -92,6 +92,8 @@ def export(**opts):
     from textgen.generate.settings import SamplingSettings
 
     SamplingSettings.of(max_copy=opts["max_copy"])  # checked before TensorFlow loads
+    if opts["version"] is not None and opts["version"] < 1:
+        raise click.BadParameter("must be a positive integer", param_hint="--version")
     quiet_tensorflow()
     from textgen.export.formats import export_as
 

@@ -32,18 +32,22 @@ from textgen.training.distribute import STRATEGIES
 # fmt: on
 def train(**opts) -> None:
     """Train a model and save a run folder under --root."""
-    quiet_tensorflow()
     from textgen.core.config import RunConfig
-    from textgen.training.interrupts import TrainingInterrupted
-    from textgen.training.start import train as train_run
 
     if opts["init_from"] and opts["preset"]:
         raise click.UsageError("--preset and --init-from: a fine-tune's model is its parent's")
+    settings = settings_by_section(opts, opts["preset"])
+    if not (opts["resume"] or opts["init_from"]):  # bad settings: an error before TensorFlow
+        RunConfig.from_preset(opts["preset"]).with_overrides(**settings)
+    quiet_tensorflow()
+    from textgen.training.interrupts import TrainingInterrupted
+    from textgen.training.start import train as train_run
+
     try:
         run_path = train_run(
             None if opts["resume"] else RunConfig.from_preset(opts["preset"]),
             run_dir=opts["run_dir"], root=opts["root"], resume=opts["resume"],
-            settings=settings_by_section(opts, opts["preset"]), log=click.echo,
+            settings=settings, log=click.echo,
             verbose=0 if opts["quiet"] else 1, strategy=opts["strategy"],
             init_from=opts["init_from"], init_weights=opts["init_weights"],
             vocab=opts["vocab_mode"],
