@@ -86,10 +86,10 @@ def test_next_shows_the_models_softmax(trained_runs):
 
 def test_a_piped_session_writes_what_sample_writes(trained_runs):
     run_dir = trained_runs("char", "rnn")
-    lines = "ROMEO:\n/seed 5\n/temperature 0.9\n\n/quit\n"
+    lines = "/seed 5\n/temperature 0.9\n\n/quit\n"  # --prompt is the first line
     result = subprocess.run(
         [sys.executable, "-m", "textgen.cli", "sample", "--interactive", "--run-dir",
-         str(run_dir), "--length", "30", "--temperature", "0"],
+         str(run_dir), "--length", "30", "--temperature", "0", "--prompt", "ROMEO:"],
         input=lines, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0 and not result.stderr

@@ -61,7 +61,7 @@ def sample(**opts) -> None:
     if opts["interactive"]:
         from textgen.cli.session import run_session
 
-        run_session(sampler, settings)
+        run_session(sampler, settings, opts["prompt"])
         return
     alone = len(prompts) == 1 and not opts["output"] and opts["output_format"] == "text"
     if alone and opts["stream"]:

@@ -124,8 +124,9 @@ class CoWriting:
         self.echo(f"(saved {len(self.place.text)} characters to {path})")
 
 
-def run_session(sampler, settings: SamplingSettings) -> None:
-    """Read lines from a terminal (with line editing) or a pipe until /quit or the end."""
+def run_session(sampler, settings: SamplingSettings, first: str = "") -> None:
+    """Read lines from a terminal (with line editing) or a pipe until /quit or the end;
+    `first`, if given, is the first line (`--prompt`)."""
     if not hasattr(sampler, "session"):
         raise ConfigError("--interactive writes with a run folder, not --server or --litert")
     if settings.max_new_tokens is None:
@@ -136,6 +137,8 @@ def run_session(sampler, settings: SamplingSettings) -> None:
         import readline  # noqa: F401  (input() gets line editing and history)
 
         click.echo("Write a line and the model continues it; /help lists the commands.")
+    if first and not writing.line(first):
+        return
     while True:
         try:
             text = input("> " if terminal else "")
