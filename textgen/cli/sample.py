@@ -44,8 +44,8 @@ from textgen.runs.open import BACKENDS
               help="Run a LiteRT export (textgen export --format litert) instead.")
 @click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto",
-              help="numpy: without TensorFlow (fast start; char level, best weights, no "
-              "repetition controls); auto: numpy when it can, else tensorflow.")
+              help="numpy: without TensorFlow (starts at once; best weights, no repetition "
+              "controls or --max-copy); auto: numpy when it can, else tensorflow.")
 @control_options
 # fmt: on
 def sample(**opts) -> None:
