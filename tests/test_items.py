@@ -274,3 +274,24 @@ def test_the_numpy_sampler_writes_the_items_of_a_label_as_the_generator_does(ite
         assert fast.generate([""] * 3, **settings) == item_run.generate([""] * 3, **settings)
     with pytest.raises(ConfigError, match="unknown label 'pink'"):
         fast.generate([""], label="pink")
+
+
+def test_a_co_writing_session_starts_items_of_its_label(item_run):
+    from textgen.cli.session import CoWriting
+    from textgen.generate.settings import SamplingSettings
+    from textgen.runs.numpy_run import NumpyRun
+
+    shown = []
+    settings = SamplingSettings(max_new_tokens=40, temperature=0)
+    writing = CoWriting(
+        NumpyRun(item_run.folder), settings, lambda text="", **_: shown.append(text)
+    )
+    for label in ("hard", "soft"):
+        writing.line("/reset")  # a new text: as `sample` starts one
+        writing.line(f"/label {label}")
+        shown.clear()
+        writing.line("")  # a new item of the label, continued
+        expected = item_run.generate([""], max_new_tokens=40, temperature=0, label=label)[0]
+        assert "".join(shown) == expected
+    writing.line("/label pink")  # one line, the session goes on
+    assert "unknown label 'pink'" in shown[-1]
