@@ -106,22 +106,18 @@ def sampling_scores(
     top_p: tf.Tensor,
     noise: tf.Tensor,
     filtering: bool,
-    history: tf.Tensor | None = None,
-    controls: RepetitionControls | None = None,
 ) -> tf.Tensor:
     """(batch, vocab) scores whose argmax is each row's next token: the one generation
-    step every sampler runs (`choose_tokens`; the copy guard takes the best allowed one).
+    step every sampler runs (`choose_tokens`; the copy guard takes the best allowed one;
+    the rules of `textgen.generate.rules`, the repetition controls among them, change the
+    logits first).
 
     `inverse_t` is `inverse_temperature(temperature)` and `noise` this step's
     `step_noise(gumbel_noise(...), temperature)` (batch, vocab), both prepared once per
     loop; greedy rows take the argmax, `[UNK]` is never chosen (-inf). `filtering` (a
     Python bool, or `needs_filtering`'s scalar tensor decided once per loop, then checked
-    each step) applies top-k / top-p;
-    `controls` (given when `repetition_in_use`) the repetition rules over each row's
-    `history`.
+    each step) applies top-k / top-p.
     """
-    if controls is not None:
-        logits = control_repetition(logits, history, controls)
     scaled = logits * inverse_t
     if isinstance(filtering, tf.Tensor):  # decided in the graph, once per step
         scaled = tf.cond(filtering, lambda: top_filter(scaled, top_k, top_p), lambda: scaled)

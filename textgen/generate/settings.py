@@ -29,7 +29,6 @@ REQUEST_FIELDS = (
     "max_new_tokens", "temperature", "top_k", "top_p",
     "repetition_penalty", "repetition_window", "no_repeat_ngram",
 )  # fmt: skip
-REPETITION_FIELDS = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
 
 
 @dataclass(frozen=True)
@@ -91,11 +90,6 @@ class SamplingSettings:
             no_repeat_ngram=_given(self.no_repeat_ngram, defaults.no_repeat_ngram),
             stop=_given(self.stop, tuple(defaults.stop)),
         )
-
-    @property
-    def repetition_given(self) -> bool:
-        """Whether a repetition control was asked for (not left to the run's default)."""
-        return any(getattr(self, name) is not None for name in REPETITION_FIELDS)
 
     def request_fields(self) -> dict[str, int | float]:
         """The per-row inputs of a served model's signatures, `UNSET` where unset."""
