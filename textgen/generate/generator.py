@@ -18,6 +18,7 @@ from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
 from textgen.data.items import MARKER_PATTERN, is_marker
 from textgen.data.tokenizers import Tokenizer, string_tensor
 from textgen.data.vocabulary import Vocabulary
+from textgen.generate.beams import BeamSearch
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
 from textgen.generate.priming import prime
@@ -120,6 +121,22 @@ class Generator(tf.Module):
         if self.has_markers:
             completion = tf.strings.regex_replace(completion, MARKER_PATTERN, "")
         return completion, counts
+
+    @tf.function(input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS])
+    def beam_search_ids(self, prompts, max_new_tokens, beams, penalty, window, ngram):
+        """Beam search (`beams.BeamSearch`), `beams` (batch,) hypotheses per prompt
+        (1 or more): the finished ones best first, (batch, max(beams)) each."""
+        zeros = tf.zeros_like(max_new_tokens)
+        sampling = Sampling.of_request(
+            self.defaults, tf.cast(zeros, tf.float32), zeros, tf.ones_like(penalty),
+            tf.zeros([tf.shape(prompts)[0], 2], tf.int64), (penalty, window, ngram),
+        )  # fmt: skip
+        max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
+        max_new_tokens = tf.clip_by_value(max_new_tokens, 1, self.max_new_tokens_cap)
+        return BeamSearch(self).search(
+            self._prime(prompts), tf.maximum(beams, 1), max_new_tokens, sampling.controls,
+            sampling.repeating,
+        )._asdict()
 
     @tf.function(input_signature=[_STRINGS])
     def score(self, texts):
