@@ -9,7 +9,7 @@ import click
 
 from textgen.cli.common import quiet_tensorflow
 from textgen.cli.options import CONTROLS, control_options, run_options, weights_option
-from textgen.core.config import MAX_BATCH, MAX_NEW_TOKENS, MAX_SAMPLES
+from textgen.core.config import MAX_BATCH, MAX_BEAMS, MAX_NEW_TOKENS, MAX_SAMPLES
 from textgen.generate.records import FORMATS, sample_lines
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.open import BACKENDS
@@ -26,6 +26,9 @@ from textgen.runs.open import BACKENDS
 @click.option("--top-p", type=float, help="Sample from the smallest set with mass P (1: off).")
 @click.option("--num-samples", default=1, type=click.IntRange(1, MAX_SAMPLES),
               help=f"Samples per prompt, drawn in batches of {MAX_BATCH}.")
+@click.option("--beams", type=click.IntRange(1, MAX_BEAMS),
+              help=f"The most likely text by beam search over N hypotheses, 1-{MAX_BEAMS}; "
+              "--num-samples K <= N gives the K best.")
 @click.option("--label", help="An item run's kind of item to generate (see `textgen info`).")
 @click.option("--prompts-file", type=click.Path(dir_okay=False),
               help="Prompts, one per line (each gets --num-samples samples).")
@@ -50,14 +53,26 @@ from textgen.runs.open import BACKENDS
 # fmt: on
 def sample(**opts) -> None:
     """Continue --prompt with text from a trained run (the newest by default)."""
-    names = ("max_new_tokens", "temperature", "top_k", "top_p", "label", *CONTROLS)
+    names = ("max_new_tokens", "temperature", "top_k", "top_p", "label", "beams", *CONTROLS)
     settings = SamplingSettings.of(
         seed=opts["seed"] if opts["seed"] is not None else secrets.randbelow(2**31),
         stop=opts["stop"] or None,
         **{name: opts[name] for name in names},
     )  # checked here: a bad value is a usage error before anything loads
-    prompts = [p for p in _read_prompts(opts) for _ in range(opts["num_samples"])]
+    if settings.beams and opts["interactive"]:
+        raise click.UsageError("--beams does not apply to --interactive")
+    count = 1 if settings.beams else opts["num_samples"]
+    prompts = [p for p in _read_prompts(opts) for _ in range(count)]
     sampler = _open_sampler(opts, prompts, settings)
+    if settings.beams:
+        found = sampler.search(prompts, settings, count=opts["num_samples"])
+        rows = [(p, beam) for p, beams in zip(prompts, found) for beam in beams]
+        lines = sample_lines(
+            [p for p, _ in rows], [b.completion for _, b in rows], settings,
+            opts["output_format"], sampler.items, [b.log_probability for _, b in rows],
+        )  # fmt: skip
+        _write(lines, opts["output"], len(rows))
+        return
     if opts["interactive"]:
         from textgen.cli.session import run_session
 

@@ -26,6 +26,7 @@ MAX_SAMPLES = 100_000  # samples one `textgen sample` may draw (in batches of MA
 MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served request
 REPETITION_HISTORY = 1024  # tokens the repetition controls look back on, at most
 MAX_NGRAM = 5  # the largest n of no_repeat_ngram
+MAX_BEAMS = 16  # the widest beam search
 MAX_COPY = 256  # the longest span (characters) the copy guard can be built for
 EXPORT_MAX_COPY_BYTES = 256 << 20  # the largest copy-guard index an export carries
 

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 from textgen.core.errors import ServerError
-from textgen.generate.sampler import Sampler
+from textgen.generate.sampler import Beam, Sampler, beams_of
 from textgen.generate.settings import SamplingSettings
 
 
@@ -71,5 +71,20 @@ class RemoteSampler(Sampler):
         answer = predict(self.url, {"signature_name": "sample", "instances": instances})
         try:
             return [row["completion"] for row in answer["predictions"]]
+        except (KeyError, TypeError):
+            raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
+
+    def _search(self, prompts, settings: SamplingSettings) -> list[list[Beam]]:
+        fields = settings.request_fields()
+        controls = ("max_new_tokens", "repetition_penalty", "repetition_window", "no_repeat_ngram")
+        instances = [
+            {"prompt": prompt, **{name: fields[name] for name in controls},
+             "beams": settings.beams, "label": settings.label or ""}
+            for prompt in prompts
+        ]  # fmt: skip
+        answer = predict(self.url, {"signature_name": "beam_search", "instances": instances})
+        try:
+            rows = answer["predictions"]
+            return beams_of(*([row[name] for row in rows] for name in Beam._fields))
         except (KeyError, TypeError):
             raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None

@@ -31,8 +31,11 @@ class LiteRTSampler(Sampler):
     """Generates text from a LiteRT export folder (see `Sampler` for the interface)."""
 
     unsupported = {
-        name: _NOT_IN_LITERT
-        for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
+        **{
+            name: _NOT_IN_LITERT
+            for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
+        },
+        "beams": "beam search (--beams) runs in process or in the SavedModel export, not LiteRT",
     }
 
     def __init__(self, folder: str | os.PathLike, num_threads: int | None = None):

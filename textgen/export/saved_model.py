@@ -14,6 +14,10 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
 - `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
   several samples of one prompt and seed differ as they do in process) and `label` ("":
   none). What `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
+- `beam_search`: prompt, max_new_tokens, beams (1 to MAX_BEAMS hypotheses), the
+  repetition controls and label -> completion, log_probability, num_tokens, each
+  [batch, max(beams)], best first (`textgen.generate.beams`; slots past a row's beams
+  hold "", 0, 0).
 
 On an item run every prompt starts a new item and each completion is one whole item.
 
@@ -38,6 +42,7 @@ from textgen.core.config import (
     EXPORT_MAX_NEW_TOKENS,
     EXPORT_MODEL_NAME,
     MAX_BATCH,
+    MAX_BEAMS,
     MAX_TEXT_BYTES,
 )
 from textgen.core.errors import ExportError
@@ -66,6 +71,10 @@ _CONTROL_INPUTS = [
 _SAMPLE_INPUTS = [
     *_GENERATE_INPUTS, tf.TensorSpec([None], tf.int64, name="stream"), *_CONTROL_INPUTS,
     _LABEL_INPUT,
+]  # fmt: skip
+_BEAM_INPUTS = [
+    _GENERATE_INPUTS[0], _GENERATE_INPUTS[1], tf.TensorSpec([None], tf.int32, name="beams"),
+    *_CONTROL_INPUTS, _LABEL_INPUT,
 ]  # fmt: skip
 
 
@@ -149,23 +158,38 @@ class ServingModule(tf.Module):
     ):  # fmt: skip
         _check_request(prompt)
         seeds = tf.stack([seed, stream], axis=1)  # (batch, [seed, stream])
-        read = prompt
-        if self.items:  # start a new item, of the label's kind if one is known
-            marks = self.label_tokens.lookup(label) if self.labels else tf.fill(tf.shape(label), "")
-            read = tf.strings.join([ITEM_START, marks, prompt])
-        else:
-            tf.debugging.assert_equal(
-                tf.reduce_all(label == ""), True,
-                message="this model was not trained on items; leave out the label",
-            )  # fmt: skip
         completion, num_tokens = self.generator.generate_ids(
-            read, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
-        )
+            self._read(prompt, label), max_new_tokens, temperature, top_k, top_p, seeds,
+            penalty, window, ngram,
+        )  # fmt: skip
         return {
             "completion": completion,
             "text": tf.strings.join([prompt, completion]),
             "num_tokens": num_tokens,
         }
+
+    @tf.function(input_signature=_BEAM_INPUTS)
+    def beam_search(self, prompt, max_new_tokens, beams, penalty, window, ngram, label):
+        _check_request(prompt)
+        tf.debugging.assert_less_equal(
+            tf.reduce_max(tf.concat([beams, [1]], 0)), MAX_BEAMS,
+            message=f"beams may be at most {MAX_BEAMS}",
+        )  # fmt: skip
+        return self.generator.beam_search_ids(
+            self._read(prompt, label), max_new_tokens, beams, penalty, window, ngram
+        )
+
+    def _read(self, prompt, label):
+        """The prompts as the model reads them: on an item run each starts a new item, of
+        its label's kind if the label is known; a label on another run is refused."""
+        if self.items:
+            marks = self.label_tokens.lookup(label) if self.labels else tf.fill(tf.shape(label), "")
+            return tf.strings.join([ITEM_START, marks, prompt])
+        tf.debugging.assert_equal(
+            tf.reduce_all(label == ""), True,
+            message="this model was not trained on items; leave out the label",
+        )  # fmt: skip
+        return prompt
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def score(self, text):
@@ -248,7 +272,7 @@ def _save_atomically(module: ServingModule, target: Path) -> None:
         staging.chmod(0o755)  # mkdtemp makes it private; a model server may run as another user
     except OSError as err:
         raise ExportError(f"cannot write to {target.parent}: {err.strerror or err}") from None
-    names = ["serving_default", "generate", "generate_controlled", "score", "sample"]
+    names = ["serving_default", "generate", "generate_controlled", "score", "sample", "beam_search"]
     if module.labels:
         names.append("generate_labelled")
     try:

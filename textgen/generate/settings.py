@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from textgen.core.config import (
+    MAX_BEAMS,
     SampleConfig,
     validate_max_copy,
     validate_repetition,
@@ -39,6 +40,9 @@ class SamplingSettings:
     else), so the same settings give the same text in every sampler. `stop`: strings
     that end a sample (None: the run's). `max_copy` N >= 2: never write a span of N
     characters of the training text (0: off). `label`: an item run's kind of item.
+    `beams` N: the most likely text by beam search over N hypotheses (`textgen.generate.
+    beams`) instead of a sampled one; nothing is random then, so temperature, top-k and
+    top-p are refused with it and the seed does not matter.
     """
 
     max_new_tokens: int | None = None
@@ -52,6 +56,7 @@ class SamplingSettings:
     stop: tuple[str, ...] | None = None
     max_copy: int = 0
     label: str | None = None
+    beams: int | None = None
 
     def __post_init__(self) -> None:
         if self.stop is not None:
@@ -65,6 +70,19 @@ class SamplingSettings:
         validate_repetition(self.repetition_penalty, self.repetition_window, ngram)
         validate_max_copy(self.max_copy or 0)
         object.__setattr__(self, "max_copy", self.max_copy or 0)
+        if self.beams is not None:
+            self._check_beams()
+
+    def _check_beams(self) -> None:
+        if not 1 <= self.beams <= MAX_BEAMS:
+            raise ConfigError(f"beams must be from 1 to {MAX_BEAMS}, got {self.beams}")
+        drawn = [name for name in ("temperature", "top_k", "top_p") if getattr(self, name) is not None]
+        if drawn:
+            option = "--" + drawn[0].replace("_", "-")
+            raise ConfigError(
+                f"{option} does not apply to beam search, which takes the most likely text "
+                f"(nothing is drawn at random); leave out {option}, or --beams to sample"
+            )
 
     @classmethod
     def of(cls, settings: SamplingSettings | None = None, **changes) -> SamplingSettings:
@@ -78,13 +96,15 @@ class SamplingSettings:
 
     def with_defaults(self, defaults: SampleConfig) -> SamplingSettings:
         """Every unset setting filled from a run's `SampleConfig` (the one place that
-        does)."""
+        does); a beam search draws nothing, so its temperature, top-k and top-p stay
+        unset."""
+        drawn = self.beams is None
         return dataclasses.replace(
             self,
             max_new_tokens=_given(self.max_new_tokens, defaults.length),
-            temperature=_given(self.temperature, defaults.temperature),
-            top_k=_given(self.top_k, defaults.top_k),
-            top_p=_given(self.top_p, defaults.top_p),
+            temperature=_given(self.temperature, defaults.temperature) if drawn else None,
+            top_k=_given(self.top_k, defaults.top_k) if drawn else None,
+            top_p=_given(self.top_p, defaults.top_p) if drawn else None,
             repetition_penalty=_given(self.repetition_penalty, defaults.repetition_penalty),
             repetition_window=_given(self.repetition_window, defaults.repetition_window),
             no_repeat_ngram=_given(self.no_repeat_ngram, defaults.no_repeat_ngram),

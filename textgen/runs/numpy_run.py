@@ -34,8 +34,11 @@ class NumpyRun(Sampler):
     """Samples a run folder's best weights with NumPy (see `Sampler` for the interface)."""
 
     unsupported = {
-        name: _NEEDS_GENERATOR
-        for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
+        **{
+            name: _NEEDS_GENERATOR
+            for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
+        },
+        "beams": "beam search (--beams) needs the TensorFlow generator",
     }
 
     def __init__(self, folder: RunFolder):

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 from textgen.core.config import validate_max_copy
 from textgen.core.errors import RunError
-from textgen.generate.sampler import Sampler
+from textgen.generate.sampler import Beam, Sampler, beams_of
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder, run_item_stops, run_labels
 
@@ -121,6 +121,21 @@ class Run(Sampler):
         settings = settings.with_defaults(self.config.sample)
         (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
         return self._generator(settings).stream(prompt, settings)
+
+    def _search(self, prompts, settings: SamplingSettings) -> list[list[Beam]]:
+        import tensorflow as tf
+
+        from textgen.data.tokenizers import string_tensor
+
+        settings = settings.with_defaults(self.config.sample)
+        prompts = settings.prompts_to_read(prompts, self.items, self.labels)
+        fields, size = settings.request_fields(), [len(prompts)]
+        found = self._generator(settings).beam_search_ids(
+            string_tensor(prompts), tf.fill(size, settings.max_new_tokens),
+            tf.fill(size, settings.beams), tf.fill(size, float(fields["repetition_penalty"])),
+            tf.fill(size, fields["repetition_window"]), tf.fill(size, fields["no_repeat_ngram"]),
+        )  # fmt: skip
+        return beams_of(*(found[k].numpy().tolist() for k in Beam._fields))
 
     def session(self):
         """A co-writing session over this run (`textgen.generate.session`), stepping the
