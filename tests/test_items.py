@@ -295,3 +295,16 @@ def test_a_co_writing_session_starts_items_of_its_label(item_run):
         assert "".join(shown) == expected
     writing.line("/label pink")  # one line, the session goes on
     assert "unknown label 'pink'" in shown[-1]
+
+
+def test_beam_search_finds_whole_items_of_the_label_ranked_per_token(item_run):
+    for label, letters in (("hard", set("KTX79")), ("soft", set("lmnao"))):
+        (beams,) = item_run.search([""], beams=4, count=4, max_new_tokens=40, label=label)
+        assert len(beams) >= 2
+        for beam in beams:
+            text = beam.completion
+            assert text and "\n" not in text and ITEM_END not in text and ITEM_START not in text
+            assert beam.num_tokens < 40  # ended by the item's end, which it counts
+            assert sum(c in letters for c in text) / len(text) > 0.8, (label, beams)
+        means = [b.log_probability / b.num_tokens for b in beams]
+        assert means == sorted(means, reverse=True)

@@ -69,6 +69,10 @@ class BeamSearch:
         rows = batch * n
         spread = lambda x, axis=0: tf.repeat(x, n, axis=axis)  # noqa: E731 (each prompt n times)
         fm = self.plan.feature_major
+        controls = controls._replace(
+            penalty=spread(controls.penalty), window=spread(controls.window),
+            ngram=spread(controls.ngram),
+        )  # fmt: skip
         state = tf.nest.map_structure(lambda s: spread(s, 1 if fm else 0), self.plan.layout(primed.state))
         live = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, n - 1], _NEG_INF)], 1)
         finished = _Finished.empty(batch, n)
