@@ -74,11 +74,17 @@ class ChunkLoop:
         self.copy_guard = copy_guard
         self.draw = tf.function(self._draw, jit_compile=plan.jit_compile)
 
-    def _draw(self, logits, state, history, tail, prev, counts, t0, max_new_tokens, sampling):
+    def _draw(
+        self, logits, state, history, tail, prev, counts, t0, max_new_tokens, sampling,
+        exact=False,
+    ):  # fmt: skip
         """Up to a chunk's steps of drawing tokens from the network's `logits`, `state`,
         each row's token `history`, copy-guard `tail` and previous token `prev`.
 
-        Runs min(chunk, most tokens any row still needs) steps; `t0` keys the noise.
+        Runs min(chunk, most tokens any row still needs) steps; `t0` keys the noise (a
+        scalar, or (batch,): each row's own next step). With `exact` (a Python bool) a
+        row's logits, state, history and tail stop at its max_new_tokens (a state to
+        continue from); otherwise they run on with the others (faster).
         Returns the token ids (chunk, batch), without XLA (steps, batch) (a row's ids past
         its max_new_tokens are junk), the steps taken, the logits, state, history and tail
         after them, the counts, and which rows the copy guard ended (no candidate left).
@@ -88,12 +94,13 @@ class ChunkLoop:
         noise = self._noise(sampling, t0, steps, tf.shape(logits)[0], logits.shape)
         weights = self.one_step.read_weights(self.plan.feature_major)
         state = self.plan.layout(state)
+        wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
 
         def run(filtering, repeating: bool):
             choice = TokenChoice(sampling, filtering, repeating, self.copy_guard, size)
             states = choice.start(history, tail, prev)
             logits_out, state_out, chunk, states = self._tokens(
-                choice, weights, noise, steps, logits, state, states
+                choice, weights, noise, steps, logits, state, states, wanted if exact else None
             )
             return (logits_out, state_out, chunk, *choice.finish(states, history, tail, prev))
 
@@ -112,7 +119,6 @@ class ChunkLoop:
                 ),
             )
         logits, state, chunk, history, tail, ended_at = drawn
-        wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
         ended = ended_at < wanted  # the guard ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)
         return chunk, steps, logits, self.plan.layout(state), history, tail, counts, ended
@@ -121,9 +127,11 @@ class ChunkLoop:
         """What each step adds to the scaled logits, (steps, batch, vocab); XLA needs a
         static size: the whole chunk."""
         drawn = self.plan.chunk_size if self.plan.jit_compile else steps
+        per_row = t0.shape.rank == 1
+        steps = t0[None, :] + tf.range(drawn)[:, None] if per_row else t0 + tf.range(drawn)
         noise = tf.cond(
             tf.reduce_any(sampling.temperature > 0),
-            lambda: gumbel_noise(sampling.seeds, t0 + tf.range(drawn), self.vocab_size),
+            lambda: gumbel_noise(sampling.seeds, steps, self.vocab_size, per_row),
             lambda: tf.zeros([drawn, batch, self.vocab_size]),
         )
         noise = step_noise(noise, sampling.temperature)
@@ -131,8 +139,9 @@ class ChunkLoop:
         noise.set_shape([self.plan.chunk_size if self.plan.jit_compile else None, *logits_shape])
         return noise
 
-    def _tokens(self, choice: TokenChoice, weights, noise, steps, logits, state, states):
-        """`steps` tokens: the loop over the network and the choice, blocks of `unroll`."""
+    def _tokens(self, choice: TokenChoice, weights, noise, steps, logits, state, states, wanted):
+        """`steps` tokens: the loop over the network and the choice, blocks of `unroll`;
+        a row past its `wanted` tokens (batch,) keeps its logits and states (None: runs on)."""
         feature_major, unroll = self.plan.feature_major, self.plan.unroll
 
         def body_of(block: int):
@@ -141,8 +150,14 @@ class ChunkLoop:
                 # The block's noise sliced once (each op in the loop costs per token).
                 block_noise = tf.unstack(tf.gather(noise, i + tf.range(block)))
                 for k in range(block):
-                    ids, states = choice(logits, block_noise[k], states, lambda k=k: i + k)
-                    logits, state = self.one_step.step(weights, ids, state, feature_major)
+                    ids, new_states = choice(logits, block_noise[k], states, lambda k=k: i + k)
+                    new = self.one_step.step(weights, ids, state, feature_major)
+                    if wanted is None:
+                        (logits, state), states = new, new_states
+                    else:  # rows that have their tokens stay as they are
+                        on = i + k < wanted
+                        logits, states = _rows_where(on, (new[0], new_states), (logits, states))
+                        state = _rows_where(on, new[1], state, feature_major)
                     drawn.append(ids)
                 rows = (i + tf.range(block))[:, None]
                 chunk = tf.tensor_scatter_nd_update(chunk, rows, tf.stack(drawn))
@@ -157,3 +172,15 @@ class ChunkLoop:
             block_iterations=self.plan.chunk_size // unroll, token_iterations=self.plan.chunk_size,
         )  # fmt: skip
         return logits, state, chunk, states
+
+
+def _rows_where(on, new, old, feature_major: bool = False):
+    """`new` where a row is `on` (batch,), else `old`, for nested tensors with the batch
+    first (last if `feature_major`)."""
+
+    def pick(n, o):
+        rank = n.shape.rank
+        shape = [1] * (rank - 1) + [-1] if feature_major else [-1] + [1] * (rank - 1)
+        return tf.where(tf.reshape(on, shape), n, o)
+
+    return tf.nest.map_structure(pick, new, old)

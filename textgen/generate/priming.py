@@ -32,12 +32,24 @@ def prime(one_step, tokenizer, plan: LoopPlan, prompts: tf.Tensor, with_nll=Fals
     batch = tf.shape(prompts)[0]
     start = tf.fill([batch, 1], tokenizer.start_id)
     ids = tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1)
-    lengths = tf.cast(ids.row_lengths(), tf.int32)  # (batch,), each >= 1
-    last_ids = tf.gather(ids.values, ids.row_limits() - 1)  # (batch,)
+    empty = Primed(
+        tf.zeros([batch, one_step.head.units]), one_step.zero_state(batch), start[:, 0],
+        tf.fill([batch, REPETITION_HISTORY], -1), tf.zeros([batch]), tf.zeros([batch], tf.int32),
+    )  # fmt: skip
+    return feed(one_step, plan, ids, empty, with_nll)
+
+
+def feed(one_step, plan: LoopPlan, ids: tf.RaggedTensor, start: Primed, with_nll=False) -> Primed:
+    """Feed token `ids` (ragged (batch, tokens), a row may have none) through the network
+    from `start` (its logits, state (batch, units), last ids and history). Blocks as in
+    `prime`; `with_nll`: the summed NLL of each token after a row's first."""
+    batch = tf.shape(start.last_ids)[0]
+    lengths = tf.cast(ids.row_lengths(), tf.int32)  # (batch,)
     padded = ids.to_tensor()  # (batch, max_len)
     steps, block = tf.shape(padded)[1], plan.unroll
-    if block > 1:  # room for a last block that runs past the prompts (masked)
-        padded = tf.pad(padded, [[0, 0], [0, block]])
+    padded = tf.pad(padded, [[0, 0], [0, max(block, 1)]])  # room for a masked last block
+    last = tf.gather(padded, tf.maximum(lengths - 1, 0), batch_dims=1)
+    last_ids = tf.where(lengths > 0, last, start.last_ids)
     feature_major = plan.feature_major
     weights = one_step.read_weights(feature_major)
 
@@ -45,7 +57,7 @@ def prime(one_step, tokenizer, plan: LoopPlan, prompts: tf.Tensor, with_nll=Fals
         new_logits, new_state = one_step.step(weights, padded[:, t], state, feature_major)
         active = t < lengths  # (batch,)
         if with_nll:  # NLL of the token after position t, for rows that have one
-            target = padded[:, tf.minimum(t + 1, steps - 1)]
+            target = padded[:, t + 1]
             token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(target, new_logits)
             nll = nll + tf.where(t + 1 < lengths, token_nll, 0.0)
         logits = tf.where(active[:, None], new_logits, logits)
@@ -61,14 +73,13 @@ def prime(one_step, tokenizer, plan: LoopPlan, prompts: tf.Tensor, with_nll=Fals
 
         return body
 
-    vocab_size = one_step.head.units
-    state = plan.layout(one_step.zero_state(batch))
-    loop = (tf.constant(0), tf.zeros([batch, vocab_size]), state, tf.zeros([batch]))
+    loop = (tf.constant(0), start.logits, plan.layout(start.state), tf.zeros([batch]))
     _, logits, state, nll = blocked_loop(
         body_of, loop, block, lambda t, *_: t + block // 2 < steps, lambda t, *_: t < steps
     )
-    # Each row's last REPETITION_HISTORY tokens, right-aligned, for the repetition controls.
-    positions = lengths[:, None] - REPETITION_HISTORY + tf.range(REPETITION_HISTORY)[None, :]
-    taken = tf.gather(padded, tf.maximum(positions, 0), batch_dims=1)
-    history = tf.where(positions >= 0, taken, -1)
+    # Each row's last REPETITION_HISTORY tokens, oldest first, for the repetition controls.
+    size = REPETITION_HISTORY
+    read = tf.concat([start.history, padded], axis=1)
+    positions = lengths[:, None] + tf.range(size)[None, :]
+    history = tf.gather(read, positions, batch_dims=1)
     return Primed(logits, plan.layout(state), last_ids, history, nll, lengths - 1)

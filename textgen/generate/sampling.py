@@ -35,15 +35,19 @@ def _mix32(h: tf.Tensor) -> tf.Tensor:
     return _xor(h, _shr(h, tf.constant(16, tf.uint32)))
 
 
-def gumbel_noise(seeds: tf.Tensor, steps: tf.Tensor, vocab_size: int) -> tf.Tensor:
+def gumbel_noise(
+    seeds: tf.Tensor, steps: tf.Tensor, vocab_size: int, per_row: bool = False
+) -> tf.Tensor:
     """Gumbel(0, 1) noise from seeds (batch, 2) int64 [seed, stream].
 
     `steps` is a scalar step, giving (batch, vocab), or a vector of steps, giving
     (steps, batch, vocab): a whole chunk of a generation loop's noise at once, equal
-    step by step to the scalar form.
+    step by step to the scalar form. With `per_row`, `steps` (steps, batch) gives each
+    row its own steps (rows continuing from different points).
     """
     seed, stream = seeds[:, 0], seeds[:, 1]
-    steps = _u32(tf.cast(steps, tf.int64))[..., None]  # (..., 1)
+    steps = _u32(tf.cast(steps, tf.int64))
+    steps = steps if per_row else steps[..., None]  # (..., batch) or (..., 1)
     key = _mix32(steps * tf.constant(0x9E3779B9, tf.uint32) + tf.constant(0x7F4A7C15, tf.uint32))
     key = _mix32(_xor(key, _u32(stream)))
     key = _mix32(_xor(key, _u32(_shr(seed, tf.constant(32, tf.int64)))))
