@@ -19,6 +19,7 @@ from textgen.data.items import MARKER_PATTERN, is_marker
 from textgen.data.tokenizers import Tokenizer, string_tensor
 from textgen.data.vocabulary import Vocabulary
 from textgen.generate.beams import BeamSearch
+from textgen.generate.continuation import continue_text
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
 from textgen.generate.priming import prime
@@ -138,6 +139,18 @@ class Generator(tf.Module):
             sampling.repeating,
         )._asdict()
 
+    @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, *_SETTINGS])
+    def continue_from(
+        self, texts, states, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window,
+        ngram,
+    ):  # fmt: skip
+        """One chunk of a generation carried in bytes between calls
+        (`continuation.continue_text`)."""
+        return continue_text(
+            self, texts, states, max_new_tokens, temperature, top_k, top_p, seeds, penalty,
+            window, ngram,
+        )  # fmt: skip
+
     @tf.function(input_signature=[_STRINGS])
     def score(self, texts):
         """Mean negative log-likelihood per token (nats) and token counts of `texts`.
@@ -176,14 +189,16 @@ class Generator(tf.Module):
         return tf.fill([tf.shape(prompts)[0], self.tail_size], -1)
 
     def _draw_until_done(
-        self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling
+        self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
+        exact=False,
     ):  # fmt: skip
         """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
         was ended by the copy guard.
 
         Starts from the network's `logits`, `state`, token `history`, copy-guard `tail`
         and each row's previous token `prev`; `t` is the index of the next token (it keys
-        the sampling noise), `counts` the tokens each row has so far. Returns the ids
+        the sampling noise; (batch,): each row's own), `counts` the tokens each row has so
+        far; `exact`: see `ChunkLoop.draw`. Returns the ids
         drawn (batch, 1 + steps) after `prev`, how many each row drew, and the logits,
         state, history, tail, counts and t after.
         """
@@ -195,7 +210,7 @@ class Generator(tf.Module):
 
         def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks):
             chunk, steps, logits, state, history, tail, new_counts, ended = self.chunk_loop.draw(
-                logits, state, history, tail, prev, counts, t, max_new, sampling
+                logits, state, history, tail, prev, counts, t, max_new, sampling, exact
             )
             max_new = tf.where(ended, new_counts, max_new)
             ids = tf.transpose(chunk[:steps])  # (batch, steps)
@@ -223,13 +238,14 @@ class Generator(tf.Module):
         valid = tf.range(tf.shape(ids)[1])[None, :] < lengths[:, None]
         return tf.strings.reduce_join(tf.where(valid, pieces, ""), axis=1)
 
-    def _tokens_through_stop(self, sequence, counts, completion):
-        """Tokens up to and including the one that completes a stop string, per row."""
+    def _tokens_through_stop(self, sequence, counts, completion, offset=0):
+        """Tokens up to and including the one that completes a stop string, per row
+        (`completion`: `offset` bytes held back, then the sequence's text)."""
         ids, prev = sequence[:, 1:], sequence[:, :-1]
         sizes = tf.strings.length(self.tokenizer.pieces(prev, ids))  # (batch, steps)
         starts = tf.math.cumsum(sizes, axis=1, exclusive=True)
         valid = tf.range(tf.shape(ids)[1])[None, :] < counts[:, None]
-        stop_end = self.stops.end(completion)  # (batch,)
+        stop_end = self.stops.end(completion) - offset  # (batch,)
         through = tf.reduce_sum(tf.cast(valid & (starts < stop_end[:, None]), tf.int32), 1)
         return tf.where(self.stops.found(completion), through, counts)
 

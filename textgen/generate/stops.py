@@ -51,6 +51,21 @@ class StopStrings:
         first = tf.strings.regex_replace(text, self._first, r"\1")
         return tf.strings.length(self.cut(text)) + tf.strings.length(first)
 
+    def held_back(self, text: tf.Tensor) -> tf.Tensor:
+        """Bytes at the end of each text (batch,) that may be the start of a stop string
+        (the longest end that is a proper start of one), int32."""
+        import tensorflow as tf
+
+        size = tf.strings.length(text)
+        held = tf.zeros_like(size)
+        for stop in self.strings:
+            encoded = stop.encode("utf-8")
+            for k in range(1, len(encoded)):
+                end = tf.strings.substr(text, tf.maximum(size - k, 0), tf.fill(tf.shape(size), k))
+                ends = (size >= k) & (end == encoded[:k])
+                held = tf.where(ends, tf.maximum(held, k), held)
+        return held
+
     def split_stream(self, pending: str) -> tuple[str, str, bool]:
         """(text a stream may show now, text held back as a possible stop start, stopped)."""
         cut = min((pending.find(s) for s in self.strings if s in pending), default=-1)

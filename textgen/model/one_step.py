@@ -95,7 +95,7 @@ class OneStep(tf.Module):
         the batch-major step faster. The maths is the same; the sums of a product may
         round differently in the last bit.
         """
-        embeddings, layers, (head_kernel, head_bias) = weights
+        embeddings, layers, _ = weights
         if feature_major:
             axis = 0
             x = tf.transpose(tf.gather(embeddings, ids))  # (embedding_dim, batch)
@@ -106,7 +106,7 @@ class OneStep(tf.Module):
             x = tf.gather(embeddings, ids)  # (batch, embedding_dim)
             project = tf.matmul
             add_bias = tf.nn.bias_add
-        new_state, outputs = [], []
+        new_state = []
         for kind, w, layer_state in zip(self.kinds, layers, state):
             h = layer_state[0]
             if kind == "lstm":
@@ -115,7 +115,6 @@ class OneStep(tf.Module):
                 c = tf.sigmoid(f) * layer_state[1] + tf.sigmoid(i) * tf.tanh(g)
                 x = tf.sigmoid(o) * tf.tanh(c)
                 new_state.append((x, c))
-                outputs.append(x)
                 continue
             if kind == "gru":
                 xz, xr, xh = tf.split(add_bias(project(x, w[0]), w[2]), 3, axis=axis)
@@ -126,12 +125,17 @@ class OneStep(tf.Module):
             else:
                 x = tf.tanh(add_bias(project(x, w[0]) + project(h, w[1]), w[2]))
             new_state.append((x,))
-            outputs.append(x)
-        if self.skip:
-            x = tf.concat(outputs, axis=axis)
+        return self.head_logits(weights, tuple(new_state), feature_major), tuple(new_state)
+
+    def head_logits(self, weights: tuple, state: tuple, feature_major: bool = False) -> tf.Tensor:
+        """The logits (batch, vocab) that `step` gave with `state` (the same ops: the same
+        numbers), from its layers' outputs."""
+        head_kernel, head_bias = weights[2]
+        outputs = [layer_state[0] for layer_state in state]
+        x = tf.concat(outputs, axis=0 if feature_major else 1) if self.skip else outputs[-1]
         if feature_major:  # (batch, vocab) either way
-            return tf.matmul(x, head_kernel, transpose_a=True) + head_bias, tuple(new_state)
-        return tf.nn.bias_add(tf.matmul(x, head_kernel), head_bias), tuple(new_state)
+            return tf.matmul(x, head_kernel, transpose_a=True) + head_bias
+        return tf.nn.bias_add(tf.matmul(x, head_kernel), head_bias)
 
     def __call__(self, ids: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tuple]:
         """ids (batch,) int32 -> logits (batch, vocab), the next state."""

@@ -1,0 +1,117 @@
+"""A generation's state as bytes, so that a stateless server can continue it exactly.
+
+TF Serving keeps nothing between requests and cannot stream an answer; an RNN's state is
+small, so the export's `continue` signature hands it to the client with each chunk of
+text and takes it back with the next request. `Carried` is what the next chunk needs:
+the layers' states, each row's last token, the tokens drawn so far (the step that keys
+the seeded noise), the recent tokens (repetition controls), the copy guard's tail, the
+text held back as a possible start of a stop string, and whether the row has ended.
+
+`StateCodec` writes it as bytes: `MAGIC` (the format's version), the model's fingerprint,
+a checksum of the rest, then the numbers (little-endian float32, int32) and the held-back
+text. `decode` refuses, with a clear error and never a crash, a state that is not of this
+format, of another model, or damaged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+MAGIC = b"TGS1"  # textgen generation state, format 1
+_HEADER = len(MAGIC) + 8 + 8  # magic, fingerprint, checksum
+_BYTE = tf.constant([bytes([i]) for i in range(256)])  # each byte value as a 1-byte string
+
+
+class Carried(NamedTuple):
+    """Each row's generation state between two chunks (batch first)."""
+
+    state: tuple  # per layer, (h, c) or (h,), (batch, units) float32
+    prev: tf.Tensor  # (batch,) int32 the last token read or drawn
+    counts: tf.Tensor  # (batch,) int32 tokens drawn: the next token's noise step
+    done: tf.Tensor  # (batch,) bool: a stop string or the copy guard ended it
+    history: tf.Tensor  # (batch, REPETITION_HISTORY) int32
+    tail: tf.Tensor  # (batch, tail size) int32, the copy guard's
+    pending: tf.Tensor  # (batch,) string held back (may start a stop string)
+
+
+def fingerprint(variables, tokens) -> bytes:
+    """8 bytes naming a model: its weights and vocabulary."""
+    digest = hashlib.sha256()
+    for variable in variables:
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    digest.update("\0".join(tokens).encode("utf-8"))
+    return digest.digest()[:8]
+
+
+def _to_bytes(numbers: tf.Tensor) -> tf.Tensor:
+    """(batch,) strings of the rows of (batch, n) float32 or int32 numbers."""
+    raw = tf.reshape(tf.bitcast(numbers, tf.uint8), [tf.shape(numbers)[0], -1])
+    return tf.strings.reduce_join(tf.gather(_BYTE, tf.cast(raw, tf.int32)), axis=1)
+
+
+class StateCodec:
+    """`encode(carried)` -> (batch,) strings; `decode(strings)` -> `Carried`."""
+
+    def __init__(self, zero_state: tuple, history_size: int, tail_size: int, model: bytes):
+        self.shapes = tf.nest.map_structure(lambda s: int(s.shape[1]), zero_state)
+        self.floats = sum(tf.nest.flatten(self.shapes))
+        self.history_size, self.tail_size = history_size, tail_size
+        self.ints = 3 + history_size + tail_size
+        self.model = tf.constant(model)
+        self.fixed = _HEADER + 4 * (self.floats + self.ints)
+
+    def encode(self, c: Carried) -> tf.Tensor:
+        floats = tf.concat(tf.nest.flatten(c.state), axis=1)
+        ints = tf.concat(
+            [c.prev[:, None], c.counts[:, None], tf.cast(c.done, tf.int32)[:, None], c.history,
+             c.tail], axis=1,
+        )  # fmt: skip
+        payload = tf.strings.join([_to_bytes(floats), _to_bytes(ints), c.pending])
+        check = tf.strings.to_hash_bucket_fast(payload, 2**62)
+        return tf.strings.join([MAGIC, self.model, _to_bytes(check[:, None]), payload])
+
+    def blank(self, batch) -> tf.Tensor:
+        """(batch,) encoded states of a text not begun: zeros, no history, no tail."""
+        state = tf.nest.map_structure(lambda n: tf.zeros([batch, n]), self.shapes)
+        zeros = tf.zeros([batch], tf.int32)
+        empty = lambda n: tf.fill([batch, n], -1)  # noqa: E731
+        return self.encode(Carried(
+            state, zeros, zeros, tf.zeros([batch], tf.bool), empty(self.history_size),
+            empty(self.tail_size), tf.fill([batch], ""),
+        ))  # fmt: skip
+
+    def decode(self, strings: tf.Tensor) -> Carried:
+        """The states in `strings` (batch,), checked: an error names what is wrong."""
+        sizes = tf.strings.length(strings)
+        message = "state_bytes is not a textgen generation state (format 1)"
+        tf.debugging.assert_equal(
+            tf.reduce_all((sizes >= self.fixed) & (tf.strings.substr(strings, 0, 4) == MAGIC)),
+            True, message=message,
+        )  # fmt: skip
+        tf.debugging.assert_equal(
+            tf.reduce_all(tf.strings.substr(strings, 4, 8) == self.model), True,
+            message="state_bytes is the state of another model (or another export of it)",
+        )  # fmt: skip
+        at = lambda n: tf.fill(tf.shape(sizes), n)  # noqa: E731 (substr: per-row positions)
+        payload = tf.strings.substr(strings, at(_HEADER), sizes - _HEADER)
+        check = tf.io.decode_raw(tf.strings.substr(strings, 12, 8), tf.int64)[:, 0]
+        tf.debugging.assert_equal(
+            tf.reduce_all(tf.strings.to_hash_bucket_fast(payload, 2**62) == check), True,
+            message="state_bytes is damaged (its checksum does not match)",
+        )  # fmt: skip
+        floats = tf.io.decode_raw(tf.strings.substr(payload, 0, 4 * self.floats), tf.float32)
+        ints = tf.io.decode_raw(
+            tf.strings.substr(payload, 4 * self.floats, 4 * self.ints), tf.int32
+        )
+        pending = tf.strings.substr(payload, at(self.fixed - _HEADER), sizes - self.fixed)
+        parts = tf.split(floats, tf.nest.flatten(self.shapes), axis=1)
+        state = tf.nest.pack_sequence_as(self.shapes, parts)
+        history = ints[:, 3 : 3 + self.history_size]
+        return Carried(
+            state, ints[:, 0], ints[:, 1], ints[:, 2] > 0, history,
+            ints[:, 3 + self.history_size :], pending,
+        )  # fmt: skip

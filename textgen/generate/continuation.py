@@ -1,0 +1,87 @@
+"""Continuing a generation from its state in bytes (`carry`): one chunk per call.
+
+What a stateless server runs to stream: each call reads the new text (if any) into the
+state it is given (a new text when the state is empty), draws up to `max_new_tokens`
+more and hands back the state after them. Calls that pass the state on give exactly the
+text of one call for all the tokens (same settings and seed): the noise is keyed by each
+row's own token count, each row stops at its own count, and text that may start a stop
+string is held back until it is known.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from textgen.core.config import REPETITION_HISTORY
+from textgen.data.items import MARKER_PATTERN
+from textgen.generate.carry import Carried, StateCodec, fingerprint
+from textgen.generate.priming import Primed, feed
+from textgen.generate.rules import Sampling
+
+
+def state_codec(generator) -> StateCodec:
+    """The generator's codec (its model's fingerprint taken once)."""
+    if getattr(generator, "_state_codec", None) is None:
+        one_step = generator.one_step
+        with tf.init_scope():  # the weights' values, also while a graph is traced
+            model = fingerprint(one_step.variables_to_serve, generator.tokenizer.vocab.tokens)
+            zero = one_step.zero_state(1)
+        generator._state_codec = StateCodec(zero, REPETITION_HISTORY, generator.tail_size, model)
+    return generator._state_codec
+
+
+def continue_text(generator, texts, states, max_new_tokens, *rows) -> dict:
+    """One chunk for each row: read `texts` (batch,) into `states` (encoded; "" starts a
+    new text), then draw up to `max_new_tokens`. Returns the completion (text safe to show),
+    pending (held back: show it if you stop here), the new state, num_tokens and done."""
+    g, codec = generator, state_codec(generator)
+    temperature, top_k, top_p, seeds, *controls = rows
+    sampling = Sampling.of_request(g.defaults, temperature, top_k, top_p, seeds, controls)
+    batch = tf.shape(texts)[0]
+    new = tf.equal(states, "")
+    carried = codec.decode(tf.where(new, codec.blank(1)[0], states))
+    given = tf.strings.length(texts) > 0
+    # A new text starts a line (the start token); new text read resets the copy guard's
+    # tail (its spans are checked within what is drawn) and lets an ended row go on.
+    start = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(tf.cast(new, tf.int32))], g.tokenizer.start_id),
+        tf.cast(new, tf.int64),
+    )
+    ids = tf.concat([start, g.tokenizer.encode(texts)], axis=1)
+    weights = g.one_step.read_weights(g.plan.feature_major)
+    logits = g.one_step.head_logits(weights, g.plan.layout(carried.state), g.plan.feature_major)
+    before = Primed(logits, carried.state, carried.prev, carried.history, None, None)
+    primed = feed(g.one_step, g.plan, ids, before)
+    tail = tf.where(given[:, None], -1, carried.tail)
+    done = carried.done & ~given
+    max_new_tokens = tf.where(max_new_tokens < 0, g.defaults.length, max_new_tokens)
+    wanted = tf.where(done, 0, tf.clip_by_value(max_new_tokens, 0, g.max_new_tokens_cap))
+    until = carried.counts + wanted
+    sequence, drawn, _, state, history, tail, counts, _ = g._draw_until_done(
+        primed.logits, primed.state, primed.history, tail, primed.last_ids, carried.counts,
+        carried.counts, until, sampling, exact=True,
+    )  # fmt: skip
+    text = tf.strings.join([carried.pending, g._text(sequence, drawn)])
+    ended = counts < until  # the copy guard ended it
+    shown, pending, num_tokens = text, tf.fill([batch], ""), drawn
+    if g.stops:
+        found = g.stops.found(text)
+        held = tf.where(found, 0, g.stops.held_back(text))
+        size = tf.strings.length(text)
+        shown = tf.where(found, g.stops.cut(text), tf.strings.substr(text, tf.zeros_like(size), size - held))
+        pending = tf.strings.substr(text, size - held, held)
+        offset = tf.strings.length(carried.pending)
+        num_tokens = g._tokens_through_stop(sequence, drawn, text, offset)
+        ended |= found
+    prev = tf.gather(sequence, drawn, batch_dims=1)
+    after = Carried(state, prev, counts, done | ended, history, tail, pending)
+    strip = (lambda t: tf.strings.regex_replace(t, MARKER_PATTERN, "")) if g.has_markers else (
+        lambda t: t
+    )  # fmt: skip
+    return {
+        "completion": strip(shown),
+        "pending": strip(pending),
+        "state_bytes": codec.encode(after),
+        "num_tokens": num_tokens,
+        "done": done | ended,
+    }
