@@ -3,16 +3,33 @@
 The real `tensorflow_model_server` cannot be installed on our machines, so this small
 HTTP server answers the documented protocol (POST /v1/models/NAME:predict with a
 "signature_name" and either row-format "instances" or columnar "inputs") by running the
-exported SavedModel's signatures with TensorFlow, the way the model server does.
+exported SavedModel's signatures with TensorFlow, the way the model server does. As the
+model server does, a value of an input or output whose name ends in `_bytes` travels as
+{"b64": base64 text}.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import tensorflow as tf
+
+
+def _from_json(value):
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"])
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _b64(value):
+    if isinstance(value, list):
+        return [_b64(v) for v in value]
+    return {"b64": base64.b64encode(value).decode("ascii")}
 
 
 def _jsonable(value):
@@ -57,9 +74,15 @@ class ServingStandIn:
         missing = set(specs) - set(columns)
         if missing:
             raise ValueError(f"Missing input(s) for signature: {sorted(missing)}")
-        tensors = {name: tf.constant(columns[name], spec.dtype) for name, spec in specs.items()}
+        tensors = {
+            name: tf.constant(_from_json(columns[name]), spec.dtype) for name, spec in specs.items()
+        }
         with self.lock:
-            outputs = {k: _jsonable(v.numpy()) for k, v in signature(**tensors).items()}
+            answer = signature(**tensors)
+        outputs = {
+            k: _b64(v.numpy().tolist()) if k.endswith("_bytes") else _jsonable(v.numpy())
+            for k, v in answer.items()
+        }
         if "instances" in body:
             count = len(next(iter(outputs.values())))
             return {"predictions": [{k: v[i] for k, v in outputs.items()} for i in range(count)]}

@@ -3,9 +3,12 @@ TensorFlow needed)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from textgen.core.errors import ServerError
 from textgen.generate.sampler import Beam, Sampler, beams_of
@@ -46,10 +49,26 @@ def _error_body(err: urllib.error.HTTPError) -> dict | None:
     return body if isinstance(body, dict) and "error" in body else None
 
 
+# Tokens a streamed answer asks the server for per request.
+CHUNK_TOKENS = 32
+
+
+class Chunk(NamedTuple):
+    """One answer of the export's `continue` signature."""
+
+    completion: str  # text to show now
+    pending: str  # text held back (it may start a stop string): show it if you stop here
+    state: bytes  # hand it back to continue
+    num_tokens: int
+    done: bool  # the text has its tokens, or a stop string or the copy guard ended it
+
+
 class RemoteSampler(Sampler):
     """Generates text through a textgen export served by TF Serving at `url` (as in
     http://host:8501/v1/models/NAME), by its `sample` signature: unset settings are the
-    export's defaults, and row i draws with (seed, stream i), as in process."""
+    export's defaults, and row i draws with (seed, stream i), as in process. `stream`
+    asks for `CHUNK_TOKENS` at a time through the `continue` signature, handing the
+    generation's state back with each request: the same text, as it is drawn."""
 
     unsupported = {
         "max_copy": "--max-copy is built into an export, not asked of a server: "
@@ -88,3 +107,40 @@ class RemoteSampler(Sampler):
             return beams_of(*([row[name] for row in rows] for name in Beam._fields))
         except (KeyError, TypeError):
             raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
+
+    def continue_text(
+        self, text: str, state: bytes, settings: SamplingSettings, stream: int = 0,
+        chunk_tokens: int = CHUNK_TOKENS,
+    ) -> Chunk:  # fmt: skip
+        """One chunk: `text` read into `state` (b"": `text` starts a new one), then up to
+        `chunk_tokens` of the settings' max_new_tokens drawn (see the export's `continue`)."""
+        fields = settings.request_fields()
+        instance = {
+            "text": text, "state_bytes": {"b64": base64.b64encode(state).decode("ascii")},
+            **fields, "chunk_tokens": chunk_tokens, "seed": settings.seed, "stream": stream,
+            "label": settings.label or "",
+        }  # fmt: skip
+        answer = predict(self.url, {"signature_name": "continue", "instances": [instance]})
+        try:
+            row = answer["predictions"][0]
+            state = base64.b64decode(row["state_bytes"]["b64"])
+            return Chunk(row["completion"], row["pending"], state, row["num_tokens"], row["done"])
+        except (KeyError, TypeError, IndexError, ValueError):
+            raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
+
+    def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
+        try:
+            chunk = self.continue_text(prompt, b"", settings)
+        except ServerError as err:  # an export from before the `continue` signature
+            if "continue" not in str(err):
+                raise
+            yield from self._draw([prompt], [0], settings)
+            return
+        while True:
+            if chunk.completion:
+                yield chunk.completion
+            if chunk.done:
+                break
+            chunk = self.continue_text("", chunk.state, settings)
+        if chunk.pending:
+            yield chunk.pending

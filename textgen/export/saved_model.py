@@ -14,6 +14,12 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
 - `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
   several samples of one prompt and seed differ as they do in process) and `label` ("":
   none). What `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
+- `continue`: text (read first; "" for none), state_bytes ("" for a new text: the text
+  is then a prompt), max_new_tokens (after the text last read), chunk_tokens (at most
+  this many now), `sample`'s settings -> completion, pending (held back as the possible
+  start of a stop string), state_bytes, num_tokens, done. A stateless server streams by
+  it: calls that pass the state on give exactly one call's text (`generate.continuation`).
+  TF Serving's REST API writes `*_bytes` values as {"b64": ...}.
 - `beam_search`: prompt, max_new_tokens, beams (1 to MAX_BEAMS hypotheses), the
   repetition controls and label -> completion, log_probability, num_tokens, each
   [batch, max(beams)], best first (`textgen.generate.beams`; slots past a row's beams
@@ -71,6 +77,13 @@ _CONTROL_INPUTS = [
 _SAMPLE_INPUTS = [
     *_GENERATE_INPUTS, tf.TensorSpec([None], tf.int64, name="stream"), *_CONTROL_INPUTS,
     _LABEL_INPUT,
+]  # fmt: skip
+# A chunk of a generation continued from the state a previous answer gave ("": new).
+_CONTINUE_INPUTS = [
+    tf.TensorSpec([None], tf.string, name="text"),
+    tf.TensorSpec([None], tf.string, name="state_bytes"),
+    _GENERATE_INPUTS[1], tf.TensorSpec([None], tf.int32, name="chunk_tokens"),
+    *_SAMPLE_INPUTS[2:],
 ]  # fmt: skip
 _BEAM_INPUTS = [
     _GENERATE_INPUTS[0], _GENERATE_INPUTS[1], tf.TensorSpec([None], tf.int32, name="beams"),
@@ -167,6 +180,18 @@ class ServingModule(tf.Module):
             "text": tf.strings.join([prompt, completion]),
             "num_tokens": num_tokens,
         }
+
+    @tf.function(input_signature=_CONTINUE_INPUTS)
+    def continue_text(
+        self, text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
+        stream, penalty, window, ngram, label,
+    ):  # fmt: skip
+        _check_request(text)
+        read = tf.where(state == "", self._read(text, label), text)
+        return self.generator.continue_from(
+            read, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p,
+            tf.stack([seed, stream], axis=1), penalty, window, ngram,
+        )  # fmt: skip
 
     @tf.function(input_signature=_BEAM_INPUTS)
     def beam_search(self, prompt, max_new_tokens, beams, penalty, window, ngram, label):
@@ -277,6 +302,7 @@ def _save_atomically(module: ServingModule, target: Path) -> None:
         names.append("generate_labelled")
     try:
         signatures = {name: getattr(module, name) for name in names}
+        signatures["continue"] = module.continue_text
         tf.saved_model.save(module, str(staging), signatures=signatures)
         _replace(staging, target)
     except Exception:

@@ -32,6 +32,7 @@ class Carried(NamedTuple):
     state: tuple  # per layer, (h, c) or (h,), (batch, units) float32
     prev: tf.Tensor  # (batch,) int32 the last token read or drawn
     counts: tf.Tensor  # (batch,) int32 tokens drawn: the next token's noise step
+    since: tf.Tensor  # (batch,) int32 tokens drawn since text was last read
     done: tf.Tensor  # (batch,) bool: a stop string or the copy guard ended it
     history: tf.Tensor  # (batch, REPETITION_HISTORY) int32
     tail: tf.Tensor  # (batch, tail size) int32, the copy guard's
@@ -60,15 +61,15 @@ class StateCodec:
         self.shapes = tf.nest.map_structure(lambda s: int(s.shape[1]), zero_state)
         self.floats = sum(tf.nest.flatten(self.shapes))
         self.history_size, self.tail_size = history_size, tail_size
-        self.ints = 3 + history_size + tail_size
+        self.ints = 4 + history_size + tail_size
         self.model = tf.constant(model)
         self.fixed = _HEADER + 4 * (self.floats + self.ints)
 
     def encode(self, c: Carried) -> tf.Tensor:
         floats = tf.concat(tf.nest.flatten(c.state), axis=1)
         ints = tf.concat(
-            [c.prev[:, None], c.counts[:, None], tf.cast(c.done, tf.int32)[:, None], c.history,
-             c.tail], axis=1,
+            [c.prev[:, None], c.counts[:, None], c.since[:, None], tf.cast(c.done, tf.int32)[:, None],
+             c.history, c.tail], axis=1,
         )  # fmt: skip
         payload = tf.strings.join([_to_bytes(floats), _to_bytes(ints), c.pending])
         check = tf.strings.to_hash_bucket_fast(payload, 2**62)
@@ -80,38 +81,44 @@ class StateCodec:
         zeros = tf.zeros([batch], tf.int32)
         empty = lambda n: tf.fill([batch, n], -1)  # noqa: E731
         return self.encode(Carried(
-            state, zeros, zeros, tf.zeros([batch], tf.bool), empty(self.history_size),
+            state, zeros, zeros, zeros, tf.zeros([batch], tf.bool), empty(self.history_size),
             empty(self.tail_size), tf.fill([batch], ""),
         ))  # fmt: skip
 
     def decode(self, strings: tf.Tensor) -> Carried:
-        """The states in `strings` (batch,), checked: an error names what is wrong."""
+        """The states in `strings` (batch,), checked first: an error names what is wrong."""
         sizes = tf.strings.length(strings)
-        message = "state_bytes is not a textgen generation state (format 1)"
-        tf.debugging.assert_equal(
-            tf.reduce_all((sizes >= self.fixed) & (tf.strings.substr(strings, 0, 4) == MAGIC)),
-            True, message=message,
-        )  # fmt: skip
-        tf.debugging.assert_equal(
-            tf.reduce_all(tf.strings.substr(strings, 4, 8) == self.model), True,
-            message="state_bytes is the state of another model (or another export of it)",
-        )  # fmt: skip
         at = lambda n: tf.fill(tf.shape(sizes), n)  # noqa: E731 (substr: per-row positions)
-        payload = tf.strings.substr(strings, at(_HEADER), sizes - _HEADER)
-        check = tf.io.decode_raw(tf.strings.substr(strings, 12, 8), tf.int64)[:, 0]
-        tf.debugging.assert_equal(
+        formed = (sizes >= self.fixed) & (tf.strings.substr(strings, at(0), at(4)) == MAGIC)
+        checks = [
+            tf.debugging.assert_equal(
+                tf.reduce_all(formed), True,
+                message="state_bytes is not a textgen generation state (format 1)",
+            ),
+            tf.debugging.assert_equal(
+                tf.reduce_all(~formed | (tf.strings.substr(strings, at(4), at(8)) == self.model)),
+                True, message="state_bytes is the state of another model (or another export of it)",
+            ),
+        ]  # fmt: skip
+        with tf.control_dependencies(checks):  # nothing is read before the checks hold
+            strings = tf.identity(strings)
+        payload = tf.strings.substr(strings, at(_HEADER), tf.maximum(sizes - _HEADER, 0))
+        check = tf.io.decode_raw(tf.strings.substr(strings, at(12), at(8)), tf.int64)[:, 0]
+        intact = tf.debugging.assert_equal(
             tf.reduce_all(tf.strings.to_hash_bucket_fast(payload, 2**62) == check), True,
             message="state_bytes is damaged (its checksum does not match)",
         )  # fmt: skip
-        floats = tf.io.decode_raw(tf.strings.substr(payload, 0, 4 * self.floats), tf.float32)
+        with tf.control_dependencies([intact]):
+            payload = tf.identity(payload)
+        floats = tf.io.decode_raw(tf.strings.substr(payload, at(0), at(4 * self.floats)), tf.float32)
         ints = tf.io.decode_raw(
-            tf.strings.substr(payload, 4 * self.floats, 4 * self.ints), tf.int32
+            tf.strings.substr(payload, at(4 * self.floats), at(4 * self.ints)), tf.int32
         )
         pending = tf.strings.substr(payload, at(self.fixed - _HEADER), sizes - self.fixed)
         parts = tf.split(floats, tf.nest.flatten(self.shapes), axis=1)
         state = tf.nest.pack_sequence_as(self.shapes, parts)
-        history = ints[:, 3 : 3 + self.history_size]
+        history = ints[:, 4 : 4 + self.history_size]
         return Carried(
-            state, ints[:, 0], ints[:, 1], ints[:, 2] > 0, history,
-            ints[:, 3 + self.history_size :], pending,
+            state, ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3] > 0, history,
+            ints[:, 4 + self.history_size :], pending,
         )  # fmt: skip

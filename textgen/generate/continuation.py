@@ -1,11 +1,13 @@
 """Continuing a generation from its state in bytes (`carry`): one chunk per call.
 
 What a stateless server runs to stream: each call reads the new text (if any) into the
-state it is given (a new text when the state is empty), draws up to `max_new_tokens`
-more and hands back the state after them. Calls that pass the state on give exactly the
-text of one call for all the tokens (same settings and seed): the noise is keyed by each
-row's own token count, each row stops at its own count, and text that may start a stop
-string is held back until it is known.
+state it is given (a new text when the state is empty), draws up to `chunk_tokens` more
+of the `max_new_tokens` to write after the text last read, and hands back the state after
+them. Calls that pass the state on give exactly the text of one call for all the tokens
+(same settings and seed): the noise is keyed by each row's own token count, each row
+stops at its own count, and text that may start a stop string is held back until it is
+known. A row is done once it has its tokens, or a stop string or the copy guard ended it;
+asked for more tokens (or given new text) it goes on.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ def state_codec(generator) -> StateCodec:
     return generator._state_codec
 
 
-def continue_text(generator, texts, states, max_new_tokens, *rows) -> dict:
+def continue_text(generator, texts, states, max_new_tokens, chunk_tokens, *rows) -> dict:
     """One chunk for each row: read `texts` (batch,) into `states` (encoded; "" starts a
-    new text), then draw up to `max_new_tokens`. Returns the completion (text safe to show),
-    pending (held back: show it if you stop here), the new state, num_tokens and done."""
+    new text), then draw up to `chunk_tokens` (<= 0: no limit but the generator's cap) of
+    the `max_new_tokens` (-1: the run's default) after the text last read. Returns the
+    completion (text safe to show), pending (held back: show it if you stop here), the new
+    state, num_tokens and done."""
     g, codec = generator, state_codec(generator)
     temperature, top_k, top_p, seeds, *controls = rows
     sampling = Sampling.of_request(g.defaults, temperature, top_k, top_p, seeds, controls)
@@ -55,7 +59,10 @@ def continue_text(generator, texts, states, max_new_tokens, *rows) -> dict:
     tail = tf.where(given[:, None], -1, carried.tail)
     done = carried.done & ~given
     max_new_tokens = tf.where(max_new_tokens < 0, g.defaults.length, max_new_tokens)
-    wanted = tf.where(done, 0, tf.clip_by_value(max_new_tokens, 0, g.max_new_tokens_cap))
+    since = tf.where(given, 0, carried.since)
+    chunk = tf.where(chunk_tokens > 0, chunk_tokens, g.max_new_tokens_cap)
+    wanted = tf.minimum(tf.maximum(max_new_tokens - since, 0), chunk)
+    wanted = tf.where(done, 0, tf.minimum(wanted, g.max_new_tokens_cap))
     until = carried.counts + wanted
     sequence, drawn, _, state, history, tail, counts, _ = g._draw_until_done(
         primed.logits, primed.state, primed.history, tail, primed.last_ids, carried.counts,
@@ -74,7 +81,8 @@ def continue_text(generator, texts, states, max_new_tokens, *rows) -> dict:
         num_tokens = g._tokens_through_stop(sequence, drawn, text, offset)
         ended |= found
     prev = tf.gather(sequence, drawn, batch_dims=1)
-    after = Carried(state, prev, counts, done | ended, history, tail, pending)
+    since = since + drawn
+    after = Carried(state, prev, counts, since, done | ended, history, tail, pending)
     strip = (lambda t: tf.strings.regex_replace(t, MARKER_PATTERN, "")) if g.has_markers else (
         lambda t: t
     )  # fmt: skip
@@ -83,5 +91,5 @@ def continue_text(generator, texts, states, max_new_tokens, *rows) -> dict:
         "pending": strip(pending),
         "state_bytes": codec.encode(after),
         "num_tokens": num_tokens,
-        "done": done | ended,
+        "done": done | ended | (since >= max_new_tokens),
     }

@@ -139,16 +139,16 @@ class Generator(tf.Module):
             sampling.repeating,
         )._asdict()
 
-    @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, *_SETTINGS])
+    @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS])
     def continue_from(
-        self, texts, states, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window,
-        ngram,
+        self, texts, states, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seeds,
+        penalty, window, ngram,
     ):  # fmt: skip
         """One chunk of a generation carried in bytes between calls
         (`continuation.continue_text`)."""
         return continue_text(
-            self, texts, states, max_new_tokens, temperature, top_k, top_p, seeds, penalty,
-            window, ngram,
+            self, texts, states, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seeds,
+            penalty, window, ngram,
         )  # fmt: skip
 
     @tf.function(input_signature=[_STRINGS])

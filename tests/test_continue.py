@@ -1,0 +1,151 @@
+"""A generation continued from its state in bytes: chunks give exactly one call's text, in
+process and through a served export (state through JSON and base64), new text read into
+a state, and a wrong or damaged state refused with a clear error."""
+
+from __future__ import annotations
+
+import pytest
+import tensorflow as tf
+
+import textgen
+from textgen.core.errors import ServerError
+from textgen.data.tokenizers import string_tensor
+from textgen.export.client import CHUNK_TOKENS, RemoteSampler
+from textgen.export.saved_model import export_run
+from textgen.generate.settings import SamplingSettings
+
+from conftest import run_cli
+from serving_standin import ServingStandIn
+
+PROMPTS = ["ROMEO: ", "", "The ", "KING"]
+# Each row its own settings: temperature, seed, repetition penalty, no-repeat n-gram.
+ROWS = {
+    "greedy": ([0.0] * 4, [0] * 4, [-1.0] * 4, [-1] * 4),
+    "seeded": ([0.8, 1.0, 0.5, 0.0], [1, 2, 3, 4], [1.3, -1.0, 1.2, -1.0], [0, 3, 0, 2]),
+}
+
+
+def _rows(name: str) -> tuple:
+    temperature, seeds, penalty, ngram = ROWS[name]
+    n = len(PROMPTS)
+    return (
+        tf.constant(temperature), tf.fill([n], 0), tf.fill([n], 1.0),
+        tf.constant([[s, i] for i, s in enumerate(seeds)], tf.int64), tf.constant(penalty),
+        tf.fill([n], -1), tf.constant(ngram),
+    )  # fmt: skip
+
+
+def _chunked(generator, rows, total: int, chunk: int) -> tuple[list[str], list[bool]]:
+    """The texts of calls of `chunk` tokens, each passing the state on, until all are done."""
+    n = len(PROMPTS)
+    texts, states, got = string_tensor(PROMPTS), tf.fill([n], ""), [""] * n
+    for _ in range(total // chunk + 2):
+        out = generator.continue_from(texts, states, tf.fill([n], total), tf.fill([n], chunk), *rows)
+        got = [a + b.decode() for a, b in zip(got, out["completion"].numpy())]
+        texts, states = tf.fill([n], ""), out["state_bytes"]
+        if out["done"].numpy().all():
+            break
+    assert out["done"].numpy().all()
+    return [a + p.decode() for a, p in zip(got, out["pending"].numpy())], states
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("rows", ["greedy", "seeded"])
+def test_chunks_passing_the_state_give_one_calls_text(trained_runs, level, rows):
+    run = textgen.load_run(trained_runs(level, "lstm"), xla=False)
+    max_copy = 6 if level == "char" else 0  # the copy guard's tail is carried too
+    # as the default export builds it: blocks of 8 tokens, frozen weights, a stop string
+    generator = run.generator_for(["\n\n"], unroll=8, frozen=True, jit_compile=False,
+                                  max_copy=max_copy)  # fmt: skip
+    total = 200
+    whole, _ = generator.generate_ids(string_tensor(PROMPTS), tf.fill([4], total), *_rows(rows))
+    whole = [w.decode() for w in whole.numpy()]
+    for chunk in (50, 7):
+        chunked, states = _chunked(generator, _rows(rows), total, chunk)
+        assert chunked == whole
+    sizes = {len(s) for s in states.numpy()}
+    assert len(sizes) == 1 and sizes.pop() < 16_000  # a few kilobytes per row
+
+
+def test_text_read_into_a_state_continues_as_if_it_were_the_prompt(trained_runs):
+    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    generator = run.generator_for([], jit_compile=False)
+    rows = _rows("greedy")
+    first = generator.continue_from(
+        string_tensor(PROMPTS), tf.fill([4], ""), tf.fill([4], 30), tf.fill([4], 0), *rows
+    )
+    written = [" and thou", "\n", "\nJULIET:", " O"]
+    second = generator.continue_from(
+        string_tensor(written), first["state_bytes"], tf.fill([4], 40), tf.fill([4], 0), *rows
+    )
+    prompts = [p + c.decode() + w for p, c, w in zip(PROMPTS, first["completion"].numpy(), written)]
+    fresh = run.generate(prompts, max_new_tokens=40, temperature=0.0)
+    assert [c.decode() for c in second["completion"].numpy()] == fresh
+    assert second["num_tokens"].numpy().tolist() == [40] * 4
+    # no new text: a row that has its tokens draws more only when asked for more
+    more = [
+        generator.continue_from(
+            tf.fill([4], ""), second["state_bytes"], tf.fill([4], total), tf.fill([4], 0), *rows
+        )
+        for total in (40, 55)
+    ]
+    assert more[0]["num_tokens"].numpy().tolist() == [0] * 4 and more[0]["done"].numpy().all()
+    assert more[1]["num_tokens"].numpy().tolist() == [15] * 4
+    fresh_more = run.generate(prompts, max_new_tokens=55, temperature=0.0)
+    assert [c.decode() for c in more[1]["completion"].numpy()] == [f[40:] for f in fresh_more]
+
+
+@pytest.fixture(scope="module")
+def served_export(trained_runs, tmp_path_factory):
+    result = export_run(
+        trained_runs("char", "lstm"), export_dir=tmp_path_factory.mktemp("exports"),
+        max_new_tokens_cap=256, stop=["\n\n"],
+    )  # fmt: skip
+    with ServingStandIn(str(result.path)) as standin:
+        yield standin
+
+
+def test_a_served_export_streams_the_same_text_through_json_and_base64(served_export, trained_runs):
+    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    remote = RemoteSampler(served_export.url)
+    for settings in (
+        SamplingSettings(max_new_tokens=200, temperature=0.9, seed=3, stop=None),
+        SamplingSettings(max_new_tokens=150, temperature=0.0, no_repeat_ngram=3),
+        SamplingSettings(max_new_tokens=120, temperature=1.0, seed=8, repetition_penalty=1.3),
+    ):
+        pieces = list(remote.stream("ROMEO: ", settings))
+        whole = remote.generate(["ROMEO: "], settings)[0]
+        assert "".join(pieces) == whole
+        assert len(pieces) > 1 or len(whole) <= CHUNK_TOKENS  # chunks, unless it stopped soon
+        expected = run.generate(["ROMEO: "], SamplingSettings.of(settings, stop=("\n\n",)))[0]
+        assert whole == expected
+    # the command line streams through it and prints the same text
+    out = run_cli(
+        "sample", "--server", served_export.url, "--prompt", "ROMEO: ", "--length", 120,
+        "--seed", 5, "--temperature", 0.8,
+    ).output  # fmt: skip
+    expected = run.generate(["ROMEO: "], max_new_tokens=120, temperature=0.8, seed=5, stop=["\n\n"])
+    assert out == "ROMEO: " + expected[0] + "\n"
+
+
+def test_a_wrong_or_damaged_state_is_refused_with_a_clear_error(served_export, trained_runs, tmp_path):
+    remote = RemoteSampler(served_export.url)
+    settings = SamplingSettings(max_new_tokens=20, temperature=0.0)
+    good = remote.continue_text("ROMEO: ", b"", settings).state
+    damaged = bytearray(good)
+    damaged[len(good) // 2] ^= 0x55
+    other = export_run(trained_runs("word", "lstm"), export_dir=tmp_path)
+    with ServingStandIn(str(other.path)) as word_server:
+        foreign = RemoteSampler(word_server.url).continue_text("ROMEO: ", b"", settings).state
+    cases = {
+        bytes(damaged): "damaged",
+        good[:100]: "not a textgen generation state",
+        b"hello" * 2000: "not a textgen generation state",
+        foreign: "another model",
+    }
+    for state, message in cases.items():
+        with pytest.raises(ServerError, match=message):
+            remote.continue_text("", state, settings)
+    # the server goes on serving
+    again = remote.continue_text("", good, settings)
+    assert again.num_tokens == 0 and again.done  # it had its 20 tokens
