@@ -118,7 +118,9 @@ def test_the_export_and_a_served_model_give_the_same_beams(trained_runs, tmp_pat
         ).output.splitlines()  # fmt: skip
         records = [json.loads(line) for line in lines]
         assert [r["completion"] for r in records] == [b.completion for b in expected[0][:3]]
-        assert records[0]["log_probability"] == pytest.approx(expected[0][0].log_probability, abs=1e-3)
+        assert records[0]["log_probability"] == pytest.approx(
+            expected[0][0].log_probability, abs=1e-3
+        )
         with pytest.raises(Exception, match="beams may be at most"):
             standin.predict({
                 "signature_name": "beam_search",

@@ -40,7 +40,9 @@ def _chunked(generator, rows, total: int, chunk: int) -> tuple[list[str], list[b
     n = len(PROMPTS)
     texts, states, got = string_tensor(PROMPTS), tf.fill([n], ""), [""] * n
     for _ in range(total // chunk + 2):
-        out = generator.continue_from(texts, states, tf.fill([n], total), tf.fill([n], chunk), *rows)
+        out = generator.continue_from(
+            texts, states, tf.fill([n], total), tf.fill([n], chunk), *rows
+        )
         got = [a + b.decode() for a, b in zip(got, out["completion"].numpy())]
         texts, states = tf.fill([n], ""), out["state_bytes"]
         if out["done"].numpy().all():
@@ -128,7 +130,9 @@ def test_a_served_export_streams_the_same_text_through_json_and_base64(served_ex
     assert out == "ROMEO: " + expected[0] + "\n"
 
 
-def test_a_wrong_or_damaged_state_is_refused_with_a_clear_error(served_export, trained_runs, tmp_path):
+def test_a_wrong_or_damaged_state_is_refused_with_a_clear_error(
+    served_export, trained_runs, tmp_path
+):
     remote = RemoteSampler(served_export.url)
     settings = SamplingSettings(max_new_tokens=20, temperature=0.0)
     good = remote.continue_text("ROMEO: ", b"", settings).state

@@ -66,22 +66,8 @@ class BeamSearch:
         """Beams of the `primed` prompts: `width` (batch,) hypotheses each, at most
         `max_new_tokens` (batch,) tokens long."""
         batch, n = tf.shape(width)[0], tf.reduce_max(width)
-        rows = batch * n
-        spread = lambda x, axis=0: tf.repeat(x, n, axis=axis)  # noqa: E731 (each prompt n times)
         fm = self.plan.feature_major
-        controls = controls._replace(
-            penalty=spread(controls.penalty), window=spread(controls.window),
-            ngram=spread(controls.ngram),
-        )  # fmt: skip
-        state = tf.nest.map_structure(lambda s: spread(s, 1 if fm else 0), self.plan.layout(primed.state))
-        live = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, n - 1], _NEG_INF)], 1)
-        finished = _Finished.empty(batch, n)
-        arrays = [tf.TensorArray(tf.int32, 0, dynamic_size=True, element_shape=[None]) for _ in "abc"]
-        loop = (
-            tf.constant(0), spread(primed.logits), state, spread(primed.history),
-            self._empty_tail(rows), spread(primed.last_ids), tf.fill([rows], ""), live,
-            tf.zeros([batch, n]), finished, *arrays,
-        )  # fmt: skip
+        loop, controls = self._start(primed, n, controls)
         weights = self.one_step.read_weights(fm)
 
         def body(t, logits, state, history, tail, prev, text, live, live_lp, finished, *arrays):
@@ -98,7 +84,9 @@ class BeamSearch:
             parent = tf.gather(tf.reshape(cand.parent, [-1]), chosen)
             live_lp = tf.reshape(tf.gather(tf.reshape(cand.log_p, [-1]), chosen), [batch, n])
             text = tf.gather(cand_text, chosen)
-            state = tf.nest.map_structure(lambda s: tf.gather(s, parent, axis=1 if fm else 0), state)
+            state = tf.nest.map_structure(
+                lambda s: tf.gather(s, parent, axis=1 if fm else 0), state
+            )
             logits, state = self.one_step.step(weights, token, state, fm)
             history = push_history(tf.gather(history, parent), token)
             if self.guard is not None:
@@ -117,10 +105,34 @@ class BeamSearch:
         loop = tf.while_loop(going_on, body, loop)
         finished, (tokens, parents, chosen_at) = loop[9], loop[10:]
         ids = self._backtrack(finished, tokens.stack(), parents.stack(), chosen_at.stack())
-        return self._beams(finished, ids, spread(primed.last_ids), width)
+        return self._beams(finished, ids, tf.repeat(primed.last_ids, n, axis=0), width)
+
+    def _start(self, primed, n, controls):
+        """The search's loop variables at its start, and the controls, for n beams each."""
+        batch = tf.shape(primed.last_ids)[0]
+        rows = batch * n
+        spread = lambda x, axis=0: tf.repeat(x, n, axis=axis)  # noqa: E731 (each prompt n times)
+        controls = controls._replace(
+            penalty=spread(controls.penalty), window=spread(controls.window),
+            ngram=spread(controls.ngram),
+        )  # fmt: skip
+        axis = 1 if self.plan.feature_major else 0
+        state = tf.nest.map_structure(lambda s: spread(s, axis), self.plan.layout(primed.state))
+        live = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, n - 1], _NEG_INF)], 1)
+        arrays = [
+            tf.TensorArray(tf.int32, 0, dynamic_size=True, element_shape=[None]) for _ in "abc"
+        ]
+        loop = (
+            tf.constant(0), spread(primed.logits), state, spread(primed.history),
+            self._empty_tail(rows), spread(primed.last_ids), tf.fill([rows], ""), live,
+            tf.zeros([batch, n]), _Finished.empty(batch, n), *arrays,
+        )  # fmt: skip
+        return loop, controls
 
     def _empty_tail(self, rows):
-        return self.guard.empty_tail(rows) if self.guard is not None else tf.zeros([rows, 0], tf.int32)
+        return (
+            self.guard.empty_tail(rows) if self.guard is not None else tf.zeros([rows, 0], tf.int32)
+        )
 
     def _candidates(self, t, logits, history, tail, prev, text, live, live_lp, controls,
                     repeating, max_new_tokens, n):  # fmt: skip

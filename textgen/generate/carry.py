@@ -67,10 +67,9 @@ class StateCodec:
 
     def encode(self, c: Carried) -> tf.Tensor:
         floats = tf.concat(tf.nest.flatten(c.state), axis=1)
-        ints = tf.concat(
-            [c.prev[:, None], c.counts[:, None], c.since[:, None], tf.cast(c.done, tf.int32)[:, None],
-             c.history, c.tail], axis=1,
-        )  # fmt: skip
+        done = tf.cast(c.done, tf.int32)
+        columns = [x[:, None] for x in (c.prev, c.counts, c.since, done)]
+        ints = tf.concat([*columns, c.history, c.tail], axis=1)
         payload = tf.strings.join([_to_bytes(floats), _to_bytes(ints), c.pending])
         check = tf.strings.to_hash_bucket_fast(payload, 2**62)
         return tf.strings.join([MAGIC, self.model, _to_bytes(check[:, None]), payload])
@@ -110,7 +109,9 @@ class StateCodec:
         )  # fmt: skip
         with tf.control_dependencies([intact]):
             payload = tf.identity(payload)
-        floats = tf.io.decode_raw(tf.strings.substr(payload, at(0), at(4 * self.floats)), tf.float32)
+        floats = tf.io.decode_raw(
+            tf.strings.substr(payload, at(0), at(4 * self.floats)), tf.float32
+        )
         ints = tf.io.decode_raw(
             tf.strings.substr(payload, at(4 * self.floats), at(4 * self.ints)), tf.int32
         )

@@ -41,7 +41,6 @@ def continue_text(generator, texts, states, max_new_tokens, chunk_tokens, *rows)
     g, codec = generator, state_codec(generator)
     temperature, top_k, top_p, seeds, *controls = rows
     sampling = Sampling.of_request(g.defaults, temperature, top_k, top_p, seeds, controls)
-    batch = tf.shape(texts)[0]
     new = tf.equal(states, "")
     carried = codec.decode(tf.where(new, codec.blank(1)[0], states))
     given = tf.strings.length(texts) > 0
@@ -69,17 +68,8 @@ def continue_text(generator, texts, states, max_new_tokens, chunk_tokens, *rows)
         carried.counts, until, sampling, exact=True,
     )  # fmt: skip
     text = tf.strings.join([carried.pending, g._text(sequence, drawn)])
-    ended = counts < until  # the copy guard ended it
-    shown, pending, num_tokens = text, tf.fill([batch], ""), drawn
-    if g.stops:
-        found = g.stops.found(text)
-        held = tf.where(found, 0, g.stops.held_back(text))
-        size = tf.strings.length(text)
-        shown = tf.where(found, g.stops.cut(text), tf.strings.substr(text, tf.zeros_like(size), size - held))
-        pending = tf.strings.substr(text, size - held, held)
-        offset = tf.strings.length(carried.pending)
-        num_tokens = g._tokens_through_stop(sequence, drawn, text, offset)
-        ended |= found
+    shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, carried.pending)
+    ended = stopped | (counts < until)  # a stop string, or the copy guard ended it
     prev = tf.gather(sequence, drawn, batch_dims=1)
     since = since + drawn
     after = Carried(state, prev, counts, since, done | ended, history, tail, pending)
@@ -93,3 +83,19 @@ def continue_text(generator, texts, states, max_new_tokens, chunk_tokens, *rows)
         "num_tokens": num_tokens,
         "done": done | ended | (since >= max_new_tokens),
     }
+
+
+def _stop(g, text, sequence, drawn, before):
+    """Text to show, text held back (it may start a stop string), tokens through a stop
+    string, and whether one ended the row: of `text`, the held-back text `before` and
+    the `drawn` tokens of `sequence`."""
+    if not g.stops:
+        return text, tf.fill(tf.shape(text), ""), drawn, tf.zeros(tf.shape(text), tf.bool)
+    found = g.stops.found(text)
+    held = tf.where(found, 0, g.stops.held_back(text))
+    size = tf.strings.length(text)
+    shown = tf.strings.substr(text, tf.zeros_like(size), size - held)
+    shown = tf.where(found, g.stops.cut(text), shown)
+    pending = tf.strings.substr(text, size - held, held)
+    num_tokens = g._tokens_through_stop(sequence, drawn, text, tf.strings.length(before))
+    return shown, pending, num_tokens, found

@@ -90,7 +90,9 @@ class Sampler:
         if not settings.beams:
             settings = self.settings(settings, beams=DEFAULT_BEAMS)
         if not 1 <= count <= settings.beams:
-            raise ConfigError(f"beam search finds at most --beams {settings.beams} texts, asked for {count}")
+            raise ConfigError(
+                f"beam search finds at most --beams {settings.beams} texts, asked for {count}"
+            )
         found: list[list[Beam]] = []
         step = max(1, MAX_BATCH // settings.beams)  # rows: prompts x beams
         for start in range(0, len(prompts), step):

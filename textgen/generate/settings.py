@@ -76,7 +76,9 @@ class SamplingSettings:
     def _check_beams(self) -> None:
         if not 1 <= self.beams <= MAX_BEAMS:
             raise ConfigError(f"beams must be from 1 to {MAX_BEAMS}, got {self.beams}")
-        drawn = [name for name in ("temperature", "top_k", "top_p") if getattr(self, name) is not None]
+        drawn = [
+            name for name in ("temperature", "top_k", "top_p") if getattr(self, name) is not None
+        ]
         if drawn:
             option = "--" + drawn[0].replace("_", "-")
             raise ConfigError(
