@@ -23,7 +23,7 @@ import tensorflow as tf
 
 MAGIC = b"TGS1"  # textgen generation state, format 1
 _HEADER = len(MAGIC) + 8 + 8  # magic, fingerprint, checksum
-_BYTE = tf.constant([bytes([i]) for i in range(256)])  # each byte value as a 1-byte string
+_BYTES = [bytes([i]) for i in range(256)]  # each byte value as a 1-byte string
 
 
 class Carried(NamedTuple):
@@ -51,7 +51,7 @@ def fingerprint(variables, tokens) -> bytes:
 def _to_bytes(numbers: tf.Tensor) -> tf.Tensor:
     """(batch,) strings of the rows of (batch, n) float32 or int32 numbers."""
     raw = tf.reshape(tf.bitcast(numbers, tf.uint8), [tf.shape(numbers)[0], -1])
-    return tf.strings.reduce_join(tf.gather(_BYTE, tf.cast(raw, tf.int32)), axis=1)
+    return tf.strings.reduce_join(tf.gather(tf.constant(_BYTES), tf.cast(raw, tf.int32)), axis=1)
 
 
 class StateCodec:
