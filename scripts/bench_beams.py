@@ -70,7 +70,9 @@ def speed(run, prompts, length: int) -> None:
     n = len(prompts)
     calls = {"greedy": lambda: run.generate(prompts, max_new_tokens=length, temperature=0.0)}
     for width in (4, 8):
-        calls[f"beams {width}"] = lambda w=width: run.search(prompts, beams=w, max_new_tokens=length)
+        calls[f"beams {width}"] = lambda w=width: run.search(
+            prompts, beams=w, max_new_tokens=length
+        )
     calls["greedy"]()
     for name in list(calls)[1:]:
         calls[name]()

@@ -308,3 +308,36 @@ def test_beam_search_finds_whole_items_of_the_label_ranked_per_token(item_run):
             assert sum(c in letters for c in text) / len(text) > 0.8, (label, beams)
         means = [b.log_probability / b.num_tokens for b in beams]
         assert means == sorted(means, reverse=True)
+
+
+def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path):
+    from textgen.export.client import RemoteSampler
+    from textgen.export.saved_model import export_run
+    from textgen.runs.numpy_run import NumpyRun
+
+    run, numpy_run = item_run, NumpyRun(item_run.folder)
+    settings = {"max_new_tokens": 40, "seed": 3, "label": "soft", "temperature": 0.9}
+    plain = run.generate([""] * 6, **settings)
+    assert run.generate([""] * 6, label_strength=1.0, **settings) == plain
+    guided = run.generate([""] * 6, label_strength=3.0, **settings)
+    assert guided != plain  # the twin's logits change the draws
+    assert numpy_run.generate([""] * 6, label_strength=3.0, **settings) == guided
+    assert "".join(numpy_run.stream("", label_strength=3.0, **settings)) == guided[0]
+    result = export_run(run.folder.path, export_dir=tmp_path)
+    with ServingStandIn(str(result.path)) as standin:
+        remote = RemoteSampler(standin.url)
+        assert remote.generate([""] * 6, label_strength=3.0, **settings) == guided
+        assert remote.generate([""] * 6, label_strength=1.0, **settings) == plain
+        # rows with and without guidance in one request
+        assert remote.generate(["", "K"], label_strength=3.0, **settings)[0] == guided[0]
+
+
+def test_label_strength_errors_are_one_line(item_run):
+    run_dir = item_run.folder.path
+    for args, message in (
+        (["--label-strength", "2"], "--label-strength steers a --label"),
+        (["--label", "soft", "--label-strength", "0"], "label strength must be in"),
+        (["--label", "soft", "--label-strength", "11"], "label strength must be in"),
+    ):
+        result = run_cli("sample", "--run-dir", run_dir, *args, expect=2)
+        assert message in result.output and "Traceback" not in result.output

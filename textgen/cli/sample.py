@@ -9,7 +9,13 @@ import click
 
 from textgen.cli.common import quiet_tensorflow
 from textgen.cli.options import CONTROLS, control_options, run_options, weights_option
-from textgen.core.config import MAX_BATCH, MAX_BEAMS, MAX_NEW_TOKENS, MAX_SAMPLES
+from textgen.core.config import (
+    MAX_BATCH,
+    MAX_BEAMS,
+    MAX_LABEL_STRENGTH,
+    MAX_NEW_TOKENS,
+    MAX_SAMPLES,
+)
 from textgen.generate.records import FORMATS, sample_lines
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.open import BACKENDS
@@ -30,6 +36,9 @@ from textgen.runs.open import BACKENDS
               help=f"The most likely text by beam search over N hypotheses, 1-{MAX_BEAMS}; "
               "--num-samples K <= N gives the K best.")
 @click.option("--label", help="An item run's kind of item to generate (see `textgen info`).")
+@click.option("--label-strength", type=float,
+              help=f"Label guidance: how hard --label pulls, 1 (off) to {MAX_LABEL_STRENGTH:g} "
+              "(default: the run's).")
 @click.option("--prompts-file", type=click.Path(dir_okay=False),
               help="Prompts, one per line (each gets --num-samples samples).")
 @click.option("--output", type=click.Path(dir_okay=False),
@@ -53,7 +62,8 @@ from textgen.runs.open import BACKENDS
 # fmt: on
 def sample(**opts) -> None:
     """Continue --prompt with text from a trained run (the newest by default)."""
-    names = ("max_new_tokens", "temperature", "top_k", "top_p", "label", "beams", *CONTROLS)
+    names = ("max_new_tokens", "temperature", "top_k", "top_p", "label", "label_strength", "beams",
+             *CONTROLS)  # fmt: skip
     settings = SamplingSettings.of(
         seed=opts["seed"] if opts["seed"] is not None else secrets.randbelow(2**31),
         stop=opts["stop"] or None,

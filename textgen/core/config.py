@@ -27,6 +27,7 @@ MAX_TEXT_BYTES = 1 << 16  # bytes of one prompt or scored text in a served reque
 REPETITION_HISTORY = 1024  # tokens the repetition controls look back on, at most
 MAX_NGRAM = 5  # the largest n of no_repeat_ngram
 MAX_BEAMS = 16  # the widest beam search
+MAX_LABEL_STRENGTH = 10.0  # the strongest label guidance
 MAX_COPY = 256  # the longest span (characters) the copy guard can be built for
 EXPORT_MAX_COPY_BYTES = 256 << 20  # the largest copy-guard index an export carries
 
@@ -205,9 +206,13 @@ class SampleConfig:
     repetition_penalty: float = 1.0
     repetition_window: int = 64  # tokens: a character model must repeat letters
     no_repeat_ngram: int = 0
+    # Label guidance (textgen.generate.guidance): an item run's labelled samples mix the
+    # logits with and without the label, uncond + strength * (cond - uncond); 1: off.
+    label_strength: float = 1.0
 
     def __post_init__(self) -> None:
         _positive("length", self.length)
+        validate_label_strength(self.label_strength)
         validate_sampling(self.temperature, self.top_k, self.top_p)
         _check(all(self.stop), "stop strings must not be empty")
         validate_repetition(self.repetition_penalty, self.repetition_window, None)
@@ -215,6 +220,14 @@ class SampleConfig:
             isinstance(self.no_repeat_ngram, int) and 0 <= self.no_repeat_ngram <= MAX_NGRAM,
             f"no_repeat_ngram must be 0 (off) to {MAX_NGRAM}, got {self.no_repeat_ngram!r}",
         )
+
+
+def validate_label_strength(strength: float | None) -> None:
+    """Raise ConfigError unless 0 < strength <= MAX_LABEL_STRENGTH (None: not given)."""
+    _check(
+        strength is None or 0 < strength <= MAX_LABEL_STRENGTH,
+        f"label strength must be in (0, {MAX_LABEL_STRENGTH}] (1 is off), got {strength!r}",
+    )
 
 
 def validate_repetition(penalty: float | None, window: int | None, ngram: int | None) -> None:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from textgen.core.errors import ServerError
 from textgen.generate.sampler import Beam, Sampler, beams_of
-from textgen.generate.settings import SamplingSettings
+from textgen.generate.settings import UNSET, SamplingSettings
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -82,9 +82,10 @@ class RemoteSampler(Sampler):
 
     def _draw(self, prompts, streams, settings: SamplingSettings) -> list[str]:
         fields = settings.request_fields()
+        strength = UNSET if settings.label_strength is None else settings.label_strength
         instances = [
             {"prompt": prompt, **fields, "seed": settings.seed, "stream": stream,
-             "label": settings.label or ""}
+             "label": settings.label or "", "label_strength": strength}
             for prompt, stream in zip(prompts, streams)
         ]  # fmt: skip
         answer = predict(self.url, {"signature_name": "sample", "instances": instances})
@@ -129,6 +130,9 @@ class RemoteSampler(Sampler):
             raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
 
     def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
+        if settings.label:  # label guidance is not carried by `continue`: drawn whole
+            yield from self._draw([prompt], [0], settings)
+            return
         try:
             chunk = self.continue_text(prompt, b"", settings)
         except ServerError as err:  # an export from before the `continue` signature

@@ -12,8 +12,10 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
 - `generate_labelled` (item runs with labels only): `generate_controlled`'s inputs plus
   label (string; "" or an unknown label: an item of no given kind).
 - `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
-  several samples of one prompt and seed differ as they do in process) and `label` ("":
-  none). What `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
+  several samples of one prompt and seed differ as they do in process), `label` ("":
+  none) and `label_strength` (label guidance, `textgen.generate.guidance`; negative: the
+  run's default, 1: none). What `textgen sample --server` asks
+  (`textgen.export.client.RemoteSampler`).
 - `continue`: text (read first; "" for none), state_bytes ("" for a new text: the text
   is then a prompt), max_new_tokens (after the text last read), chunk_tokens (at most
   this many now), `sample`'s settings -> completion, pending (held back as the possible
@@ -49,6 +51,7 @@ from textgen.core.config import (
     EXPORT_MODEL_NAME,
     MAX_BATCH,
     MAX_BEAMS,
+    MAX_LABEL_STRENGTH,
     MAX_TEXT_BYTES,
 )
 from textgen.core.errors import ExportError
@@ -78,6 +81,7 @@ _SAMPLE_INPUTS = [
     *_GENERATE_INPUTS, tf.TensorSpec([None], tf.int64, name="stream"), *_CONTROL_INPUTS,
     _LABEL_INPUT,
 ]  # fmt: skip
+_STRENGTH_INPUT = tf.TensorSpec([None], tf.float32, name="label_strength")
 # A chunk of a generation continued from the state a previous answer gave ("": new).
 _CONTINUE_INPUTS = [
     tf.TensorSpec([None], tf.string, name="text"),
@@ -161,20 +165,31 @@ class ServingModule(tf.Module):
     ):  # fmt: skip
         return self.sample(
             prompt, max_new_tokens, temperature, top_k, top_p, seed, tf.zeros_like(seed),
-            penalty, window, ngram, label,
+            penalty, window, ngram, label, tf.fill(tf.shape(temperature), -1.0),
         )  # fmt: skip
 
-    @tf.function(input_signature=_SAMPLE_INPUTS)
+    @tf.function(input_signature=[*_SAMPLE_INPUTS, _STRENGTH_INPUT])
     def sample(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
-        ngram, label,
+        ngram, label, strength,
     ):  # fmt: skip
         _check_request(prompt)
         seeds = tf.stack([seed, stream], axis=1)  # (batch, [seed, stream])
-        completion, num_tokens = self.generator.generate_ids(
-            self._read(prompt, label), max_new_tokens, temperature, top_k, top_p, seeds,
-            penalty, window, ngram,
-        )  # fmt: skip
+        rows = (max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram)
+        read, generator = self._read(prompt, label), self.generator
+        if not self.labels:
+            completion, num_tokens = generator.generate_ids(read, *rows)
+        else:  # label guidance where a row has a known label and a strength other than 1
+            strength = tf.where(strength < 0, generator.defaults.label_strength, strength)
+            known = self.label_tokens.lookup(label) != ""
+            strength = tf.minimum(strength, MAX_LABEL_STRENGTH)
+            strength = tf.where(known & (strength > 0), strength, 1.0)
+            unlabelled = tf.strings.join([ITEM_START, prompt])
+            completion, num_tokens = tf.cond(
+                tf.reduce_any(strength != 1.0),
+                lambda: generator.generate_guided_ids(read, unlabelled, strength, *rows),
+                lambda: generator.generate_ids(read, *rows),
+            )
         return {
             "completion": completion,
             "text": tf.strings.join([prompt, completion]),

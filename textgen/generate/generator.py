@@ -108,12 +108,30 @@ class Generator(tf.Module):
         sampling = Sampling.of_request(
             self.defaults, temperature, top_k, top_p, seeds, (penalty, window, ngram)
         )
+        return self._generate(prompts, max_new_tokens, sampling)
+
+    @tf.function(input_signature=[_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS])
+    def generate_guided_ids(
+        self, prompts, unlabelled, strength, max_new_tokens, temperature, top_k, top_p, seeds,
+        penalty, window, ngram,
+    ):  # fmt: skip
+        """`generate_ids` with label guidance (`guidance`): each row's `unlabelled` prompt
+        read too, its tokens chosen with `strength` (batch,), 1: none."""
+        sampling = Sampling.of_request(
+            self.defaults, temperature, top_k, top_p, seeds, (penalty, window, ngram)
+        )
+        return self._generate(prompts, max_new_tokens, sampling, unlabelled, strength)
+
+    def _generate(self, prompts, max_new_tokens, sampling, unlabelled=None, strength=None):
         max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
         max_new_tokens = tf.minimum(max_new_tokens, self.max_new_tokens_cap)
-        primed = self._prime(prompts)
+        batch = tf.shape(prompts)[0]
+        read = prompts if strength is None else tf.concat([prompts, unlabelled], 0)
+        primed = self._prime(read)  # with twins: labelled rows, then their twins
         sequence, counts, *_ = self._draw_until_done(
-            primed.logits, primed.state, primed.history, self.empty_tail(prompts),
-            primed.last_ids, tf.zeros_like(primed.last_ids), 0, max_new_tokens, sampling,
+            primed.logits, primed.state, primed.history[:batch], self.empty_tail(prompts),
+            primed.last_ids[:batch], tf.zeros([batch], tf.int32), 0, max_new_tokens, sampling,
+            strength=strength,
         )  # fmt: skip
         completion = self._text(sequence, counts)
         if self.stops:
@@ -190,7 +208,7 @@ class Generator(tf.Module):
 
     def _draw_until_done(
         self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
-        exact=False,
+        exact=False, strength=None,
     ):  # fmt: skip
         """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
         was ended by the copy guard.
@@ -198,7 +216,7 @@ class Generator(tf.Module):
         Starts from the network's `logits`, `state`, token `history`, copy-guard `tail`
         and each row's previous token `prev`; `t` is the index of the next token (it keys
         the sampling noise; (batch,): each row's own), `counts` the tokens each row has so
-        far; `exact`: see `ChunkLoop.draw`. Returns the ids
+        far; `exact`, `strength`: see `ChunkLoop.draw`. Returns the ids
         drawn (batch, 1 + steps) after `prev`, how many each row drew, and the logits,
         state, history, tail, counts and t after.
         """
@@ -210,7 +228,7 @@ class Generator(tf.Module):
 
         def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks):
             chunk, steps, logits, state, history, tail, new_counts, ended = self.chunk_loop.draw(
-                logits, state, history, tail, prev, counts, t, max_new, sampling, exact
+                logits, state, history, tail, prev, counts, t, max_new, sampling, exact, strength
             )
             max_new = tf.where(ended, new_counts, max_new)
             ids = tf.transpose(chunk[:steps])  # (batch, steps)
@@ -273,20 +291,26 @@ class Generator(tf.Module):
         prompts: Sequence[str],
         settings: SamplingSettings | None = None,
         streams: Sequence[int] | None = None,
+        unlabelled: Sequence[str] | None = None,
         **changes,
     ) -> list[str]:
         """Completions of `prompts` (the generated text only), drawn as one batch.
 
         Row i draws with (seed, stream i) unless `streams` says otherwise. The
         generator's own stop strings and copy guard apply (fixed when it was built).
+        `unlabelled`: the prompts without their label, for label guidance.
         """
         settings = self.resolve(settings, **changes)
         streams = range(len(prompts)) if streams is None else streams
-        completion, _ = self.generate_ids(
-            string_tensor(list(prompts)),
-            tf.fill([len(prompts)], settings.max_new_tokens),
-            *self.row_tensors(settings, list(streams)),
-        )
+        size = [len(prompts)]
+        rows = (tf.fill(size, settings.max_new_tokens), *self.row_tensors(settings, list(streams)))
+        if unlabelled is not None and settings.guided():
+            completion, _ = self.generate_guided_ids(
+                string_tensor(list(prompts)), string_tensor(list(unlabelled)),
+                tf.fill(size, float(settings.label_strength)), *rows,
+            )  # fmt: skip
+        else:
+            completion, _ = self.generate_ids(string_tensor(list(prompts)), *rows)
         return [c.decode("utf-8") for c in completion.numpy()]
 
     def stream(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from textgen.generate.guidance import guided_logits, twice
 from textgen.generate.rules import Sampling, TokenChoice
 from textgen.generate.sampling import gumbel_noise, step_noise
 
@@ -76,7 +77,7 @@ class ChunkLoop:
 
     def _draw(
         self, logits, state, history, tail, prev, counts, t0, max_new_tokens, sampling,
-        exact=False,
+        exact=False, strength=None,
     ):  # fmt: skip
         """Up to a chunk's steps of drawing tokens from the network's `logits`, `state`,
         each row's token `history`, copy-guard `tail` and previous token `prev`.
@@ -84,14 +85,15 @@ class ChunkLoop:
         Runs min(chunk, most tokens any row still needs) steps; `t0` keys the noise (a
         scalar, or (batch,): each row's own next step). With `exact` (a Python bool) a
         row's logits, state, history and tail stop at its max_new_tokens (a state to
-        continue from); otherwise they run on with the others (faster).
+        continue from); otherwise they run on with the others (faster). `strength`
+        (batch,): label guidance (`guidance`), the network's rows twice as many.
         Returns the token ids (chunk, batch), without XLA (steps, batch) (a row's ids past
         its max_new_tokens are junk), the steps taken, the logits, state, history and tail
         after them, the counts, and which rows the copy guard ended (no candidate left).
         """
         size = self.plan.chunk_size
         steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
-        noise = self._noise(sampling, t0, steps, tf.shape(logits)[0], logits.shape)
+        noise = self._noise(sampling, t0, steps, tf.shape(prev)[0], logits.shape)
         weights = self.one_step.read_weights(self.plan.feature_major)
         state = self.plan.layout(state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
@@ -100,8 +102,9 @@ class ChunkLoop:
             choice = TokenChoice(sampling, filtering, repeating, self.copy_guard, size)
             states = choice.start(history, tail, prev)
             logits_out, state_out, chunk, states = self._tokens(
-                choice, weights, noise, steps, logits, state, states, wanted if exact else None
-            )
+                choice, weights, noise, steps, logits, state, states, wanted if exact else None,
+                strength,
+            )  # fmt: skip
             return (logits_out, state_out, chunk, *choice.finish(states, history, tail, prev))
 
         # Three loops, not four: a loop with repetition controls filters only when a row
@@ -139,9 +142,12 @@ class ChunkLoop:
         noise.set_shape([self.plan.chunk_size if self.plan.jit_compile else None, *logits_shape])
         return noise
 
-    def _tokens(self, choice: TokenChoice, weights, noise, steps, logits, state, states, wanted):
+    def _tokens(
+        self, choice: TokenChoice, weights, noise, steps, logits, state, states, wanted, strength
+    ):  # fmt: skip
         """`steps` tokens: the loop over the network and the choice, blocks of `unroll`;
-        a row past its `wanted` tokens (batch,) keeps its logits and states (None: runs on)."""
+        a row past its `wanted` tokens (batch,) keeps its logits and states (None: runs on);
+        `strength` (batch,) guides each row by its twin (None: no twins)."""
         feature_major, unroll = self.plan.feature_major, self.plan.unroll
 
         def body_of(block: int):
@@ -150,13 +156,17 @@ class ChunkLoop:
                 # The block's noise sliced once (each op in the loop costs per token).
                 block_noise = tf.unstack(tf.gather(noise, i + tf.range(block)))
                 for k in range(block):
-                    ids, new_states = choice(logits, block_noise[k], states, lambda k=k: i + k)
-                    new = self.one_step.step(weights, ids, state, feature_major)
+                    scored = logits if strength is None else guided_logits(logits, strength)
+                    ids, new_states = choice(scored, block_noise[k], states, lambda k=k: i + k)
+                    fed = ids if strength is None else twice(ids)
+                    new = self.one_step.step(weights, fed, state, feature_major)
                     if wanted is None:
                         (logits, state), states = new, new_states
                     else:  # rows that have their tokens stay as they are
                         on = i + k < wanted
-                        logits, states = _rows_where(on, (new[0], new_states), (logits, states))
+                        states = _rows_where(on, new_states, states)
+                        on = on if strength is None else twice(on)
+                        logits = _rows_where(on, new[0], logits)
                         state = _rows_where(on, new[1], state, feature_major)
                     drawn.append(ids)
                 rows = (i + tf.range(block))[:, None]

@@ -75,22 +75,39 @@ def reference_stream(
     settings,
     stream: int,
     stops: StopStrings,
+    unlabelled: Sequence[int] | None = None,
 ) -> Iterator[str]:
     """The completion after reading token `ids` (start token first) from `state`, piece by
     piece: `step(token, state)` gives the next logits and state, `piece(prev, token)` a
-    token's text; `settings` are resolved `SamplingSettings`."""
+    token's text; `settings` are resolved `SamplingSettings`. With `unlabelled` ids (the
+    prompt without its label), label guidance: each token is chosen from
+    `guided_logits` of the two readings."""
     s = settings
+    guide = unlabelled is not None
+    guide_state = state
     for token in ids:
         logits, state = step(token, state)
+    for token in unlabelled or ():
+        guide_logits, guide_state = step(token, guide_state)
     prev, pending = ids[-1], ""
     for index in range(s.max_new_tokens):
-        token = choose(logits, s.temperature, s.top_k, s.top_p, s.seed, stream, index)
+        scored = guided_logits(logits, guide_logits, s.label_strength) if guide else logits
+        token = choose(scored, s.temperature, s.top_k, s.top_p, s.seed, stream, index)
         ready, pending, stopped = stops.split_stream(pending + piece(prev, token))
         if strip_markers(ready):
             yield strip_markers(ready)
         if stopped:
             return
         logits, state = step(token, state)
+        if guide:
+            guide_logits, guide_state = step(token, guide_state)
         prev = token
     if strip_markers(pending):
         yield strip_markers(pending)
+
+
+def guided_logits(labelled: np.ndarray, unlabelled: np.ndarray, strength: float) -> np.ndarray:
+    """Classifier-free guidance (Sanchez et al., 2023): unlabelled + strength x (labelled -
+    unlabelled), in float32 (as `guidance.guided_logits` in the graph)."""
+    labelled, unlabelled = labelled.astype(np.float32), unlabelled.astype(np.float32)
+    return unlabelled + np.float32(strength) * (labelled - unlabelled)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from textgen.core.config import (
     MAX_BEAMS,
     SampleConfig,
+    validate_label_strength,
     validate_max_copy,
     validate_repetition,
     validate_sampling,
@@ -56,6 +57,7 @@ class SamplingSettings:
     stop: tuple[str, ...] | None = None
     max_copy: int = 0
     label: str | None = None
+    label_strength: float | None = None
     beams: int | None = None
 
     def __post_init__(self) -> None:
@@ -70,6 +72,9 @@ class SamplingSettings:
         validate_repetition(self.repetition_penalty, self.repetition_window, ngram)
         validate_max_copy(self.max_copy or 0)
         object.__setattr__(self, "max_copy", self.max_copy or 0)
+        validate_label_strength(self.label_strength)
+        if self.label_strength is not None and not self.label:
+            raise ConfigError("--label-strength steers a --label; give one (see `textgen info`)")
         if self.beams is not None:
             self._check_beams()
 
@@ -110,6 +115,9 @@ class SamplingSettings:
             repetition_penalty=_given(self.repetition_penalty, defaults.repetition_penalty),
             repetition_window=_given(self.repetition_window, defaults.repetition_window),
             no_repeat_ngram=_given(self.no_repeat_ngram, defaults.no_repeat_ngram),
+            label_strength=_given(self.label_strength, defaults.label_strength)
+            if self.label
+            else None,
             stop=_given(self.stop, tuple(defaults.stop)),
         )
 
@@ -128,6 +136,14 @@ class SamplingSettings:
             return list(prompts)
         prefix = item_prefix(list(labels), self.label)
         return [prefix + prompt for prompt in prompts]
+
+    def guided(self) -> bool:
+        """Whether (resolved) samples are steered by label guidance."""
+        return bool(self.label) and self.label_strength not in (None, 1.0)
+
+    def unlabelled(self, prompts: Sequence[str], labels: Sequence[str]) -> list[str]:
+        """`prompts` as an item run reads them with no label: guidance's other half."""
+        return [item_prefix(list(labels), None) + prompt for prompt in prompts]
 
 
 def _given(value, default):

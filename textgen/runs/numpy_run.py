@@ -82,13 +82,17 @@ class NumpyRun(Sampler):
     def _stream_row(self, prompt: str, settings: SamplingSettings, stream: int):
         settings = settings.with_defaults(self.config.sample)
         stops = StopStrings([*settings.stop, *run_item_stops(self.config)])
-        (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
-        ids = [self.vocab.start_id, *self._encode(prompt)]
+        (read,) = settings.prompts_to_read([prompt], self.items, self.labels)
+        ids = [self.vocab.start_id, *self._encode(read)]
+        unlabelled = None
+        if settings.guided():
+            (plain,) = settings.unlabelled([prompt], self.labels)
+            unlabelled = [self.vocab.start_id, *self._encode(plain)]
         length = min(settings.max_new_tokens, MAX_NEW_TOKENS)
         settings = SamplingSettings.of(settings, max_new_tokens=length)
         return reference_stream(
             self.network.step, self.network.zero_state(), ids, token_piece(self.vocab),
-            settings, stream, stops,
+            settings, stream, stops, unlabelled,
         )  # fmt: skip
 
     def session(self) -> Session:

@@ -114,11 +114,14 @@ class Run(Sampler):
 
     def _draw(self, prompts, streams, settings: SamplingSettings) -> list[str]:
         settings = settings.with_defaults(self.config.sample)
-        prompts = settings.prompts_to_read(prompts, self.items, self.labels)
-        return self._generator(settings).generate(prompts, settings, streams)
+        read = settings.prompts_to_read(prompts, self.items, self.labels)
+        unlabelled = settings.unlabelled(prompts, self.labels) if settings.guided() else None
+        return self._generator(settings).generate(read, settings, streams, unlabelled)
 
     def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
         settings = settings.with_defaults(self.config.sample)
+        if settings.guided():  # (label guidance is drawn whole: not streamed yet)
+            return iter(self._draw([prompt], [0], settings))
         (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
         return self._generator(settings).stream(prompt, settings)
 
