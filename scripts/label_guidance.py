@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
+import functools
 import json
 import random
 import sysconfig
@@ -38,6 +39,8 @@ import textgen
 from textgen.core.config import RunConfig
 from textgen.data.corpus import load_corpus
 from textgen.data.items import parse_items
+from textgen.generate.generator import Generator
+from textgen.generate.settings import SamplingSettings
 from textgen.runs.numpy_run import NumpyRun
 
 STRENGTHS = (1.0, 1.5, 2.0, 3.0)
@@ -152,13 +155,36 @@ def speed(run: textgen.Run) -> None:
     for strength in (1.0, 2.0, 1.0, 2.0):
         started = time.perf_counter()
         texts = sampler.generate([""] * 20, max_new_tokens=200, temperature=0.7, seed=0,
-                                 label=label, label_strength=strength, stop=["\x00"])  # fmt: skip
+                                 label=label, label_strength=strength)  # fmt: skip
         tokens = sum(len(t) + 1 for t in texts)
         rates.setdefault(strength, []).append(tokens / (time.perf_counter() - started))
     plain, guided = max(rates[1.0]), max(rates[2.0])
     print(
         f"NumPy, one row: {plain:,.0f} tokens/s plain, {guided:,.0f} guided ({guided / plain:.2f}x)"
     )
+    # The TensorFlow generator (no XLA, no stop strings: every row draws 200 tokens).
+    generator = Generator(run.model, run.vocab, defaults=run.config.sample, jit_compile=False)
+    for batch in (1, 64):
+        settings = SamplingSettings(max_new_tokens=200, temperature=0.7, label=label)
+        read = settings.prompts_to_read([""] * batch, True, run.labels)
+        unlabelled = settings.unlabelled([""] * batch, run.labels)
+        calls = {
+            s: functools.partial(
+                generator.generate, read, settings, unlabelled=unlabelled, label_strength=s
+            )
+            for s in (1.0, 2.0)
+        }
+        for call in calls.values():
+            call()
+        seconds = {s: [] for s in calls}
+        for _ in range(3):
+            for s, call in calls.items():
+                started = time.perf_counter()
+                call()
+                seconds[s].append(time.perf_counter() - started)
+        plain, guided = (batch * 200 / min(seconds[s]) for s in (1.0, 2.0))
+        print(f"TensorFlow, batch {batch}: {plain:,.0f} tokens/s plain, {guided:,.0f} guided "
+              f"({guided / plain:.2f}x)")  # fmt: skip
 
 
 def main() -> None:

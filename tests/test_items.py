@@ -330,6 +330,12 @@ def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path
         assert remote.generate([""] * 6, label_strength=1.0, **settings) == plain
         # rows with and without guidance in one request
         assert remote.generate(["", "K"], label_strength=3.0, **settings)[0] == guided[0]
+    pytest.importorskip("ai_edge_litert", reason="the LiteRT interpreter is not installed")
+    from textgen.export.litert import export_litert
+    from textgen.export.litert_sampler import LiteRTSampler
+
+    lite = LiteRTSampler(export_litert(run.folder.path, export_dir=tmp_path / "lite").path)
+    assert lite.generate([""] * 6, label_strength=3.0, **settings) == guided
 
 
 def test_label_strength_errors_are_one_line(item_run):

@@ -111,6 +111,7 @@ def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> d
             "length": sample.length,
             "max_new_tokens_cap": max_new_tokens_cap,
             "stop": stop,
+            "label_strength": sample.label_strength,
         },
         "item_start": ITEM_START if run.items else "",
         "item_stops": run.item_stops,

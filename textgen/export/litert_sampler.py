@@ -54,7 +54,7 @@ class LiteRTSampler(Sampler):
         d = self.meta["defaults"]
         self.defaults = SampleConfig(
             length=d["length"], temperature=d["temperature"], top_k=d["top_k"], top_p=d["top_p"],
-            stop=d["stop"],
+            stop=d["stop"], label_strength=d.get("label_strength", 1.0),
         )  # fmt: skip
 
     def encode(self, text: str) -> list[int]:
@@ -76,11 +76,17 @@ class LiteRTSampler(Sampler):
         settings = settings.with_defaults(self.defaults)
         length = min(settings.max_new_tokens, self.meta["defaults"]["max_new_tokens_cap"])
         stops = StopStrings([*settings.stop, *self.meta["item_stops"]])
-        (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
-        ids = [self.meta["start_id"], *self.encode(prompt)]
+        (read,) = settings.prompts_to_read([prompt], self.items, self.labels)
+        ids = [self.meta["start_id"], *self.encode(read)]
+        unlabelled = None
+        if settings.guided():
+            (plain,) = settings.unlabelled([prompt], self.labels)
+            unlabelled = [self.meta["start_id"], *self.encode(plain)]
         state = np.zeros([1, self.meta["state_size"]], np.float32)
         settings = SamplingSettings.of(settings, max_new_tokens=length)
-        return reference_stream(self.step, state, ids, self.piece, settings, stream, stops)
+        return reference_stream(
+            self.step, state, ids, self.piece, settings, stream, stops, unlabelled
+        )
 
     def _draw(self, prompts, streams, settings) -> list[str]:
         return ["".join(self._stream_row(p, settings, s)) for p, s in zip(prompts, streams)]
