@@ -119,3 +119,35 @@ def test_seeded_sampling_gives_the_same_text_twice(browser, pages, trained_runs)
     assert "tokens/s" in status
     browser.save_screenshot(str(root / "page.png"))
     assert Path(root / "page.png").stat().st_size > 1000
+
+
+def test_label_guidance_in_the_page_writes_textgens_text(browser, tmp_path):
+    from test_items import _kinds_corpus
+
+    from textgen.export.web import find_runtime, web_server
+
+    from conftest import tiny_config
+
+    try:
+        find_runtime()
+    except textgen.TextgenError as err:
+        pytest.skip(str(err))
+    config = tiny_config(_kinds_corpus(tmp_path / "kinds.jsonl"), epochs=2, steps_per_epoch=30)
+    run_dir = textgen.train(
+        config.with_overrides(data={"label_field": "kind"}), run_dir=tmp_path / "run",
+        log=lambda _: None, verbose=0,
+    )  # fmt: skip
+    run_cli("export", "--run-dir", run_dir, "--format", "web", "--export-dir", tmp_path / "web")
+    server = web_server(tmp_path)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = {"label": "soft", "temperature": 0.9, "length": 40, "seed": 2}
+        page = _generate(browser, f"http://127.0.0.1:{server.server_port}/web", label_strength=3,
+                         **settings)  # fmt: skip
+    finally:
+        server.shutdown()
+    run = textgen.load_run(run_dir, xla=False)
+    expected = run.generate([""], max_new_tokens=40, temperature=0.9, seed=2, label="soft",
+                            label_strength=3.0)  # fmt: skip
+    assert page == expected[0]
+    assert expected != run.generate([""], max_new_tokens=40, temperature=0.9, seed=2, label="soft")

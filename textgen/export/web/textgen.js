@@ -147,11 +147,20 @@ export class Generator {
     let state = new Float32Array(this.meta.state_size);
     let logits;
     for (const id of ids) [logits, state] = await this.step(id, state);
+    // Label guidance: the prompt read again without its label (the twin), as textgen does.
+    const strength = settings.label ? settings.labelStrength ?? d.label_strength ?? 1 : 1;
+    let twin = null;
+    let twinLogits;
+    if (strength !== 1) {
+      twin = new Float32Array(this.meta.state_size);
+      const plain = [this.meta.start_id, ...this.vocab.encode(this.meta.item_start + prompt)];
+      for (const id of plain) [twinLogits, twin] = await this.step(id, twin);
+    }
     let prev = ids[ids.length - 1];
     let pending = '';
     this.drawn = 0;  // tokens drawn so far (the page's tokens/s)
     for (let t = 0; t < length; t++) {
-      const id = choose(logits, s, t);
+      const id = choose(twin ? guided(logits, twinLogits, strength) : logits, s, t);
       this.drawn += 1;
       pending += this.vocab.piece(prev, id);
       const cuts = d.stop.map((stop) => pending.indexOf(stop)).filter((i) => i >= 0);
@@ -164,10 +173,22 @@ export class Generator {
       pending = pending.slice(pending.length - keep);
       if (ready) yield ready;
       [logits, state] = await this.step(id, state);
+      if (twin) [twinLogits, twin] = await this.step(id, twin);
       prev = id;
     }
     if (pending) yield pending.replace(MARKERS, '');
   }
+}
+
+// Label guidance's logits: unlabelled + strength x (labelled - unlabelled), each operation
+// rounded to float32 as TensorFlow and NumPy compute it.
+function guided(labelled, unlabelled, strength) {
+  const s = Math.fround(strength);
+  const out = new Float32Array(labelled.length);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = unlabelled[i] + Math.fround(s * Math.fround(labelled[i] - unlabelled[i]));
+  }
+  return out;
 }
 
 // -- the page -----------------------------------------------------------------------------
@@ -182,7 +203,7 @@ async function main() {
   const params = new URLSearchParams(location.search);
   for (const [param, id] of [['prompt', 'prompt'], ['temperature', 'temperature'],
       ['top_k', 'top-k'], ['top_p', 'top-p'], ['length', 'length'], ['seed', 'seed'],
-      ['label', 'label']]) {
+      ['label', 'label'], ['label_strength', 'label-strength']]) {
     if (params.has(param)) document.getElementById(id).value = params.get(param);
   }
   status.textContent = 'loading the model...';
@@ -207,6 +228,7 @@ async function main() {
       topP: read('top-p', parseFloat), length: read('length', (v) => parseInt(v, 10)),
       seed: read('seed', (v) => parseInt(v, 10)) ?? Math.floor(Math.random() * 2 ** 31),
       label: labels.value || undefined,
+      labelStrength: read('label-strength', parseFloat),
     };
     output.textContent = prompt;
     const begun = performance.now();
