@@ -159,7 +159,7 @@ def test_sample_with_beams_from_the_command_line(trained_runs):
         (["--beams", 2, "--backend", "numpy"], "needs the TensorFlow generator"),
         (["--beams", 0], "--beams"),
         (["--beams", MAX_BEAMS + 1], "--beams"),
-        (["--beams", 2, "--interactive"], "does not apply to --interactive"),
+        (["--beams", 2, "--interactive"], "--beams does not apply to --interactive"),
     ],
 )
 def test_beam_errors_are_one_line(trained_runs, args, message):

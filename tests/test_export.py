@@ -276,7 +276,7 @@ DOCUMENTS = [
 
 
 def _curl_bodies(text: str) -> list[dict]:
-    return [json.loads(body) for body in re.findall(r"-d '(\{.*\})'", text)]
+    return [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", text, re.DOTALL)]
 
 
 def test_the_documented_curl_requests_work_as_written(served):

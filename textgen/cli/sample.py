@@ -69,8 +69,10 @@ def sample(**opts) -> None:
         stop=opts["stop"] or None,
         **{name: opts[name] for name in names},
     )  # checked here: a bad value is a usage error before anything loads
-    if settings.beams and opts["interactive"]:
-        raise click.UsageError("--beams does not apply to --interactive")
+    for name in ("beams", "label_strength"):
+        if getattr(settings, name) and opts["interactive"]:
+            option = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{option} does not apply to --interactive (not yet)")
     count = 1 if settings.beams else opts["num_samples"]
     prompts = [p for p in _read_prompts(opts) for _ in range(count)]
     sampler = _open_sampler(opts, prompts, settings)
