@@ -102,6 +102,21 @@ class NaiveBayes:
         return max(self.counts, key=score)
 
 
+def label_classifier(run: textgen.Run) -> tuple[NaiveBayes, float, set[str]]:
+    """A classifier of a labelled run's training items, its accuracy on the held-out
+    items, and the training items' texts."""
+    corpus = load_corpus(run.config.data)
+    training = parse_items(corpus.train, run.labels)
+    held_out = [i for i in parse_items(corpus.validation, run.labels) if i.label]
+    by_label = collections.defaultdict(list)
+    for item in training:
+        if item.label:
+            by_label[item.label].append(item.text)
+    classifier = NaiveBayes(by_label)
+    accuracy = sum(classifier.classify(i.text) == i.label for i in held_out) / len(held_out)
+    return classifier, accuracy, {item.text for item in training}
+
+
 def train(corpus: Path, out: Path, name: str, steps: int, **data) -> textgen.Run:
     config = RunConfig().with_overrides(
         data={"sources": [str(corpus)], "seq_len": 64, "data_dir": str(out / "data"), **data},
@@ -138,23 +153,14 @@ def main() -> None:
     labelled_file = out / "labelled.jsonl"
     verse = write_labelled_corpus(labelled_file, docstrings)
     run = train(labelled_file, out, "labelled", args.steps, label_field="label")
-    corpus = load_corpus(run.config.data)
-    training = parse_items(corpus.train, run.labels)
-    held_out = [i for i in parse_items(corpus.validation, run.labels) if i.label]
+    classifier, accuracy, known = label_classifier(run)
     result = evaluate_run(run, samples=0)
     print(f"{len(verse):,} verse + {len(docstrings):,} docstring items")
     print(
         f"held-out loss: {result.label_loss['with_label']:.4f} nats/char given the label, "
         f"{result.label_loss['without_label']:.4f} without"
     )
-    by_label = collections.defaultdict(list)
-    for item in training:
-        if item.label:
-            by_label[item.label].append(item.text)
-    classifier = NaiveBayes(by_label)
-    accuracy = sum(classifier.classify(i.text) == i.label for i in held_out) / len(held_out)
     print(f"classifier on held-out items: {accuracy:.1%}")
-    known = {item.text for item in training}
     print("| label | samples classified as the label | novelty | mean length |")
     print("|---|---:|---:|---:|")
     examples = {}

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import collections
 import functools
 import json
 import random
@@ -33,12 +32,10 @@ import sysconfig
 import time
 from pathlib import Path
 
-from items_experiment import NaiveBayes, stdlib_names_and_docstrings
+from items_experiment import label_classifier, stdlib_names_and_docstrings
 
 import textgen
 from textgen.core.config import RunConfig
-from textgen.data.corpus import load_corpus
-from textgen.data.items import parse_items
 from textgen.generate.generator import Generator
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.numpy_run import NumpyRun
@@ -113,18 +110,9 @@ def distinct_2(texts: list[str]) -> float:
 
 
 def measure(run: textgen.Run, samples: int) -> None:
-    data = load_corpus(run.config.data)
-    training = parse_items(data.train, run.labels)
-    held_out = [i for i in parse_items(data.validation, run.labels) if i.label]
-    by_label = collections.defaultdict(list)
-    for item in training:
-        if item.label:
-            by_label[item.label].append(item.text)
-    classifier = NaiveBayes(by_label)
-    accuracy = sum(classifier.classify(i.text) == i.label for i in held_out) / len(held_out)
-    known = {item.text for item in training}
+    classifier, accuracy, known = label_classifier(run)
     sampler = NumpyRun(run.folder)
-    print(f"classifier on {len(held_out)} held-out items: {accuracy:.1%}")
+    print(f"classifier on held-out items: {accuracy:.1%}")
     print("| strength | " + " | ".join(f"read as {x} (/ held-out)" for x in run.labels)
           + " | novelty | distinct-2 vs 1 |")  # fmt: skip
     print("|---:|" + "---:|" * (len(run.labels) + 2))
