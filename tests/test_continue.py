@@ -62,7 +62,7 @@ def test_chunks_passing_the_state_give_one_calls_text(trained_runs, level, rows)
     total = 200
     whole, _ = generator.generate_ids(string_tensor(PROMPTS), tf.fill([4], total), *_rows(rows))
     whole = [w.decode() for w in whole.numpy()]
-    for chunk in (50, 7):
+    for chunk in (50, 7) if level == "char" else (50,):  # (word steps cost more)
         chunked, states = _chunked(generator, _rows(rows), total, chunk)
         assert chunked == whole
     sizes = {len(s) for s in states.numpy()}

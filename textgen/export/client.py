@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from textgen.core.errors import ServerError
 from textgen.generate.sampler import Beam, Sampler, beams_of
-from textgen.generate.settings import UNSET, SamplingSettings
+from textgen.generate.settings import SamplingSettings
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -82,13 +82,17 @@ class RemoteSampler(Sampler):
 
     def _draw(self, prompts, streams, settings: SamplingSettings) -> list[str]:
         fields = settings.request_fields()
-        strength = UNSET if settings.label_strength is None else settings.label_strength
         instances = [
             {"prompt": prompt, **fields, "seed": settings.seed, "stream": stream,
-             "label": settings.label or "", "label_strength": strength}
+             "label": settings.label or ""}
             for prompt, stream in zip(prompts, streams)
         ]  # fmt: skip
-        answer = predict(self.url, {"signature_name": "sample", "instances": instances})
+        signature = "sample"  # (exports from before label guidance have no sample_guided)
+        if settings.label_strength is not None:
+            signature = "sample_guided"
+            for instance in instances:
+                instance["label_strength"] = settings.label_strength
+        answer = predict(self.url, {"signature_name": signature, "instances": instances})
         try:
             return [row["completion"] for row in answer["predictions"]]
         except (KeyError, TypeError):

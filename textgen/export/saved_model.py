@@ -13,9 +13,10 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   label (string; "" or an unknown label: an item of no given kind).
 - `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
   several samples of one prompt and seed differ as they do in process), `label` ("":
-  none) and `label_strength` (label guidance, `textgen.generate.guidance`; negative: the
-  run's default, 1: none). What `textgen sample --server` asks
-  (`textgen.export.client.RemoteSampler`).
+  none). What `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
+- `sample_guided`: `sample`'s inputs plus `label_strength` (label guidance,
+  `textgen.generate.guidance`; negative: the run's default, 1: none; `sample` takes the
+  run's default).
 - `continue`: text (read first; "" for none), state_bytes ("" for a new text: the text
   is then a prompt), max_new_tokens (after the text last read), chunk_tokens (at most
   this many now), `sample`'s settings -> completion, pending (held back as the possible
@@ -165,11 +166,21 @@ class ServingModule(tf.Module):
     ):  # fmt: skip
         return self.sample(
             prompt, max_new_tokens, temperature, top_k, top_p, seed, tf.zeros_like(seed),
-            penalty, window, ngram, label, tf.fill(tf.shape(temperature), -1.0),
+            penalty, window, ngram, label,
+        )  # fmt: skip
+
+    @tf.function(input_signature=_SAMPLE_INPUTS)
+    def sample(
+        self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
+        ngram, label,
+    ):  # fmt: skip
+        return self.sample_guided(
+            prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
+            ngram, label, tf.fill(tf.shape(temperature), -1.0),
         )  # fmt: skip
 
     @tf.function(input_signature=[*_SAMPLE_INPUTS, _STRENGTH_INPUT])
-    def sample(
+    def sample_guided(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
         ngram, label, strength,
     ):  # fmt: skip
@@ -312,7 +323,10 @@ def _save_atomically(module: ServingModule, target: Path) -> None:
         staging.chmod(0o755)  # mkdtemp makes it private; a model server may run as another user
     except OSError as err:
         raise ExportError(f"cannot write to {target.parent}: {err.strerror or err}") from None
-    names = ["serving_default", "generate", "generate_controlled", "score", "sample", "beam_search"]
+    names = [
+        "serving_default", "generate", "generate_controlled", "score", "sample", "sample_guided",
+        "beam_search",
+    ]  # fmt: skip
     if module.labels:
         names.append("generate_labelled")
     try:

@@ -90,13 +90,16 @@ class Generator(tf.Module):
         )
         history_spec = tf.TensorSpec([None, REPETITION_HISTORY], tf.int32)
         tail_spec = tf.TensorSpec([None, self.tail_size], tf.int32)
-        self.continue_stream = tf.function(
-            self._continue_stream,
-            input_signature=[
-                batch_of(vocab.size), state_spec, history_spec, tail_spec, _INTS, _INTS,
-                tf.TensorSpec([], tf.int32), _INTS, *_SETTINGS,
-            ],
-        )  # fmt: skip
+        loop_specs = [
+            batch_of(vocab.size), state_spec, history_spec, tail_spec, _INTS, _INTS,
+            tf.TensorSpec([], tf.int32), _INTS, *_SETTINGS,
+        ]  # fmt: skip
+        self.continue_stream = tf.function(self._continue_stream, input_signature=loop_specs)
+        # The same with label guidance: its strength first, the network's rows twice.
+        self.continue_guided_stream = tf.function(
+            lambda strength, *loop: self._continue_stream(*loop, strength=strength),
+            input_signature=[_FLOATS, *loop_specs],
+        )
 
     # -- the graph functions ----------------------------------------------------------
 
@@ -152,10 +155,17 @@ class Generator(tf.Module):
         )  # fmt: skip
         max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
         max_new_tokens = tf.clip_by_value(max_new_tokens, 1, self.max_new_tokens_cap)
-        return BeamSearch(self).search(
-            self._prime(prompts), tf.maximum(beams, 1), max_new_tokens, sampling.controls,
-            sampling.repeating,
-        )._asdict()
+        return (
+            BeamSearch(self)
+            .search(
+                self._prime(prompts),
+                tf.maximum(beams, 1),
+                max_new_tokens,
+                sampling.controls,
+                sampling.repeating,
+            )
+            ._asdict()
+        )
 
     @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS])
     def continue_from(
@@ -185,13 +195,15 @@ class Generator(tf.Module):
         primed = self._prime(prompts)
         return primed.logits, primed.state, primed.history, primed.last_ids
 
-    def _continue_stream(self, logits, state, history, tail, prev, counts, t, until, *rows):
+    def _continue_stream(
+        self, logits, state, history, tail, prev, counts, t, until, *rows, strength=None
+    ):  # fmt: skip
         """One stretch of a streamed generation: tokens until each row has `until` (fewer
         if the copy guard ends it); their text (batch,), and the loop state after them."""
         temperature, top_k, top_p, seeds, *controls = rows
         sampling = Sampling.of_request(self.defaults, temperature, top_k, top_p, seeds, controls)
         sequence, drawn, logits, state, history, tail, counts, t = self._draw_until_done(
-            logits, state, history, tail, prev, counts, t, until, sampling
+            logits, state, history, tail, prev, counts, t, until, sampling, strength=strength
         )
         text = self._text(sequence, drawn)
         prev = tf.gather(sequence, drawn, batch_dims=1)
@@ -314,8 +326,13 @@ class Generator(tf.Module):
         return [c.decode("utf-8") for c in completion.numpy()]
 
     def stream(
-        self, prompt: str, settings: SamplingSettings | None = None, **changes
+        self,
+        prompt: str,
+        settings: SamplingSettings | None = None,
+        unlabelled: str | None = None,
+        **changes,
     ) -> Iterator[str]:
         """Yield the completion of one prompt piece by piece as tokens are drawn: the
-        same text as `generate([prompt], ...)` with the same settings."""
-        return stream_completion(self, prompt, self.resolve(settings, **changes))
+        same text as `generate([prompt], ...)` with the same settings (and `unlabelled`)."""
+        settings = self.resolve(settings, **changes)
+        return stream_completion(self, prompt, settings, unlabelled if settings.guided() else None)

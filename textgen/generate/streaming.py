@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 
@@ -17,17 +18,25 @@ STREAM_INTERVAL = 0.1
 STREAM_FIRST = 64
 
 
-def stream_completion(generator, prompt: str, settings: SamplingSettings) -> Iterator[str]:
+def stream_completion(
+    generator, prompt: str, settings: SamplingSettings, unlabelled: str | None = None
+) -> Iterator[str]:
     """The completion of one prompt (stream 0) with resolved `settings`, yielded as it is
     drawn: the same text as `generator.generate([prompt], settings)`.
 
     A short stretch first (text at once), then stretches as long as the reader can wait
     (`STREAM_INTERVAL`): each call of the graph costs a fixed overhead, so fewer is faster.
     Text that may be the start of a stop string is held back until it is known not to be.
+    With `unlabelled` (the prompt without its label), label guidance.
     """
     prompts = string_tensor([prompt])
-    logits, state, history, prev = generator.prime(prompts)
+    read = prompts if unlabelled is None else string_tensor([prompt, unlabelled])
+    logits, state, history, prev = generator.prime(read)  # with a twin: 2 rows
+    history, prev = history[:1], prev[:1]
     tail = generator.empty_tail(prompts)
+    draw = generator.continue_stream
+    if unlabelled is not None:
+        draw = functools.partial(generator.continue_guided_stream, [settings.label_strength])
     rows = generator.row_tensors(settings, [0])
     total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
     counts, t = tf.zeros([1], tf.int32), tf.constant(0)
@@ -37,7 +46,7 @@ def stream_completion(generator, prompt: str, settings: SamplingSettings) -> Ite
     markers = generator.has_markers
     while until < total:
         started, before, until = time.perf_counter(), until, min(total, until + stretch)
-        piece, logits, state, history, tail, prev, counts, t = generator.continue_stream(
+        piece, logits, state, history, tail, prev, counts, t = draw(
             logits, state, history, tail, prev, counts, t, tf.constant([until]), *rows
         )
         rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s

@@ -120,10 +120,9 @@ class Run(Sampler):
 
     def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
         settings = settings.with_defaults(self.config.sample)
-        if settings.guided():  # (label guidance is drawn whole: not streamed yet)
-            return iter(self._draw([prompt], [0], settings))
-        (prompt,) = settings.prompts_to_read([prompt], self.items, self.labels)
-        return self._generator(settings).stream(prompt, settings)
+        (read,) = settings.prompts_to_read([prompt], self.items, self.labels)
+        unlabelled = settings.unlabelled([prompt], self.labels)[0] if settings.guided() else None
+        return self._generator(settings).stream(read, settings, unlabelled)
 
     def _search(self, prompts, settings: SamplingSettings) -> list[list[Beam]]:
         import tensorflow as tf
