@@ -138,12 +138,17 @@ def test_a_wrong_or_damaged_state_is_refused_with_a_clear_error(
     good = remote.continue_text("ROMEO: ", b"", settings).state
     damaged = bytearray(good)
     damaged[len(good) // 2] ^= 0x55
-    other = export_run(trained_runs("word", "lstm"), export_dir=tmp_path)
-    with ServingStandIn(str(other.path)) as word_server:
-        foreign = RemoteSampler(word_server.url).continue_text("ROMEO: ", b"", settings).state
+    other = textgen.load_run(trained_runs("char", "gru"), xla=False).generator_for([])
+    n = tf.fill([1], 20)  # a state of another model (its own fingerprint)
+    foreign = other.continue_from(
+        string_tensor(["ROMEO: "]), tf.fill([1], ""), n, n, *other.row_tensors(
+            other.resolve(settings), [0]
+        ),
+    )["state_bytes"].numpy()[0]  # fmt: skip
     cases = {
         bytes(damaged): "damaged",
-        good[:100]: "not a textgen generation state",
+        good[:100]: "damaged",
+        good[:10]: "not a textgen generation state",
         b"hello" * 2000: "not a textgen generation state",
         foreign: "another model",
     }

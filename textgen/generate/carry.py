@@ -88,15 +88,20 @@ class StateCodec:
         """The states in `strings` (batch,), checked first: an error names what is wrong."""
         sizes = tf.strings.length(strings)
         at = lambda n: tf.fill(tf.shape(sizes), n)  # noqa: E731 (substr: per-row positions)
-        formed = (sizes >= self.fixed) & (tf.strings.substr(strings, at(0), at(4)) == MAGIC)
+        formed = (sizes >= _HEADER) & (tf.strings.substr(strings, at(0), at(4)) == MAGIC)
+        ours = ~formed | (tf.strings.substr(strings, at(4), at(8)) == self.model)
         checks = [
             tf.debugging.assert_equal(
                 tf.reduce_all(formed), True,
                 message="state_bytes is not a textgen generation state (format 1)",
             ),
             tf.debugging.assert_equal(
-                tf.reduce_all(~formed | (tf.strings.substr(strings, at(4), at(8)) == self.model)),
-                True, message="state_bytes is the state of another model (or another export of it)",
+                tf.reduce_all(ours), True,
+                message="state_bytes is the state of another model (or another export of it)",
+            ),
+            tf.debugging.assert_equal(
+                tf.reduce_all(sizes >= self.fixed), True,
+                message="state_bytes is damaged (too short)",
             ),
         ]  # fmt: skip
         with tf.control_dependencies(checks):  # nothing is read before the checks hold
