@@ -277,7 +277,7 @@ def test_the_numpy_sampler_writes_the_items_of_a_label_as_the_generator_does(ite
 
 
 def test_a_co_writing_session_starts_items_of_its_label(item_run):
-    from textgen.cli.session import CoWriting
+    from textgen.generate.cowriting import CoWriting
     from textgen.generate.settings import SamplingSettings
     from textgen.runs.numpy_run import NumpyRun
 

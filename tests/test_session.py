@@ -11,7 +11,7 @@ import pytest
 
 import textgen
 from tests.conftest import run_cli
-from textgen.cli.session import CoWriting
+from textgen.generate.cowriting import CoWriting
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.folder import RunFolder
 from textgen.runs.numpy_run import NumpyRun

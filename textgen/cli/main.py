@@ -23,6 +23,7 @@ class TextgenGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **kwargs):
         kwargs.pop("standalone_mode", None)
+        debug = "--debug" in (sys.argv[1:] if args is None else list(args))
         try:
             code = super().main(args, prog_name or "textgen", standalone_mode=False, **kwargs)
         except click.ClickException as err:  # usage errors: bad option values and so on
@@ -32,20 +33,12 @@ class TextgenGroup(click.Group):
         except (KeyboardInterrupt, click.Abort):
             _fail("aborted", 130)
         except Exception as err:  # a bug or an unforeseen failure: still one line
-            if _debug(args):
+            if debug or os.environ.get("TEXTGEN_DEBUG", "") not in ("", "0"):
                 raise
             first = (str(err).strip().splitlines() or [""])[0][:300]
-            _fail(
-                f"{type(err).__name__}: {first} (rerun with --debug or TEXTGEN_DEBUG=1 "
-                "for the traceback)",
-                1,
-            )
+            hint = "rerun with --debug or TEXTGEN_DEBUG=1 for the traceback"
+            _fail(f"{type(err).__name__}: {first} ({hint})", 1)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _debug(args) -> bool:
-    args = sys.argv[1:] if args is None else list(args)
-    return "--debug" in args or os.environ.get("TEXTGEN_DEBUG", "") not in ("", "0")
 
 
 def _fail(message: str, code: int) -> None:

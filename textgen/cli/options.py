@@ -7,23 +7,23 @@ option is named after its `SamplingSettings` field.
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+
 import click
 
 from textgen.core.config import (
-    CELLS,
-    ITEM_MODES,
-    LEVELS,
-    LR_SCHEDULES,
-    MAX_COPY,
-    MAX_NGRAM,
-    REPETITION_HISTORY,
+    DataConfig,
+    ModelConfig,
+    SampleConfig,
+    TrainConfig,
     validate_repetition,
 )
 from textgen.core.presets import PRESETS
+from textgen.generate.settings import SamplingSettings
 from textgen.runs.folder import DEFAULT_ROOT
 
 
-def _apply(options):
+def options_of(options):
     """A decorator that adds `options` (click.option decorators) in their order."""
 
     def decorate(command):
@@ -32,6 +32,11 @@ def _apply(options):
         return command
 
     return decorate
+
+
+def opt(*flags: str, help: str, **settings):
+    """`click.option` with its help last, a line per option."""
+    return click.option(*flags, help=help, **settings)
 
 
 def _ngram_given(ctx, param, value):
@@ -45,79 +50,56 @@ run_dir_option = click.option("--run-dir", type=click.Path(file_okay=False),
                               help="Run folder (default: the newest run under --root).")
 root_option = click.option("--root", default=str(DEFAULT_ROOT), type=click.Path(file_okay=False),
                            help="Folder that holds the run folders.")
-run_options = _apply([run_dir_option, root_option])
-max_copy_option = click.option(
-    "--max-copy", type=int, default=0, metavar="N",
-    help=f"Never write a span of N characters found in the training text, 2-{MAX_COPY} "
-    "(default 0: off). Its index is built once per run and cached.")
-# The repetition controls and the copy guard (shared by `sample` and `evaluate`).
-control_options = _apply([
-    click.option("--repetition-penalty", type=float,
-                 help="Divide the logits of recently used tokens by F (CTRL's rule; 1: off)."),
-    click.option("--repetition-window", type=int,
-                 help=f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64)."),
-    click.option("--no-repeat-ngram", type=int, callback=_ngram_given,
-                 help=f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off)."),
-    max_copy_option,
-])
+run_options = options_of([run_dir_option, root_option])
 CONTROLS = ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
 
 
+CHECKPOINTS = click.Choice(["best", "latest"])
+
+
 def weights_option(what: str):
-    return click.option("--weights", type=click.Choice(["best", "latest"]), default="best",
-                        help=f"Which checkpoint to {what}.")
+    return opt("--weights", type=CHECKPOINTS, default="best", help=f"Which checkpoint to {what}.")
 # fmt: on
 
 
-def _setting(flag: str, kind, help: str, **extra):
-    """An option that sets the config field named like it (`--seq-len`: seq_len)."""
-    return click.option(flag, type=kind, help=help, **extra)
+def field_options(*classes, only=(), extra=None):
+    """An option for each field of `classes` that has help (or each named in `only`):
+    `--name` sets the field `name` (a bool: --name/--no-name, left unset: the preset's
+    value), of the field's type; `extra[name]` adds to or replaces the option's settings."""
+    options = []
+    for f in (f for cls in classes for f in fields(cls) if f.metadata.get("help")):
+        if only and f.name not in only:
+            continue
+        flag, kind = "--" + f.name.replace("_", "-"), f.type.split("[")[0]
+        default = f.default if f.default_factory is MISSING else ", ".join(f.default_factory())
+        shown = {True: "on", False: "off", None: False}.get(default, str(default))
+        settings = dict(help=f.metadata["help"], default=None, show_default=shown)
+        if kind.startswith("bool"):
+            flag = f"{flag}/--no-{flag[2:]}"
+        elif f.metadata["choices"]:
+            settings["type"] = click.Choice(f.metadata["choices"])
+        elif kind.startswith(("tuple", "list")):
+            settings.update(multiple=True, metavar=f.metadata.get("metavar"))
+        else:
+            settings["type"] = {"int": int, "float": float}.get(kind.split(" ")[0], str)
+        settings.update((extra or {}).get(f.name, {}))
+        flags = settings.pop("flags", f.metadata.get("flags") or (flag,))
+        options.append(click.option(*flags, f.name, **settings))
+    return options
 
 
-_ON_OFF = {"default": None}  # a --x/--no-x flag left unset keeps the preset's value
+def given(cls, opts: dict) -> dict:
+    """The options a user gave for the fields of `cls` (unset ones left out)."""
+    return {f.name: opts[f.name] for f in fields(cls) if opts.get(f.name) not in (None, ())}
+
+
+# The repetition controls and the copy guard (shared by `sample` and `evaluate`).
+NGRAM = {"no_repeat_ngram": {"callback": _ngram_given}}
+control_options = options_of(field_options(SamplingSettings, only=CONTROLS, extra=NGRAM))
+
+
 # The options that set a run's config (shared by `train` and `compare`).
-train_settings = _apply([
-    click.option("--corpus", "sources", multiple=True, metavar="SOURCE",
-                 help="Text file, directory, glob, tfds:NAME or 'shakespeare' (built in); with "
-                 "--items, LABEL=PATH labels a file's items. Repeatable."),
-    _setting("--items", click.Choice(ITEM_MODES), "Train on items: each line or paragraph of "
-             "a text file is one (JSONL/CSV: each record). Samples are then whole items."),
-    click.option("--text-field", "--text-column", "text_field",
-                 help="JSONL key / CSV column holding an item's text (default: text)."),
-    click.option("--label-field", "--label-column", "label_field",
-                 help="JSONL key / CSV column holding an item's label (default: none)."),
-    _setting("--preset", click.Choice(list(PRESETS)), "Start from these settings."),
-    _setting("--level", click.Choice(LEVELS), "Tokens: characters or words."),
-    click.option("--lowercase/--no-lowercase", help="Lowercase the text first.", **_ON_OFF),
-    _setting("--max-vocab", int, "Keep the N most frequent tokens (word: 10000)."),
-    _setting("--cell", click.Choice(CELLS), "Recurrent cell type (default gru)."),
-    _setting("--layers", int, "Number of stacked recurrent layers."),
-    _setting("--units", int, "Units per recurrent layer."),
-    _setting("--embedding-dim", int, "Size of the token embedding."),
-    _setting("--dropout", float, "Dropout after each recurrent layer, in [0, 1)."),
-    click.option("--skip-connections/--no-skip-connections", **_ON_OFF,
-                 help="Logits read every recurrent layer's output, not only the top's "
-                 "(default on)."),
-    _setting("--logits-init", float,
-             "Logits layer's initial range, times Glorot's (default: 8 for LSTM, else 1)."),
-    _setting("--memory-span", int,
-             "Chrono-init LSTM/GRU gates to remember 1..N steps (default 100; 0: Keras' init)."),
-    _setting("--seq-len", int, "Tokens per training window."),
-    _setting("--batch-size", int, "Windows per batch."),
-    _setting("--epochs", int, "Epochs to train (with --resume: the new total)."),
-    _setting("--steps-per-epoch", int, "Batches per epoch (default: one pass)."),
-    _setting("--learning-rate", float, "Adam learning rate."),
-    _setting("--lr-schedule", click.Choice(LR_SCHEDULES), "Learning-rate decay."),
-    _setting("--clipnorm", float, "Clip the global gradient norm (0: off)."),
-    _setting("--val-fraction", float, "Tail of each source held out for validation."),
-    _setting("--patience", int, "Stop after N epochs without improvement (0: off)."),
-    _setting("--val-tokens", int, "Validate on at most N tokens (1M; 0: all)."),
-    _setting("--max-minutes", float, "Stop (validate and save) after this long."),
-    _setting("--temperature", float, "Default sampling temperature of the run."),
-    _setting("--seed", int, "Random seed for weights and data order."),
-    click.option("--xla/--no-xla", help="XLA-compile the training step (default on).", **_ON_OFF),
-    click.option("--stateful/--no-stateful", **_ON_OFF,
-                 help="Carry the RNN state across windows (truncated BPTT; default off)."),
-    _setting("--tfds-manual-dir", click.Path(), "Offline files for tfds: sources."),
-    _setting("--data-dir", click.Path(), "Cache for corpora and TFDS (default: data)."),
+train_settings = options_of([
+    click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from these settings."),
+    *field_options(DataConfig, ModelConfig, TrainConfig, SampleConfig),
 ])  # fmt: skip

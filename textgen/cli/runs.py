@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from textgen.cli.common import print_table, quiet_tensorflow
 from textgen.cli.options import (
     CONTROLS,
     control_options,
-    max_copy_option,
+    field_options,
+    options_of,
     run_options,
     weights_option,
 )
 from textgen.core.config import EXPORT_MAX_NEW_TOKENS, EXPORT_MODEL_NAME
+from textgen.core.quiet import quiet_tensorflow
 from textgen.export.formats import FORMATS
+from textgen.generate.settings import SamplingSettings
 
 
 # fmt: off
@@ -31,35 +35,31 @@ from textgen.export.formats import FORMATS
 # fmt: on
 def evaluate(**opts) -> None:
     """Held-out loss (bits/char or perplexity) and sample diversity of a run."""
-    from textgen.generate.settings import SamplingSettings
-
-    controls = {name: opts[name] for name in CONTROLS}
+    controls = {name: opts[name] for name in CONTROLS if opts[name] is not None}
     SamplingSettings.of(**controls)  # checked before anything loads
     quiet_tensorflow()
-    import json
-
     from textgen.evaluate.evaluation import evaluate_run
+    from textgen.runs.describe import table
     from textgen.runs.run import load_run
 
     run = load_run(opts["run_dir"], opts["root"], weights=opts["weights"])
-    sources, samples, length, seed = (
-        list(opts["sources"]), opts["samples"], opts["sample_length"], opts["seed"]
+    result = evaluate_run(
+        run, list(opts["sources"]), opts["samples"], opts["sample_length"], opts["seed"],
+        sampling=controls,
     )  # fmt: skip
-    result = evaluate_run(run, sources, samples, length, seed, sampling=controls)
     if opts["as_json"]:
-        click.echo(json.dumps(result.to_dict()))
-        return
-    print_table([("run", str(run.folder.path)), *result.rows(opts["seed"])])
+        return click.echo(json.dumps(result.to_dict()))
+    click.echo(table([("run", str(run.folder.path)), *result.rows(opts["seed"])]))
 
 
 @click.command()
 @run_options
 def info(run_dir, root) -> None:
     """Describe a run: settings, corpus, vocabulary, progress."""
-    from textgen.runs.describe import describe_run
+    from textgen.runs.describe import describe_run, table
     from textgen.runs.folder import RunFolder
 
-    print_table(describe_run(RunFolder.find(run_dir, root)))
+    click.echo(table(describe_run(RunFolder.find(run_dir, root))))
 
 
 # fmt: off
@@ -68,7 +68,7 @@ def info(run_dir, root) -> None:
 @click.option("--export-dir", type=click.Path(file_okay=False),
               help="Base folder for TF Serving models (default: RUN/export).")
 @click.option("--model-name", default=EXPORT_MODEL_NAME, help="TF Serving model name.")
-@click.option("--version", "version", type=int, help="Version number (default: next free).")
+@click.option("--version", type=click.IntRange(min=1), help="Version number (default: next free).")
 @click.option("--force", is_flag=True, help="Replace an existing version.")
 @click.option("--max-new-tokens-cap", default=EXPORT_MAX_NEW_TOKENS,
               help="Most tokens one request may ask.")
@@ -77,7 +77,7 @@ def info(run_dir, root) -> None:
 @click.option("--xla/--no-xla", default=False,
               help="Compile the token loop with XLA: ~2x faster, but TF Serving then needs "
               "--xla_cpu_compilation_enabled=true on CPU and cannot serve it on GPU.")
-@max_copy_option
+@options_of(field_options(SamplingSettings, only=("max_copy",)))
 @click.option("--format", "export_format", type=click.Choice(FORMATS), default="saved-model",
               help="saved-model (TF Serving), litert (a .tflite for phones and devices) or "
               "web (a static page that generates in the browser).")
@@ -89,15 +89,11 @@ def info(run_dir, root) -> None:
 def export(**opts):
     """Write a SavedModel that TensorFlow Serving serves (string in, string out), or a
     LiteRT file, or a web page."""
-    from textgen.generate.settings import SamplingSettings
-
     SamplingSettings.of(max_copy=opts["max_copy"])  # checked before TensorFlow loads
-    if opts["version"] is not None and opts["version"] < 1:
-        raise click.BadParameter("must be a positive integer", param_hint="--version")
     quiet_tensorflow()
     from textgen.export.formats import export_as
 
-    opts["stop"] = list(opts["stop"]) or None
+    opts["stop"], opts["max_copy"] = list(opts["stop"]) or None, opts["max_copy"] or 0
     click.echo(export_as(**opts).summary())
 
 

@@ -37,6 +37,12 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def setting(default: Any, help: str, choices: tuple[str, ...] = (), flags: tuple = ()) -> Any:
+    """A field a user sets, with its one-line help (`textgen train --help` shows it) and,
+    if not --its-name, its command-line flags."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flags": flags})
+
+
 def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -54,21 +60,34 @@ def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
 class DataConfig:
     """Where the text comes from and how it becomes token windows."""
 
-    sources: list[str] = field(default_factory=lambda: ["shakespeare"])
-    level: str = "char"
-    lowercase: bool = False
-    max_vocab: int | None = None  # None: every token for char level, 10000 for word level
-    seq_len: int = 100
-    val_fraction: float = 0.1
-    tfds_manual_dir: str | None = None
-    data_dir: str = "data"
+    sources: list[str] = field(
+        default_factory=lambda: ["shakespeare"],
+        metadata={"help": "Text file, directory, glob, tfds:NAME or 'shakespeare' (built in); "
+                  "with --items, LABEL=PATH labels a file's items. Repeatable.", "choices": (),
+                  "flags": ("--corpus",), "metavar": "SOURCE"},
+    )  # fmt: skip
+    level: str = setting("char", "Tokens: characters or words.", LEVELS)
+    lowercase: bool = setting(False, "Lowercase the text first.")
+    max_vocab: int | None = setting(None, "Keep the N most frequent tokens (word: 10000).")
+    seq_len: int = setting(100, "Tokens per training window.")
+    val_fraction: float = setting(0.1, "Tail of each source held out for validation.")
+    tfds_manual_dir: str | None = setting(None, "Offline files for tfds: sources.")
+    data_dir: str = setting("data", "Cache for corpora and TFDS.")
     # An item corpus (textgen.data.items): each line or paragraph of a text file is an item;
     # JSONL/CSV files give one item per record, its text in `text_field` (key or column)
     # and its label in `label_field`. None: the corpus is one text (a .jsonl source
     # makes it an item corpus).
-    items: str | None = None
-    text_field: str = "text"
-    label_field: str | None = None
+    items: str | None = setting(None, "Train on items: lines or paragraphs of text.", ITEM_MODES)
+    text_field: str = setting(
+        "text",
+        "JSONL key / CSV column holding an item's text.",
+        flags=("--text-field", "--text-column"),
+    )
+    label_field: str | None = setting(
+        None,
+        "JSONL key / CSV column holding an item's label.",
+        flags=("--label-field", "--label-column"),
+    )
 
     def __post_init__(self) -> None:
         _check(bool(self.sources), "give at least one corpus source")
@@ -100,23 +119,23 @@ class ModelConfig:
     (reading every recurrent layer's output with `skip_connections`)."""
 
     # Why each default is what it is: docs/experiments.md, the section named beside it.
-    cell: str = "gru"  # "Default cell: GRU"
-    layers: int = 2
-    units: int = 256
-    embedding_dim: int = 128
+    cell: str = setting("gru", "Recurrent cell type.", CELLS)  # "Default cell: GRU"
+    layers: int = setting(2, "Number of stacked recurrent layers.")
+    units: int = setting(256, "Units per recurrent layer.")
+    embedding_dim: int = setting(128, "Size of the token embedding.")
     # Token embeddings start at U(-embedding_init, embedding_init), not Keras' 0.05, so a
     # token moves the gates from the start ("Embedding initialization").
     embedding_init: float = 1.0
     # The logits layer's kernel starts at `logits_scale` times Keras' Glorot-uniform range;
     # None: 8 for an LSTM, 1 otherwise ("The LSTM's logits layer").
-    logits_init: float | None = None
-    dropout: float = 0.1
+    logits_init: float | None = setting(None, "Initial logits range / Glorot's (LSTM 8, else 1).")
+    dropout: float = setting(0.1, "Dropout after each recurrent layer, in [0, 1).")
     # The logits layer reads every recurrent layer's output, not only the top one's
     # (Graves 2013; "Skip connections").
-    skip_connections: bool = True
+    skip_connections: bool = setting(True, "Logits read every recurrent layer's output.")
     # Chrono-initialized gate biases (textgen.model.network.ChronoBias): LSTM/GRU units start with
     # memories of 1..memory_span steps; 0: Keras' initialization ("Chrono initialization").
-    memory_span: int = 100
+    memory_span: int = setting(100, "Chrono-init gates to remember 1..N steps (0: off).")
 
     @property
     def logits_scale(self) -> float:
@@ -152,22 +171,24 @@ class ModelConfig:
 class TrainConfig:
     """Optimizer, schedule, stopping and checkpointing settings."""
 
-    batch_size: int = 64
-    epochs: int = 10
-    steps_per_epoch: int | None = None  # None: one pass over the training windows
-    learning_rate: float = 1e-2  # with clipnorm (docs/experiments.md, "Chrono initialization")
-    clipnorm: float = 5.0  # 0: no gradient clipping
-    lr_schedule: str = "constant"
-    patience: int = 3  # epochs without validation improvement before stopping; 0: never stop
-    seed: int = 0
+    batch_size: int = setting(64, "Windows per batch.")
+    epochs: int = setting(10, "Epochs to train (with --resume: the new total).")
+    steps_per_epoch: int | None = setting(None, "Batches per epoch (default: one pass).")
+    # With clipnorm (docs/experiments.md, "Chrono initialization").
+    learning_rate: float = setting(1e-2, "Adam learning rate.")
+    clipnorm: float = setting(5.0, "Clip the global gradient norm (0: off).")
+    lr_schedule: str = setting("constant", "Learning-rate decay.", LR_SCHEDULES)
+    patience: int = setting(3, "Stop after N epochs without improvement (0: off).")
+    seed: int = setting(0, "Random seed for weights and data order.")
     keep_checkpoints: int = 3
     sample_length: int = 200  # tokens of the sample printed after each epoch
-    xla: bool = True  # compile the training step with XLA (docs/performance.md, "Training")
-    val_tokens: int = 1_000_000  # validation loss over at most this many tokens; 0: all
-    max_minutes: float | None = None  # stop (validate, save) once this much time has passed
+    # docs/performance.md, "Training".
+    xla: bool = setting(True, "XLA-compile the training step.")
+    val_tokens: int = setting(1_000_000, "Validate on at most N tokens (0: all).")
+    max_minutes: float | None = setting(None, "Stop (validate and save) after this long.")
     # Truncated backpropagation through time: contiguous streams, state carried across
     # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
-    stateful: bool = False
+    stateful: bool = setting(False, "Carry the RNN state across windows (truncated BPTT).")
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)
@@ -197,7 +218,7 @@ class SampleConfig:
     """How text is drawn: the run's defaults for `sample` and for the export."""
 
     length: int = 500
-    temperature: float = 0.8
+    temperature: float = setting(0.8, "Default sampling temperature of the run.")
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
     stop: list[str] = field(default_factory=list)

@@ -5,9 +5,49 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from textgen.core.errors import ConfigError
+from textgen.core.fileio import atomic_write_text
 from textgen.generate.settings import SamplingSettings
 
 FORMATS = ("text", "jsonl")
+
+
+def samples_of(
+    sampler, prompts: Sequence[str], settings: SamplingSettings, count: int, output_format: str
+) -> list[str]:
+    """The lines of `count` samples of each prompt, or with `settings.beams` its `count`
+    best beams (best first), from any `Sampler`."""
+    if settings.beams:
+        found = sampler.search(prompts, settings, count=count)
+        rows = [(p, beam) for p, beams in zip(prompts, found) for beam in beams]
+        return sample_lines(
+            [p for p, _ in rows], [b.completion for _, b in rows], settings, output_format,
+            sampler.items, [b.log_probability for _, b in rows],
+        )  # fmt: skip
+    prompts = [p for p in prompts for _ in range(count)]
+    completions = sampler.generate(prompts, settings)
+    items = sampler.items or bool(settings.label)  # a server does not say; a label does
+    return sample_lines(prompts, completions, settings, output_format, items)
+
+
+def read_prompts(path: str) -> list[str]:
+    """Prompts, one per line of the file at `path`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            prompts = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--prompts-file: {err}") from None
+    if not prompts:
+        raise ConfigError(f"--prompts-file: {path} has no lines")
+    return prompts
+
+
+def write_lines(lines: list[str], path: str) -> None:
+    """Write `lines` to `path` atomically (a reader never sees half a file)."""
+    try:
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
+    except OSError as err:
+        raise ConfigError(f"--output: {err}") from None
 
 
 def sample_lines(

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 from textgen.core.config import (
     MAX_BEAMS,
+    MAX_COPY,
+    MAX_LABEL_STRENGTH,
+    MAX_NGRAM,
+    REPETITION_HISTORY,
     SampleConfig,
+    setting,
     validate_label_strength,
     validate_max_copy,
     validate_repetition,
@@ -46,19 +51,32 @@ class SamplingSettings:
     top-p are refused with it and the seed does not matter.
     """
 
-    max_new_tokens: int | None = None
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
+    max_new_tokens: int | None = setting(None, "Tokens to generate (default: the run's, 500).")
+    temperature: float | None = setting(None, "0 is greedy; higher is more random.")
+    top_k: int | None = setting(None, "Sample from the K most likely tokens (0: off).")
+    top_p: float | None = setting(None, "Sample from the smallest set with mass P (1: off).")
     seed: int = 0
-    repetition_penalty: float | None = None
-    repetition_window: int | None = None
-    no_repeat_ngram: int | None = None
-    stop: tuple[str, ...] | None = None
-    max_copy: int = 0
-    label: str | None = None
-    label_strength: float | None = None
-    beams: int | None = None
+    repetition_penalty: float | None = setting(
+        None, "Divide the logits of recently used tokens by F (CTRL's rule; 1: off)."
+    )
+    repetition_window: int | None = setting(
+        None, f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64)."
+    )
+    no_repeat_ngram: int | None = setting(
+        None, f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off)."
+    )
+    stop: tuple[str, ...] | None = setting(None, "End at this text (not printed). Repeatable.")
+    max_copy: int = setting(
+        0, f"Never write a span of N characters of the training text, 2-{MAX_COPY} (0: off)."
+    )
+    label: str | None = setting(None, "An item run's kind of item (see `textgen info`).")
+    label_strength: float | None = setting(
+        None, f"Label guidance: how hard --label pulls, 1 (off) to {MAX_LABEL_STRENGTH:g}."
+    )
+    beams: int | None = setting(
+        None, "The most likely text by beam search over N hypotheses; --num-samples K <= N "
+        "gives the K best.",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.stop is not None:

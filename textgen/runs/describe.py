@@ -1,6 +1,9 @@
-"""What `textgen info` shows of a run, read from its files (no TensorFlow)."""
+"""What `textgen info` shows of a run, read from its files (no TensorFlow), and what
+`textgen train` prints at its end."""
 
 from __future__ import annotations
+
+import os
 
 from textgen.runs.folder import RunFolder
 
@@ -73,3 +76,26 @@ def describe_lineage(parent: dict) -> str:
         f"{parent['weights_sha256'][:12]}); vocabulary {parent['vocab']}, "
         f"{parent['parent_vocab_size']} + {added} tokens"
     )
+
+
+def closing_lines(run_path, samples: int = 3) -> list[str]:
+    """What `textgen train` prints at its end: `samples` samples of the run and how to
+    sample it (`run_path` None: a worker other than the chief, which has the run)."""
+    if run_path is None:
+        return ["Worker done; the chief wrote the run folder."]
+    from textgen.runs.run import load_run
+
+    run, lines = load_run(run_path), []
+    if samples:
+        lines.append(f"\nSamples from {run_path} (weights: {os.path.basename(run.weights_path)}):")
+        for text in run.generate([""] * samples, max_new_tokens=200, seed=0):
+            lines.append(f"---\n{text.strip(chr(10))}")
+        lines.append("---")
+    how = "--num-samples 10" if run.items else "--prompt 'ROMEO:'"
+    return [*lines, f"Sample with: textgen sample --run-dir {run_path} {how}"]
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    """(name, value) rows as lines with the values aligned."""
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

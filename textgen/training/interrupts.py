@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING
 
 from textgen.core.errors import TextgenError
 from textgen.runs.folder import RunFolder
 
-if TYPE_CHECKING:
-    pass
 
-
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(TextgenError):
     """Ctrl-C (SIGINT) or SIGTERM during training; the latest state was saved to `folder`.
 
     `exit_code` is what a shell reports for the signal: 130 for SIGINT, 143 for SIGTERM.
@@ -20,7 +16,10 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, folder: RunFolder, signal_number: int = signal.SIGINT):
         name = signal.Signals(signal_number).name
-        super().__init__(f"stopped by {name}; saved to {folder.path}")
+        super().__init__(
+            f"Stopped by {name}; progress saved. Resume with: "
+            f"textgen train --run-dir {folder.path} --resume"
+        )
         self.folder, self.signal_name = folder, name
         self.exit_code = 128 + signal_number
 

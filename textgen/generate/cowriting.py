@@ -1,15 +1,15 @@
-"""`textgen sample --interactive`: write with the model, a line at a time.
+"""Co-writing: a text written in turns with the model, driven by lines of text.
 
-Each line typed is added to the text and the model continues it (streamed), reading only
-the new text: a thin loop over `textgen.generate.session`. Lines starting with / are
-commands (/help lists them). Works on a terminal (line editing, history) and from a pipe.
+Each line that is not a command is added to the text and the model continues it
+(streamed through `echo`), reading only the new text (`textgen.generate.session`). Lines
+starting with / are commands: settings, /next, /retry, /undo, /reset, /save (`COMMANDS`).
+`textgen sample --interactive` is `interact` (a terminal or a pipe); a notebook can drive it:
+`CoWriting(textgen.load_run(path), SamplingSettings()).line("ROMEO:")`.
 """
 
 from __future__ import annotations
 
 import sys
-
-import click
 
 from textgen.core.errors import ConfigError
 from textgen.generate.settings import SamplingSettings
@@ -42,8 +42,16 @@ SETTINGS = {
 class CoWriting:
     """The session's state: the text's place, the places to undo to, the settings."""
 
-    def __init__(self, sampler, settings: SamplingSettings, echo=click.echo):
-        self.sampler, self.session, self.echo = sampler, sampler.session(), echo
+    def __init__(self, sampler, settings: SamplingSettings, echo=None):
+        if not hasattr(sampler, "session"):
+            raise ConfigError("--interactive writes with a run folder, not --server or --litert")
+        self.sampler, self.session, self.echo = sampler, sampler.session(), echo or _print
+        for name in ("beams", "label_strength"):  # the session carries no beams or twin yet
+            if getattr(settings, name):
+                option = "--" + name.replace("_", "-")
+                raise ConfigError(f"{option} does not apply to --interactive (not yet)")
+        if settings.max_new_tokens is None:  # a turn's continuation: shorter than a sample
+            settings = SamplingSettings.of(settings, max_new_tokens=200)
         self.settings = settings
         self.place = self.session.start()
         self.undo: list = []  # the places before each continuation, newest last
@@ -124,19 +132,14 @@ class CoWriting:
         self.echo(f"(saved {len(self.place.text)} characters to {path})")
 
 
-def run_session(sampler, settings: SamplingSettings, first: str = "") -> None:
-    """Read lines from a terminal (with line editing) or a pipe until /quit or the end;
-    `first`, if given, is the first line (`--prompt`)."""
-    if not hasattr(sampler, "session"):
-        raise ConfigError("--interactive writes with a run folder, not --server or --litert")
-    if settings.max_new_tokens is None:
-        settings = SamplingSettings.of(settings, max_new_tokens=200)
-    writing = CoWriting(sampler, settings)
+def interact(writing: CoWriting, first: str = "") -> None:
+    """Co-write from stdin, a line at a time, until /quit or its end: a terminal gets line
+    editing and history, a pipe works too. `first`, if given, is the first line."""
     terminal = sys.stdin.isatty()
     if terminal:
         import readline  # noqa: F401  (input() gets line editing and history)
 
-        click.echo("Write a line and the model continues it; /help lists the commands.")
+        writing.echo("Write a line and the model continues it; /help lists the commands.")
     if first and not writing.line(first):
         return
     while True:
@@ -145,10 +148,17 @@ def run_session(sampler, settings: SamplingSettings, first: str = "") -> None:
         except EOFError:
             break
         except KeyboardInterrupt:
-            click.echo()
+            writing.echo()
             continue
         try:
             if not writing.line(text):
                 break
         except KeyboardInterrupt:  # while reading a long line: the text is as it was
-            click.echo(" [stopped]")
+            writing.echo(" [stopped]")
+
+
+def _print(text: str = "", nl: bool = True, err: bool = False) -> None:
+    """The default `echo` (click.echo's arguments): to stdout, or stderr with `err`."""
+    out = sys.stderr if err else sys.stdout
+    out.write(text + ("\n" if nl else ""))
+    out.flush()

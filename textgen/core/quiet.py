@@ -1,11 +1,10 @@
-"""What the commands share besides options: quiet TensorFlow start-up, aligned tables."""
+"""TensorFlow imported without its start-up chatter on stderr (CUDA probes, absl notes),
+for the command line: a notebook sees TensorFlow's own messages."""
 
 from __future__ import annotations
 
 import os
 import sys
-
-import click
 
 
 def quiet_tensorflow() -> None:
@@ -26,10 +25,3 @@ def quiet_tensorflow() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def print_table(rows: list[tuple[str, str]]) -> None:
-    """Print (name, value) rows with the values aligned."""
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        click.echo(f"{name:<{width}}  {value}")
