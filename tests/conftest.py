@@ -140,3 +140,22 @@ def trained_runs(tmp_path_factory, corpus_file):
         return cache[level, cell]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def char_export(trained_runs, tmp_path_factory):
+    """The default export of the char LSTM run (at most 64 tokens a request), shared by
+    the tests that read it (one per test process)."""
+    from textgen.export.saved_model import export_run
+
+    base = tmp_path_factory.mktemp("exports")
+    return export_run(trained_runs("char", "lstm"), export_dir=base, max_new_tokens_cap=64)
+
+
+@pytest.fixture(scope="session")
+def served(char_export):
+    """`char_export` served by the TF Serving stand-in (tests/serving_standin.py)."""
+    from serving_standin import ServingStandIn
+
+    with ServingStandIn(str(char_export.path)) as standin:
+        yield standin

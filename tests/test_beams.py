@@ -12,10 +12,8 @@ import textgen
 from textgen.core.config import MAX_BEAMS
 from textgen.core.errors import ConfigError
 from textgen.export.client import RemoteSampler
-from textgen.export.saved_model import export_run
 
 from conftest import run_cli
-from serving_standin import ServingStandIn
 
 PROMPTS = ["ROMEO: ", "", "The ", "KING", "JULIET:\n", "O ", "What ", "my "]
 
@@ -92,42 +90,39 @@ def test_beams_never_expand_a_copied_span(trained_runs):
     assert not any(copies(b.completion, span) for bs in guarded for b in bs)
 
 
-def test_the_export_and_a_served_model_give_the_same_beams(trained_runs, tmp_path):
+def test_the_export_and_a_served_model_give_the_same_beams(trained_runs, served):
     run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
-    result = export_run(trained_runs("char", "lstm"), export_dir=tmp_path, max_new_tokens_cap=64)
     expected = run.search(PROMPTS, beams=5, count=5, max_new_tokens=30)
-    with ServingStandIn(str(result.path)) as standin:
-        served = RemoteSampler(standin.url)
-        assert _same(served.search(PROMPTS, beams=5, count=5, max_new_tokens=30), expected)
-        # rows asking different widths in one request: each its own search
-        mixed = standin.predict({
+    standin = served  # the shared export of this run (tests/conftest.py)
+    remote = RemoteSampler(standin.url)
+    assert _same(remote.search(PROMPTS, beams=5, count=5, max_new_tokens=30), expected)
+    # rows asking different widths in one request: each its own search
+    mixed = standin.predict({
+        "signature_name": "beam_search",
+        "instances": [
+            {"prompt": "ROMEO: ", "max_new_tokens": 30, "beams": 5, "repetition_penalty": -1,
+             "repetition_window": -1, "no_repeat_ngram": -1, "label": ""},
+            {"prompt": "KING", "max_new_tokens": 30, "beams": 2, "repetition_penalty": -1,
+             "repetition_window": -1, "no_repeat_ngram": -1, "label": ""},
+        ],
+    })["predictions"]  # fmt: skip
+    assert mixed[0]["completion"] == [b.completion for b in expected[0]]
+    narrow = run.search(["KING"], beams=2, count=2, max_new_tokens=30)[0]
+    assert mixed[1]["completion"] == [b.completion for b in narrow] + [""] * 3
+    lines = run_cli(
+        "sample", "--server", standin.url, "--prompt", "ROMEO: ", "--beams", 5,
+        "--num-samples", 3, "--length", 30, "--format", "jsonl",
+    ).output.splitlines()  # fmt: skip
+    records = [json.loads(line) for line in lines]
+    assert [r["completion"] for r in records] == [b.completion for b in expected[0][:3]]
+    assert records[0]["log_probability"] == pytest.approx(expected[0][0].log_probability, abs=1e-3)
+    with pytest.raises(Exception, match="beams may be at most"):
+        standin.predict({
             "signature_name": "beam_search",
-            "instances": [
-                {"prompt": "ROMEO: ", "max_new_tokens": 30, "beams": 5, "repetition_penalty": -1,
-                 "repetition_window": -1, "no_repeat_ngram": -1, "label": ""},
-                {"prompt": "KING", "max_new_tokens": 30, "beams": 2, "repetition_penalty": -1,
-                 "repetition_window": -1, "no_repeat_ngram": -1, "label": ""},
-            ],
-        })["predictions"]  # fmt: skip
-        assert mixed[0]["completion"] == [b.completion for b in expected[0]]
-        narrow = run.search(["KING"], beams=2, count=2, max_new_tokens=30)[0]
-        assert mixed[1]["completion"] == [b.completion for b in narrow] + [""] * 3
-        lines = run_cli(
-            "sample", "--server", standin.url, "--prompt", "ROMEO: ", "--beams", 5,
-            "--num-samples", 3, "--length", 30, "--format", "jsonl",
-        ).output.splitlines()  # fmt: skip
-        records = [json.loads(line) for line in lines]
-        assert [r["completion"] for r in records] == [b.completion for b in expected[0][:3]]
-        assert records[0]["log_probability"] == pytest.approx(
-            expected[0][0].log_probability, abs=1e-3
-        )
-        with pytest.raises(Exception, match="beams may be at most"):
-            standin.predict({
-                "signature_name": "beam_search",
-                "inputs": {"prompt": ["a"], "max_new_tokens": [5], "beams": [MAX_BEAMS + 1],
-                           "repetition_penalty": [-1.0], "repetition_window": [-1],
-                           "no_repeat_ngram": [-1], "label": [""]},
-            })  # fmt: skip
+            "inputs": {"prompt": ["a"], "max_new_tokens": [5], "beams": [MAX_BEAMS + 1],
+                       "repetition_penalty": [-1.0], "repetition_window": [-1],
+                       "no_repeat_ngram": [-1], "label": [""]},
+        })  # fmt: skip
 
 
 def _same(found, expected) -> bool:

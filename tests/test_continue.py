@@ -101,7 +101,7 @@ def test_text_read_into_a_state_continues_as_if_it_were_the_prompt(trained_runs)
 def served_export(trained_runs, tmp_path_factory):
     result = export_run(
         trained_runs("char", "lstm"), export_dir=tmp_path_factory.mktemp("exports"),
-        max_new_tokens_cap=256, stop=["\n\n"],
+        max_new_tokens_cap=256, stop=["\n\n"], unroll=1,
     )  # fmt: skip
     with ServingStandIn(str(result.path)) as standin:
         yield standin

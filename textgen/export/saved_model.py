@@ -132,7 +132,7 @@ class ServingModule(tf.Module):
         # variables missing ("Could not find variable", keras-team/keras#19274).
         self.served_variables = generator.one_step.variables_to_serve
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")], autograph=False)
     def serving_default(self, prompt):
         batch = tf.shape(prompt)[0]
         seed = tf.random.uniform([batch], maxval=2**62, dtype=tf.int64)
@@ -141,7 +141,7 @@ class ServingModule(tf.Module):
             prompt, unset, tf.cast(unset, tf.float32), unset, tf.zeros([batch]), seed
         )
 
-    @tf.function(input_signature=_GENERATE_INPUTS)
+    @tf.function(input_signature=_GENERATE_INPUTS, autograph=False)
     def generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed):
         unset = tf.fill(tf.shape(max_new_tokens), -1)  # the run's repetition defaults
         return self.generate_controlled(
@@ -149,7 +149,7 @@ class ServingModule(tf.Module):
             tf.cast(unset, tf.float32), unset, unset,
         )  # fmt: skip
 
-    @tf.function(input_signature=_GENERATE_INPUTS + _CONTROL_INPUTS)
+    @tf.function(input_signature=_GENERATE_INPUTS + _CONTROL_INPUTS, autograph=False)
     def generate_controlled(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram
     ):
@@ -159,7 +159,9 @@ class ServingModule(tf.Module):
             label,
         )  # fmt: skip
 
-    @tf.function(input_signature=[*_GENERATE_INPUTS, *_CONTROL_INPUTS, _LABEL_INPUT])
+    @tf.function(
+        input_signature=[*_GENERATE_INPUTS, *_CONTROL_INPUTS, _LABEL_INPUT], autograph=False
+    )
     def generate_labelled(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram,
         label,
@@ -169,7 +171,7 @@ class ServingModule(tf.Module):
             penalty, window, ngram, label,
         )  # fmt: skip
 
-    @tf.function(input_signature=_SAMPLE_INPUTS)
+    @tf.function(input_signature=_SAMPLE_INPUTS, autograph=False)
     def sample(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
         ngram, label,
@@ -179,7 +181,7 @@ class ServingModule(tf.Module):
             ngram, label, tf.fill(tf.shape(temperature), -1.0),
         )  # fmt: skip
 
-    @tf.function(input_signature=[*_SAMPLE_INPUTS, _STRENGTH_INPUT])
+    @tf.function(input_signature=[*_SAMPLE_INPUTS, _STRENGTH_INPUT], autograph=False)
     def sample_guided(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
         ngram, label, strength,
@@ -207,7 +209,7 @@ class ServingModule(tf.Module):
             "num_tokens": num_tokens,
         }
 
-    @tf.function(input_signature=_CONTINUE_INPUTS)
+    @tf.function(input_signature=_CONTINUE_INPUTS, autograph=False)
     def continue_text(
         self, text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
         stream, penalty, window, ngram, label,
@@ -219,7 +221,7 @@ class ServingModule(tf.Module):
             tf.stack([seed, stream], axis=1), penalty, window, ngram,
         )  # fmt: skip
 
-    @tf.function(input_signature=_BEAM_INPUTS)
+    @tf.function(input_signature=_BEAM_INPUTS, autograph=False)
     def beam_search(self, prompt, max_new_tokens, beams, penalty, window, ngram, label):
         _check_request(prompt)
         tf.debugging.assert_less_equal(
@@ -242,7 +244,7 @@ class ServingModule(tf.Module):
         )  # fmt: skip
         return prompt
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
     def score(self, text):
         _check_request(text)
         return self.generator.score(text)
@@ -276,6 +278,7 @@ def export_run(
     stop: Sequence[str] | None = None,
     xla: bool = False,
     max_copy: int = 0,
+    unroll: int | None = None,
 ) -> ExportResult:
     """Write `EXPORT_DIR/NAME/VERSION/` (saved_model.pb + variables/) for TF Serving.
 
@@ -286,6 +289,8 @@ def export_run(
     an experimental flag, and not on GPU, so the default export has none. `max_copy`
     N builds the copy guard in: the export never writes a span of N characters of the
     training text (its index, up to EXPORT_MAX_COPY_BYTES, is saved with the weights).
+    `unroll`: tokens per iteration of the token loop (default UNROLL without XLA, 1 with
+    it; the text is the same, 1 traces about 4x faster and runs slower).
     """
     started = time.perf_counter()
     folder = RunFolder.find(run_dir, root)
@@ -297,7 +302,7 @@ def export_run(
     stop = run.config.sample.stop if stop is None else stop
     generator = run.generator_for(
         stop, max_new_tokens_cap, jit_compile=xla, max_copy=max_copy,
-        unroll=1 if xla else UNROLL, frozen=True,
+        unroll=unroll or (1 if xla else UNROLL), frozen=True,
     )  # fmt: skip
     guard = generator.copy_guard
     if guard is not None and guard.filter_bytes > EXPORT_MAX_COPY_BYTES:

@@ -94,16 +94,19 @@ class Generator(tf.Module):
             batch_of(vocab.size), state_spec, history_spec, tail_spec, _INTS, _INTS,
             tf.TensorSpec([], tf.int32), _INTS, *_SETTINGS,
         ]  # fmt: skip
-        self.continue_stream = tf.function(self._continue_stream, input_signature=loop_specs)
+        self.continue_stream = tf.function(
+            self._continue_stream, input_signature=loop_specs, autograph=False
+        )
         # The same with label guidance: its strength first, the network's rows twice.
         self.continue_guided_stream = tf.function(
             lambda strength, *loop: self._continue_stream(*loop, strength=strength),
             input_signature=[_FLOATS, *loop_specs],
+            autograph=False,
         )
 
     # -- the graph functions ----------------------------------------------------------
 
-    @tf.function(input_signature=[_STRINGS, _INTS, *_SETTINGS])
+    @tf.function(input_signature=[_STRINGS, _INTS, *_SETTINGS], autograph=False)
     def generate_ids(
         self, prompts, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
     ):
@@ -113,7 +116,7 @@ class Generator(tf.Module):
         )
         return self._generate(prompts, max_new_tokens, sampling)
 
-    @tf.function(input_signature=[_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS])
+    @tf.function(input_signature=[_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS], autograph=False)
     def generate_guided_ids(
         self, prompts, unlabelled, strength, max_new_tokens, temperature, top_k, top_p, seeds,
         penalty, window, ngram,
@@ -144,7 +147,7 @@ class Generator(tf.Module):
             completion = tf.strings.regex_replace(completion, MARKER_PATTERN, "")
         return completion, counts
 
-    @tf.function(input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS])
+    @tf.function(input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS], autograph=False)
     def beam_search_ids(self, prompts, max_new_tokens, beams, penalty, window, ngram):
         """Beam search (`beams.BeamSearch`), `beams` (batch,) hypotheses per prompt
         (1 or more): the finished ones best first, (batch, max(beams)) each."""
@@ -167,7 +170,7 @@ class Generator(tf.Module):
             ._asdict()
         )
 
-    @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS])
+    @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS], autograph=False)
     def continue_from(
         self, texts, states, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seeds,
         penalty, window, ngram,
@@ -179,7 +182,7 @@ class Generator(tf.Module):
             penalty, window, ngram,
         )  # fmt: skip
 
-    @tf.function(input_signature=[_STRINGS])
+    @tf.function(input_signature=[_STRINGS], autograph=False)
     def score(self, texts):
         """Mean negative log-likelihood per token (nats) and token counts of `texts`.
 
@@ -189,7 +192,7 @@ class Generator(tf.Module):
         mean = tf.math.divide_no_nan(primed.nll, tf.cast(primed.counts, tf.float32))
         return {"mean_nll": mean, "num_tokens": primed.counts}
 
-    @tf.function(input_signature=[_STRINGS])
+    @tf.function(input_signature=[_STRINGS], autograph=False)
     def prime(self, prompts):
         """Start a streamed generation: next-token logits, state, history, last token id."""
         primed = self._prime(prompts)

@@ -73,7 +73,7 @@ class ChunkLoop:
     def __init__(self, one_step, plan: LoopPlan, vocab_size: int, copy_guard=None):
         self.one_step, self.plan, self.vocab_size = one_step, plan, vocab_size
         self.copy_guard = copy_guard
-        self.draw = tf.function(self._draw, jit_compile=plan.jit_compile)
+        self.draw = tf.function(self._draw, jit_compile=plan.jit_compile, autograph=False)
 
     def _draw(
         self, logits, state, history, tail, prev, counts, t0, max_new_tokens, sampling,
