@@ -123,7 +123,8 @@ def tiny_config(corpus: Path, level: str = "char", cell: str = "lstm", **train):
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory, corpus_file):
-    """Train each (level, cell) run once per session, on demand: trained_runs(level, cell)."""
+    """Train each (level, cell) run once per session, on demand: trained_runs(level, cell)
+    is its folder, trained_runs.loaded(level, cell) the run loaded (shared: do not change it)."""
     import textgen
 
     root = tmp_path_factory.mktemp("runs")
@@ -139,6 +140,16 @@ def trained_runs(tmp_path_factory, corpus_file):
             )
         return cache[level, cell]
 
+    loaded: dict[tuple[str, str], object] = {}
+
+    def load(level: str = "char", cell: str = "lstm"):
+        """The run loaded without XLA, once per session: tests that draw with the same
+        settings reuse its traced generators."""
+        if (level, cell) not in loaded:
+            loaded[level, cell] = textgen.load_run(get(level, cell), xla=False)
+        return loaded[level, cell]
+
+    get.loaded = load
     return get
 
 

@@ -20,7 +20,7 @@ PROMPTS = ["ROMEO: ", "", "The ", "KING", "JULIET:\n", "O ", "What ", "my "]
 
 @pytest.fixture(scope="module", params=["char", "word"])
 def run(request, trained_runs):
-    return textgen.load_run(trained_runs(request.param, "lstm"), xla=False)
+    return trained_runs.loaded(request.param, "lstm")
 
 
 def _log_probability(run, prompt: str, completion: str) -> float:
@@ -62,7 +62,7 @@ def test_the_best_beam_is_at_least_as_likely_as_greedy_on_most_prompts(run):
 
 
 def test_beams_obey_no_repeat_ngrams(trained_runs):
-    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    run = trained_runs.loaded("char", "lstm")
     free = run.search(PROMPTS, beams=4, count=4, max_new_tokens=40)
     banned = run.search(PROMPTS, beams=4, count=4, max_new_tokens=40, no_repeat_ngram=3)
 
@@ -75,7 +75,7 @@ def test_beams_obey_no_repeat_ngrams(trained_runs):
 
 
 def test_beams_never_expand_a_copied_span(trained_runs):
-    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    run = trained_runs.loaded("char", "lstm")
     training_text = open(run.config.data.sources[0], encoding="utf-8").read()
 
     def copies(text: str, span: int) -> bool:
@@ -91,7 +91,7 @@ def test_beams_never_expand_a_copied_span(trained_runs):
 
 
 def test_the_export_and_a_served_model_give_the_same_beams(trained_runs, served):
-    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    run = trained_runs.loaded("char", "lstm")
     expected = run.search(PROMPTS, beams=5, count=5, max_new_tokens=30)
     standin = served  # the shared export of this run (tests/conftest.py)
     remote = RemoteSampler(standin.url)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import tensorflow as tf
 
-import textgen
 from textgen.core.errors import ServerError
 from textgen.data.tokenizers import string_tensor
 from textgen.export.client import CHUNK_TOKENS, RemoteSampler
@@ -54,7 +53,7 @@ def _chunked(generator, rows, total: int, chunk: int) -> tuple[list[str], list[b
 @pytest.mark.parametrize("level", ["char", "word"])
 @pytest.mark.parametrize("rows", ["greedy", "seeded"])
 def test_chunks_passing_the_state_give_one_calls_text(trained_runs, level, rows):
-    run = textgen.load_run(trained_runs(level, "lstm"), xla=False)
+    run = trained_runs.loaded(level, "lstm")
     max_copy = 6 if level == "char" else 0  # the copy guard's tail is carried too
     # as the default export builds it: blocks of 8 tokens, frozen weights, a stop string
     generator = run.generator_for(["\n\n"], unroll=8, frozen=True, jit_compile=False,
@@ -70,7 +69,7 @@ def test_chunks_passing_the_state_give_one_calls_text(trained_runs, level, rows)
 
 
 def test_text_read_into_a_state_continues_as_if_it_were_the_prompt(trained_runs):
-    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    run = trained_runs.loaded("char", "lstm")
     generator = run.generator_for([], jit_compile=False)
     rows = _rows("greedy")
     first = generator.continue_from(
@@ -108,7 +107,7 @@ def served_export(trained_runs, tmp_path_factory):
 
 
 def test_a_served_export_streams_the_same_text_through_json_and_base64(served_export, trained_runs):
-    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    run = trained_runs.loaded("char", "lstm")
     remote = RemoteSampler(served_export.url)
     for settings in (
         SamplingSettings(max_new_tokens=200, temperature=0.9, seed=3, stop=None),
@@ -138,7 +137,7 @@ def test_a_wrong_or_damaged_state_is_refused_with_a_clear_error(
     good = remote.continue_text("ROMEO: ", b"", settings).state
     damaged = bytearray(good)
     damaged[len(good) // 2] ^= 0x55
-    other = textgen.load_run(trained_runs("char", "gru"), xla=False).generator_for([])
+    other = trained_runs.loaded("char", "gru").generator_for([])
     n = tf.fill([1], 20)  # a state of another model (its own fingerprint)
     foreign = other.continue_from(
         string_tensor(["ROMEO: "]), tf.fill([1], ""), n, n, *other.row_tensors(

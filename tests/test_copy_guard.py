@@ -10,7 +10,6 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import textgen
 from tests.conftest import make_corpus, run_cli
 from textgen.core.config import ModelConfig
 from textgen.core.errors import ExportError
@@ -211,7 +210,7 @@ def test_a_row_with_every_candidate_excluded_ends_there():
 
 @pytest.fixture(scope="module")
 def guarded_run(trained_runs):
-    return textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    return trained_runs.loaded("char", "lstm")
 
 
 def test_guarded_run_samples_stream_and_evaluate_without_copies(guarded_run):

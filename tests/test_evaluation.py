@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 
-import textgen
 from textgen.evaluate.evaluation import copy_rate, distinct_n
 from textgen.model.window_loss import WindowLoss, loss_figures
 from textgen.runs.folder import RunFolder
@@ -14,7 +13,7 @@ from conftest import run_cli
 
 @pytest.fixture(scope="module")
 def run(trained_runs):
-    return textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    return trained_runs.loaded("char", "lstm")
 
 
 def _nll_by_hand(model, ids):

@@ -161,7 +161,7 @@ def generate_remote(url: str, prompts: list[str], **settings) -> list[str]:
 
 
 def test_export_seeds_match_the_library_and_differ_from_each_other(served, trained_runs):
-    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    run = trained_runs.loaded("char", "lstm")
     local = run.generate(["JULIET:"], max_new_tokens=30, temperature=1.0, seed=5)[0]
     remote = generate_remote(
         served.url, ["JULIET:"] * 2, max_new_tokens=30, temperature=1.0, top_k=0, top_p=1.0, seed=5
@@ -414,7 +414,7 @@ def test_requests_over_the_caps_are_refused_with_a_message(char_export):
 def test_repetition_controls_in_the_export_equal_the_library(served, trained_runs):
     """`generate_controlled` over REST: the library's text for the same seed and settings;
     out-of-range controls are off, as `generate` (which has no such inputs) is."""
-    run = textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    run = trained_runs.loaded("char", "lstm")
     controls = {"repetition_penalty": 1.5, "repetition_window": 16, "no_repeat_ngram": 3}
     settings = {"max_new_tokens": 40, "temperature": 0.9, "top_k": 0, "top_p": 1.0}
     local = run.generate(["JULIET:"], seed=8, **settings, **controls)[0]

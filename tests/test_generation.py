@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import textgen
 from textgen.data.vocabulary import UNK
 from textgen.generate import streaming
 from textgen.generate.generator import Generator
@@ -15,7 +14,7 @@ def _off(batch):
 
 @pytest.fixture(scope="module")
 def run(trained_runs):
-    return textgen.load_run(trained_runs("char", "lstm"), xla=False)
+    return trained_runs.loaded("char", "lstm")
 
 
 def test_same_seed_same_text_and_different_seeds_differ(run):
@@ -88,7 +87,7 @@ def test_greedy_with_a_repetition_penalty_equals_a_loop_by_hand(run):
 
 
 def test_no_repeat_ngram_leaves_no_word_pair_twice(trained_runs):
-    run = textgen.load_run(trained_runs("word", "gru"), xla=False)
+    run = trained_runs.loaded("word", "gru")
     settings = {"max_new_tokens": 40, "temperature": 0, "no_repeat_ngram": 2}
     free = run.generate(["romeo"], max_new_tokens=40, temperature=0)[0]
     controlled = run.generate(["romeo"], **settings)[0]
@@ -136,7 +135,7 @@ def test_score_is_lower_for_text_like_the_corpus(run):
 
 
 def test_word_level_generation_joins_words(trained_runs):
-    run = textgen.load_run(trained_runs("word", "gru"), xla=False)
+    run = trained_runs.loaded("word", "gru")
     (text,) = run.generate(["ROMEO:"], max_new_tokens=30, temperature=0.8, seed=2)
     assert UNK not in text and "  " not in text.replace("\n", "")
     assert text == "".join(run.stream("ROMEO:", max_new_tokens=30, temperature=0.8, seed=2))
@@ -214,31 +213,38 @@ def test_prompts_read_in_blocks_prime_and_score_as_one_token_per_iteration(run):
         np.testing.assert_array_equal(scores[1]["num_tokens"], scores[0]["num_tokens"])
 
 
-@pytest.mark.parametrize(
-    "settings, max_copy",
-    [
-        ({"temperature": 1.0, "seed": 5}, 0),
-        ({"temperature": 0.9, "top_k": 5, "top_p": 0.9, "seed": 2}, 0),
-        ({"temperature": 1.0, "repetition_penalty": 1.3, "no_repeat_ngram": 3, "seed": 8}, 0),
-        ({"temperature": 0.5, "seed": 3}, 3),
+UNROLL_SETTINGS = {
+    0: [
+        {"temperature": 1.0, "seed": 5},
+        {"temperature": 0.9, "top_k": 5, "top_p": 0.9, "seed": 2},
+        {"temperature": 1.0, "repetition_penalty": 1.3, "no_repeat_ngram": 3, "seed": 8},
     ],
-)
-def test_the_unrolled_loop_writes_what_one_token_per_iteration_writes(run, settings, max_copy):
-    # Lengths on both sides of a block of 8 and of a chunk of 16; the stop string ends
-    # rows inside blocks; with max_copy, the copy guard's loop.
+    3: [{"temperature": 0.5, "seed": 3}],
+}
+
+
+@pytest.mark.parametrize("max_copy", [0, 3])
+def test_the_unrolled_loop_writes_what_one_token_per_iteration_writes(run, max_copy):
+    # Lengths on both sides of a block of 8 and of a chunk of 16; each setting's stop
+    # string ends its rows inside blocks; with max_copy, the copy guard's loop. (One pair
+    # of generators serves every setting: they are inputs, traced once.)
     guard = run.copy_guard(max_copy) if max_copy else None
-    stop = run.generate(["ROMEO:"], max_new_tokens=60, **settings)[0][21:23]
-    for stops in ((), (stop,)):
+    every = UNROLL_SETTINGS[max_copy]
+    stops = tuple(run.generate(["ROMEO:"], max_new_tokens=60, **s)[0][21:23] for s in every)
+    for stop in ((), stops):
         one, unrolled = (
             Generator(
-                run.model, run.vocab, stop=stops, chunk_size=16, unroll=unroll, copy_guard=guard
+                run.model, run.vocab, stop=stop, chunk_size=16, unroll=unroll, copy_guard=guard
             )
             for unroll in (1, 8)
         )
         prompts = ["ROMEO:", "", "JULIET:\nMy"]
-        for length in (1, 7, 8, 9, 16, 17, 45):
-            expected = one.generate(prompts, max_new_tokens=length, **settings)
-            assert unrolled.generate(prompts, max_new_tokens=length, **settings) == expected
-        if guard is not None and not stops:  # the guard did turn tokens away here
-            free = Generator(run.model, run.vocab).generate(prompts, max_new_tokens=45, **settings)
-            assert free != expected
+        for settings in every:
+            for length in (1, 7, 8, 9, 16, 17, 45):
+                expected = one.generate(prompts, max_new_tokens=length, **settings)
+                assert unrolled.generate(prompts, max_new_tokens=length, **settings) == expected
+            if guard is not None and not stop:  # the guard did turn tokens away here
+                free = Generator(run.model, run.vocab).generate(
+                    prompts, max_new_tokens=45, **settings
+                )
+                assert free != expected

@@ -32,7 +32,7 @@ SETTINGS = [
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
 def test_the_numpy_step_gives_the_networks_logits(trained_runs, cell):
-    run = textgen.load_run(trained_runs("char", cell), xla=False)
+    run = trained_runs.loaded("char", cell)
     numpy_step, one_step = NumpyStep(run.folder.numpy_weights_file), OneStep(run.model)
     state, numpy_state = one_step.zero_state(1), numpy_step.zero_state()
     for token in [run.vocab.start_id, *run.generator.tokenizer.encode_text("ROMEO: love")]:
@@ -45,7 +45,7 @@ def test_the_numpy_step_gives_the_networks_logits(trained_runs, cell):
     "level, cell", [("char", "gru"), ("char", "lstm"), ("char", "rnn"), ("word", "gru")]
 )
 def test_numpy_and_tensorflow_write_the_same_text(trained_runs, level, cell):
-    run = textgen.load_run(trained_runs(level, cell), xla=False)
+    run = trained_runs.loaded(level, cell)
     fast = NumpyRun(run.folder)
     prompts = ["ROMEO:", "", "love the", "ROMEO:"]  # the repeated prompt: another stream
     for settings in SETTINGS:

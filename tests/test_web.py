@@ -78,7 +78,7 @@ def _generate(browser, url: str, **params) -> str:
 def test_the_page_writes_textgens_greedy_text(browser, pages, trained_runs, level, prompt):
     base, _ = pages
     page = _generate(browser, f"{base}/{level}", prompt=prompt, temperature=0, length=60)
-    run = textgen.load_run(trained_runs(level, "gru"), xla=False)
+    run = trained_runs.loaded(level, "gru")
     expected = run.generate([prompt], max_new_tokens=60, temperature=0)[0]
     assert page == prompt + expected
 
@@ -99,7 +99,7 @@ def test_a_prompt_typed_into_the_page(browser, pages, trained_runs):
     button.click()
     output = browser.find_element(By.ID, "output")
     WebDriverWait(browser, 60).until(lambda _: output.get_attribute("data-done") == "1")
-    run = textgen.load_run(trained_runs("char", "gru"), xla=False)
+    run = trained_runs.loaded("char", "gru")
     expected = run.generate(["JULIET:"], max_new_tokens=50, temperature=0)[0]
     assert output.get_attribute("textContent") == "JULIET:" + expected
 
@@ -112,7 +112,7 @@ def test_seeded_sampling_gives_the_same_text_twice(browser, pages, trained_runs)
     first = _generate(browser, f"{base}/char", **settings)
     assert first == _generate(browser, f"{base}/char", **settings)
     assert first != _generate(browser, f"{base}/char", **{**settings, "seed": 4})
-    run = textgen.load_run(trained_runs("char", "gru"), xla=False)  # textgen's own draw
+    run = trained_runs.loaded("char", "gru")  # textgen's own draw
     expected = run.generate(["JULIET:"], max_new_tokens=80, temperature=0.9, top_k=20, seed=3)
     assert first == "JULIET:" + expected[0]
     status = browser.find_element(By.ID, "status").text
