@@ -186,6 +186,8 @@ class TrainConfig:
     xla: bool = setting(True, "XLA-compile the training step.")
     val_tokens: int = setting(1_000_000, "Validate on at most N tokens (0: all).")
     max_minutes: float | None = setting(None, "Stop (validate and save) after this long.")
+    # A time budget (textgen.training.plan): epochs, steps and schedule planned to fill it.
+    minutes: float | None = setting(None, "Train for this long: steps and schedule planned.")
     # Truncated backpropagation through time: contiguous streams, state carried across
     # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
     stateful: bool = setting(False, "Carry the RNN state across windows (truncated BPTT).")
@@ -203,6 +205,7 @@ class TrainConfig:
         )
         _positive("keep_checkpoints", self.keep_checkpoints)
         _positive("max_minutes", self.max_minutes, allow_none=True)
+        _positive("minutes", self.minutes, allow_none=True)
         _check(
             isinstance(self.val_tokens, int) and self.val_tokens >= 0,
             f"val_tokens must be an integer >= 0 (0 is all), got {self.val_tokens!r}",
@@ -308,6 +311,8 @@ class RunConfig:
     # A fine-tune's lineage (textgen.training.finetune.lineage): the parent run's folder, config and
     # weights digests, and how the vocabulary was carried over; {} for a run from scratch.
     parent: dict[str, Any] = field(default_factory=dict)
+    # A time budget's plan (textgen.training.plan.Plan), made once when training starts.
+    plan: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_preset(cls, name: str | None = None) -> RunConfig:
@@ -344,6 +349,7 @@ class RunConfig:
             }
             extra = {key: values[key] for key in ("preset", "textgen_version", "corpus")}
             extra["parent"] = values.get("parent", {})  # absent in runs from before fine-tuning
+            extra["plan"] = values.get("plan", {})  # absent in runs from before budgets
         except (TypeError, KeyError) as err:
             raise ConfigError(f"config does not match this textgen version: {err}") from None
         return cls(**sections, **extra)
