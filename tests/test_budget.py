@@ -74,7 +74,8 @@ def test_a_budget_run_records_its_plan_and_follows_it(corpus_file, tmp_path):
     assert config["train"]["epochs"] == plan.epochs
     assert config["train"]["steps_per_epoch"] == plan.steps_per_epoch
     assert any(line.startswith("Plan for 0.3 minutes:") for line in lines)
-    assert any(line.startswith("Peak memory about") for line in lines)
+    assert any(line.startswith("Memory to train about") for line in lines)
+    assert lines[-1].startswith("Trained for ") and "of a 0.3-minute budget" in lines[-1]
     rows = textgen.load_run(run_dir).folder.read_log()
     stopped = any("time limit" in line for line in lines)  # the guard, on a slow spell
     assert rows[-1]["step"] == plan.steps or (stopped and rows[-1]["step"] < plan.steps)
@@ -111,3 +112,17 @@ def test_minutes_on_the_command_line(corpus_file, tmp_path):
     run_cli("train", "--corpus", corpus_file, "--minutes", 0, expect=2)
     with pytest.raises(ConfigError, match="minutes must be a positive number"):
         tiny_config(corpus_file).with_overrides(train={"minutes": -1})
+
+
+def test_steps_given_replace_a_presets_budget_and_minutes_given_keep_it():
+    from textgen.core.config import settings_by_section
+
+    def train(**given):
+        settings = settings_by_section(given, "quick")
+        return RunConfig.from_preset("quick").with_overrides(**settings).train
+
+    assert train().minutes == 2.0
+    assert train(epochs=3).minutes is None and train(epochs=3).epochs == 3
+    assert train(steps_per_epoch=30).minutes is None
+    assert train(minutes=5.0, epochs=3).minutes == 5.0
+    assert RunConfig.from_preset("quick").with_overrides(train={"epochs": 3}).train.minutes is None

@@ -328,12 +328,15 @@ class RunConfig:
         """A copy with some settings replaced, e.g. `with_overrides(model={"units": 64})`.
 
         Values that are None are ignored, so CLI options left unset keep the preset's.
+        Epochs or steps per epoch given without minutes replace a preset's time budget.
         """
         changed = {}
         for name, values in sections.items():
             if name not in _SECTIONS:
                 raise ConfigError(f"unknown config section {name!r}")
             values = {key: value for key, value in values.items() if value is not None}
+            if name == "train" and {"epochs", "steps_per_epoch"} & set(values):
+                values.setdefault("minutes", None)
             changed[name] = dataclasses.replace(getattr(self, name), **values)
         return dataclasses.replace(self, **changed)
 
@@ -371,4 +374,7 @@ def settings_by_section(given: dict[str, Any], preset: str | None = None) -> dic
     for key, value in given.items():
         if key in fields and value is not None and value != () and value != []:
             sections[fields[key]][key] = list(value) if isinstance(value, tuple) else value
+    steps_given = any(given.get(key) is not None for key in ("epochs", "steps_per_epoch"))
+    if steps_given and given.get("minutes") is None:  # steps replace a preset's budget
+        sections["train"].pop("minutes", None)
     return sections

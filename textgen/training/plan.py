@@ -27,9 +27,9 @@ from textgen.model.sizes import training_memory_bytes
 MOST_EPOCHS, FEWEST_EPOCHS = 10, 2
 # Seconds between validations at least: short budgets validate less often.
 SECONDS_PER_EPOCH = 60.0
-# Steps timed before planning (after the first, which compiles), and the seconds kept free
-# at the end for the last validation and checkpoint beyond the planned epochs' own.
-TIMED_STEPS, END_SECONDS = 10, 2.0
+# Steps run untimed before planning (the first compiles, the next warm up) and then timed,
+# and the seconds kept free at the end.
+UNTIMED_STEPS, TIMED_STEPS, END_SECONDS = 3, 10, 2.0
 GUARD = 1.25  # the hard stop, as a multiple of the budget
 FLOOR = 0.1  # the learning rate's floor, as a fraction of its peak (the cosine presets')
 # Passes over the training text outside which the plan warns (too big / too small a model).
@@ -41,6 +41,7 @@ class Plan:
     """A budget's plan: what was measured and what follows from it."""
 
     minutes: float
+    spent_seconds: float  # start-up and timing, before the plan
     seconds_per_step: float  # measured
     validation_seconds: float  # one validation and checkpoint, measured or estimated
     measured_steps: int  # trained while timing, at the peak learning rate
@@ -81,8 +82,8 @@ def make_plan(
     steps = per_epoch * epochs
     passes = steps / max(1, windows_per_pass)
     return Plan(
-        minutes, seconds_per_step, validation_seconds, measured_steps, steps, epochs, per_epoch,
-        passes,
+        minutes, spent_seconds, seconds_per_step, validation_seconds, measured_steps, steps,
+        epochs, per_epoch, passes,
     )  # fmt: skip
 
 
@@ -94,7 +95,7 @@ def plan_lines(plan: Plan, memory_bytes: int, started: float) -> list[str]:
         f"Plan for {plan.minutes:g} minutes: {plan.steps:,} steps ({plan.epochs} epochs of "
         f"{plan.steps_per_epoch:,}, {plan.seconds_per_step * 1000:.0f} ms a step as measured), "
         f"{plan.passes:.1f} passes over the text, done about {finish}",
-        f"Peak memory about {memory_bytes / 2**20:,.0f} MiB",
+        f"Memory to train about {memory_bytes / 2**20:,.0f} MiB (weights, Adam, activations)",
     ]
     if plan.passes < FEWEST_PASSES:
         lines.append(
@@ -138,11 +139,12 @@ CHECKPOINT_SECONDS = 0.5  # a checkpoint's write, budgeted with each validation
 
 
 def plan_run(trainer) -> Plan:
-    """Time `TIMED_STEPS` real steps of `trainer` (after one that compiles) and a slice of
+    """Time `TIMED_STEPS` real steps of `trainer` (after `UNTIMED_STEPS`) and a slice of
     its validation, plan its budget, and record the plan in its config and run folder."""
     config = trainer.config
     trainer.log(f"Timing {TIMED_STEPS} steps to plan {config.train.minutes:g} minutes ...")
-    float(trainer._train_step(trainer.iterator))  # compiles
+    for _ in range(UNTIMED_STEPS):  # the first compiles
+        float(trainer._train_step(trainer.iterator))
     started = time.perf_counter()
     for _ in range(TIMED_STEPS):
         loss = trainer._train_step(trainer.iterator)
@@ -150,7 +152,7 @@ def plan_run(trainer) -> Plan:
     per_step = (time.perf_counter() - started) / TIMED_STEPS
     plan = make_plan(
         config.train.minutes, time.perf_counter() - trainer.started, per_step,
-        _validation_seconds(trainer) + CHECKPOINT_SECONDS, TIMED_STEPS + 1,
+        _validation_seconds(trainer) + CHECKPOINT_SECONDS, UNTIMED_STEPS + TIMED_STEPS,
         trainer.windows_per_pass,
     )  # fmt: skip
     config.train.epochs, config.train.steps_per_epoch = plan.epochs, plan.steps_per_epoch
@@ -180,3 +182,12 @@ def _validation_seconds(trainer) -> float:
     started = time.perf_counter()
     trainer.window_loss(piece)
     return (time.perf_counter() - started) * max(1.0, tokens / window)
+
+
+def budget_report(plan: Plan, seconds: float) -> str:
+    """The line that ends a budget run: the time it took against the budget and the plan."""
+    estimate = (plan.spent_seconds + plan.estimated_seconds) / 60
+    return (
+        f"Trained for {seconds / 60:.2f} minutes of a {plan.minutes:g}-minute budget "
+        f"(planned: {estimate:.2f})"
+    )

@@ -27,6 +27,7 @@ from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 from textgen.training.config_changes import fine_tune_config, resume_settings
 from textgen.training.distribute import Cluster, make_cluster
 from textgen.training.finetune import VOCAB_MODES, Parent, parent_initializer
+from textgen.training.plan import Plan, budget_report
 from textgen.training.trainer import Trainer
 
 
@@ -79,6 +80,8 @@ def train(
     )  # fmt: skip
     try:
         trainer.fit()
+        if config.train.minutes and cluster.is_chief:
+            log(budget_report(Plan.from_dict(config.plan), time.perf_counter() - started))
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
         if cluster.workers == 1:
             raise

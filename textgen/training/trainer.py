@@ -107,7 +107,7 @@ class Trainer:
         """Adam with the run's learning rate (or cosine schedule) and gradient clipping."""
         cfg = self.config.train
         learning_rate = cfg.learning_rate
-        if cfg.minutes:  # a budget: the plan's schedule (textgen.training.plan)
+        if cfg.minutes or self.config.plan:  # a budget: its plan's schedule (training.plan)
             learning_rate = self.schedule = PlannedDecay(cfg.learning_rate)
             if self.config.plan:
                 self.schedule.set(Plan.from_dict(self.config.plan))
@@ -264,7 +264,7 @@ class Trainer:
             self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
             self.iterator = self._batches(start_step=int(self.step))
             # a constant rate may have changed on resume (a checkpoint holds the old one)
-            if self.config.train.lr_schedule == "constant" and not self.config.train.minutes:
+            if self.config.train.lr_schedule == "constant" and not self.config.plan:
                 self.optimizer.learning_rate = self.config.train.learning_rate
             return
         self.model.summary(print_fn=self.log)
