@@ -186,6 +186,8 @@ class TrainConfig:
     xla: bool = setting(True, "XLA-compile the training step.")
     val_tokens: int = setting(1_000_000, "Validate on at most N tokens (0: all).")
     max_minutes: float | None = setting(None, "Stop (validate and save) after this long.")
+    # A time budget (textgen.training.plan): epochs, steps and schedule planned to fill it.
+    minutes: float | None = setting(None, "Train for this long: steps and schedule planned.")
     # Truncated backpropagation through time: contiguous streams, state carried across
     # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
     stateful: bool = setting(False, "Carry the RNN state across windows (truncated BPTT).")
@@ -203,6 +205,7 @@ class TrainConfig:
         )
         _positive("keep_checkpoints", self.keep_checkpoints)
         _positive("max_minutes", self.max_minutes, allow_none=True)
+        _positive("minutes", self.minutes, allow_none=True)
         _check(
             isinstance(self.val_tokens, int) and self.val_tokens >= 0,
             f"val_tokens must be an integer >= 0 (0 is all), got {self.val_tokens!r}",
@@ -308,6 +311,8 @@ class RunConfig:
     # A fine-tune's lineage (textgen.training.finetune.lineage): the parent run's folder, config and
     # weights digests, and how the vocabulary was carried over; {} for a run from scratch.
     parent: dict[str, Any] = field(default_factory=dict)
+    # A time budget's plan (textgen.training.plan.Plan), made once when training starts.
+    plan: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_preset(cls, name: str | None = None) -> RunConfig:
@@ -323,12 +328,15 @@ class RunConfig:
         """A copy with some settings replaced, e.g. `with_overrides(model={"units": 64})`.
 
         Values that are None are ignored, so CLI options left unset keep the preset's.
+        Epochs or steps per epoch given without minutes replace a preset's time budget.
         """
         changed = {}
         for name, values in sections.items():
             if name not in _SECTIONS:
                 raise ConfigError(f"unknown config section {name!r}")
             values = {key: value for key, value in values.items() if value is not None}
+            if name == "train" and {"epochs", "steps_per_epoch"} & set(values):
+                values.setdefault("minutes", None)
             changed[name] = dataclasses.replace(getattr(self, name), **values)
         return dataclasses.replace(self, **changed)
 
@@ -344,6 +352,7 @@ class RunConfig:
             }
             extra = {key: values[key] for key in ("preset", "textgen_version", "corpus")}
             extra["parent"] = values.get("parent", {})  # absent in runs from before fine-tuning
+            extra["plan"] = values.get("plan", {})  # absent in runs from before budgets
         except (TypeError, KeyError) as err:
             raise ConfigError(f"config does not match this textgen version: {err}") from None
         return cls(**sections, **extra)
@@ -365,4 +374,7 @@ def settings_by_section(given: dict[str, Any], preset: str | None = None) -> dic
     for key, value in given.items():
         if key in fields and value is not None and value != () and value != []:
             sections[fields[key]][key] = list(value) if isinstance(value, tuple) else value
+    steps_given = any(given.get(key) is not None for key in ("epochs", "steps_per_epoch"))
+    if steps_given and given.get("minutes") is None:  # steps replace a preset's budget
+        sections["train"].pop("minutes", None)
     return sections

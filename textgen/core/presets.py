@@ -6,7 +6,8 @@ from typing import Any
 
 # Each preset's measurements and the settings tried for it: docs/experiments.md, "Presets".
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    # Under two minutes on 2 CPU cores: names, line breaks and common words.
+    # Two minutes on 2 CPU cores (a time budget: textgen.training.plan): names, line breaks
+    # and common words.
     "quick": {
         "data": {"seq_len": 100},
         "model": {
@@ -20,8 +21,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "train": {
             "batch_size": 32,
-            "epochs": 5,
-            "steps_per_epoch": 200,
+            "minutes": 2.0,
             "learning_rate": 5e-3,
             "lr_schedule": "cosine",
             "patience": 0,
@@ -48,9 +48,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "patience": 0,
         },
     },
-    # Under 30 minutes on 2 CPU cores, validation loss <= 1.50 on Tiny Shakespeare. The
-    # cosine schedule ends at step 1840 (~21 minutes alone); max_minutes guards a slower or
-    # busier machine (the best checkpoint is kept).
+    # Twenty minutes on 2 CPU cores (a time budget), for Tiny Shakespeare.
     "shakespeare": {
         "data": {"seq_len": 100},
         "model": {
@@ -65,12 +63,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "train": {
             "batch_size": 64,
-            "epochs": 8,
-            "steps_per_epoch": 230,
+            "minutes": 20.0,
             "learning_rate": 3e-3,
             "lr_schedule": "cosine",
             "patience": 0,
-            "max_minutes": 28.0,
         },
     },
 }

@@ -76,6 +76,7 @@ def fine_tune_config(parent: RunConfig, settings: dict[str, dict]) -> RunConfig:
             "a fine-tune keeps its parent's model and tokens: " + "; ".join(conflicts)
         )
     fresh = dataclasses.replace(
-        parent, train=TrainConfig(), preset=None, textgen_version="", corpus={}, parent={}
-    )
+        parent, train=TrainConfig(), preset=None, textgen_version="", corpus={}, parent={},
+        plan={},
+    )  # fmt: skip
     return fresh.with_overrides(**settings)

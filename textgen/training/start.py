@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 from textgen.training.config_changes import fine_tune_config, resume_settings
 from textgen.training.distribute import Cluster, make_cluster
 from textgen.training.finetune import VOCAB_MODES, Parent, parent_initializer
+from textgen.training.plan import Plan, budget_report
 from textgen.training.trainer import Trainer
 
 
@@ -54,6 +56,7 @@ def train(
     tokens (`vocab="extend"`) or kept (`"keep"`). The run folder is written only once the
     data is ready and the model fits in memory.
     """
+    started = time.perf_counter()  # a budget counts from here (textgen.training.plan)
     settings = {section: dict(values) for section, values in (settings or {}).items()}
     if epochs is not None:
         settings.setdefault("train", {})["epochs"] = epochs
@@ -65,15 +68,20 @@ def train(
     )
     if config.train.stateful and cluster.strategy is not None:
         raise ConfigError("--stateful trains on one device only; drop --strategy")
+    if config.train.minutes and cluster.workers > 1:
+        raise ConfigError("--minutes plans one machine's run; with several, give --epochs")
     trainer_log, trainer_folder = log, folder
     if not cluster.is_chief:  # other workers write to a private folder, removed at the end
         trainer_folder = RunFolder(tempfile.mkdtemp(prefix="textgen-worker-"))
         trainer_log, verbose = (lambda line: None), 0  # the chief reports
     trainer = _write_run_folder(
-        trainer_folder, config, prepared, cluster, resume, trainer_log, verbose, folder, initialize
-    )
+        trainer_folder, config, prepared, cluster, resume, trainer_log, verbose, folder, initialize,
+        started,
+    )  # fmt: skip
     try:
         trainer.fit()
+        if config.train.minutes and cluster.is_chief:
+            log(budget_report(Plan.from_dict(config.plan), time.perf_counter() - started))
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
         if cluster.workers == 1:
             raise
@@ -169,8 +177,9 @@ def _new_run(config: RunConfig, run_dir, root, cluster: Cluster, vocab=None, ext
 
 
 def _write_run_folder(
-    folder, config, prepared, cluster, resume, log, verbose, chief_folder, initialize=None
-):
+    folder, config, prepared, cluster, resume, log, verbose, chief_folder, initialize=None,
+    started=None,
+):  # fmt: skip
     """Write config and vocabulary to `folder` and build the trainer; a failure leaves no
     half-made folder behind (a resumed chief's folder is kept, it holds the run)."""
     new_folder = None if folder.path.exists() and cluster.is_chief else folder.path
@@ -189,6 +198,7 @@ def _write_run_folder(
             # fine-tune's step-0 checkpoint may already be there, being written).
             restore_dir=chief_folder.latest_dir if resume and not cluster.is_chief else None,
             initialize=initialize,
+            started=started,
         )
     except BaseException as err:
         if new_folder is not None and (not resume or not cluster.is_chief):

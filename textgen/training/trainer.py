@@ -35,6 +35,7 @@ from textgen.training.interrupts import (
     TrainingDiverged,
     TrainingInterrupted,
 )
+from textgen.training.plan import GUARD, Plan, PlannedDecay, plan_run
 
 if TYPE_CHECKING:
     from textgen.data.prepared import PreparedData
@@ -53,8 +54,10 @@ class Trainer:
         verbose: int = 1,
         restore_dir: Path | None = None,
         initialize: Callable[[keras.Model], None] | None = None,
+        started: float | None = None,
     ):
         self.config, self.folder, self.data = config, folder, data
+        self.started = time.perf_counter() if started is None else started  # for a budget
         self.log, self.verbose = log, verbose
         self.restore_dir = restore_dir  # another worker's checkpoints to resume from
         self.initialize = initialize  # a fine-tune's first weights (textgen.training.finetune)
@@ -104,7 +107,11 @@ class Trainer:
         """Adam with the run's learning rate (or cosine schedule) and gradient clipping."""
         cfg = self.config.train
         learning_rate = cfg.learning_rate
-        if cfg.lr_schedule == "cosine":
+        if cfg.minutes or self.config.plan:  # a budget: its plan's schedule (training.plan)
+            learning_rate = self.schedule = PlannedDecay(cfg.learning_rate)
+            if self.config.plan:
+                self.schedule.set(Plan.from_dict(self.config.plan))
+        elif cfg.lr_schedule == "cosine":
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 cfg.learning_rate, decay_steps=total_steps, alpha=0.1
             )
@@ -221,6 +228,8 @@ class Trainer:
         """Train until the configured epochs are done or validation stops improving."""
         cfg = self.config.train
         self._restore()
+        if cfg.minutes and not self.config.plan:  # a budget: timed, planned, recorded
+            plan_run(self)
         writer = tf.summary.create_file_writer(str(self.folder.tensorboard_dir))
         start_epoch = int(self.step) // self.steps_per_epoch
         if start_epoch >= cfg.epochs:
@@ -254,7 +263,8 @@ class Trainer:
         if restored:
             self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
             self.iterator = self._batches(start_step=int(self.step))
-            if self.config.train.lr_schedule == "constant":  # the checkpoint holds the old rate
+            # a constant rate may have changed on resume (a checkpoint holds the old one)
+            if self.config.train.lr_schedule == "constant" and not self.config.plan:
                 self.optimizer.learning_rate = self.config.train.learning_rate
             return
         self.model.summary(print_fn=self.log)
@@ -269,6 +279,8 @@ class Trainer:
         cfg = self.config.train
         tokens_per_step = cfg.batch_size * self.config.data.seq_len
         deadline = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
+        if cfg.minutes:  # the plan's guard: a slow spell ends late, at most this late
+            deadline = min(deadline, self.started + GUARD * 60 * cfg.minutes)
         for epoch in range(start_epoch, cfg.epochs):
             self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
             done_in_epoch = int(self.step) - epoch * self.steps_per_epoch
@@ -300,7 +312,7 @@ class Trainer:
                 )
                 break
             if time.perf_counter() > deadline:
-                self.log(f"Stopping: the time limit ({cfg.max_minutes:g} minutes) is reached.")
+                self.log("Stopping: the time limit is reached.")
                 break
 
     # -- the end of an epoch: validate, save, record, report, sample ---------------------

@@ -1,0 +1,128 @@
+"""Training to a time budget: the plan fills it, is recorded, and a run given the plan
+(a resumed one too) trains the same steps at the same rates."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import textgen
+from textgen.core.config import RunConfig
+from textgen.core.errors import ConfigError
+from textgen.training.plan import (
+    END_SECONDS,
+    FLOOR,
+    MOST_EPOCHS,
+    Plan,
+    PlannedDecay,
+    make_plan,
+    plan_lines,
+)
+
+from conftest import run_cli, tiny_config
+
+
+@pytest.mark.parametrize(
+    "minutes, per_step, validation", [(2, 0.05, 1.0), (20, 0.5, 8.0), (0.5, 0.001, 0.2)]
+)
+def test_a_plan_fills_its_budget_with_epochs_of_equal_steps(minutes, per_step, validation):
+    spent = 7.0
+    plan = make_plan(minutes, spent, per_step, validation, 11, windows_per_pass=500)
+    assert plan.steps == plan.epochs * plan.steps_per_epoch
+    assert 2 <= plan.epochs <= MOST_EPOCHS
+    finish = spent + plan.estimated_seconds
+    budget = 60 * minutes
+    assert (
+        budget - END_SECONDS - per_step <= finish <= budget - END_SECONDS + per_step * plan.epochs
+    )
+    assert plan.passes == pytest.approx(plan.steps / 500)
+    assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+def test_the_plan_warns_when_the_text_is_seen_too_few_or_too_many_times():
+    few = make_plan(1, 5.0, 0.5, 1.0, 11, windows_per_pass=10_000)
+    many = make_plan(10, 5.0, 0.01, 1.0, 11, windows_per_pass=100)
+    assert few.passes < 1 and "only" in plan_lines(few, 2**30, 0)[-1]
+    assert many.passes > 50 and "by heart" in plan_lines(many, 2**30, 0)[-1]
+    fine = make_plan(2, 5.0, 0.05, 1.0, 11, windows_per_pass=500)
+    assert not any("Warning" in line for line in plan_lines(fine, 2**30, 0))
+
+
+def test_the_schedule_holds_the_peak_over_the_timed_steps_then_decays_to_its_floor():
+    schedule = PlannedDecay(0.01)
+    assert float(schedule(500)) == pytest.approx(0.01)  # not planned yet: the peak
+    schedule.set(make_plan(2, 5.0, 0.05, 1.0, 11, windows_per_pass=500))
+    rates = [float(schedule(step)) for step in range(0, int(schedule.total.numpy()) + 50, 7)]
+    assert rates[0] == rates[1] == pytest.approx(0.01)  # steps 0 and 7: timed, at the peak
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] == pytest.approx(FLOOR * 0.01)
+
+
+def _budget_config(corpus, minutes=0.3):
+    return tiny_config(corpus).with_overrides(train={"minutes": minutes})
+
+
+def test_a_budget_run_records_its_plan_and_follows_it(corpus_file, tmp_path):
+    lines = []
+    run_dir = textgen.train(
+        _budget_config(corpus_file), run_dir=tmp_path / "r", log=lines.append, verbose=0
+    )
+    config = json.loads((run_dir / "config.json").read_text())
+    plan = Plan.from_dict(config["plan"])
+    assert config["train"]["epochs"] == plan.epochs
+    assert config["train"]["steps_per_epoch"] == plan.steps_per_epoch
+    assert any(line.startswith("Plan for 0.3 minutes:") for line in lines)
+    assert any(line.startswith("Memory to train about") for line in lines)
+    assert lines[-1].startswith("Trained for ") and "of a 0.3-minute budget" in lines[-1]
+    rows = textgen.load_run(run_dir).folder.read_log()
+    stopped = any("time limit" in line for line in lines)  # the guard, on a slow spell
+    assert rows[-1]["step"] == plan.steps or (stopped and rows[-1]["step"] < plan.steps)
+
+
+def test_a_run_given_a_recorded_plan_and_resumed_trains_what_the_planned_run_trained(
+    corpus_file, tmp_path
+):
+    quiet = {"log": lambda _: None, "verbose": 0}
+    planned = textgen.train(_budget_config(corpus_file), run_dir=tmp_path / "a", **quiet)
+    recorded = textgen.load_run(planned).config
+    if recorded.plan["epochs"] * recorded.plan["steps_per_epoch"] > 4000:
+        pytest.skip("a machine this fast plans more steps than this test should replay")
+    given = RunConfig.from_dict(recorded.to_dict())
+    given.train.epochs = 1  # stopped after its first epoch, then resumed to the plan's end
+    part = textgen.train(given, run_dir=tmp_path / "b", **quiet)
+    textgen.train(run_dir=part, resume=True, epochs=recorded.plan["epochs"], **quiet)
+    whole_rows = textgen.load_run(planned).folder.read_log()
+    part_rows = textgen.load_run(part).folder.read_log()
+    assert [r["step"] for r in part_rows] == [r["step"] for r in whole_rows]
+    assert [r["loss"] for r in part_rows] == [r["loss"] for r in whole_rows]
+    a, b = textgen.load_run(planned).model, textgen.load_run(part).model
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_minutes_on_the_command_line(corpus_file, tmp_path):
+    result = run_cli(
+        "train", "--corpus", corpus_file, "--run-dir", tmp_path / "r", "--minutes", 0.2,
+        "--seq-len", 24, "--units", 24, "--layers", 1, "--embedding-dim", 8, "--batch-size", 8,
+        "--no-xla", "--quiet", "--samples", 0,
+    )  # fmt: skip
+    assert "Plan for 0.2 minutes:" in result.output
+    run_cli("train", "--corpus", corpus_file, "--minutes", 0, expect=2)
+    with pytest.raises(ConfigError, match="minutes must be a positive number"):
+        tiny_config(corpus_file).with_overrides(train={"minutes": -1})
+
+
+def test_steps_given_replace_a_presets_budget_and_minutes_given_keep_it():
+    from textgen.core.config import settings_by_section
+
+    def train(**given):
+        settings = settings_by_section(given, "quick")
+        return RunConfig.from_preset("quick").with_overrides(**settings).train
+
+    assert train().minutes == 2.0
+    assert train(epochs=3).minutes is None and train(epochs=3).epochs == 3
+    assert train(steps_per_epoch=30).minutes is None
+    assert train(minutes=5.0, epochs=3).minutes == 5.0
+    assert RunConfig.from_preset("quick").with_overrides(train={"epochs": 3}).train.minutes is None
