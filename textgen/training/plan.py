@@ -43,7 +43,7 @@ class Plan:
     minutes: float
     spent_seconds: float  # start-up and timing, before the plan
     seconds_per_step: float  # measured
-    validation_seconds: float  # one validation and checkpoint, measured or estimated
+    validation_seconds: float  # an epoch's end: validation, sample and checkpoint
     measured_steps: int  # trained while timing, at the peak learning rate
     steps: int  # in all, measured ones included
     epochs: int
@@ -150,10 +150,10 @@ def plan_run(trainer) -> Plan:
         loss = trainer._train_step(trainer.iterator)
     float(loss)
     per_step = (time.perf_counter() - started) / TIMED_STEPS
+    each_epoch = _validation_seconds(trainer) + _sample_seconds(trainer) + CHECKPOINT_SECONDS
     plan = make_plan(
-        config.train.minutes, time.perf_counter() - trainer.started, per_step,
-        _validation_seconds(trainer) + CHECKPOINT_SECONDS, UNTIMED_STEPS + TIMED_STEPS,
-        trainer.windows_per_pass,
+        config.train.minutes, time.perf_counter() - trainer.started, per_step, each_epoch,
+        UNTIMED_STEPS + TIMED_STEPS, trainer.windows_per_pass,
     )  # fmt: skip
     config.train.epochs, config.train.steps_per_epoch = plan.epochs, plan.steps_per_epoch
     config.plan = plan.to_dict()
@@ -182,6 +182,17 @@ def _validation_seconds(trainer) -> float:
     started = time.perf_counter()
     trainer.window_loss(piece)
     return (time.perf_counter() - started) * max(1.0, tokens / window)
+
+
+def _sample_seconds(trainer) -> float:
+    """The end-of-epoch sample's time, timed after a draw that builds the generator."""
+    length = trainer.config.train.sample_length
+    if not length:
+        return 0.0
+    trainer.generator.generate([""], max_new_tokens=length, seed=0)  # builds its graph
+    started = time.perf_counter()
+    trainer.generator.generate([""], max_new_tokens=length, seed=0)
+    return time.perf_counter() - started
 
 
 def budget_report(plan: Plan, seconds: float) -> str:
