@@ -76,6 +76,8 @@ def test_a_budget_run_records_its_plan_and_follows_it(corpus_file, tmp_path):
     assert any(line.startswith("Plan for 0.3 minutes:") for line in lines)
     assert any(line.startswith("Memory to train about") for line in lines)
     assert lines[-1].startswith("Trained for ") and "of a 0.3-minute budget" in lines[-1]
+    info = run_cli("info", "--run-dir", run_dir).output
+    assert f"0.3 minutes: {plan.steps:,} steps planned" in info
     rows = textgen.load_run(run_dir).folder.read_log()
     stopped = any("time limit" in line for line in lines)  # the guard, on a slow spell
     assert rows[-1]["step"] == plan.steps or (stopped and rows[-1]["step"] < plan.steps)

@@ -50,6 +50,8 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
             f"({t.lr_schedule}), epochs {t.epochs}",
         ),
     ]
+    if config.plan:
+        rows.append(("time budget", _budget(config.plan)))
     if config.parent:
         from textgen.runs.describe import describe_lineage
 
@@ -66,6 +68,14 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
         ("loss", f"train {last['loss']:.4f}, best validation {best}"),
         ("speed", f"{last['tokens_per_sec']:.0f} tokens/s in the last epoch"),
     ]
+
+
+def _budget(plan: dict) -> str:
+    """A time budget's plan (textgen.training.plan) in a line."""
+    return (
+        f"{plan['minutes']:g} minutes: {plan['steps']:,} steps planned "
+        f"({plan['seconds_per_step'] * 1000:.0f} ms a step as timed)"
+    )
 
 
 def describe_lineage(parent: dict) -> str:

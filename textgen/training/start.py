@@ -47,14 +47,12 @@ def train(
 ) -> Path | None:
     """Train a model; returns the run folder (None on a worker other than the chief).
 
-    A new run needs `config`. `resume=True` continues a run (the newest under `root`
-    unless `run_dir` is given) with its own config; `settings` (by section, as
-    `config.settings_by_section` sorts them) may change what `CHANGEABLE_ON_RESUME` lists;
-    `epochs` is a shorthand for `settings={"train": {"epochs": N}}`. `strategy` is a
-    `textgen.training.distribute` strategy name. `init_from` fine-tunes a new run from that
-    run's model (its `init_weights`), the parent's vocabulary extended by the new text's
-    tokens (`vocab="extend"`) or kept (`"keep"`). The run folder is written only once the
-    data is ready and the model fits in memory.
+    A new run needs `config`; `resume=True` continues one (the newest under `root` unless
+    `run_dir` is given), `settings` (by section) changing what `CHANGEABLE_ON_RESUME`
+    lists, `epochs` short for `settings={"train": {"epochs": N}}`. `strategy`: a
+    `textgen.training.distribute` name. `init_from` fine-tunes a new run from that run's
+    `init_weights`, its vocabulary extended by the new text's tokens or kept (`vocab`).
+    The run folder is written once the data is ready and the model fits in memory.
     """
     started = time.perf_counter()  # a budget counts from here (textgen.training.plan)
     settings = {section: dict(values) for section, values in (settings or {}).items()}
@@ -66,10 +64,7 @@ def train(
     folder, config, prepared, initialize = _the_run(
         config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab
     )
-    if config.train.stateful and cluster.strategy is not None:
-        raise ConfigError("--stateful trains on one device only; drop --strategy")
-    if config.train.minutes and cluster.workers > 1:
-        raise ConfigError("--minutes plans one machine's run; with several, give --epochs")
+    _check_strategy(config, cluster)
     trainer_log, trainer_folder = log, folder
     if not cluster.is_chief:  # other workers write to a private folder, removed at the end
         trainer_folder = RunFolder(tempfile.mkdtemp(prefix="textgen-worker-"))
@@ -96,6 +91,14 @@ def train(
     if cluster.workers > 1:  # every worker's own line: equal digests show they agree
         log(f"[{cluster.task}] weights sha256 {weights_digest(trainer.model)}")
     return folder.path if cluster.is_chief else None
+
+
+def _check_strategy(config: RunConfig, cluster: Cluster) -> None:
+    """Refuse what trains on one device or machine only under a distribution strategy."""
+    if config.train.stateful and cluster.strategy is not None:
+        raise ConfigError("--stateful trains on one device only; drop --strategy")
+    if config.train.minutes and cluster.workers > 1:
+        raise ConfigError("--minutes plans one machine's run; with several, give --epochs")
 
 
 def _the_run(config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab):
