@@ -24,6 +24,21 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _graph_optimizer_off():
+    """TensorFlow's graph optimizer (Grappler) off in the test processes: it spends 1-2 s
+    on each new graph's first call (a traced generator, a training step), most of what
+    the tiny models here cost. It changes speed, not results (long generations run
+    faster with it, so textgen keeps it on). Tests that run textgen or TensorFlow in a
+    subprocess (`textgen train` killed and resumed, the workers, saved_model_cli, the
+    notebook) run with it on, as users do, and several compare that text with the text
+    drawn here. TEXTGEN_TEST_GRAPPLER=1 keeps it on here too."""
+    if os.environ.get("TEXTGEN_TEST_GRAPPLER") != "1":
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
 def pytest_collection_modifyitems(items):
     """Slow tests first: on two cores (-n 2) the long ones then start early, rather than
     one of them running alone at the end."""
@@ -169,4 +184,20 @@ def served(char_export):
     from serving_standin import ServingStandIn
 
     with ServingStandIn(str(char_export.path)) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def stop_served(trained_runs, tmp_path_factory):
+    """The char LSTM run exported with the stop string "\\n\\n" (up to 256 tokens a request,
+    one token per loop iteration: quicker to trace), served by the TF Serving stand-in."""
+    from textgen.export.saved_model import export_run
+
+    from serving_standin import ServingStandIn
+
+    result = export_run(
+        trained_runs("char", "lstm"), export_dir=tmp_path_factory.mktemp("exports"),
+        max_new_tokens_cap=256, stop=["\n\n"], unroll=1,
+    )  # fmt: skip
+    with ServingStandIn(str(result.path)) as standin:
         yield standin

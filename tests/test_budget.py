@@ -62,9 +62,9 @@ def test_the_schedule_holds_the_peak_over_the_timed_steps_then_decays_to_its_flo
 
 @pytest.fixture(scope="module")
 def planned(corpus_file, tmp_path_factory):
-    """A run of a 0.25-minute budget, and the lines it logged."""
+    """A run of a 0.15-minute budget, and the lines it logged."""
     lines: list[str] = []
-    config = tiny_config(corpus_file).with_overrides(train={"minutes": 0.25})
+    config = tiny_config(corpus_file).with_overrides(train={"minutes": 0.15})
     run_dir = tmp_path_factory.mktemp("budget") / "r"
     return textgen.train(config, run_dir=run_dir, log=lines.append, verbose=0), lines
 
@@ -75,11 +75,11 @@ def test_a_budget_run_records_its_plan_and_follows_it(planned):
     plan = Plan.from_dict(config["plan"])
     assert config["train"]["epochs"] == plan.epochs
     assert config["train"]["steps_per_epoch"] == plan.steps_per_epoch
-    assert any(line.startswith("Plan for 0.25 minutes:") for line in lines)
+    assert any(line.startswith("Plan for 0.15 minutes:") for line in lines)
     assert any(line.startswith("Memory to train about") for line in lines)
-    assert lines[-1].startswith("Trained for ") and "of a 0.25-minute budget" in lines[-1]
+    assert lines[-1].startswith("Trained for ") and "of a 0.15-minute budget" in lines[-1]
     info = run_cli("info", "--run-dir", run_dir).output
-    assert f"0.25 minutes: {plan.steps:,} steps planned" in info
+    assert f"0.15 minutes: {plan.steps:,} steps planned" in info
     rows = textgen.load_run(run_dir).folder.read_log()
     stopped = any("time limit" in line for line in lines)  # the guard, on a slow spell
     assert rows[-1]["step"] == plan.steps or (stopped and rows[-1]["step"] < plan.steps)
@@ -106,11 +106,11 @@ def test_a_run_given_a_recorded_plan_and_resumed_trains_what_the_planned_run_tra
 
 def test_minutes_on_the_command_line(corpus_file, tmp_path):
     result = run_cli(
-        "train", "--corpus", corpus_file, "--run-dir", tmp_path / "r", "--minutes", 0.2,
+        "train", "--corpus", corpus_file, "--run-dir", tmp_path / "r", "--minutes", 0.1,
         "--seq-len", 24, "--units", 24, "--layers", 1, "--embedding-dim", 8, "--batch-size", 8,
         "--no-xla", "--quiet", "--samples", 0,
     )  # fmt: skip
-    assert "Plan for 0.2 minutes:" in result.output
+    assert "Plan for 0.1 minutes:" in result.output
     run_cli("train", "--corpus", corpus_file, "--minutes", 0, expect=2)
     with pytest.raises(ConfigError, match="minutes must be a positive number"):
         tiny_config(corpus_file).with_overrides(train={"minutes": -1})

@@ -10,11 +10,9 @@ import tensorflow as tf
 from textgen.core.errors import ServerError
 from textgen.data.tokenizers import string_tensor
 from textgen.export.client import CHUNK_TOKENS, RemoteSampler
-from textgen.export.saved_model import export_run
 from textgen.generate.settings import SamplingSettings
 
 from conftest import run_cli
-from serving_standin import ServingStandIn
 
 PROMPTS = ["ROMEO: ", "", "The ", "KING"]
 # Each row its own settings: temperature, seed, repetition penalty, no-repeat n-gram.
@@ -96,19 +94,9 @@ def test_text_read_into_a_state_continues_as_if_it_were_the_prompt(trained_runs)
     assert [c.decode() for c in more[1]["completion"].numpy()] == [f[40:] for f in fresh_more]
 
 
-@pytest.fixture(scope="module")
-def served_export(trained_runs, tmp_path_factory):
-    result = export_run(
-        trained_runs("char", "lstm"), export_dir=tmp_path_factory.mktemp("exports"),
-        max_new_tokens_cap=256, stop=["\n\n"], unroll=1,
-    )  # fmt: skip
-    with ServingStandIn(str(result.path)) as standin:
-        yield standin
-
-
-def test_a_served_export_streams_the_same_text_through_json_and_base64(served_export, trained_runs):
+def test_a_served_export_streams_the_same_text_through_json_and_base64(stop_served, trained_runs):
     run = trained_runs.loaded("char", "lstm")
-    remote = RemoteSampler(served_export.url)
+    remote = RemoteSampler(stop_served.url)
     for settings in (
         SamplingSettings(max_new_tokens=200, temperature=0.9, seed=3, stop=None),
         SamplingSettings(max_new_tokens=150, temperature=0.0, no_repeat_ngram=3),
@@ -122,7 +110,7 @@ def test_a_served_export_streams_the_same_text_through_json_and_base64(served_ex
         assert whole == expected
     # the command line streams through it and prints the same text
     out = run_cli(
-        "sample", "--server", served_export.url, "--prompt", "ROMEO: ", "--length", 120,
+        "sample", "--server", stop_served.url, "--prompt", "ROMEO: ", "--length", 120,
         "--seed", 5, "--temperature", 0.8,
     ).output  # fmt: skip
     expected = run.generate(["ROMEO: "], max_new_tokens=120, temperature=0.8, seed=5, stop=["\n\n"])
@@ -130,9 +118,9 @@ def test_a_served_export_streams_the_same_text_through_json_and_base64(served_ex
 
 
 def test_a_wrong_or_damaged_state_is_refused_with_a_clear_error(
-    served_export, trained_runs, tmp_path
+    stop_served, trained_runs, tmp_path
 ):
-    remote = RemoteSampler(served_export.url)
+    remote = RemoteSampler(stop_served.url)
     settings = SamplingSettings(max_new_tokens=20, temperature=0.0)
     good = remote.continue_text("ROMEO: ", b"", settings).state
     damaged = bytearray(good)

@@ -374,26 +374,27 @@ def test_export_cli_prints_docker_and_curl(trained_runs, tmp_path):
     assert (tmp_path / "poet" / "1" / "saved_model.pb").is_file()
 
 
-def test_stop_strings_end_generation_inside_the_exported_graph(trained_runs, tmp_path):
-    run_dir = trained_runs("char", "lstm")
-    run = textgen.load_run(run_dir, xla=False)
-    free = run.generate(["ROMEO:"], max_new_tokens=60, temperature=1.0, seed=2)[0]
-    stop = free[20:22]
-    result = export_run(run_dir, export_dir=tmp_path, stop=[stop], unroll=1)
-    with ServingStandIn(str(result.path)) as standin:
-        body = {
-            "signature_name": "generate",
-            "inputs": {
-                "prompt": ["ROMEO:"],
-                "max_new_tokens": [60],
-                "temperature": [1.0],
-                "top_k": [0],
-                "top_p": [1.0],
-                "seed": [2],
-            },
-        }
-        outputs = _post(standin.url, body)["outputs"]
-    assert outputs["completion"] == [free[: free.index(stop)]]
+def test_stop_strings_end_generation_inside_the_exported_graph(stop_served, trained_runs):
+    run = trained_runs.loaded("char", "lstm")
+    free = {}  # the first seed whose free text holds the export's stop string past its start
+    for seed in range(20):
+        free = run.generate(["ROMEO:"], max_new_tokens=60, temperature=1.0, seed=seed)[0]
+        if "\n\n" in free[1:]:
+            break
+    assert "\n\n" in free[1:]
+    body = {
+        "signature_name": "generate",
+        "inputs": {
+            "prompt": ["ROMEO:"],
+            "max_new_tokens": [60],
+            "temperature": [1.0],
+            "top_k": [0],
+            "top_p": [1.0],
+            "seed": [seed],
+        },
+    }
+    outputs = _post(stop_served.url, body)["outputs"]
+    assert outputs["completion"] == [free[: free.index("\n\n")]]
     assert outputs["num_tokens"][0] < 60
 
 
@@ -432,13 +433,16 @@ def test_repetition_controls_in_the_export_equal_the_library(served, trained_run
 
 @pytest.mark.parametrize("xla", [False, True])
 def test_the_default_and_the_xla_export_write_the_librarys_text_and_weigh_the_same(
-    trained_runs, tmp_path, xla
+    trained_runs, char_export, tmp_path, xla
 ):
-    """Whatever loop each export runs (blocks of tokens and frozen kernels without XLA),
-    it writes the library's text, and saves each weight once."""
-    run_dir = trained_runs("char", "gru")
-    result = export_run(run_dir, export_dir=tmp_path, xla=xla, max_new_tokens_cap=64)
-    run = textgen.load_run(run_dir, xla=False)
+    """Whatever loop each export runs (blocks of tokens and frozen kernels without XLA:
+    the shared default export of the LSTM run; XLA: a GRU run's), it writes the library's
+    text, and saves each weight once."""
+    if xla:
+        run = trained_runs.loaded("char", "gru")
+        result = export_run(run.folder.path, export_dir=tmp_path, xla=True, max_new_tokens_cap=64)
+    else:
+        run, result = trained_runs.loaded("char", "lstm"), char_export
     prompts = ["ROMEO:", "", "To be"]
     settings = {"max_new_tokens": 40, "temperature": 0.8, "seed": 4}
     model = tf.saved_model.load(str(result.path))
