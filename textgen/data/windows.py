@@ -19,6 +19,20 @@ def make_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
     )
 
 
+# Batches ready ahead of the step. A fixed number, not AUTOTUNE: reading a batch is a
+# NumPy index (microseconds), so autotuning has nothing to tune, and its background
+# threads made an old iterator's destruction (when the garbage collector frees it, e.g.
+# in the middle of tracing a generator after training) wait for up to a minute.
+PREFETCH = 2
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    options.deterministic = True
+    options.autotune.enabled = False
+    return options
+
+
 def training_dataset(
     ids: np.ndarray, seq_len: int, batch_size: int, seed: int, start_step: int = 0
 ) -> tf.data.Dataset:
@@ -55,10 +69,9 @@ def training_dataset(
         tf.data.Dataset.counter(start=start_step * batch_size)
         .batch(batch_size, drop_remainder=True)
         .map(batch_of_windows)
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(PREFETCH)
     )
-    options = tf.data.Options()
-    options.deterministic = True
+    options = _options()
     # Several workers: each takes its share of every global batch (the data is one stream).
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -93,20 +106,18 @@ def stateful_dataset(
         windows.set_shape([batch_size, seq_len + 1])
         return split_input_target(windows)
 
-    dataset = (
-        tf.data.Dataset.counter(start=start_step).map(batch_of_windows).prefetch(tf.data.AUTOTUNE)
-    )
-    options = tf.data.Options()
-    options.deterministic = True
+    dataset = tf.data.Dataset.counter(start=start_step).map(batch_of_windows).prefetch(PREFETCH)
+    options = _options()
     return dataset.with_options(options)
 
 
 def validation_dataset(ids: np.ndarray, seq_len: int, batch_size: int) -> tf.data.Dataset:
     """One pass over the validation windows, in order, the last batch possibly smaller."""
     windows = make_windows(ids, seq_len)
-    return (
+    dataset = (
         tf.data.Dataset.from_tensor_slices(windows)
         .batch(batch_size)
         .map(split_input_target)
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(PREFETCH)
     )
+    return dataset.with_options(_options())
