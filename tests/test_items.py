@@ -23,6 +23,7 @@ from textgen.data.items import (
 )
 from textgen.data.tokenizers import Tokenizer, build_vocabulary
 from textgen.evaluate.evaluation import item_figures
+from textgen.generate.settings import SamplingSettings
 
 from serving_standin import ServingStandIn
 
@@ -297,6 +298,23 @@ def test_a_co_writing_session_starts_items_of_its_label(item_run):
         assert "".join(shown) == expected
     writing.line("/label pink")  # one line, the session goes on
     assert "unknown label 'pink'" in shown[-1]
+    # label guidance: the session carries the text read without its label too
+    settings = {"max_new_tokens": 40, "temperature": 0.9, "label": "soft"}
+    seed = next(  # a seed whose guided item differs from the unguided one
+        seed for seed in range(20)
+        if item_run.generate(["m"], seed=seed, label_strength=3.0, **settings)
+        != item_run.generate(["m"], seed=seed, **settings)
+    )  # fmt: skip
+    guided = item_run.generate(["m"], seed=seed, label_strength=3.0, **settings)
+    commands = ("/reset", "/temperature 0.9", f"/seed {seed}", "/label soft", "/label-strength 3")
+    for command in commands:
+        writing.line(command)
+    shown.clear()
+    writing.line("m")
+    assert "".join(shown) == guided[0]
+    writing.line("/label -")  # no label, no strength (no error)
+    writing.line("/label-strength 2")
+    assert "--label-strength steers a --label" in shown[-1]
 
 
 def test_beam_search_finds_whole_items_of_the_label_ranked_per_token(item_run):
@@ -333,6 +351,17 @@ def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path
         assert remote.generate([""] * 6, label_strength=1.0, **settings) == plain
         # rows with and without guidance in one request
         assert remote.generate(["", "K"], label_strength=3.0, **settings)[0] == guided[0]
+        # streamed: chunks of the `continue` signatures, the twin carried in the state
+        assert "".join(remote.stream("", label_strength=3.0, **settings)) == guided[0]
+        assert "".join(remote.stream("", label_strength=1.0, **settings)) == plain[0]
+        asked = SamplingSettings(label_strength=3.0, **settings)
+        chunk, text = remote.continue_text("", b"", asked, chunk_tokens=3), ""
+        for _ in range(20):  # 3 tokens a call
+            text += chunk.completion
+            if chunk.done:
+                break
+            chunk = remote.continue_text("", chunk.state, asked, chunk_tokens=3)
+        assert chunk.done and text + chunk.pending == guided[0] and len(guided[0]) > 3
     pytest.importorskip("ai_edge_litert", reason="the LiteRT interpreter is not installed")
     from textgen.export.litert import export_litert
     from textgen.export.litert_sampler import LiteRTSampler

@@ -125,7 +125,11 @@ class RemoteSampler(Sampler):
             **fields, "chunk_tokens": chunk_tokens, "seed": settings.seed, "stream": stream,
             "label": settings.label or "",
         }  # fmt: skip
-        answer = predict(self.url, {"signature_name": "continue", "instances": [instance]})
+        signature = "continue"  # (exports from before label guidance have no continue_guided)
+        if settings.label_strength is not None:
+            signature = "continue_guided"
+            instance["label_strength"] = settings.label_strength
+        answer = predict(self.url, {"signature_name": signature, "instances": [instance]})
         try:
             row = answer["predictions"][0]
             state = base64.b64decode(row["state_bytes"]["b64"])
@@ -134,9 +138,6 @@ class RemoteSampler(Sampler):
             raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
 
     def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
-        if settings.label:  # label guidance is not carried by `continue`: drawn whole
-            yield from self._draw([prompt], [0], settings)
-            return
         try:
             chunk = self.continue_text(prompt, b"", settings)
         except ServerError as err:  # an export from before the `continue` signature

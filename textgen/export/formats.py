@@ -51,7 +51,7 @@ def export_as(export_format: str = "saved-model", **options) -> Exported:
 
 
 def _saved_model(**options) -> Exported:
-    from textgen.export.saved_model import export_run, serving_commands
+    from textgen.export.saved_model import export_run
 
     result = export_run(**options)
     docker, curl = serving_commands(result)
@@ -76,3 +76,19 @@ def _for_devices(export_format: str, node_modules=None, **options) -> Exported:
             f"  (or any static server: python -m http.server -d {result.path})",
         ]  # fmt: skip
     return Exported(result.path, result.size_bytes, result.seconds, usage)
+
+
+def serving_commands(result, port: int = 8501) -> tuple[str, str]:
+    """The docker command that serves this export and a curl request to try it."""
+    docker = (
+        f"docker run --rm -p {port}:8501 "
+        f"-v {result.model_base_path}/{result.model_name}:/models/{result.model_name} "
+        f"-e MODEL_NAME={result.model_name} tensorflow/serving"
+    )
+    curl = (
+        f"curl -s http://localhost:{port}/v1/models/{result.model_name}:predict "
+        '-d \'{"signature_name": "generate", "instances": [{"prompt": "ROMEO:", '
+        '"max_new_tokens": 200, "temperature": 0.8, "top_k": 0, "top_p": 0.95, '
+        '"seed": 1}]}\''
+    )
+    return docker, curl

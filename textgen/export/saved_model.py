@@ -22,7 +22,9 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   this many now), `sample`'s settings -> completion, pending (held back as the possible
   start of a stop string), state_bytes, num_tokens, done. A stateless server streams by
   it: calls that pass the state on give exactly one call's text (`generate.continuation`).
-  TF Serving's REST API writes `*_bytes` values as {"b64": ...}.
+  TF Serving's REST API writes `*_bytes` values as {"b64": ...}. On a run with labels, a
+  new text's label strength is the run's default and its state carries the text read
+  without the label too (label guidance); `continue_guided` takes `label_strength`.
 - `beam_search`: prompt, max_new_tokens, beams (1 to MAX_BEAMS hypotheses), the
   repetition controls and label -> completion, log_probability, num_tokens, each
   [batch, max(beams)], best first (`textgen.generate.beams`; slots past a row's beams
@@ -193,10 +195,7 @@ class ServingModule(tf.Module):
         if not self.labels:
             completion, num_tokens = generator.generate_ids(read, *rows)
         else:  # label guidance where a row has a known label and a strength other than 1
-            strength = tf.where(strength < 0, generator.defaults.label_strength, strength)
-            known = self.label_tokens.lookup(label) != ""
-            strength = tf.minimum(strength, MAX_LABEL_STRENGTH)
-            strength = tf.where(known & (strength > 0), strength, 1.0)
+            strength = self._strengths(label, strength)
             unlabelled = tf.strings.join([ITEM_START, prompt])
             completion, num_tokens = tf.cond(
                 tf.reduce_any(strength != 1.0),
@@ -214,12 +213,36 @@ class ServingModule(tf.Module):
         self, text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
         stream, penalty, window, ngram, label,
     ):  # fmt: skip
-        _check_request(text)
-        read = tf.where(state == "", self._read(text, label), text)
-        return self.generator.continue_from(
-            read, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p,
-            tf.stack([seed, stream], axis=1), penalty, window, ngram,
+        return self.continue_guided(
+            text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
+            stream, penalty, window, ngram, label, tf.fill(tf.shape(temperature), -1.0),
         )  # fmt: skip
+
+    @tf.function(input_signature=[*_CONTINUE_INPUTS, _STRENGTH_INPUT], autograph=False)
+    def continue_guided(
+        self, text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
+        stream, penalty, window, ngram, label, strength,
+    ):  # fmt: skip
+        _check_request(text)
+        new = state == ""
+        read = tf.where(new, self._read(text, label), text)
+        rows = (temperature, top_k, top_p, tf.stack([seed, stream], axis=1), penalty, window,
+                ngram)  # fmt: skip
+        if not self.labels:
+            return self.generator.continue_from(read, state, max_new_tokens, chunk_tokens, *rows)
+        twin = tf.where(new, tf.strings.join([ITEM_START, text]), text)
+        return self.generator.continue_guided_from(
+            read, twin, self._strengths(label, strength), state, max_new_tokens, chunk_tokens,
+            *rows,
+        )  # fmt: skip
+
+    def _strengths(self, label, strength):
+        """Each row's label strength: negative is the run's default, at most
+        MAX_LABEL_STRENGTH, 1 (none) for rows with no known label."""
+        strength = tf.where(strength < 0, self.generator.defaults.label_strength, strength)
+        known = self.label_tokens.lookup(label) != ""
+        strength = tf.minimum(strength, MAX_LABEL_STRENGTH)
+        return tf.where(known & (strength > 0), strength, 1.0)
 
     @tf.function(input_signature=_BEAM_INPUTS, autograph=False)
     def beam_search(self, prompt, max_new_tokens, beams, penalty, window, ngram, label):
@@ -337,6 +360,7 @@ def _save_atomically(module: ServingModule, target: Path) -> None:
     try:
         signatures = {name: getattr(module, name) for name in names}
         signatures["continue"] = module.continue_text
+        signatures["continue_guided"] = module.continue_guided
         tf.saved_model.save(module, str(staging), signatures=signatures)
         _replace(staging, target)
     except Exception:
@@ -364,19 +388,3 @@ def _replace(staging: Path, target: Path) -> None:
     staging.rename(target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def serving_commands(result: ExportResult, port: int = 8501) -> tuple[str, str]:
-    """The docker command that serves this export and a curl request to try it."""
-    docker = (
-        f"docker run --rm -p {port}:8501 "
-        f"-v {result.model_base_path}/{result.model_name}:/models/{result.model_name} "
-        f"-e MODEL_NAME={result.model_name} tensorflow/serving"
-    )
-    curl = (
-        f"curl -s http://localhost:{port}/v1/models/{result.model_name}:predict "
-        '-d \'{"signature_name": "generate", "instances": [{"prompt": "ROMEO:", '
-        '"max_new_tokens": 200, "temperature": 0.8, "top_k": 0, "top_p": 0.95, '
-        '"seed": 1}]}\''
-    )
-    return docker, curl

@@ -8,6 +8,9 @@ them. Calls that pass the state on give exactly the text of one call for all the
 stops at its own count, and text that may start a stop string is held back until it is
 known. A row is done once it has its tokens, or a stop string or the copy guard ended it;
 asked for more tokens (or given new text) it goes on.
+
+With label guidance (`guided_text`, an export of a run with labels) each row also carries
+its twin, the text read without its label, and the strength its text started with.
 """
 
 from __future__ import annotations
@@ -17,44 +20,42 @@ import tensorflow as tf
 from textgen.core.config import REPETITION_HISTORY
 from textgen.data.items import MARKER_PATTERN
 from textgen.generate.carry import Carried, StateCodec, fingerprint
+from textgen.generate.guidance import twice
 from textgen.generate.priming import Primed, feed
 from textgen.generate.rules import Sampling
 
 
-def state_codec(generator) -> StateCodec:
-    """The generator's codec (its model's fingerprint taken once)."""
-    if getattr(generator, "_state_codec", None) is None:
+def state_codec(generator, guided: bool = False) -> StateCodec:
+    """The generator's codec (its model's fingerprint taken once); `guided`: with twins."""
+    codecs = generator.__dict__.setdefault("_state_codecs", {})
+    if guided not in codecs:
         one_step = generator.one_step
         with tf.init_scope():  # the weights' values, also while a graph is traced
             model = fingerprint(one_step.variables_to_serve, generator.tokenizer.vocab.tokens)
             zero = one_step.zero_state(1)
-        generator._state_codec = StateCodec(zero, REPETITION_HISTORY, generator.tail_size, model)
-    return generator._state_codec
+        codecs[guided] = StateCodec(zero, REPETITION_HISTORY, generator.tail_size, model, guided)
+    return codecs[guided]
 
 
-def continue_text(generator, texts, states, max_new_tokens, chunk_tokens, *rows) -> dict:
+def continue_text(
+    generator, texts, states, max_new_tokens, chunk_tokens, *rows, guide=None
+) -> dict:
     """One chunk for each row: read `texts` (batch,) into `states` (encoded; "" starts a
     new text), then draw up to `chunk_tokens` (<= 0: no limit but the generator's cap) of
     the `max_new_tokens` (-1: the run's default) after the text last read. Returns the
     completion (text safe to show), pending (held back: show it if you stop here), the new
-    state, num_tokens and done."""
-    g, codec = generator, state_codec(generator)
+    state, num_tokens and done. `guide`: (twin texts, strengths), see `guided_text`."""
+    g = generator
+    codec = state_codec(g, guided=guide is not None)
     temperature, top_k, top_p, seeds, *controls = rows
     sampling = Sampling.of_request(g.defaults, temperature, top_k, top_p, seeds, controls)
     new = tf.equal(states, "")
     carried = codec.decode(tf.where(new, codec.blank(1)[0], states))
     given = tf.strings.length(texts) > 0
-    # A new text starts a line (the start token); new text read resets the copy guard's
-    # tail (its spans are checked within what is drawn) and lets an ended row go on.
-    start = tf.RaggedTensor.from_row_lengths(
-        tf.fill([tf.reduce_sum(tf.cast(new, tf.int32))], g.tokenizer.start_id),
-        tf.cast(new, tf.int64),
-    )
-    ids = tf.concat([start, g.tokenizer.encode(texts)], axis=1)
-    weights = g.one_step.read_weights(g.plan.feature_major)
-    logits = g.one_step.head_logits(weights, g.plan.layout(carried.state), g.plan.feature_major)
-    before = Primed(logits, carried.state, carried.prev, carried.history, None, None)
-    primed = feed(g.one_step, g.plan, ids, before)
+    primed, strength = _read(g, carried, new, texts, guide)
+    batch = tf.shape(texts)[0]
+    # New text read resets the copy guard's tail (its spans are checked within what is
+    # drawn) and lets an ended row go on.
     tail = tf.where(given[:, None], -1, carried.tail)
     done = carried.done & ~given
     max_new_tokens = tf.where(max_new_tokens < 0, g.defaults.length, max_new_tokens)
@@ -64,15 +65,21 @@ def continue_text(generator, texts, states, max_new_tokens, chunk_tokens, *rows)
     wanted = tf.where(done, 0, tf.minimum(wanted, g.max_new_tokens_cap))
     until = carried.counts + wanted
     sequence, drawn, _, state, history, tail, counts, _ = g._draw_until_done(
-        primed.logits, primed.state, primed.history, tail, primed.last_ids, carried.counts,
-        carried.counts, until, sampling, exact=True,
+        primed.logits, primed.state, primed.history[:batch], tail, primed.last_ids[:batch],
+        carried.counts, carried.counts, until, sampling, exact=True, strength=strength,
     )  # fmt: skip
+    twin = None
+    if guide is not None:
+        twin = tf.nest.map_structure(lambda x: x[batch:], state)
+        state = tf.nest.map_structure(lambda x: x[:batch], state)
     text = tf.strings.join([carried.pending, g._text(sequence, drawn)])
     shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, carried.pending)
     ended = stopped | (counts < until)  # a stop string, or the copy guard ended it
     prev = tf.gather(sequence, drawn, batch_dims=1)
     since = since + drawn
-    after = Carried(state, prev, counts, since, done | ended, history, tail, pending)
+    after = Carried(
+        state, prev, counts, since, done | ended, history, tail, pending, twin, strength
+    )
     strip = (lambda t: tf.strings.regex_replace(t, MARKER_PATTERN, "")) if g.has_markers else (
         lambda t: t
     )  # fmt: skip
@@ -83,6 +90,30 @@ def continue_text(generator, texts, states, max_new_tokens, chunk_tokens, *rows)
         "num_tokens": num_tokens,
         "done": done | ended | (since >= max_new_tokens),
     }
+
+
+def _read(g, carried: Carried, new, texts, guide) -> tuple[Primed, tf.Tensor | None]:
+    """The network after reading `texts` into the `carried` rows (a `new` row starts a
+    line: the start token first), and each row's label strength (None: no guidance).
+    With `guide`, the twins too, after their rows (as the loop steps them): a new row's
+    twin reads its twin text, a carried one the same text."""
+    start = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(tf.cast(new, tf.int32))], g.tokenizer.start_id),
+        tf.cast(new, tf.int64),
+    )
+    ids = tf.concat([start, g.tokenizer.encode(texts)], axis=1)
+    state, prev, history, strength = carried.state, carried.prev, carried.history, None
+    if guide is not None:
+        twin_texts, strengths = guide
+        strength = tf.where(new, strengths, carried.strength)
+        twin_ids = tf.concat([start, g.tokenizer.encode(tf.where(new, twin_texts, texts))], 1)
+        ids = tf.concat([ids, twin_ids], axis=0)
+        state = tf.nest.map_structure(lambda a, b: tf.concat([a, b], 0), state, carried.twin)
+        prev, history = twice(prev), twice(history)
+    weights = g.one_step.read_weights(g.plan.feature_major)
+    logits = g.one_step.head_logits(weights, g.plan.layout(state), g.plan.feature_major)
+    before = Primed(logits, state, prev, history, None, None)
+    return feed(g.one_step, g.plan, ids, before), strength
 
 
 def _stop(g, text, sequence, drawn, before):

@@ -9,6 +9,7 @@ starting with / are commands: settings, /next, /retry, /undo, /reset, /save (`CO
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from textgen.core.errors import ConfigError
@@ -21,6 +22,7 @@ COMMANDS = {
     "/top-p P": "sample from the smallest set with mass P (1: off)",
     "/seed S": "the seed of the next continuations",
     "/label L": "an item run's kind of item ('-': none)",
+    "/label-strength S": "how hard the label pulls (label guidance; 1: off)",
     "/next": "the 10 most likely next tokens, with their probabilities",
     "/retry": "draw the last continuation again",
     "/undo": "drop the last continuation",
@@ -36,6 +38,7 @@ SETTINGS = {
     "/top-k": ("top_k", int),
     "/top-p": ("top_p", float),
     "/seed": ("seed", int),
+    "/label-strength": ("label_strength", float),
 }
 
 
@@ -46,10 +49,8 @@ class CoWriting:
         if not hasattr(sampler, "session"):
             raise ConfigError("--interactive writes with a run folder, not --server or --litert")
         self.sampler, self.session, self.echo = sampler, sampler.session(), echo or _print
-        for name in ("beams", "label_strength"):  # the session carries no beams or twin yet
-            if getattr(settings, name):
-                option = "--" + name.replace("_", "-")
-                raise ConfigError(f"{option} does not apply to --interactive (not yet)")
+        if settings.beams:  # the session carries one text, not hypotheses
+            raise ConfigError("--beams does not apply to --interactive (not yet)")
         if settings.max_new_tokens is None:  # a turn's continuation: shorter than a sample
             settings = SamplingSettings.of(settings, max_new_tokens=200)
         self.settings = settings
@@ -60,8 +61,10 @@ class CoWriting:
     def line(self, text: str) -> bool:
         """Handle one line typed; False once the session should end."""
         if not text.startswith("/"):
-            (read,) = self.settings.prompts_to_read([text], self.sampler.items, self.sampler.labels)
-            self.place = self.session.read(self.place, read)
+            labels = self.sampler.labels
+            (read,) = self.settings.prompts_to_read([text], self.sampler.items, labels)
+            unlabelled = self.settings.unlabelled([text], labels)[0] if labels else None
+            self.place = self.session.read(self.place, read, unlabelled)
             self.stream = 0
             self.continuation()
             return True
@@ -87,7 +90,8 @@ class CoWriting:
             SamplingSettings(label=label).prompts_to_read(
                 [""], self.sampler.items, self.sampler.labels
             )
-            self.settings = SamplingSettings.of(self.settings, label=label or "")
+            strength = self.settings.label_strength if label else None  # none without one
+            self.settings = dataclasses.replace(self.settings, label=label, label_strength=strength)
         elif name == "/next":
             for token, prob in self.session.next_tokens(self.place):
                 self.echo(f"{prob:8.4f}  {token!r}")
@@ -105,7 +109,7 @@ class CoWriting:
             self._save(value)
         elif name == "/help":
             for usage, what in COMMANDS.items():
-                self.echo(f"  {usage:16s} {what}")
+                self.echo(f"  {usage:18s} {what}")
         else:
             raise ConfigError(f"unknown command {name!r} (or a missing value); /help lists them")
 

@@ -182,6 +182,20 @@ class Generator(tf.Module):
             penalty, window, ngram,
         )  # fmt: skip
 
+    @tf.function(
+        input_signature=[_STRINGS, _STRINGS, _FLOATS, _STRINGS, _INTS, _INTS, *_SETTINGS],
+        autograph=False,
+    )
+    def continue_guided_from(
+        self, texts, twin_texts, strengths, states, max_new_tokens, chunk_tokens, *rows
+    ):  # fmt: skip
+        """`continue_from` with label guidance: a new row's twin reads `twin_texts` (its
+        text without the label) and the row is guided with `strengths` (1: not guided)
+        until it ends; its state carries the twin (`continuation.continue_text`)."""
+        return continue_text(
+            self, texts, states, max_new_tokens, chunk_tokens, *rows, guide=(twin_texts, strengths)
+        )
+
     @tf.function(input_signature=[_STRINGS], autograph=False)
     def score(self, texts):
         """Mean negative log-likelihood per token (nats) and token counts of `texts`.

@@ -102,7 +102,7 @@ class NumpyRun(Sampler):
         strings = [UNK, *self.vocab.tokens]
         return Session(
             self.network.step, self.network.zero_state(), self._encode, token_piece(self.vocab),
-            strings, self.vocab.start_id, stops,
+            strings, self.vocab.start_id, stops, guided=bool(self.labels),
         )  # fmt: skip
 
     def _encode(self, text: str) -> list[int]:

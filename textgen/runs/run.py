@@ -158,6 +158,7 @@ class Run(Sampler):
         return Session(
             step, one_step.zero_state(1), lambda text: tokenizer.encode_text(text).tolist(),
             token_piece(self.vocab), [UNK, *self.vocab.tokens], self.vocab.start_id, stops,
+            guided=bool(self.labels),
         )  # fmt: skip
 
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
