@@ -337,10 +337,13 @@ def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path
 
     run, numpy_run = item_run, NumpyRun(item_run.folder)
     settings = {"max_new_tokens": 40, "seed": 3, "label": "soft", "temperature": 0.9}
-    plain = run.generate([""] * 6, **settings)
-    assert run.generate([""] * 6, label_strength=1.0, **settings) == plain
+    plain = run.generate([""] * 6, label_strength=1.0, **settings)
     guided = run.generate([""] * 6, label_strength=3.0, **settings)
     assert guided != plain  # the twin's logits change the draws
+    default = run.generate([""] * 6, **settings)  # the run's default strength: 2
+    assert run.config.sample.label_strength == 2.0
+    assert default == run.generate([""] * 6, label_strength=2.0, **settings) != plain
+    assert numpy_run.generate([""] * 6, **settings) == default
     assert numpy_run.generate([""] * 6, label_strength=3.0, **settings) == guided
     assert "".join(numpy_run.stream("", label_strength=3.0, **settings)) == guided[0]
     assert "".join(run.stream("", label_strength=3.0, **settings)) == guided[0]
@@ -349,11 +352,13 @@ def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path
         remote = RemoteSampler(standin.url)
         assert remote.generate([""] * 6, label_strength=3.0, **settings) == guided
         assert remote.generate([""] * 6, label_strength=1.0, **settings) == plain
+        assert remote.generate([""] * 6, **settings) == default
         # rows with and without guidance in one request
         assert remote.generate(["", "K"], label_strength=3.0, **settings)[0] == guided[0]
         # streamed: chunks of the `continue` signatures, the twin carried in the state
         assert "".join(remote.stream("", label_strength=3.0, **settings)) == guided[0]
         assert "".join(remote.stream("", label_strength=1.0, **settings)) == plain[0]
+        assert "".join(remote.stream("", **settings)) == default[0]
         asked = SamplingSettings(label_strength=3.0, **settings)
         chunk, text = remote.continue_text("", b"", asked, chunk_tokens=3), ""
         for _ in range(20):  # 3 tokens a call
@@ -368,6 +373,7 @@ def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path
 
     lite = LiteRTSampler(export_litert(run.folder.path, export_dir=tmp_path / "lite").path)
     assert lite.generate([""] * 6, label_strength=3.0, **settings) == guided
+    assert lite.generate([""] * 6, **settings) == default
 
 
 def test_label_strength_errors_are_one_line(item_run):
