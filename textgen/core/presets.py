@@ -56,13 +56,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "layers": 2,
             "units": 512,
             "embedding_dim": 128,
-            "dropout": 0.2,
+            "dropout": 0.3,
             "memory_span": 0,
             "embedding_init": 0.05,
             "skip_connections": False,  # as measured
         },
         "train": {
-            "batch_size": 64,
+            "batch_size": 32,  # twice the updates of 64 in the same time: 1.467 against 1.488
             "minutes": 20.0,
             "learning_rate": 3e-3,
             "lr_schedule": "cosine",
