@@ -69,51 +69,6 @@ def test_resume_continues_where_it_stopped_and_matches_an_unbroken_run(tmp_path,
     assert [r["val_loss"] for r in part_rows] == [r["val_loss"] for r in whole_rows]
 
 
-def test_averaged_weights_resume_exactly_and_are_kept_when_better(
-    tmp_path, corpus_file, monkeypatch
-):
-    from contextlib import contextmanager
-
-    from textgen.evaluate.evaluation import evaluate_run
-    from textgen.training import trainer
-
-    quiet = {"log": lambda _: None, "verbose": 0}
-    config = _with_dropout(tiny_config(corpus_file, epochs=3, ema=0.8))
-    whole = textgen.train(config, run_dir=tmp_path / "whole", **quiet)
-    part = textgen.train(config.with_overrides(train={"epochs": 2}), run_dir=tmp_path / "part",
-                         **quiet)  # fmt: skip
-    textgen.train(run_dir=part, resume=True, epochs=3, **quiet)  # the averages resume too
-    assert [r["val_loss"] for r in _rows(part)] == [r["val_loss"] for r in _rows(whole)]
-    # Averages lag a tiny run that still learns fast; made to score 10 nats better here,
-    # they must be what is saved as the best weights (and training goes on from its own).
-    inside, real = [], trainer.averaged_weights
-
-    @contextmanager
-    def marked(optimizer, variables):
-        with real(optimizer, variables):
-            inside.append(1)
-            yield
-            inside.pop()
-
-    monkeypatch.setattr(trainer, "averaged_weights", marked)
-    real_loss = trainer.Trainer.validation_loss
-    monkeypatch.setattr(
-        trainer.Trainer, "validation_loss", lambda self: real_loss(self) - 10 * len(inside)
-    )
-    logs = []
-    favoured = textgen.train(config, run_dir=tmp_path / "favoured", log=logs.append, verbose=0)
-    own, averaged = (
-        float(x.strip(",")) for x in next(
-            line for line in reversed(logs) if "of the averaged weights" in line
-        ).split()[1::5]
-    )  # fmt: skip
-    assert [r["val_loss"] for r in _rows(favoured)][-1] == pytest.approx(averaged, abs=1e-4)
-    best = evaluate_run(textgen.load_run(favoured, xla=False), samples=0).loss
-    assert best == pytest.approx(averaged + 10, abs=1e-3) and abs(best - own) > 1e-3
-    latest = evaluate_run(textgen.load_run(favoured, weights="latest", xla=False), samples=0)
-    assert latest.loss == pytest.approx(own, abs=1e-3)  # its own weights go on
-
-
 def test_new_run_refuses_an_existing_run_folder(trained_runs, corpus_file):
     run_dir = trained_runs("char", "lstm")
     before = sorted(p.name for p in run_dir.rglob("*"))

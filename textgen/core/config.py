@@ -191,12 +191,9 @@ class TrainConfig:
     # Truncated backpropagation through time: contiguous streams, state carried across
     # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
     stateful: bool = setting(False, "Carry the RNN state across windows (truncated BPTT).")
-    # Weight averaging (textgen.training.averaging): the average's momentum, 0: off.
-    ema: float = setting(0.0, "Average the weights (EMA momentum, e.g. 0.999; 0: off).")
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)
-        _check(0 <= self.ema < 1, f"ema must be in [0, 1) (0 is off), got {self.ema!r}")
         _positive("epochs", self.epochs)
         _positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
         _positive("learning_rate", self.learning_rate)

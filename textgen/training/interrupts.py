@@ -28,19 +28,6 @@ class TrainingDiverged(TextgenError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def diverged(loss: float, step: int, latest, cfg) -> TrainingDiverged:
-    """The error for a NaN or infinite loss at `step`: stopped without saving it (`latest`,
-    the checkpoint manager, keeps the last good one), and what to change (`cfg`: the
-    run's TrainConfig)."""
-    kept = latest.latest_checkpoint or "none yet"
-    return TrainingDiverged(
-        f"the training loss became {loss} at step {step}; stopped without saving it "
-        f"(last good checkpoint: {kept}). Lower --learning-rate (now "
-        f"{cfg.learning_rate:g}) or clip gradients harder (--clipnorm, now "
-        f"{cfg.clipnorm:g}), then resume with --resume"
-    )
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what Kubernetes, Docker and batch schedulers send), handled as Ctrl-C is."""
 

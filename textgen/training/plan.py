@@ -150,9 +150,7 @@ def plan_run(trainer) -> Plan:
         loss = trainer._train_step(trainer.iterator)
     float(loss)
     per_step = (time.perf_counter() - started) / TIMED_STEPS
-    validations = 2 if config.train.ema else 1  # the averaged weights are validated too
-    each_epoch = validations * _validation_seconds(trainer) + _sample_seconds(trainer)
-    each_epoch += CHECKPOINT_SECONDS
+    each_epoch = _validation_seconds(trainer) + _sample_seconds(trainer) + CHECKPOINT_SECONDS
     plan = make_plan(
         config.train.minutes, time.perf_counter() - trainer.started, per_step, each_epoch,
         UNTIMED_STEPS + TIMED_STEPS, trainer.windows_per_pass,

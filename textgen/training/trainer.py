@@ -13,7 +13,6 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,9 +28,13 @@ from textgen.model.sizes import state_sizes
 from textgen.model.window_loss import WindowLoss, loss_figures
 from textgen.runs.folder import RunFolder
 from textgen.runs.run import damaged_checkpoint_message
-from textgen.training.averaging import averaged_weights
 from textgen.training.checkpoints import save_best, save_checkpoint
-from textgen.training.interrupts import SigtermFlag, Terminated, TrainingInterrupted, diverged
+from textgen.training.interrupts import (
+    SigtermFlag,
+    Terminated,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 from textgen.training.plan import GUARD, Plan, PlannedDecay, plan_run
 
 if TYPE_CHECKING:
@@ -112,10 +115,7 @@ class Trainer:
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 cfg.learning_rate, decay_steps=total_steps, alpha=0.1
             )
-        optimizer = keras.optimizers.Adam(
-            learning_rate, global_clipnorm=cfg.clipnorm or None, use_ema=cfg.ema > 0,
-            ema_momentum=cfg.ema or 0.99,  # (checked by Keras even when unused)
-        )  # fmt: skip
+        optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=cfg.clipnorm or None)
         optimizer.build(self.model.trainable_variables)
         return optimizer
 
@@ -297,8 +297,8 @@ class Trainer:
                 loss = self._train_step(self.iterator)
                 if self._sigterm.received:
                     raise Terminated()
-                if not math.isfinite(float(loss)):  # keep the last good checkpoint
-                    raise diverged(float(loss), int(self.step), self.latest, cfg)
+                if not math.isfinite(float(loss)):
+                    self._stop_on_bad_loss(float(loss), int(self.step))
                 bar.update(i + 1, [("loss", self.epoch_loss())])
                 if time.perf_counter() > deadline:
                     break
@@ -318,33 +318,23 @@ class Trainer:
     # -- the end of an epoch: validate, save, record, report, sample ---------------------
 
     def _end_epoch(self, epoch: int, seconds: float, tokens: int, writer) -> None:
-        val_loss, averaged = self.validation_loss(), None
-        if self.config.train.ema and val_loss is not None:  # (textgen.training.averaging)
-            with averaged_weights(self.optimizer, self.model.trainable_variables):
-                averaged = self.validation_loss()
-            self.log(f"val_loss {val_loss:.4f}, of the averaged weights {averaged:.4f}")
-        improved = self._save_epoch(val_loss, averaged)
-        val_loss = val_loss if averaged is None else min(val_loss, averaged)
-        self._report_epoch(self._record_epoch(epoch, val_loss, seconds, tokens, writer),
-                           val_loss, improved)  # fmt: skip
+        val_loss = self.validation_loss()
+        improved = self._save_epoch(val_loss)
+        row = self._record_epoch(epoch, val_loss, seconds, tokens, writer)
+        self._report_epoch(row, val_loss, improved)
         if self.config.train.sample_length:
             self._print_sample(seed=epoch)
 
-    def _save_epoch(self, val_loss: float | None, averaged: float | None = None) -> bool:
-        """Save the latest checkpoint, and the best one if validation improved (returned):
-        the averaged weights when they score better (`averaged`, their loss)."""
+    def _save_epoch(self, val_loss: float | None) -> bool:
+        """Save the latest checkpoint, and the best one if validation improved (returned)."""
         step = int(self.step)
-        use_average = averaged is not None and averaged < val_loss
-        val_loss = averaged if use_average else val_loss
         improved = val_loss is None or val_loss < float(self.best_val_loss)
         # Best first, then latest: a crash in between leaves latest at the previous epoch,
         # so resume retrains this epoch (the same batches) rather than skipping its best.
         if improved:
             self.best_val_loss.assign(val_loss if val_loss is not None else self.epoch_loss())
             self.bad_epochs.assign(0)
-            weights = self.model.trainable_variables
-            with averaged_weights(self.optimizer, weights) if use_average else nullcontext():
-                save_best(self.best, self.model, self.folder.numpy_weights_file, step)
+            save_best(self.best, self.model, self.folder.numpy_weights_file, step)
         else:
             self.bad_epochs.assign_add(1)
         save_checkpoint(self.latest, step)
@@ -394,3 +384,14 @@ class Trainer:
             seed=seed,
         )[0]
         self.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
+
+    def _stop_on_bad_loss(self, loss: float, step: int) -> None:
+        """A NaN or infinite loss: keep the last good checkpoint (do not save), explain."""
+        cfg = self.config.train
+        kept = self.latest.latest_checkpoint or "none yet"
+        raise TrainingDiverged(
+            f"the training loss became {loss} at step {step}; stopped without saving it "
+            f"(last good checkpoint: {kept}). Lower --learning-rate (now "
+            f"{cfg.learning_rate:g}) or clip gradients harder (--clipnorm, now "
+            f"{cfg.clipnorm:g}), then resume with --resume"
+        )
