@@ -52,6 +52,21 @@ def token_labels(ids, start_id: int, end_id: int, label_ids: dict[int, int]) -> 
     return labels
 
 
+def labelled_ids(corpus_file: Path, out: Path):
+    """A labelled JSONL corpus read as textgen reads it: the corpus, a character tokenizer
+    of its training text, that text's ids and each id's item label (`token_labels`)."""
+    data = DataConfig(sources=[str(corpus_file)], label_field="label", data_dir=str(out))
+    corpus = load_corpus(data)
+    run_labels = list(corpus.labels)
+    vocab = build_vocabulary(corpus.train, "char")
+    tokenizer = Tokenizer(vocab)
+    ids = tokenizer.encode_text(corpus.train).astype(np.int32)
+    label_of_token = {vocab.tokens.index(item_prefix(run_labels, n)[1]) + 1: i + 1
+                      for i, n in enumerate(run_labels)}  # fmt: skip
+    start_id, end_id = (vocab.tokens.index(m) + 1 for m in (ITEM_START, ITEM_END))
+    return corpus, tokenizer, ids, token_labels(ids, start_id, end_id, label_of_token)
+
+
 def build(vocab_size: int, labels: int, embed_label: bool) -> keras.Model:
     ids = keras.Input((None,), dtype="int32")
     label = keras.Input((None,), dtype="int32")
@@ -116,16 +131,9 @@ def main() -> None:
     _, docstrings = stdlib_names_and_docstrings()
     corpus_file = out / "labelled.jsonl"
     verse = write_labelled_corpus(corpus_file, docstrings)
-    data = DataConfig(sources=[str(corpus_file)], label_field="label", data_dir=str(out))
-    corpus = load_corpus(data)
+    corpus, tokenizer, ids, labels = labelled_ids(corpus_file, out)
     run_labels = list(corpus.labels)
-    vocab = build_vocabulary(corpus.train, "char")
-    tokenizer = Tokenizer(vocab)
-    ids = tokenizer.encode_text(corpus.train).astype(np.int32)
-    label_of_token = {vocab.tokens.index(item_prefix(run_labels, n)[1]) + 1: i + 1
-                      for i, n in enumerate(run_labels)}  # fmt: skip
-    start_id, end_id = (vocab.tokens.index(m) + 1 for m in (ITEM_START, ITEM_END))
-    labels = token_labels(ids, start_id, end_id, label_of_token)
+    start_id = tokenizer.vocab.tokens.index(ITEM_START) + 1
     held_out = [i for i in parse_items(corpus.validation, run_labels) if i.label]
     print(f"{2 * len(verse):,} items, {len(held_out):,} held out; {args.steps} steps of "
           f"{BATCH} x {SEQ}, 2 x GRU(192), same seed for both")  # fmt: skip
@@ -139,7 +147,7 @@ def main() -> None:
     )
     for name, embed, aligned in variants:
         keras.utils.set_random_seed(0)
-        model = build(vocab.size, len(run_labels), embed)
+        model = build(tokenizer.vocab.size, len(run_labels), embed)
         started = time.perf_counter()
         for inputs, targets in windows(ids, labels, args.steps, 1, aligned):
             model.train_on_batch(list(inputs), targets)

@@ -90,6 +90,16 @@ def corpus(path: Path, kinds: dict[str, list[str]]) -> Path:
     return path
 
 
+def corpora(out: Path) -> list[Path]:
+    """The two labelled corpora, written under `out`: code / licence, docstring / comment."""
+    code, comments = code_and_comments()
+    _, docstrings = stdlib_names_and_docstrings()
+    return [
+        corpus(out / "code-licence.jsonl", {"code": code, "licence": licence_lines()}),
+        corpus(out / "docstring-comment.jsonl", {"docstring": docstrings, "comment": comments}),
+    ]
+
+
 def train(corpus_file: Path, out: Path, steps: int) -> textgen.Run:
     config = RunConfig().with_overrides(
         data={"sources": [str(corpus_file)], "label_field": "label", "seq_len": 64,
@@ -183,13 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    code, comments = code_and_comments()
-    _, docstrings = stdlib_names_and_docstrings()
-    corpora = [
-        corpus(out / "code-licence.jsonl", {"code": code, "licence": licence_lines()}),
-        corpus(out / "docstring-comment.jsonl", {"docstring": docstrings, "comment": comments}),
-    ]
-    for corpus_file in corpora:
+    for corpus_file in corpora(out):
         for steps in args.steps:
             run = train(corpus_file, out, steps)
             measure(run, args.samples)

@@ -31,14 +31,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from items_experiment import NaiveBayes, stdlib_names_and_docstrings
-from label_conditioning import token_labels
-from label_guidance import code_and_comments, corpus, distinct_2, licence_lines
+from items_experiment import NaiveBayes
+from label_conditioning import labelled_ids
+from label_guidance import corpora, distinct_2
 
-from textgen.core.config import DataConfig
-from textgen.data.corpus import load_corpus
 from textgen.data.items import ITEM_END, ITEM_START, item_prefix, parse_items
-from textgen.data.tokenizers import Tokenizer, build_vocabulary
 
 SEQ, BATCH, UNITS = 64, 64, 128
 LENGTH, TEMPERATURE, STRENGTH = 120, 0.7, 2.0
@@ -125,16 +122,8 @@ def sample(net: Network, tokenizer, labels, label: str, guided: bool, count: int
 
 
 def measure(corpus_file: Path, out: Path, steps: int, samples: int) -> None:
-    data = DataConfig(sources=[str(corpus_file)], label_field="label", data_dir=str(out))
-    text = load_corpus(data)
-    run_labels = list(text.labels)
-    vocab = build_vocabulary(text.train, "char")
-    tokenizer = Tokenizer(vocab)
-    ids = tokenizer.encode_text(text.train).astype(np.int32)
-    label_of_token = {vocab.tokens.index(item_prefix(run_labels, n)[1]) + 1: i + 1
-                      for i, n in enumerate(run_labels)}  # fmt: skip
-    start_id, end_id = (vocab.tokens.index(m) + 1 for m in (ITEM_START, ITEM_END))
-    labels = token_labels(ids, start_id, end_id, label_of_token)
+    text, tokenizer, ids, labels = labelled_ids(corpus_file, out)
+    run_labels, vocab = list(text.labels), tokenizer.vocab
     training = parse_items(text.train, run_labels)
     by_label = collections.defaultdict(list)
     for item in training:
@@ -176,13 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    code, comments = code_and_comments()
-    _, docstrings = stdlib_names_and_docstrings()
-    corpora = [
-        corpus(out / "docstring-comment.jsonl", {"docstring": docstrings, "comment": comments}),
-        corpus(out / "code-licence.jsonl", {"code": code, "licence": licence_lines()}),
-    ]
-    for corpus_file in corpora:
+    for corpus_file in reversed(corpora(out)):  # the hard pair first
         measure(corpus_file, out, args.steps, args.samples)
 
 
