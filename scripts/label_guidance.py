@@ -119,6 +119,18 @@ def distinct_2(texts: list[str]) -> float:
     return len(set(grams)) / max(len(grams), 1)
 
 
+def read_as(classifier, accuracy: float, known: set[str], by_label: dict[str, list[str]]):
+    """Per label, the share of its samples the classifier reads as it (and over the
+    classifier's held-out accuracy), as table cells; novelty and distinct-2 of them all."""
+    cells, texts_all = [], []
+    for label, texts in by_label.items():
+        share = sum(classifier.classify(t) == label for t in texts) / len(texts)
+        cells.append(f"{share:.0%} ({share / accuracy:.2f})")
+        texts_all += texts
+    novelty = sum(t not in known for t in texts_all) / len(texts_all)
+    return cells, novelty, distinct_2(texts_all)
+
+
 def measure(run: textgen.Run, samples: int) -> None:
     classifier, accuracy, known = label_classifier(run)
     sampler = NumpyRun(run.folder)
@@ -128,15 +140,12 @@ def measure(run: textgen.Run, samples: int) -> None:
     print("|---:|" + "---:|" * (len(run.labels) + 2))
     base = None
     for strength in STRENGTHS:
-        cells, texts_all = [], []
-        for label in run.labels:
-            texts = sampler.generate([""] * samples, max_new_tokens=120, temperature=0.7,
-                                     seed=0, label=label, label_strength=strength)  # fmt: skip
-            share = sum(classifier.classify(t) == label for t in texts) / len(texts)
-            cells.append(f"{share:.0%} ({share / accuracy:.2f})")
-            texts_all += texts
-        novelty = sum(t not in known for t in texts_all) / len(texts_all)
-        d2 = distinct_2(texts_all)
+        by_label = {
+            label: sampler.generate([""] * samples, max_new_tokens=120, temperature=0.7,
+                                    seed=0, label=label, label_strength=strength)
+            for label in run.labels
+        }  # fmt: skip
+        cells, novelty, d2 = read_as(classifier, accuracy, known, by_label)
         base = base or d2
         print(f"| {strength:g} | " + " | ".join(cells) + f" | {novelty:.0%} | {d2 / base:.2f} |")
         if strength in (1.0, STRENGTHS[-1]):

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from items_experiment import NaiveBayes
 from label_conditioning import labelled_ids
-from label_guidance import corpora, distinct_2
+from label_guidance import corpora, read_as
 
 from textgen.data.items import ITEM_END, ITEM_START, item_prefix, parse_items
 
@@ -143,14 +143,11 @@ def measure(corpus_file: Path, out: Path, steps: int, samples: int) -> None:
         net = Network(vocab.size, len(run_labels), embed)
         seconds = train(net.model, ids, labels, steps)
         for guided in (False, True):
-            cells, texts_all = [], []
-            for label in run_labels:
-                texts = sample(net, tokenizer, run_labels, label, guided, samples)
-                share = sum(classifier.classify(t) == label for t in texts) / len(texts)
-                cells.append(f"{share:.0%} ({share / accuracy:.2f})")
-                texts_all += texts
-            novelty = sum(t not in known for t in texts_all) / len(texts_all)
-            d2 = distinct_2(texts_all)
+            by_label = {
+                label: sample(net, tokenizer, run_labels, label, guided, samples)
+                for label in run_labels
+            }
+            cells, novelty, d2 = read_as(classifier, accuracy, known, by_label)
             base = base or d2
             strength = f"{STRENGTH:g}" if guided else "1"
             print(f"| {name} ({seconds:.0f} s) | {strength} | " + " | ".join(cells)
