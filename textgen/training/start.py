@@ -30,6 +30,13 @@ from textgen.training.finetune import VOCAB_MODES, Parent, parent_initializer
 from textgen.training.plan import Plan, budget_report
 from textgen.training.trainer import Trainer
 
+# how a collective fails when another worker is gone: it times out, or it aborts
+_LOST_CONTACT = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.AbortedError,
+)
+
 
 def train(
     config: RunConfig | None = None,
@@ -77,7 +84,7 @@ def train(
         trainer.fit()
         if config.train.minutes and cluster.is_chief:
             log(budget_report(Plan.from_dict(config.plan), time.perf_counter() - started))
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:
+    except _LOST_CONTACT as err:
         if cluster.workers == 1:
             raise
         raise RunError(
