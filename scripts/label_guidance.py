@@ -1,6 +1,7 @@
 """Label guidance measured: does a sample asked for label X read as X?
 
     python scripts/label_guidance.py [--steps 400 1500] [--samples 60] [--out /tmp/textgen-guidance]
+        [--label token memory]
 
 Two labelled corpora made on this machine, two kinds of one-line items each, 2,500 of
 each kind, not told apart by their first character:
@@ -10,15 +11,17 @@ each kind, not told apart by their first character:
 - docstring / comment: first lines of the standard library's docstrings and the text of
   its comments (the "#" taken off).
 
-For each corpus and each training length (`--steps`) a 2 x 128 GRU is trained
-(`--label-field label`, as `textgen train` does it). A naive Bayes classifier over
-character 1-3-grams, trained on the training items, is scored on the held-out items
-(its accuracy), then on `--samples` samples per label at temperature 0.7 drawn with each
-label strength (1: no guidance): the share it reads as the label asked for, and that
-share over its held-out accuracy; novelty (samples not among the training items) and
-distinct-2 (distinct character bigrams over all bigrams of the samples, against strength
-1's). Samples are drawn by the NumPy sampler (the reference loop). Last, tokens/s with
-guidance against without, one row at a time.
+For each corpus, each training length (`--steps`) and each way of giving the label
+(`--label`: `token`, the label's token at the item's start only, `--no-label-input`;
+`memory`, also the label at every step, textgen's default: textgen.model.label_memory) a
+2 x 128 GRU is trained (`--label-field label`, as `textgen train` does it). A naive
+Bayes classifier over character 1-3-grams, trained on the training items, is scored on
+the held-out items (its accuracy), then on `--samples` samples per label at temperature
+0.7 drawn with each label strength (1: no guidance): the share it reads as the label
+asked for, and that share over its held-out accuracy; novelty (samples not among the
+training items) and distinct-2 (distinct character bigrams over all bigrams of the
+samples, against strength 1's). Samples are drawn by the NumPy sampler (the reference
+loop). Last, tokens/s with guidance against without, one row at a time.
 """
 
 from __future__ import annotations
@@ -100,17 +103,18 @@ def corpora(out: Path) -> list[Path]:
     ]
 
 
-def train(corpus_file: Path, out: Path, steps: int) -> textgen.Run:
+def train(corpus_file: Path, out: Path, steps: int, label: str = "memory") -> textgen.Run:
     config = RunConfig().with_overrides(
         data={"sources": [str(corpus_file)], "label_field": "label", "seq_len": 64,
               "data_dir": str(out / "data")},
-        model={"cell": "gru", "layers": 2, "units": 128},
+        model={"cell": "gru", "layers": 2, "units": 128, "label_input": label == "memory"},
         train={"epochs": 1, "steps_per_epoch": steps, "batch_size": 64, "sample_length": 0},
     )  # fmt: skip
     started = time.perf_counter()
-    run_dir = textgen.train(config, run_dir=out / f"{corpus_file.stem}-{steps}", log=lambda _: None,
-                            verbose=0)  # fmt: skip
-    print(f"\n### {corpus_file.stem}, {steps} steps ({time.perf_counter() - started:.0f} s)")
+    run_dir = textgen.train(config, run_dir=out / f"{corpus_file.stem}-{steps}-{label}",
+                            log=lambda _: None, verbose=0)  # fmt: skip
+    seconds = time.perf_counter() - started
+    print(f"\n### {corpus_file.stem}, {steps} steps, label {label} ({seconds:.0f} s)")
     return textgen.load_run(run_dir, xla=False)
 
 
@@ -199,13 +203,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[400, 1500])
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--out", default="/tmp/textgen-guidance")
+    parser.add_argument("--label", nargs="+", choices=("token", "memory"),
+                        default=["token", "memory"])  # fmt: skip
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for corpus_file in corpora(out):
         for steps in args.steps:
-            run = train(corpus_file, out, steps)
-            measure(run, args.samples)
+            for label in args.label:
+                run = train(corpus_file, out, steps, label)
+                measure(run, args.samples)
         speed(run)
 
 

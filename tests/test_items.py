@@ -159,6 +159,51 @@ def test_the_label_changes_the_logits(item_run):
     assert not bool(tf.reduce_all(tf.abs(logits[0] - logits[2]) < 1e-4))
 
 
+def test_a_labelled_run_keeps_the_items_label_in_mind_at_every_step(item_run):
+    import numpy as np
+
+    from textgen.model.label_memory import MEMORY_LAYER
+    from textgen.model.network import forward_from_state
+    from textgen.model.numpy_step import NumpyStep
+    from textgen.model.one_step import OneStep
+
+    run = item_run
+    assert run.config.model.label_memory == 2  # hard, soft
+    hard, soft = (item_prefix(run.labels, label) for label in ("hard", "soft"))
+    text = "K" + soft + "lmna lm" + ITEM_END + "\n" + hard + "KT 79" + ITEM_END + ITEM_START + "ao"
+    ids = run.generator.tokenizer.encode_text(text)[None]
+    memory = run.model.get_layer(MEMORY_LAYER)
+    in_mind, _ = memory(tf.constant(ids))
+    rows = memory.rows().numpy()
+    expected = [0] * 2 + [2] * 8 + [0] * 3 + [1] * 6 + [0] * 4  # none, soft, cleared, hard, ...
+    assert len(expected) == ids.shape[1]
+    np.testing.assert_array_equal(in_mind.numpy()[0], rows[expected])
+    # one token at a time (in process and in NumPy) and a window split in two agree with it
+    whole = run.model(tf.constant(ids)).numpy()[0]
+    one_step, numpy_step = OneStep(run.model), NumpyStep(run.folder.numpy_weights_file)
+    state, numpy_state = one_step.zero_state(1), numpy_step.zero_state()
+    for t, token in enumerate(ids[0]):
+        logits, state = one_step(tf.constant([token]), state)
+        numpy_logits, numpy_state = numpy_step.step(int(token), numpy_state)
+        np.testing.assert_allclose(logits.numpy()[0], whole[t], atol=1e-4)
+        np.testing.assert_allclose(numpy_logits, whole[t], atol=1e-4)
+    first, state = forward_from_state(run.model, tf.constant(ids[:, :5]), one_step.zero_state(1))
+    second, _ = forward_from_state(run.model, tf.constant(ids[:, 5:]), state)
+    np.testing.assert_allclose(np.concatenate([first[0], second[0]]), whole, atol=1e-4)
+
+
+def test_without_label_input_or_labels_a_model_has_no_label_memory(tmp_path, trained_runs):
+    corpus = _kinds_corpus(tmp_path / "kinds.jsonl", count=100)
+    config = tiny_config(corpus, epochs=1, steps_per_epoch=2).with_overrides(
+        data={"label_field": "kind"}, model={"label_input": False}
+    )
+    run_dir = textgen.train(config, run_dir=tmp_path / "run", log=lambda _: None, verbose=0)
+    run = textgen.load_run(run_dir, xla=False)
+    assert run.labels and run.config.model.label_memory == 0
+    assert "label_memory" not in {layer.name for layer in run.model.layers}
+    assert trained_runs.loaded("char", "lstm").config.model.label_memory == 0  # no labels
+
+
 def test_unknown_labels_and_labels_for_unlabelled_runs_fail_in_one_line(item_run, trained_runs):
     with pytest.raises(ConfigError, match=r"unknown label 'pink'; this run knows: hard, soft"):
         item_run.generate([""], label="pink")
@@ -241,7 +286,7 @@ def test_litert_export_writes_whole_items_of_a_label(item_run, tmp_path):
 
 def test_info_and_evaluate_describe_items(item_run):
     info = run_cli("info", "--run-dir", item_run.folder.path).output
-    assert "hard (150), soft (150)" in info
+    assert "hard (150), soft (150)" in info and "the label at every step" in info
     report = json.loads(
         run_cli("evaluate", "--run-dir", item_run.folder.path, "--samples", 6, "--json").output
     )

@@ -136,6 +136,11 @@ class ModelConfig:
     # Chrono-initialized gate biases (textgen.model.network.ChronoBias): LSTM/GRU units start with
     # memories of 1..memory_span steps; 0: Keras' initialization ("Chrono initialization").
     memory_span: int = setting(100, "Chrono-init gates to remember 1..N steps (0: off).")
+    # An item's label added to every step's input (textgen.model.label_memory; "The label at
+    # every step"): `label_input` asks for it, `label_memory` records how many labels the
+    # model keeps (set from the corpus when a run starts; 0: the label's token only).
+    label_input: bool = setting(True, "Feed an item's label at every step (runs with labels).")
+    label_memory: int = 0
 
     @property
     def logits_scale(self) -> float:
@@ -154,6 +159,10 @@ class ModelConfig:
         _positive("units", self.units)
         _positive("embedding_dim", self.embedding_dim)
         _positive("embedding_init", self.embedding_init)
+        _check(
+            isinstance(self.label_memory, int) and self.label_memory >= 0,
+            f"label_memory must be an integer >= 0, got {self.label_memory!r}",
+        )
         _positive("logits_init", self.logits_init, allow_none=True)
         _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
         _check(

@@ -63,6 +63,23 @@ def item_prefix(labels: list[str], label: str | None) -> str:
     return ITEM_START + (label_token(labels, label) if label else "")
 
 
+def token_roles(tokens: list[str]) -> list[int]:
+    """What each id does to the label a model with a label memory keeps in mind
+    (`textgen.model.network.LabelMemory`), for a vocabulary's `tokens` (id 0, [UNK],
+    implicit): 0 keeps it, -1 (an item's start or end marker) clears it, k >= 1 (the k-th
+    label's token) sets it to label k."""
+    roles = [0]
+    for token in tokens:
+        code = ord(token) if len(token) == 1 else -1
+        if token in (ITEM_START, ITEM_END):
+            roles.append(-1)
+        elif LABEL_BASE <= code < LABEL_BASE + MAX_LABELS:
+            roles.append(code - LABEL_BASE + 1)
+        else:
+            roles.append(0)
+    return roles
+
+
 def parse_source(source: str) -> tuple[str | None, str]:
     """(label, path) of a source given as LABEL=PATH, else (None, source)."""
     name, sep, path = source.partition("=")

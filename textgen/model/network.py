@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from textgen.core.config import ModelConfig
 from textgen.model.fused import FusedGRU, FusedLSTM
+from textgen.model.label_memory import MEMORY_LAYER, LabelMemory
 
 # LSTM and GRU train with a cuDNN-style fused loop on CPUs (textgen.model.fused) and keep
 # Keras' own cuDNN path on GPUs; the weights are Keras' either way.
@@ -48,8 +49,12 @@ class ChronoBias(keras.initializers.Initializer):
         return {"span": self.span, "seed": self.seed}
 
 
-def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
-    """ids (batch, time) int32 -> next-token logits (batch, time, vocab)."""
+def build_model(
+    vocab_size: int, config: ModelConfig, roles: list[int] | None = None
+) -> keras.Model:
+    """ids (batch, time) int32 -> next-token logits (batch, time, vocab). A model with a
+    label memory (`config.label_memory` labels) needs each id's `roles`
+    (`textgen.data.items.token_roles`)."""
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     scale = config.embedding_init
     x = keras.layers.Embedding(
@@ -58,6 +63,13 @@ def build_model(vocab_size: int, config: ModelConfig) -> keras.Model:
         embeddings_initializer=keras.initializers.RandomUniform(-scale, scale),
         name="embedding",
     )(ids)
+    if config.label_memory:
+        if roles is None or len(roles) != vocab_size:
+            raise ValueError("a model with a label memory needs one role per id")
+        memory = LabelMemory(
+            roles, config.label_memory, config.embedding_dim, scale, name=MEMORY_LAYER
+        )
+        x = keras.layers.Add(name="with_label")([x, memory(ids)[0]])
     gates = {}
     if config.memory_span and config.cell != "rnn":
         gates = {"bias_initializer": ChronoBias(config.memory_span)}
@@ -85,12 +97,17 @@ def forward_from_state(
     """The model's forward pass starting from `state` instead of zeros.
 
     ids (batch, time) -> logits (batch, time, vocab) and the state after the last token.
-    State: one tuple per layer, `(h, c)` for LSTM and `(h,)` otherwise (as `OneStep`).
-    Stateful training (truncated backpropagation through time) carries it across windows.
+    State: one tuple per layer, `(h, c)` for LSTM and `(h,)` otherwise, then `(label,)`
+    with a label memory (as `OneStep`). Stateful training (truncated backpropagation
+    through time) carries it across windows.
     """
     layers = {layer.name: layer for layer in model.layers}
     x = layers["embedding"](ids)
     final, outputs = [], []
+    if MEMORY_LAYER in layers:
+        *state, (held,) = state
+        vectors, last = layers[MEMORY_LAYER](ids, initial=held)
+        x = x + vectors
     for i, layer_state in enumerate(state):
         x, *layer_final = layers[f"rnn_{i}"](x, initial_state=list(layer_state), training=training)
         final.append(tuple(layer_final))
@@ -99,6 +116,8 @@ def forward_from_state(
         outputs.append(x)
     if SKIP_LAYER in layers:
         x = layers[SKIP_LAYER](outputs)
+    if MEMORY_LAYER in layers:
+        final.append((last,))
     return layers["logits"](x), tuple(final)
 
 

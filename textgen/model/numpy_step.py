@@ -25,6 +25,7 @@ CELL_KINDS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "rnn"}
 def write_weights(model, path: str | os.PathLike, checkpoint: str) -> None:
     """Save the Keras `model`'s weights for `NumpyStep` at `path` (atomically), recording
     that they are those of `checkpoint` (its file name prefix, e.g. ckpt-200)."""
+    from textgen.model.label_memory import MEMORY_LAYER
     from textgen.model.network import SKIP_LAYER
 
     cells = [layer.cell for layer in model.layers if hasattr(layer, "cell")]
@@ -34,6 +35,10 @@ def write_weights(model, path: str | os.PathLike, checkpoint: str) -> None:
             arrays[f"layer{index}_{name}"] = weight.numpy()
     head = model.get_layer("logits")
     arrays["head_kernel"], arrays["head_bias"] = head.kernel.numpy(), head.bias.numpy()
+    if MEMORY_LAYER in {layer.name for layer in model.layers}:
+        memory = model.get_layer(MEMORY_LAYER)
+        arrays["label_roles"] = np.asarray(memory.roles, np.int32)
+        arrays["label_rows"] = memory.rows().numpy()
     meta = {
         "format": FORMAT,
         "checkpoint": checkpoint,
@@ -52,7 +57,8 @@ class NumpyStep:
     """One token at a time through the network, weights from `write_weights`'s archive.
 
     `step(token, state) -> (logits (vocab,), state)`; the state is a tuple with one tuple
-    per layer, `(h, c)` for an LSTM and `(h,)` otherwise (1-D float32 arrays).
+    per layer, `(h, c)` for an LSTM and `(h,)` otherwise, then `(label,)` with a label
+    memory (1-D float32 arrays).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -71,16 +77,27 @@ class NumpyStep:
             for i in range(len(self.kinds))
         ]
         self.head = arrays["head_kernel"], arrays["head_bias"]
+        self.memory = None
+        if "label_roles" in arrays:  # each id's role, each role's vector
+            self.memory = arrays["label_roles"], arrays["label_rows"]
 
     def zero_state(self) -> tuple:
         state = []
         for kind, (_, recurrent, _) in zip(self.kinds, self.layers):
             zeros = np.zeros(recurrent.shape[0], np.float32)
             state.append((zeros, zeros) if kind == "lstm" else (zeros,))
+        if self.memory is not None:
+            state.append((np.zeros(self.memory[1].shape[1], np.float32),))
         return tuple(state)
 
     def step(self, token: int, state: tuple) -> tuple[np.ndarray, tuple]:
         x = self.embedding[token]  # (embedding_dim,)
+        label = ()
+        if self.memory is not None:  # the label in mind, added to the input
+            roles, rows = self.memory  # as `label_memory.step_memory`
+            role = int(roles[token])
+            label = (state[-1][0] if role == 0 else rows[max(role, 0)],)
+            x = x + label[0]
         new_state, outputs = [], []
         for kind, (kernel, recurrent, bias), layer_state in zip(self.kinds, self.layers, state):
             h = layer_state[0]
@@ -103,4 +120,4 @@ class NumpyStep:
         if self.skip:
             x = np.concatenate(outputs)
         kernel, bias = self.head
-        return x @ kernel + bias, tuple(new_state)
+        return x @ kernel + bias, tuple(new_state) + ((label,) if label else ())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from textgen.model.label_memory import MEMORY_LAYER, step_memory
 from textgen.model.network import SKIP_LAYER
 
 
@@ -16,7 +17,8 @@ class OneStep(tf.Module):
     once per loop (`read_weights`, then `step`): a generation loop then runs a handful
     of ops per layer per token, which is what bounds its speed at batch 1. The maths is
     Keras' (tests hold it equal to the model). State: a tuple with one tuple per layer,
-    `(h, c)` for LSTM and `(h,)` otherwise.
+    `(h, c)` for LSTM and `(h,)` otherwise, then `(label,)` if the model has a label
+    memory (`textgen.model.label_memory`).
     """
 
     # The Keras layers are held, not tracked: a SavedModel saves their weights once, as
@@ -28,7 +30,9 @@ class OneStep(tf.Module):
         self.cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
         self.kinds = [_cell_kind(cell) for cell in self.cells]
         self.head = model.get_layer("logits")
-        self.skip = SKIP_LAYER in {layer.name for layer in model.layers}
+        names = {layer.name for layer in model.layers}
+        self.skip = SKIP_LAYER in names
+        self.memory = model.get_layer(MEMORY_LAYER) if MEMORY_LAYER in names else None
         # `frozen` (an export, whose weights no longer change): the kernels transposed
         # once, here, for the feature-major step, which then reads only these.
         self.frozen_kernels = None
@@ -53,13 +57,16 @@ class OneStep(tf.Module):
                 else [w.value for w in cell.weights[:2]]
             )
             served += [*kernels, cell.weights[2].value]
-        return served + [w.value for w in self.head.weights]
+        memory = [self.memory.table.value] if self.memory is not None else []
+        return served + [w.value for w in self.head.weights] + memory
 
     def zero_state(self, batch_size: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
         state = []
         for cell in self.cells:
             sizes = cell.state_size if isinstance(cell.state_size, list) else [cell.state_size]
             state.append(tuple(tf.zeros([batch_size, size]) for size in sizes))
+        if self.memory is not None:
+            state.append((tf.zeros([batch_size, self.memory.dim]),))
         return tuple(state)
 
     def read_weights(self, feature_major: bool = False) -> tuple:
@@ -81,7 +88,10 @@ class OneStep(tf.Module):
             else:  # (stacking the kernels would copy megabytes per call: slower)
                 layers.append((kernel, recurrent, column(bias)))
         head = (tf.convert_to_tensor(self.head.kernel), tf.convert_to_tensor(self.head.bias))
-        return tf.convert_to_tensor(self.embedding.embeddings), tuple(layers), head
+        memory = ()
+        if self.memory is not None:  # each id's role, each role's vector
+            memory = (tf.constant(self.memory.roles, tf.int32), self.memory.rows())
+        return tf.convert_to_tensor(self.embedding.embeddings), tuple(layers), head, memory
 
     def step(
         self, weights: tuple, ids: tf.Tensor, state: tuple, feature_major: bool = False
@@ -95,15 +105,21 @@ class OneStep(tf.Module):
         the batch-major step faster. The maths is the same; the sums of a product may
         round differently in the last bit.
         """
-        embeddings, layers, _ = weights
+        embeddings, layers, _, memory = weights
+        x = tf.gather(embeddings, ids)  # (batch, embedding_dim)
+        label = ()
+        if memory:  # the label in mind, added to the input
+            held = state[-1][0]
+            held = tf.transpose(held) if feature_major else held
+            x = x + (held := step_memory(*memory, ids, held))
+            label = ((tf.transpose(held) if feature_major else held),)
         if feature_major:
             axis = 0
-            x = tf.transpose(tf.gather(embeddings, ids))  # (embedding_dim, batch)
+            x = tf.transpose(x)  # (embedding_dim, batch)
             project = lambda x, kernel_t: tf.matmul(kernel_t, x)  # noqa: E731
             add_bias = tf.add  # biases are columns
         else:
             axis = 1
-            x = tf.gather(embeddings, ids)  # (batch, embedding_dim)
             project = tf.matmul
             add_bias = tf.nn.bias_add
         new_state = []
@@ -125,13 +141,14 @@ class OneStep(tf.Module):
             else:
                 x = tf.tanh(add_bias(project(x, w[0]) + project(h, w[1]), w[2]))
             new_state.append((x,))
+        new_state += [label] if label else []
         return self.head_logits(weights, tuple(new_state), feature_major), tuple(new_state)
 
     def head_logits(self, weights: tuple, state: tuple, feature_major: bool = False) -> tf.Tensor:
         """The logits (batch, vocab) that `step` gave with `state` (the same ops: the same
         numbers), from its layers' outputs."""
         head_kernel, head_bias = weights[2]
-        outputs = [layer_state[0] for layer_state in state]
+        outputs = [layer_state[0] for layer_state in state[: len(self.kinds)]]
         x = tf.concat(outputs, axis=0 if feature_major else 1) if self.skip else outputs[-1]
         if feature_major:  # (batch, vocab) either way
             return tf.matmul(x, head_kernel, transpose_a=True) + head_bias

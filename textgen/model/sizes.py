@@ -9,8 +9,10 @@ from textgen.core.errors import ConfigError
 
 
 def state_sizes(config: ModelConfig) -> list[list[int]]:
-    """Per layer, the sizes of its state tensors: [units, units] for LSTM, else [units]."""
-    return [[config.units] * (2 if config.cell == "lstm" else 1)] * config.layers
+    """Per layer, the sizes of its state tensors: [units, units] for LSTM, else [units];
+    then [embedding_dim] with a label memory."""
+    sizes = [[config.units] * (2 if config.cell == "lstm" else 1)] * config.layers
+    return sizes + ([[config.embedding_dim]] if config.label_memory else [])
 
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -19,6 +21,7 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 def parameter_count(vocab_size: int, config: ModelConfig) -> int:
     """Weights of `build_model(vocab_size, config)`, computed without building it."""
     count = vocab_size * config.embedding_dim + config.head_inputs * vocab_size + vocab_size
+    count += config.label_memory * config.embedding_dim
     inputs = config.embedding_dim
     for _ in range(config.layers):
         biases = 2 if config.cell == "gru" else 1  # GRU (reset_after): two bias vectors

@@ -21,7 +21,8 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
         (
             "model",
             f"{m.layers} x {m.cell.upper()}({m.units}), embedding {m.embedding_dim}, "
-            f"dropout {m.dropout}{', skip connections' if m.skip_connections else ''}",
+            f"dropout {m.dropout}{', skip connections' if m.skip_connections else ''}"
+            f"{', the label at every step' if m.label_memory else ''}",
         ),
         ("parameters", f"{parameter_count(vocab.size, m):,}"),
         ("level", f"{d.level}{' (lowercased)' if d.lowercase else ''}, vocabulary {vocab.size}"),

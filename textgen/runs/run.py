@@ -23,6 +23,7 @@ class Run(Sampler):
     """
 
     def __init__(self, folder: RunFolder, weights: str = "best", xla: bool = True):
+        from textgen.data.items import token_roles
         from textgen.model.network import build_model
 
         folder.require_complete()
@@ -30,7 +31,7 @@ class Run(Sampler):
         self.folder = folder
         self.config = folder.load_config()
         self.vocab = folder.load_vocab()
-        self.model = build_model(self.vocab.size, self.config.model)
+        self.model = build_model(self.vocab.size, self.config.model, token_roles(self.vocab.tokens))
         self.weights_path = folder.weights_path(weights)
         check_files_match(folder, self.model, self.weights_path)
         _restore_weights(self.model, self.weights_path)

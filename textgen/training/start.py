@@ -21,6 +21,7 @@ import tensorflow as tf
 import textgen
 from textgen.core.config import RunConfig
 from textgen.core.errors import ConfigError, CorpusError, RunError
+from textgen.data.items import token_roles
 from textgen.data.prepared import prepare_data
 from textgen.model.sizes import check_memory
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
@@ -177,6 +178,10 @@ def _new_run(config: RunConfig, run_dir, root, cluster: Cluster, vocab=None, ext
             "or choose another --run-dir"
         )
     prepared = prepare_data(config, vocab=vocab, extend=extend)
+    # A new model keeps its items' labels in mind if asked; a fine-tune if its parent does.
+    fine_tune = vocab is not None or extend is not None
+    if config.model.label_input and (config.model.label_memory or not fine_tune):
+        config.model.label_memory = max(token_roles(prepared.vocab.tokens))
     check_memory(config, prepared.vocab.size)
     folder = (
         RunFolder(run_dir) if run_dir else RunFolder.create(root, RunFolder.default_name(config))

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from textgen.core.config import RunConfig
 from textgen.core.errors import RunError
+from textgen.data.items import token_roles
 from textgen.data.windows import stateful_dataset, stream_windows_per_pass, training_dataset
 from textgen.generate.generator import Generator
 from textgen.model.network import build_model, forward_from_state
@@ -74,7 +75,7 @@ class Trainer:
         self.steps_per_epoch = train_cfg.steps_per_epoch or self.windows_per_pass
 
         with self.strategy.scope():
-            self.model = build_model(data.vocab.size, config.model)
+            self.model = build_model(data.vocab.size, config.model, token_roles(data.vocab.tokens))
             self.optimizer = self._optimizer(self.steps_per_epoch * train_cfg.epochs)
         # Progress, as variables so a checkpoint carries it: outside the strategy's scope,
         # each worker keeps its own (equal) copy and reads it without a collective.

@@ -1,0 +1,77 @@
+"""The label of the item being read, added to every step's input (runs with labels).
+
+An item starts with its label's token, which a recurrent state forgets within a few
+dozen steps, so a sample asked for one kind drifts into the commoner kind. A model with a
+label memory keeps the item's label as a vector, set by the label's token, cleared by an
+item marker, and added to each token's embedding: the label is an input at every step
+(docs/experiments.md, "The label at every step"). It is a function of the tokens read, so
+it needs no second input anywhere: training reads it from each window (from zero at the
+window's start), and generation carries it as one more state, which every sampler, the
+export and the state it hands back already carry.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+MEMORY_LAYER = "label_memory"
+
+
+@keras.saving.register_keras_serializable(package="textgen")
+class LabelMemory(keras.layers.Layer):
+    """ids (batch, time) -> the label vector in mind at each step (batch, time, dim), and
+    the last step's (batch, dim).
+
+    `roles` (one per id, `textgen.data.items.token_roles`): 0 keeps the label, -1 clears
+    it, k >= 1 sets label k, whose vector is row k - 1 of `table`. No label: zeros.
+    `initial` (batch, dim): the vector in mind before the window (default zeros).
+    """
+
+    def __init__(self, roles, labels: int, dim: int, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.roles, self.labels, self.dim, self.scale = list(roles), labels, dim, scale
+
+    def build(self, input_shape):
+        init = keras.initializers.RandomUniform(-self.scale, self.scale)
+        self.table = self.add_weight(shape=(self.labels, self.dim), initializer=init, name="table")
+
+    def rows(self) -> tf.Tensor:
+        """The vector of each role's label, (labels + 1, dim): row 0 (no label) zeros."""
+        return tf.concat([tf.zeros([1, self.dim]), tf.convert_to_tensor(self.table)], 0)
+
+    def call(self, ids, initial=None):
+        roles = tf.gather(tf.constant(self.roles, tf.int32), ids)  # (batch, time)
+        setter = roles != 0
+        batch, time = tf.shape(ids)[0], tf.shape(ids)[1]
+        # The steps from one setting token to the next are one segment; a segment's role is
+        # its first token's (0 in the segment before a window's first setting token).
+        count = tf.cumsum(tf.cast(setter, tf.int32), axis=1)
+        segment = tf.range(batch)[:, None] * (time + 1) + count
+        role_of = tf.math.unsorted_segment_sum(
+            tf.where(setter, roles, 0), segment, batch * (time + 1)
+        )
+        role = tf.gather(role_of, segment)  # (batch, time): 0 none yet, -1 cleared, k label k
+        vectors = tf.gather(self.rows(), tf.maximum(role, 0))
+        if initial is not None:
+            vectors = tf.where((role == 0)[..., None], initial[:, None, :], vectors)
+        return vectors, vectors[:, -1]
+
+    def compute_output_spec(self, ids, initial=None):
+        shape = tuple(ids.shape)
+        return (
+            keras.KerasTensor(shape + (self.dim,), "float32"),
+            keras.KerasTensor((shape[0], self.dim), "float32"),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(roles=self.roles, labels=self.labels, dim=self.dim, scale=self.scale)
+        return config
+
+
+def step_memory(roles: tf.Tensor, rows: tf.Tensor, ids: tf.Tensor, held: tf.Tensor) -> tf.Tensor:
+    """One step of the memory: the vector (batch, dim) in mind after reading `ids` (batch,)
+    with `held` in mind before (as `LabelMemory` over a window)."""
+    role = tf.gather(roles, ids)
+    return tf.where((role != 0)[:, None], tf.gather(rows, tf.maximum(role, 0)), held)
