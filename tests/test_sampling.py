@@ -139,7 +139,17 @@ def test_gumbel_noise_equals_a_reference_hash_for_any_seed_and_step():
             for part in (stream, seed >> 32, seed):
                 key = _fmix32(key ^ (part & 0xFFFFFFFF))
             for token in range(vocab):
-                bits = _fmix32(key ^ _fmix32((token * 0x61C88647) & 0xFFFFFFFF)) >> 8
-                uniform = (bits + 0.5) / 2**24
+                bits = _fmix32(key ^ _fmix32((token * 0x61C88647) & 0xFFFFFFFF)) >> 9
+                uniform = (bits + 0.5) / 2**23
                 expected = -math.log(-math.log(uniform))
                 assert got[s, row, token] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_the_noise_is_finite_where_the_hashs_bits_are_all_ones():
+    # seed 1, step 375: token 374's hash has 24 one bits on top, which in float32 made
+    # u = 1 and an infinite noise (the token chosen whatever its probability, or NaN)
+    from textgen.generate.reference import gumbel_noise as reference_noise
+
+    noise = gumbel_noise(tf.constant([[1, 0]], tf.int64), tf.constant(375), 400).numpy()[0]
+    assert np.isfinite(noise).all() and noise[374] == noise.max()
+    np.testing.assert_allclose(reference_noise(1, 0, 375, 400), noise, atol=1e-6)

@@ -38,8 +38,8 @@ def gumbel_noise(seed: int, stream: int, step: int, vocab_size: int) -> np.ndarr
     key = _mix32(key ^ u32(seed))
     ids = np.arange(vocab_size, dtype=np.uint64)
     token = _mix32((ids * np.uint64(0x61C88647)) & _MASK)
-    bits = _mix32(key ^ token) >> np.uint64(8)
-    uniform = (bits.astype(np.float32) + np.float32(0.5)) / np.float32(1 << 24)
+    bits = _mix32(key ^ token) >> np.uint64(9)
+    uniform = (bits.astype(np.float32) + np.float32(0.5)) / np.float32(1 << 23)
     return -np.log(-np.log(uniform))
 
 

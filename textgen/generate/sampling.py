@@ -54,9 +54,10 @@ def gumbel_noise(
     key = _mix32(_xor(key, _u32(seed)))  # (..., batch)
     ids = tf.cast(tf.range(vocab_size), tf.uint32)
     token = _mix32(ids * tf.constant(0x61C88647, tf.uint32))  # (vocab,)
-    bits = _shr(_mix32(_xor(key[..., None], token)), tf.constant(8, tf.uint32))
-    # bits: (..., batch, vocab), 24 random bits each
-    uniform = (tf.cast(bits, tf.float32) + 0.5) / float(1 << 24)  # in (0, 1)
+    bits = _shr(_mix32(_xor(key[..., None], token)), tf.constant(9, tf.uint32))
+    # bits: (..., batch, vocab), 23 random bits each, so that bits + 0.5 is exact in
+    # float32 and u stays below 1 (with 24, the largest rounded to 1: infinite noise)
+    uniform = (tf.cast(bits, tf.float32) + 0.5) / float(1 << 23)  # in (0, 1)
     # -log(-log(u)), the negations written as products with -1 (exact): without XLA,
     # Grappler fuses Neg-Log-Neg-Log into one _UnaryOpsComposition op that runs ~4x slower.
     return tf.math.log(tf.math.log(uniform) * -1.0) * -1.0

@@ -28,8 +28,8 @@ function gumbelNoise(seed, stream, step, vocabSize) {
   const noise = new Float32Array(vocabSize);
   for (let id = 0; id < vocabSize; id++) {
     const token = mix32(Math.imul(id, 0x61c88647) >>> 0);
-    const bits = mix32((key ^ token) >>> 0) >>> 8;
-    const uniform = Math.fround((bits + 0.5) / 16777216);
+    const bits = mix32((key ^ token) >>> 0) >>> 9;
+    const uniform = Math.fround((bits + 0.5) / 8388608);
     noise[id] = Math.fround(-Math.log(Math.fround(-Math.log(uniform))));
   }
   return noise;
