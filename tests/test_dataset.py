@@ -1,6 +1,7 @@
 import numpy as np
 
 from textgen.data.windows import (
+    LabelsBefore,
     make_windows,
     split_input_target,
     training_dataset,
@@ -79,3 +80,28 @@ def test_stateful_batches_continue_each_stream_where_the_last_batch_ended():
         np.testing.assert_array_equal(y0, x0 + 1)
     np.testing.assert_array_equal(batches[0][0][:, 0], [0, 50, 100, 150])
     np.testing.assert_array_equal(batches[per_pass][0], batches[0][0])  # the next pass
+
+
+def test_windows_with_labels_carry_the_label_in_mind_before_each_window():
+    # each position's id is the position itself, so a window's first id says where it starts
+    rng = np.random.default_rng(0)
+    ids = np.arange(3000, dtype=np.int32)
+    roles = rng.choice([0, 0, 0, 0, 0, -1, 1, 2, 3], size=3000).tolist()
+
+    def in_mind(position: int) -> int:  # the last setting token before it, by hand
+        for earlier in range(position - 1, -1, -1):
+            if roles[earlier]:
+                return max(roles[earlier], 0)
+        return 0
+
+    labels = LabelsBefore(ids, roles)
+    batches = training_dataset(ids, seq_len=29, batch_size=8, seed=3, labels=labels).take(20)
+    validation = validation_dataset(ids, seq_len=29, batch_size=8, labels=labels)
+    checked = 0
+    for (inputs, before), targets in [*batches, *validation]:
+        np.testing.assert_array_equal(inputs.numpy()[:, 1:], targets.numpy()[:, :-1])
+        for row, label in zip(inputs.numpy(), before.numpy()):
+            assert label == in_mind(int(row[0]))
+            checked += int(label != 0)
+    assert checked > 100
+    assert labels(np.array([0])).tolist() == [0]

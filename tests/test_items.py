@@ -162,7 +162,8 @@ def test_the_label_changes_the_logits(item_run):
 def test_a_labelled_run_keeps_the_items_label_in_mind_at_every_step(item_run):
     import numpy as np
 
-    from textgen.model.label_memory import MEMORY_LAYER
+    from textgen.data.windows import LabelsBefore
+    from textgen.model.label_memory import MEMORY_LAYER, window_inputs
     from textgen.model.network import forward_from_state
     from textgen.model.numpy_step import NumpyStep
     from textgen.model.one_step import OneStep
@@ -178,8 +179,14 @@ def test_a_labelled_run_keeps_the_items_label_in_mind_at_every_step(item_run):
     expected = [0] * 2 + [2] * 8 + [0] * 3 + [1] * 6 + [0] * 4  # none, soft, cleared, hard, ...
     assert len(expected) == ids.shape[1]
     np.testing.assert_array_equal(in_mind.numpy()[0], rows[expected])
+    # a training window that starts inside an item is given the label in mind before it
+    before = LabelsBefore(ids[0], memory.roles)(np.arange(len(expected)))
+    assert [max(label, 0) for label in [0] + expected[:-1]] == before.tolist()
+    for start in (5, 14):
+        late, _ = memory(tf.constant(ids[:, start:]), tf.constant(before[start : start + 1]))
+        np.testing.assert_array_equal(late.numpy()[0], rows[expected[start:]])
     # one token at a time (in process and in NumPy) and a window split in two agree with it
-    whole = run.model(tf.constant(ids)).numpy()[0]
+    whole = run.model(window_inputs(run.model, tf.constant(ids))).numpy()[0]
     one_step, numpy_step = OneStep(run.model), NumpyStep(run.folder.numpy_weights_file)
     state, numpy_state = one_step.zero_state(1), numpy_step.zero_state()
     for t, token in enumerate(ids[0]):

@@ -1,4 +1,9 @@
-"""Token ids -> (input, target) windows -> shuffled, batched, prefetched tf.data pipelines."""
+"""Token ids -> (input, target) windows -> shuffled, batched, prefetched tf.data pipelines.
+
+With `labels` (a `LabelsBefore`, for a model with a label memory) each window's input is
+(its ids, the label in mind before its first token), so the label of an item that began
+before the window is known from the window's first token on, as in generation.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,32 @@ def make_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
     )
 
 
+class LabelsBefore:
+    """The label in mind just before any position of a text's `ids`: that of the last
+    token before it that sets or clears one (`textgen.data.items.token_roles`), 0 (none)
+    if none does or it clears. Holds only those tokens' positions and labels."""
+
+    CHUNK = 1 << 24  # ids read at a time (the text may be a large memory-mapped array)
+
+    def __init__(self, ids: np.ndarray, roles: list[int]):
+        roles = np.asarray(roles, np.int32)
+        positions, labels = [], []
+        for start in range(0, len(ids), self.CHUNK):
+            role = roles[np.asarray(ids[start : start + self.CHUNK])]
+            setting = np.flatnonzero(role)
+            positions.append(setting + start)
+            labels.append(np.maximum(role[setting], 0))
+        self.positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+        self.labels = np.concatenate(labels).astype(np.int32) if labels else np.zeros(0, np.int32)
+
+    def __call__(self, starts: np.ndarray) -> np.ndarray:
+        """The label in mind before each of the positions `starts` (int32, their shape)."""
+        last = np.searchsorted(self.positions, starts) - 1  # the last setting token before
+        if not len(self.labels):
+            return np.zeros(np.shape(starts), np.int32)
+        return np.where(last >= 0, self.labels[np.maximum(last, 0)], 0).astype(np.int32)
+
+
 # Batches ready ahead of the step. A fixed number, not AUTOTUNE: reading a batch is a
 # NumPy index (microseconds), so autotuning has nothing to tune, and its background
 # threads made an old iterator's destruction (when the garbage collector frees it, e.g.
@@ -34,7 +65,12 @@ def _options() -> tf.data.Options:
 
 
 def training_dataset(
-    ids: np.ndarray, seq_len: int, batch_size: int, seed: int, start_step: int = 0
+    ids: np.ndarray,
+    seq_len: int,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    labels: LabelsBefore | None = None,
 ) -> tf.data.Dataset:
     """Endless batches of (inputs, targets), (batch, seq_len) int32, reshuffled each pass.
 
@@ -52,6 +88,9 @@ def training_dataset(
     def read_windows(indices: np.ndarray) -> np.ndarray:
         return np.asarray(ids[indices[:, None] * window + offsets], np.int32)
 
+    def read_labels(indices: np.ndarray) -> np.ndarray:
+        return labels(indices * window)
+
     def window_indices(steps: tf.Tensor) -> tf.Tensor:
         passes, positions = steps // num_windows, steps % num_windows
         seed_column = tf.fill(tf.shape(steps), tf.constant(seed, tf.int64))
@@ -59,11 +98,16 @@ def training_dataset(
         max_index = tf.constant(num_windows - 1, tf.int64)
         return tf.raw_ops.RandomIndexShuffle(index=positions, seed=seeds, max_index=max_index)
 
-    def batch_of_windows(steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def batch_of_windows(steps: tf.Tensor) -> tuple:
         indices = window_indices(steps)
         windows = tf.numpy_function(read_windows, [indices], tf.int32, stateful=False)
         windows.set_shape([batch_size, window])
-        return split_input_target(windows)
+        inputs, targets = split_input_target(windows)
+        if labels is None:
+            return inputs, targets
+        before = tf.numpy_function(read_labels, [indices], tf.int32, stateful=False)
+        before.set_shape([batch_size])
+        return (inputs, before), targets
 
     dataset = (
         tf.data.Dataset.counter(start=start_step * batch_size)
@@ -111,13 +155,17 @@ def stateful_dataset(
     return dataset.with_options(options)
 
 
-def validation_dataset(ids: np.ndarray, seq_len: int, batch_size: int) -> tf.data.Dataset:
+def validation_dataset(
+    ids: np.ndarray, seq_len: int, batch_size: int, labels: LabelsBefore | None = None
+) -> tf.data.Dataset:
     """One pass over the validation windows, in order, the last batch possibly smaller."""
     windows = make_windows(ids, seq_len)
-    dataset = (
-        tf.data.Dataset.from_tensor_slices(windows)
-        .batch(batch_size)
-        .map(split_input_target)
-        .prefetch(PREFETCH)
-    )
+    if labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(windows).batch(batch_size)
+        dataset = dataset.map(split_input_target)
+    else:
+        before = labels(np.arange(len(windows)) * (seq_len + 1))
+        dataset = tf.data.Dataset.from_tensor_slices((windows, before)).batch(batch_size)
+        dataset = dataset.map(lambda w, b: ((w[:, :-1], b), w[:, 1:]))
+    dataset = dataset.prefetch(PREFETCH)
     return dataset.with_options(_options())

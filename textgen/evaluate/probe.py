@@ -123,6 +123,7 @@ def probe_accuracy(model, vocab, examples: Sequence[ProbeExample]) -> dict[int, 
     All examples of one distance have the same token count, so each distance is one batch.
     """
     from textgen.data.tokenizers import Tokenizer
+    from textgen.model.label_memory import window_inputs
 
     tokenizer = Tokenizer(vocab)
     by_distance: dict[int, list[ProbeExample]] = {}
@@ -132,7 +133,7 @@ def probe_accuracy(model, vocab, examples: Sequence[ProbeExample]) -> dict[int, 
     for distance, group in sorted(by_distance.items()):
         ids = np.stack([tokenizer.encode_text(example.prompt) for example in group])
         answers = np.array([tokenizer.encode_text(example.answer)[0] for example in group])
-        logits = model(ids, training=False)[:, -1, :]  # (batch, vocab)
+        logits = model(window_inputs(model, ids), training=False)[:, -1, :]  # (batch, vocab)
         accuracy[distance] = float(np.mean(np.argmax(logits, axis=-1) == answers))
     return accuracy
 

@@ -1,12 +1,12 @@
 """`textgen export --format litert`: the model's one-token step as a LiteRT (TFLite) file.
 
-The file has one signature, `step`: `ids` int32 [1] and `state` float32 [1, S] in,
-`logits` float32 [1, vocab] and `state` out (S: every layer's state, then the label in
-mind on a run with labels, concatenated; zeros to start). Tokenizing, sampling and detokenizing are a short loop around it
-(`textgen.export.litert_sampler` is the reference, `web/textgen.js` the same in JavaScript):
-LiteRT's builtin ops have no string ops, and one call per token streams for free. (The
-loop in Python over the interpreter runs faster than TensorFlow's in-process generator
-at batch 1: docs/experiments.md, "LiteRT and the web".)
+The file has one signature, `step`: `ids` int32 [1] and `state` float32 [1, S] in, `logits`
+float32 [1, vocab] and `state` out (S: every layer's state, then the label in mind on a run
+with labels, concatenated; zeros to start). Tokenizing, sampling and detokenizing are a
+short loop around it (`textgen.export.litert_sampler` is the reference, `web/textgen.js` the
+same in JavaScript): LiteRT's builtin ops have no string ops, and one call per token streams
+for free. (The loop in Python over the interpreter runs faster than TensorFlow's in-process
+generator at batch 1: docs/experiments.md, "LiteRT and the web".)
 
 The folder: `model.tflite`, `vocab.json` (the run's), and `textgen.json`: what the loop
 needs besides the weights (level, start id, state size, per-token glue flags, the

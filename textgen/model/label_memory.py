@@ -5,9 +5,10 @@ dozen steps, so a sample asked for one kind drifts into the commoner kind. A mod
 label memory keeps the item's label as a vector, set by the label's token, cleared by an
 item marker, and added to each token's embedding: the label is an input at every step
 (docs/experiments.md, "The label at every step"). It is a function of the tokens read, so
-it needs no second input anywhere: training reads it from each window (from zero at the
-window's start), and generation carries it as one more state, which every sampler, the
-export and the state it hands back already carry.
+it needs no second input in generation, which carries it as one more state (every
+sampler, the export and the state it hands back already carry states). Training windows
+begin anywhere in an item, so the Keras model takes, beside the ids, the label in mind
+before each window (`textgen.data.windows.LabelsBefore`; `window_inputs` for callers).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class LabelMemory(keras.layers.Layer):
 
     `roles` (one per id, `textgen.data.items.token_roles`): 0 keeps the label, -1 clears
     it, k >= 1 sets label k, whose vector is row k - 1 of `table`. No label: zeros.
-    `initial` (batch, dim): the vector in mind before the window (default zeros).
+    Before the window: the label `before` (batch,) (0: none), or the vector `initial`
+    (batch, dim) (a carried state); default none.
     """
 
     def __init__(self, roles, labels: int, dim: int, scale: float = 1.0, **kwargs):
@@ -41,7 +43,7 @@ class LabelMemory(keras.layers.Layer):
         """The vector of each role's label, (labels + 1, dim): row 0 (no label) zeros."""
         return tf.concat([tf.zeros([1, self.dim]), tf.convert_to_tensor(self.table)], 0)
 
-    def call(self, ids, initial=None):
+    def call(self, ids, before=None, initial=None):
         roles = tf.gather(tf.constant(self.roles, tf.int32), ids)  # (batch, time)
         setter = roles != 0
         batch, time = tf.shape(ids)[0], tf.shape(ids)[1]
@@ -54,6 +56,8 @@ class LabelMemory(keras.layers.Layer):
         )
         role = tf.gather(role_of, segment)  # (batch, time): 0 none yet, -1 cleared, k label k
         vectors = self._vectors(tf.maximum(role, 0))
+        if before is not None:
+            initial = self._vectors(before[:, None])[:, 0]
         if initial is not None:
             vectors = tf.where((role == 0)[..., None], initial[:, None, :], vectors)
         return vectors, vectors[:, -1]
@@ -66,7 +70,7 @@ class LabelMemory(keras.layers.Layer):
             return tf.gather(self.rows(), index)
         return tf.einsum("btl,ld->btd", tf.one_hot(index, self.labels + 1), self.rows())
 
-    def compute_output_spec(self, ids, initial=None):
+    def compute_output_spec(self, ids, before=None, initial=None):
         shape = tuple(ids.shape)
         return (
             keras.KerasTensor(shape + (self.dim,), "float32"),
@@ -84,3 +88,13 @@ def step_memory(roles: tf.Tensor, rows: tf.Tensor, ids: tf.Tensor, held: tf.Tens
     with `held` in mind before (as `LabelMemory` over a window)."""
     role = tf.gather(roles, ids)
     return tf.where((role != 0)[:, None], tf.gather(rows, tf.maximum(role, 0)), held)
+
+
+def window_inputs(model, ids, before=None):
+    """What `model` reads for windows of `ids` (batch, time): the ids, and with a label
+    memory the label in mind before each window (`before`, default none)."""
+    if MEMORY_LAYER not in {layer.name for layer in model.layers}:
+        return ids
+    if before is None:
+        before = tf.zeros([tf.shape(ids)[0]], tf.int32)
+    return ids, before

@@ -63,13 +63,16 @@ def build_model(
         embeddings_initializer=keras.initializers.RandomUniform(-scale, scale),
         name="embedding",
     )(ids)
-    if config.label_memory:
+    inputs = ids
+    if config.label_memory:  # (ids, the label in mind before each window)
         if roles is None or len(roles) != vocab_size:
             raise ValueError("a model with a label memory needs one role per id")
+        before = keras.Input(shape=(), dtype="int32", name="label_before")
         memory = LabelMemory(
             roles, config.label_memory, config.embedding_dim, scale, name=MEMORY_LAYER
         )
-        x = keras.layers.Add(name="with_label")([x, memory(ids)[0]])
+        x = keras.layers.Add(name="with_label")([x, memory(ids, before)[0]])
+        inputs = [ids, before]
     gates = {}
     if config.memory_span and config.cell != "rnn":
         gates = {"bias_initializer": ChronoBias(config.memory_span)}
@@ -88,7 +91,7 @@ def build_model(
         x = keras.layers.Concatenate(name=SKIP_LAYER)(outputs)
     head_init = keras.initializers.VarianceScaling(config.logits_scale**2, "fan_avg", "uniform")
     logits = keras.layers.Dense(vocab_size, kernel_initializer=head_init, name="logits")(x)
-    return keras.Model(ids, logits, name=f"textgen_{config.cell}")
+    return keras.Model(inputs, logits, name=f"textgen_{config.cell}")
 
 
 def forward_from_state(
@@ -106,7 +109,7 @@ def forward_from_state(
     final, outputs = [], []
     if MEMORY_LAYER in layers:
         *state, (held,) = state
-        vectors, last = layers[MEMORY_LAYER](ids, initial=held)
+        vectors, last = layers[MEMORY_LAYER](ids, initial=held)  # (the state carries it)
         x = x + vectors
     for i, layer_state in enumerate(state):
         x, *layer_final = layers[f"rnn_{i}"](x, initial_state=list(layer_state), training=training)

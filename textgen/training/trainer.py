@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from textgen.core.config import RunConfig
 from textgen.core.errors import RunError
+from textgen.data import windows
 from textgen.data.items import token_roles
-from textgen.data.windows import stateful_dataset, stream_windows_per_pass, training_dataset
 from textgen.generate.generator import Generator
 from textgen.model.network import build_model, forward_from_state
 from textgen.model.sizes import state_sizes
@@ -68,14 +68,15 @@ class Trainer:
         seq_len, batch = config.data.seq_len, train_cfg.batch_size
         # Stateful: windows in order, state carried; one pass = every stream's windows once.
         self.windows_per_pass = (
-            stream_windows_per_pass(len(data.train_ids), seq_len, batch)
+            windows.stream_windows_per_pass(len(data.train_ids), seq_len, batch)
             if train_cfg.stateful
             else data.num_windows // batch
         )
         self.steps_per_epoch = train_cfg.steps_per_epoch or self.windows_per_pass
 
         with self.strategy.scope():
-            self.model = build_model(data.vocab.size, config.model, token_roles(data.vocab.tokens))
+            self.roles = token_roles(data.vocab.tokens)
+            self.model = build_model(data.vocab.size, config.model, self.roles)
             self.optimizer = self._optimizer(self.steps_per_epoch * train_cfg.epochs)
         # Progress, as variables so a checkpoint carries it: outside the strategy's scope,
         # each worker keeps its own (equal) copy and reads it without a collective.
@@ -163,14 +164,14 @@ class Trainer:
         resumed run rebuilds its iterator at the restored step instead of checkpointing
         it (a multi-worker iterator cannot be checkpointed).
         """
-        cfg, seq_len = self.config.train, self.config.data.seq_len
-        ids = self.data.train_ids
+        cfg, seq_len, ids = self.config.train, self.config.data.seq_len, self.data.train_ids
         if cfg.stateful:
-            dataset = stateful_dataset(ids, seq_len, cfg.batch_size, start_step=start_step)
-        else:
-            dataset = training_dataset(
-                ids, seq_len, cfg.batch_size, cfg.seed, start_step=start_step
-            )
+            dataset = windows.stateful_dataset(ids, seq_len, cfg.batch_size, start_step=start_step)
+        else:  # (a label memory: each window with the label in mind before it)
+            memory = self.config.model.label_memory
+            labels = windows.LabelsBefore(ids, self.roles) if memory else None
+            batch = cfg.batch_size
+            dataset = windows.training_dataset(ids, seq_len, batch, cfg.seed, start_step, labels)
         return iter(self.strategy.experimental_distribute_dataset(dataset))
 
     # -- the compiled steps -----------------------------------------------------------
