@@ -93,7 +93,7 @@ def step_memory(roles: tf.Tensor, rows: tf.Tensor, ids: tf.Tensor, held: tf.Tens
 def window_inputs(model, ids, before=None):
     """What `model` reads for windows of `ids` (batch, time): the ids, and with a label
     memory the label in mind before each window (`before`, default none)."""
-    if MEMORY_LAYER not in {layer.name for layer in model.layers}:
+    if MEMORY_LAYER not in {layer.name for layer in getattr(model, "layers", ())}:
         return ids
     if before is None:
         before = tf.zeros([tf.shape(ids)[0]], tf.int32)
