@@ -437,3 +437,19 @@ def test_label_strength_errors_are_one_line(item_run):
     ):
         result = run_cli("sample", "--run-dir", run_dir, *args, expect=2)
         assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("labels", [3, 70])  # a one-hot product, a gather (many labels)
+def test_the_label_memory_sets_keeps_and_clears_the_label_by_hand(labels):
+    import numpy as np
+
+    from textgen.model.label_memory import LabelMemory
+
+    roles = [0, 0, -1, 1, 2, labels]  # ids 0-1 keep, 2 clears, 3.. set labels 1, 2, last
+    ids = np.array([[0, 3, 1, 1, 4, 2, 0, 5, 1], [1, 1, 5, 0, 2, 3, 0, 0, 1]], np.int32)
+    memory = LabelMemory(roles, labels, 4)
+    vectors, last = memory(tf.constant(ids), tf.constant([2, 0]))  # rows begun: 2, none
+    expected = [[2, 1, 1, 1, 2, 0, 0, labels, labels], [0, 0, labels, labels, 0, 1, 1, 1, 1]]
+    rows = memory.rows().numpy()
+    np.testing.assert_allclose(vectors.numpy(), rows[np.array(expected)], atol=1e-6)
+    np.testing.assert_allclose(last.numpy(), rows[[labels, 1]], atol=1e-6)
