@@ -14,16 +14,14 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
 
     config, vocab = folder.load_config(), folder.load_vocab()
     m, d, t, corpus = config.model, config.data, config.train, config.corpus
+    extras = [("skip connections", m.skip_connections), ("the label at every step", m.label_memory)]
+    model = f"{m.layers} x {m.cell.upper()}({m.units}), embedding {m.embedding_dim}, "
+    model += ", ".join([f"dropout {m.dropout}"] + [name for name, on in extras if on])
     rows = [
         ("run", str(folder.path)),
         ("textgen", config.textgen_version),
         ("preset", config.preset or "-"),
-        (
-            "model",
-            f"{m.layers} x {m.cell.upper()}({m.units}), embedding {m.embedding_dim}, "
-            f"dropout {m.dropout}{', skip connections' if m.skip_connections else ''}"
-            f"{', the label at every step' if m.label_memory else ''}",
-        ),
+        ("model", model),
         ("parameters", f"{parameter_count(vocab.size, m):,}"),
         ("level", f"{d.level}{' (lowercased)' if d.lowercase else ''}, vocabulary {vocab.size}"),
         ("corpus", ", ".join(corpus.get("sources", []))),
