@@ -90,10 +90,16 @@ def step_memory(roles: tf.Tensor, rows: tf.Tensor, ids: tf.Tensor, held: tf.Tens
     return tf.where((role != 0)[:, None], tf.gather(rows, tf.maximum(role, 0)), held)
 
 
+def memory_of(model) -> LabelMemory | None:
+    """The model's label memory, None if it has none (or is no Keras model)."""
+    layers = {layer.name: layer for layer in getattr(model, "layers", ())}
+    return layers.get(MEMORY_LAYER)
+
+
 def window_inputs(model, ids, before=None):
     """What `model` reads for windows of `ids` (batch, time): the ids, and with a label
     memory the label in mind before each window (`before`, default none)."""
-    if MEMORY_LAYER not in {layer.name for layer in getattr(model, "layers", ())}:
+    if memory_of(model) is None:
         return ids
     if before is None:
         before = tf.zeros([tf.shape(ids)[0]], tf.int32)

@@ -25,7 +25,7 @@ CELL_KINDS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "rnn"}
 def write_weights(model, path: str | os.PathLike, checkpoint: str) -> None:
     """Save the Keras `model`'s weights for `NumpyStep` at `path` (atomically), recording
     that they are those of `checkpoint` (its file name prefix, e.g. ckpt-200)."""
-    from textgen.model.label_memory import MEMORY_LAYER
+    from textgen.model.label_memory import memory_of
     from textgen.model.network import SKIP_LAYER
 
     cells = [layer.cell for layer in model.layers if hasattr(layer, "cell")]
@@ -35,8 +35,8 @@ def write_weights(model, path: str | os.PathLike, checkpoint: str) -> None:
             arrays[f"layer{index}_{name}"] = weight.numpy()
     head = model.get_layer("logits")
     arrays["head_kernel"], arrays["head_bias"] = head.kernel.numpy(), head.bias.numpy()
-    if MEMORY_LAYER in {layer.name for layer in model.layers}:
-        memory = model.get_layer(MEMORY_LAYER)
+    memory = memory_of(model)
+    if memory is not None:
         arrays["label_roles"] = np.asarray(memory.roles, np.int32)
         arrays["label_rows"] = memory.rows().numpy()
     meta = {

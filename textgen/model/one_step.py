@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from textgen.model.label_memory import MEMORY_LAYER, step_memory
+from textgen.model.label_memory import memory_of, step_memory
 from textgen.model.network import SKIP_LAYER
 
 
@@ -30,9 +30,8 @@ class OneStep(tf.Module):
         self.cells = [layer.cell for layer in model.layers if isinstance(layer, keras.layers.RNN)]
         self.kinds = [_cell_kind(cell) for cell in self.cells]
         self.head = model.get_layer("logits")
-        names = {layer.name for layer in model.layers}
-        self.skip = SKIP_LAYER in names
-        self.memory = model.get_layer(MEMORY_LAYER) if MEMORY_LAYER in names else None
+        self.skip = SKIP_LAYER in {layer.name for layer in model.layers}
+        self.memory = memory_of(model)
         # `frozen` (an export, whose weights no longer change): the kernels transposed
         # once, here, for the feature-major step, which then reads only these.
         self.frozen_kernels = None

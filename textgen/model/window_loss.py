@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.data.windows import LabelsBefore, stateful_dataset, validation_dataset
-from textgen.model.label_memory import MEMORY_LAYER
+from textgen.model.label_memory import memory_of
 from textgen.model.network import forward_from_state
 
 
@@ -59,7 +59,7 @@ class WindowLoss:
     def _batch_sums(self, ids: np.ndarray, seq_len: int):
         """(loss sum, token count) of each batch of windows."""
         if self.state_sizes is None:
-            memory = {layer.name: layer for layer in self.model.layers}.get(MEMORY_LAYER)
+            memory = memory_of(self.model)
             labels = LabelsBefore(ids, memory.roles) if memory is not None else None
             for inputs, targets in validation_dataset(ids, seq_len, self.batch_size, labels):
                 yield self._step(inputs, targets)
