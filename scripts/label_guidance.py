@@ -39,6 +39,8 @@ from items_experiment import label_classifier, stdlib_names_and_docstrings
 
 import textgen
 from textgen.core.config import RunConfig
+from textgen.data.corpus import load_corpus
+from textgen.data.items import parse_items
 from textgen.generate.generator import Generator
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.numpy_run import NumpyRun
@@ -103,18 +105,20 @@ def corpora(out: Path) -> list[Path]:
     ]
 
 
-def train(corpus_file: Path, out: Path, steps: int, label: str = "memory") -> textgen.Run:
+def train(corpus_file: Path, out: Path, steps: int, label: str, seed: int = 0) -> textgen.Run:
     config = RunConfig().with_overrides(
         data={"sources": [str(corpus_file)], "label_field": "label", "seq_len": 64,
               "data_dir": str(out / "data")},
         model={"cell": "gru", "layers": 2, "units": 128, "label_input": label == "memory"},
-        train={"epochs": 1, "steps_per_epoch": steps, "batch_size": 64, "sample_length": 0},
+        train={"epochs": 1, "steps_per_epoch": steps, "batch_size": 64, "sample_length": 0,
+               "seed": seed},
     )  # fmt: skip
     started = time.perf_counter()
-    run_dir = textgen.train(config, run_dir=out / f"{corpus_file.stem}-{steps}-{label}",
+    name = f"{corpus_file.stem}-{steps}-{label}" + (f"-seed{seed}" if seed else "")
+    run_dir = textgen.train(config, run_dir=out / name,
                             log=lambda _: None, verbose=0)  # fmt: skip
     seconds = time.perf_counter() - started
-    print(f"\n### {corpus_file.stem}, {steps} steps, label {label} ({seconds:.0f} s)")
+    print(f"\n### {corpus_file.stem}, {steps} steps, label {label}, seed {seed} ({seconds:.0f} s)")
     return textgen.load_run(run_dir, xla=False)
 
 
@@ -123,13 +127,26 @@ def distinct_2(texts: list[str]) -> float:
     return len(set(grams)) / max(len(grams), 1)
 
 
-def read_as(classifier, accuracy: float, known: set[str], by_label: dict[str, list[str]]):
-    """Per label, the share of its samples the classifier reads as it (and over the
-    classifier's held-out accuracy), as table cells; novelty and distinct-2 of them all."""
+def recalls(run: textgen.Run, classifier) -> dict[str, float]:
+    """Per label, the share of its held-out real items the classifier reads as it."""
+    corpus = load_corpus(run.config.data)
+    held_out = [i for i in parse_items(corpus.validation, run.labels) if i.label]
+    return {
+        label: sum(classifier.classify(i.text) == label for i in held_out if i.label == label)
+        / max(sum(i.label == label for i in held_out), 1)
+        for label in run.labels
+    }
+
+
+def read_as(classifier, accuracy: float, known: set[str], by_label: dict[str, list[str]],
+            recall: dict[str, float]):  # fmt: skip
+    """Per label, the share of its samples the classifier reads as it, over the
+    classifier's held-out accuracy (and over its recall of that label's real items), as
+    table cells; novelty and distinct-2 of them all."""
     cells, texts_all = [], []
     for label, texts in by_label.items():
         share = sum(classifier.classify(t) == label for t in texts) / len(texts)
-        cells.append(f"{share:.0%} ({share / accuracy:.2f})")
+        cells.append(f"{share:.0%} ({share / accuracy:.2f}; {share / recall[label]:.2f})")
         texts_all += texts
     novelty = sum(t not in known for t in texts_all) / len(texts_all)
     return cells, novelty, distinct_2(texts_all)
@@ -138,9 +155,13 @@ def read_as(classifier, accuracy: float, known: set[str], by_label: dict[str, li
 def measure(run: textgen.Run, samples: int) -> None:
     classifier, accuracy, known = label_classifier(run)
     sampler = NumpyRun(run.folder)
-    print(f"classifier on held-out items: {accuracy:.1%}")
-    print("| strength | " + " | ".join(f"read as {x} (/ held-out)" for x in run.labels)
-          + " | novelty | distinct-2 vs 1 |")  # fmt: skip
+    recall = recalls(run, classifier)
+    print(
+        f"classifier on held-out items: {accuracy:.1%}; by label "
+        + ", ".join(f"{label} {share:.1%}" for label, share in recall.items())
+    )
+    heads = [f"read as {x} (/ held-out; / its recall)" for x in run.labels]
+    print("| strength | " + " | ".join(heads) + " | novelty | distinct-2 vs 1 |")
     print("|---:|" + "---:|" * (len(run.labels) + 2))
     base = None
     for strength in STRENGTHS:
@@ -149,7 +170,7 @@ def measure(run: textgen.Run, samples: int) -> None:
                                     seed=0, label=label, label_strength=strength)
             for label in run.labels
         }  # fmt: skip
-        cells, novelty, d2 = read_as(classifier, accuracy, known, by_label)
+        cells, novelty, d2 = read_as(classifier, accuracy, known, by_label, recall)
         base = base or d2
         print(f"| {strength:g} | " + " | ".join(cells) + f" | {novelty:.0%} | {d2 / base:.2f} |")
         if strength in (1.0, STRENGTHS[-1]):
@@ -205,15 +226,23 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/textgen-guidance")
     parser.add_argument("--label", nargs="+", choices=("token", "memory"),
                         default=["token", "memory"])  # fmt: skip
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds")
+    parser.add_argument("--corpora", nargs="+", choices=("code-licence", "docstring-comment"),
+                        default=["code-licence", "docstring-comment"])  # fmt: skip
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for corpus_file in corpora(out):
+        if corpus_file.stem not in args.corpora:
+            continue
         for steps in args.steps:
             for label in args.label:
-                run = train(corpus_file, out, steps, label)
-                measure(run, args.samples)
-        speed(run)
+                for seed in args.seeds:
+                    run = train(corpus_file, out, steps, label, seed)
+                    measure(run, args.samples)
+        if not args.no_speed:
+            speed(run)
 
 
 if __name__ == "__main__":

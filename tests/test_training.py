@@ -69,6 +69,29 @@ def test_resume_continues_where_it_stopped_and_matches_an_unbroken_run(tmp_path,
     assert [r["val_loss"] for r in part_rows] == [r["val_loss"] for r in whole_rows]
 
 
+def test_weight_decay_shrinks_the_weights_and_resumes_exactly(tmp_path, corpus_file):
+    quiet = {"log": lambda _: None, "verbose": 0}
+    runs = {}
+    for decay in (0.0, 0.3):
+        config = tiny_config(corpus_file, epochs=2, weight_decay=decay)
+        runs[decay] = textgen.train(config, run_dir=tmp_path / f"decay{decay}", **quiet)
+    weights = {
+        d: {w.path: w.numpy() for w in textgen.load_run(r).model.weights} for d, r in runs.items()
+    }
+    kernels = [p for p in weights[0.0] if "kernel" in p]
+    assert kernels
+    norm = lambda d, paths: sum(float(np.sum(weights[d][p] ** 2)) for p in paths)  # noqa: E731
+    assert norm(0.3, kernels) < 0.9 * norm(0.0, kernels)
+    assert RunFolder(runs[0.3]).load_config().train.weight_decay == 0.3
+    # Resumed, AdamW ends where an unbroken run does.
+    part = textgen.train(
+        tiny_config(corpus_file, epochs=1, weight_decay=0.3), run_dir=tmp_path / "part", **quiet
+    )
+    textgen.train(run_dir=part, resume=True, epochs=2, **quiet)
+    assert [r["loss"] for r in _rows(part)] == [r["loss"] for r in _rows(runs[0.3])]
+    assert [r["val_loss"] for r in _rows(part)] == [r["val_loss"] for r in _rows(runs[0.3])]
+
+
 def test_new_run_refuses_an_existing_run_folder(trained_runs, corpus_file):
     run_dir = trained_runs("char", "lstm")
     before = sorted(p.name for p in run_dir.rglob("*"))

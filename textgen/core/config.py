@@ -186,6 +186,8 @@ class TrainConfig:
     # With clipnorm (docs/experiments.md, "Chrono initialization").
     learning_rate: float = setting(1e-2, "Adam learning rate.")
     clipnorm: float = setting(5.0, "Clip the global gradient norm (0: off).")
+    # Decoupled weight decay (AdamW; Loshchilov & Hutter 2019) on every weight but biases.
+    weight_decay: float = setting(0.0, "AdamW weight decay (0: Adam).")
     lr_schedule: str = setting("constant", "Learning-rate decay.", LR_SCHEDULES)
     patience: int = setting(3, "Stop after N epochs without improvement (0: off).")
     seed: int = setting(0, "Random seed for weights and data order.")
@@ -207,6 +209,9 @@ class TrainConfig:
         _positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
         _positive("learning_rate", self.learning_rate)
         _check(self.clipnorm >= 0, f"clipnorm must be >= 0 (0 is off), got {self.clipnorm!r}")
+        _check(
+            0 <= self.weight_decay < 1, f"weight_decay must be in [0, 1), got {self.weight_decay!r}"
+        )
         _one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check(
             isinstance(self.patience, int) and self.patience >= 0,

@@ -36,7 +36,8 @@ from textgen.training.interrupts import (
     TrainingDiverged,
     TrainingInterrupted,
 )
-from textgen.training.plan import GUARD, Plan, PlannedDecay, plan_run
+from textgen.training.optimizer import build_optimizer
+from textgen.training.plan import GUARD, plan_run
 
 if TYPE_CHECKING:
     from textgen.data.prepared import PreparedData
@@ -77,7 +78,9 @@ class Trainer:
         with self.strategy.scope():
             self.roles = token_roles(data.vocab.tokens)
             self.model = build_model(data.vocab.size, config.model, self.roles)
-            self.optimizer = self._optimizer(self.steps_per_epoch * train_cfg.epochs)
+            self.optimizer, self.schedule = build_optimizer(
+                config, self.steps_per_epoch * train_cfg.epochs, self.model.trainable_variables
+            )
         # Progress, as variables so a checkpoint carries it: outside the strategy's scope,
         # each worker keeps its own (equal) copy and reads it without a collective.
         self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
@@ -104,22 +107,6 @@ class Trainer:
         )
 
     # -- building blocks ------------------------------------------------------------------
-
-    def _optimizer(self, total_steps: int) -> keras.optimizers.Optimizer:
-        """Adam with the run's learning rate (or cosine schedule) and gradient clipping."""
-        cfg = self.config.train
-        learning_rate = cfg.learning_rate
-        if cfg.minutes or self.config.plan:  # a budget: its plan's schedule (training.plan)
-            learning_rate = self.schedule = PlannedDecay(cfg.learning_rate)
-            if self.config.plan:
-                self.schedule.set(Plan.from_dict(self.config.plan))
-        elif cfg.lr_schedule == "cosine":
-            learning_rate = keras.optimizers.schedules.CosineDecay(
-                cfg.learning_rate, decay_steps=total_steps, alpha=0.1
-            )
-        optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=cfg.clipnorm or None)
-        optimizer.build(self.model.trainable_variables)
-        return optimizer
 
     def _carried_state(self) -> tuple:
         """The RNN state a stateful run carries from window to window, as variables."""
