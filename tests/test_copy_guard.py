@@ -225,9 +225,10 @@ def test_guarded_run_samples_stream_and_evaluate_without_copies(guarded_run):
     assert not any(_copied_spans(s, training_text, 5) for s in guarded)
     assert guarded[0][:4] == free[0][:4]  # the first spans are too short to be copies
     streamed = run.stream("ROMEO:", max_new_tokens=200, temperature=1.0, seed=5, max_copy=5)
-    assert "".join(streamed) == run.generate(
-        ["ROMEO:"], max_new_tokens=200, temperature=1.0, seed=5, max_copy=5
-    )[0]
+    assert (
+        "".join(streamed)
+        == run.generate(["ROMEO:"], max_new_tokens=200, temperature=1.0, seed=5, max_copy=5)[0]
+    )
     # the index was cached in the run's data dir, beside its token ids
     assert list(Path(run.config.data.data_dir).glob("ids/*/copy-guard-5.bits"))
     result = evaluate_run(run, samples=4, sample_tokens=200, sampling={"max_copy": 5})

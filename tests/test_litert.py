@@ -81,18 +81,14 @@ def test_litert_export_refusals_and_errors(trained_runs, tmp_path):
     run_dir = trained_runs("char", "gru")
     result = run_cli("export", "--run-dir", run_dir, "--format", "litert", "--xla", expect=1)
     assert "--xla: only for the SavedModel export" in result.output
-    result = run_cli(
-        "export", "--run-dir", run_dir, "--format", "web", "--max-copy", 8, expect=1
-    )
+    result = run_cli("export", "--run-dir", run_dir, "--format", "web", "--max-copy", 8, expect=1)
     assert "--max-copy: only for the SavedModel export" in result.output
     export_litert(run_dir, export_dir=tmp_path / "a")
     with pytest.raises(ExportError, match="already exists; pass --force"):
         export_litert(run_dir, export_dir=tmp_path / "a")
     result = run_cli("sample", "--litert", tmp_path, expect=1)
     assert "is not a textgen LiteRT export" in result.output
-    result = run_cli(
-        "sample", "--litert", tmp_path / "a", "--repetition-penalty", 1.2, expect=2
-    )
+    result = run_cli("sample", "--litert", tmp_path / "a", "--repetition-penalty", 1.2, expect=2)
     assert "not in LiteRT exports" in result.output
 
 

@@ -347,3 +347,39 @@ def test_a_full_disk_is_one_clear_error_and_keeps_the_last_checkpoint(
     monkeypatch.undo()
     assert RunFolder(run_dir).weights_path("latest") == good
     textgen.train(run_dir=run_dir, resume=True, epochs=2, **quiet)  # and resume works
+
+
+def test_the_last_epochs_weights_averaged_are_kept_only_if_they_validate_better(
+    tmp_path, corpus_file
+):
+    lines = []
+    config = tiny_config(corpus_file, epochs=3, average_last=2)
+    run_dir = textgen.train(config, run_dir=tmp_path / "run", log=lines.append, verbose=0)
+    (said,) = [line for line in lines if "weights averaged" in line]
+    average_loss = float(said.split("validation loss ")[1].split(",")[0])
+    run, rows = textgen.load_run(run_dir), _rows(run_dir)
+    paths = tf.train.get_checkpoint_state(str(RunFolder(run_dir).latest_dir))
+    by_step = {}
+    for path in paths.all_model_checkpoint_paths:  # the epochs' ends: steps 15, 30, 45
+        tf.train.Checkpoint(model=run.model).read(path).expect_partial()
+        by_step[int(path.rsplit("-", 1)[1])] = [w.numpy() for w in run.model.weights]
+    assert sorted(by_step) == [15, 30, 45]
+    average = [(a + b) / 2 for a, b in zip(by_step[30], by_step[45])]
+    best_epoch = min(rows, key=lambda r: r["val_loss"])
+    if average_loss < best_epoch["val_loss"]:
+        assert "kept as the best weights" in said
+        expected = average
+    else:
+        assert "not kept" in said
+        expected = by_step[15 * best_epoch["epoch"]]
+    best = textgen.load_run(run_dir)
+    for weight, value in zip(best.model.weights, expected):
+        np.testing.assert_allclose(weight.numpy(), value, rtol=1e-5, atol=1e-6)
+
+
+def test_average_last_is_checked_against_the_checkpoints_kept():
+    from textgen.core.config import RunConfig
+    from textgen.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="average_last"):
+        RunConfig().with_overrides(train={"average_last": 4, "keep_checkpoints": 3})

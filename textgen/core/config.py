@@ -52,6 +52,12 @@ def _positive(name: str, value: int | float | None, allow_none: bool = False) ->
     )
 
 
+def _count(name: str, value: Any, zero: str = "") -> None:
+    """`value` must be a whole number >= 0 (`zero`: what 0 means, for the message)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    _check(ok, f"{name} must be an integer >= 0{zero}, got {value!r}")
+
+
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     _check(value in allowed, f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
@@ -159,10 +165,7 @@ class ModelConfig:
         _positive("units", self.units)
         _positive("embedding_dim", self.embedding_dim)
         _positive("embedding_init", self.embedding_init)
-        _check(
-            isinstance(self.label_memory, int) and self.label_memory >= 0,
-            f"label_memory must be an integer >= 0, got {self.label_memory!r}",
-        )
+        _count("label_memory", self.label_memory)
         _positive("logits_init", self.logits_init, allow_none=True)
         _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
         _check(
@@ -188,6 +191,9 @@ class TrainConfig:
     clipnorm: float = setting(5.0, "Clip the global gradient norm (0: off).")
     # Decoupled weight decay (AdamW; Loshchilov & Hutter 2019) on every weight but biases.
     weight_decay: float = setting(0.0, "AdamW weight decay (0: Adam).")
+    # At the end, the last N epochs' weights averaged, kept as the best if they validate
+    # better (textgen.training.averaging); at most keep_checkpoints.
+    average_last: int = setting(0, "Average the last N epochs' weights at the end (0: off).")
     lr_schedule: str = setting("constant", "Learning-rate decay.", LR_SCHEDULES)
     patience: int = setting(3, "Stop after N epochs without improvement (0: off).")
     seed: int = setting(0, "Random seed for weights and data order.")
@@ -213,21 +219,17 @@ class TrainConfig:
             0 <= self.weight_decay < 1, f"weight_decay must be in [0, 1), got {self.weight_decay!r}"
         )
         _one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _check(
-            isinstance(self.patience, int) and self.patience >= 0,
-            f"patience must be an integer >= 0 (0 is off), got {self.patience!r}",
-        )
+        _count("patience", self.patience, " (0 is off)")
         _positive("keep_checkpoints", self.keep_checkpoints)
+        _check(
+            isinstance(self.average_last, int) and 0 <= self.average_last <= self.keep_checkpoints,
+            f"average_last must be an integer from 0 (off) to keep_checkpoints "
+            f"({self.keep_checkpoints}), got {self.average_last!r}",
+        )
         _positive("max_minutes", self.max_minutes, allow_none=True)
         _positive("minutes", self.minutes, allow_none=True)
-        _check(
-            isinstance(self.val_tokens, int) and self.val_tokens >= 0,
-            f"val_tokens must be an integer >= 0 (0 is all), got {self.val_tokens!r}",
-        )
-        _check(
-            isinstance(self.sample_length, int) and self.sample_length >= 0,
-            f"sample_length must be >= 0, got {self.sample_length!r}",
-        )
+        _count("val_tokens", self.val_tokens, " (0 is all)")
+        _count("sample_length", self.sample_length)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from textgen.model.sizes import state_sizes
 from textgen.model.window_loss import WindowLoss, loss_figures
 from textgen.runs.folder import RunFolder
 from textgen.runs.run import damaged_checkpoint_message
+from textgen.training.averaging import save_average
 from textgen.training.checkpoints import save_best, save_checkpoint
 from textgen.training.interrupts import (
     SigtermFlag,
@@ -96,7 +97,8 @@ class Trainer:
         self.generator = Generator(self.model, data.vocab)
         # XLA fuses the fused cells' gate maths and the optimizer update (docs/performance.md).
         # Only on the default strategy: no collectives inside.
-        xla = train_cfg.xla and strategy is None
+        self.distributed = strategy is not None
+        xla = train_cfg.xla and not self.distributed
         self._compiled_replica_step = tf.function(self._replica_step, jit_compile=xla)
         self.window_loss = WindowLoss(  # a stateful run is scored with its state carried
             self.model,
@@ -293,7 +295,8 @@ class Trainer:
                     break
             seconds = time.perf_counter() - started
             steps_run = int(self.step) - epoch * self.steps_per_epoch - done_in_epoch
-            self._end_epoch(epoch, seconds, steps_run * tokens_per_step, writer)
+            last = epoch == cfg.epochs - 1 or time.perf_counter() > deadline
+            self._end_epoch(epoch, seconds, steps_run * tokens_per_step, writer, last)
             if cfg.patience and int(self.bad_epochs) >= cfg.patience:
                 self.log(
                     f"Stopping early: validation loss has not improved for "
@@ -306,16 +309,17 @@ class Trainer:
 
     # -- the end of an epoch: validate, save, record, report, sample ---------------------
 
-    def _end_epoch(self, epoch: int, seconds: float, tokens: int, writer) -> None:
+    def _end_epoch(self, epoch: int, seconds: float, tokens: int, writer, last: bool) -> None:
         val_loss = self.validation_loss()
-        improved = self._save_epoch(val_loss)
+        improved = self._save_epoch(val_loss, last)
         row = self._record_epoch(epoch, val_loss, seconds, tokens, writer)
         self._report_epoch(row, val_loss, improved)
         if self.config.train.sample_length:
             self._print_sample(seed=epoch)
 
-    def _save_epoch(self, val_loss: float | None) -> bool:
-        """Save the latest checkpoint, and the best one if validation improved (returned)."""
+    def _save_epoch(self, val_loss: float | None, last: bool = False) -> bool:
+        """Save the latest checkpoint, and the best one if validation improved (returned);
+        after the `last` epoch, the average of the last epochs' weights if it is better."""
         step = int(self.step)
         improved = val_loss is None or val_loss < float(self.best_val_loss)
         # Best first, then latest: a crash in between leaves latest at the previous epoch,
@@ -326,6 +330,8 @@ class Trainer:
             save_best(self.best, self.model, self.folder.numpy_weights_file, step)
         else:
             self.bad_epochs.assign_add(1)
+        if last and self.config.train.average_last > 1 and val_loss is not None:
+            save_average(self, step)
         save_checkpoint(self.latest, step)
         return improved
 
