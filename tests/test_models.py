@@ -138,3 +138,17 @@ def test_chrono_init_sets_the_gru_update_gate_bias():
     assert 0 <= z.min() and z.max() <= np.log(49) and z.std() > 0.3
     assert not bias[0, 64:].any() and not bias[1].any()
     assert not _biases("gru", 0).any()
+
+
+@pytest.mark.parametrize("variational", [False, True])
+def test_variational_dropout_drops_the_same_units_at_every_step(variational):
+    config = ModelConfig(
+        layers=2, units=16, embedding_dim=8, dropout=0.5, variational_dropout=variational
+    )
+    model = build_model(20, config)
+    layer = model.get_layer("dropout_0")
+    kept = layer(tf.ones([4, 30, 16]), training=True).numpy() != 0  # (batch, time, units)
+    same_at_every_step = (kept == kept[:, :1]).all()
+    assert same_at_every_step == variational
+    assert 0.3 < kept.mean() < 0.7  # about half the units, either way
+    assert (layer(tf.ones([4, 30, 16]), training=False).numpy() == 1).all()

@@ -136,6 +136,8 @@ class ModelConfig:
     # None: 8 for an LSTM, 1 otherwise ("The LSTM's logits layer").
     logits_init: float | None = setting(None, "Initial logits range / Glorot's (LSTM 8, else 1).")
     dropout: float = setting(0.1, "Dropout after each recurrent layer, in [0, 1).")
+    # The same units dropped at every step of a window (Gal & Ghahramani 2016), not new ones.
+    variational_dropout: bool = setting(False, "One dropout mask per window, not per step.")
     # The logits layer reads every recurrent layer's output, not only the top one's
     # (Graves 2013; "Skip connections").
     skip_connections: bool = setting(True, "Logits read every recurrent layer's output.")

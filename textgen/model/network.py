@@ -85,7 +85,8 @@ def build_model(
         )
         x = layer(x)[0]  # (the final states are for `forward_from_state`)
         if config.dropout:
-            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+            shape = (None, 1, config.units) if config.variational_dropout else None
+            x = keras.layers.Dropout(config.dropout, noise_shape=shape, name=f"dropout_{i}")(x)
         outputs.append(x)
     if config.skip_connections and config.layers > 1:
         x = keras.layers.Concatenate(name=SKIP_LAYER)(outputs)
