@@ -55,8 +55,10 @@ def curve(run: Path) -> dict:
         points.append((minutes, float(row["val_loss"])))
     budget = (config.get("plan") or {}).get("minutes") or config["train"].get("minutes")
     best = min(points, key=lambda p: p[1])
+    recipe = ", weight decay {:g}".format(config["train"].get("weight_decay") or 0)
+    recipe = recipe if config["train"].get("weight_decay") else ""
     return {"run": run, "preset": config.get("preset"), "budget": budget, "points": points,
-            "best": best}  # fmt: skip
+            "best": best, "recipe": recipe}  # fmt: skip
 
 
 def svg(curves: list[dict], path: Path) -> None:
@@ -104,7 +106,7 @@ def svg(curves: list[dict], path: Path) -> None:
         parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
         m, v = c["best"]
         parts.append(f'<circle cx="{sx(m):.1f}" cy="{sy(v):.1f}" r="4" fill="{colour}"/>')
-        label = f"{c['preset']}, {c['budget']:g} min: {v:.3f}"
+        label = f"{c['preset']}, {c['budget']:g} min{c['recipe']}: {v:.3f}"
         parts.append(f'<text x="{WIDTH - MARGIN}" y="{MARGIN + 16 * index}" text-anchor="end" '
                      f'fill="{colour}">{label}</text>')  # fmt: skip
     parts.append("</svg>")
