@@ -27,8 +27,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "patience": 0,
         },
     },
-    # Word level, under ten minutes on 2 CPU cores: lowercased words, the 6000 most frequent
-    # (the rest read as [UNK], never generated; a smaller softmax is a faster step).
+    # Word level, eight minutes on 2 CPU cores (a time budget): lowercased words, the 6000
+    # most frequent (the rest read as [UNK], never generated; a smaller softmax is a faster
+    # step). Regularised as the shakespeare preset: perplexity 61.9 against 77.9 without.
     "words": {
         "data": {"level": "word", "lowercase": True, "seq_len": 50, "max_vocab": 6000},
         "model": {
@@ -36,15 +37,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "layers": 2,
             "units": 256,
             "embedding_dim": 128,
-            "dropout": 0.1,
+            "dropout": 0.3,
+            "variational_dropout": True,
             "memory_span": 20,
             "skip_connections": False,  # as measured
         },
         "train": {
             "batch_size": 32,
-            "epochs": 8,
+            "minutes": 8.0,
             "learning_rate": 1e-2,
             "lr_schedule": "cosine",
+            "weight_decay": 0.2,
+            "average_last": 2,
             "patience": 0,
         },
     },
