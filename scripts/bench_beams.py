@@ -123,6 +123,9 @@ def main() -> None:
         run = textgen.load_run(run_dir, xla=False)
         prompts = prompts_of(run, args.prompts)
         print(f"{run_dir}: {run.config.data.level}, {len(prompts)} prompts")
+        if not prompts:  # e.g. a run of short items: no held-out line to prompt with
+            print("  no held-out line of 24 or more ASCII characters to prompt with: skipped")
+            continue
         quality(run, prompts, args.length)
         speed(run, prompts, args.length)
         chunks(run, prompts[:8])
