@@ -17,8 +17,11 @@ from textgen.training.plan import (
     MOST_EPOCHS,
     Plan,
     PlannedDecay,
+    epoch_of,
+    epoch_start,
     make_plan,
     plan_lines,
+    replan,
 )
 
 from conftest import run_cli, tiny_config
@@ -60,6 +63,50 @@ def test_the_schedule_holds_the_peak_over_the_timed_steps_then_decays_to_its_flo
     assert rates[-1] == pytest.approx(FLOOR * 0.01)
 
 
+@pytest.mark.parametrize("speed", [0.98, 1.0, 1.25])
+def test_a_replan_ends_the_run_at_the_budget_as_the_steps_so_far_ran(speed):
+    plan = make_plan(20, 10.0, 0.4, 6.0, 13, windows_per_pass=300)
+    step = 3 * plan.steps_per_epoch  # the end of the third epoch
+    rate = plan.seconds_per_step / speed
+    used = 10.0 + (step - 13) * rate + 2 * plan.validation_seconds
+    again = replan(plan, 2, step, used, rate, progress=0.3)
+    finish = used + (again["steps"] - step) * rate + (plan.epochs - 2) * plan.validation_seconds
+    assert 20 * 60 - END_SECONDS - rate <= finish <= 20 * 60 - END_SECONDS
+    assert (again["steps"] > plan.steps) == (speed > 1)  # a faster machine: more steps
+    assert again["step"] == step and again["progress"] == 0.3
+    slow = replan(plan, 2, step, 1150.0, rate, progress=0.3)  # nearly all the time gone
+    last_epoch = slow["steps"] - (plan.epochs - 1) * plan.steps_per_epoch
+    assert last_epoch == plan.steps_per_epoch // 2  # shortened, to half an epoch at most
+
+
+def test_a_replanned_schedule_goes_on_from_where_it_was_to_its_floor_at_the_new_end():
+    plan = make_plan(20, 10.0, 0.4, 6.0, 13, windows_per_pass=300)
+    schedule = PlannedDecay(0.01)
+    schedule.set(plan)
+    step = 3 * plan.steps_per_epoch
+    before = float(schedule(step))
+    again = replan(plan, 2, step, 400.0, 0.3, progress=float(schedule.done(step)))
+    plan = Plan.from_dict({**plan.to_dict(), "replans": [again]})
+    schedule.set(plan, step)
+    assert float(schedule(step)) == pytest.approx(before, rel=1e-5)  # no jump
+    assert float(schedule(again["steps"])) == pytest.approx(FLOOR * 0.01)
+    rates = [float(schedule(s)) for s in range(step, again["steps"] + 1, 11)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    schedule.set(plan, step - 1)  # a step before the re-plan: the first plan's stretch
+    assert float(schedule(step)) == pytest.approx(before, rel=1e-5)
+    assert float(schedule.total) == plan.steps
+    per_epoch, epochs = plan.steps_per_epoch, plan.epochs
+    starts = [epoch_start(plan, per_epoch, epoch) for epoch in range(epochs + 2)]
+    assert starts[epochs] == again["steps"] and starts[epochs + 1] == again["steps"] + per_epoch
+    assert starts[epochs - 1] == (epochs - 1) * per_epoch
+    for step in [0, per_epoch - 1, per_epoch, again["steps"] - 1, again["steps"] + 3]:
+        assert (
+            starts[epoch_of(plan, per_epoch, step)]
+            <= step
+            < starts[epoch_of(plan, per_epoch, step) + 1]
+        )
+
+
 @pytest.fixture(scope="module")
 def planned(corpus_file, tmp_path_factory):
     """A run of a 0.15-minute budget, and the lines it logged."""
@@ -75,6 +122,7 @@ def test_a_budget_run_records_its_plan_and_follows_it(planned):
     plan = Plan.from_dict(config["plan"])
     assert config["train"]["epochs"] == plan.epochs
     assert config["train"]["steps_per_epoch"] == plan.steps_per_epoch
+    assert [again["epoch"] for again in plan.replans] == list(range(1, plan.epochs))
     assert any(line.startswith("Plan for 0.15 minutes:") for line in lines)
     assert any(line.startswith("Memory to train about") for line in lines)
     assert lines[-1].startswith("Trained for ") and "of a 0.15-minute budget" in lines[-1]
@@ -82,7 +130,9 @@ def test_a_budget_run_records_its_plan_and_follows_it(planned):
     assert f"0.15 minutes: {plan.steps:,} steps planned" in info
     rows = textgen.load_run(run_dir).folder.read_log()
     stopped = any("time limit" in line for line in lines)  # the guard, on a slow spell
-    assert rows[-1]["step"] == plan.steps or (stopped and rows[-1]["step"] < plan.steps)
+    ends = [epoch_start(plan, plan.steps_per_epoch, e) for e in range(1, plan.epochs + 1)]
+    assert [row["step"] for row in rows] == ends or (stopped and rows[-1]["step"] < ends[-1])
+    assert any(line.startswith("Re-planned: ") for line in lines)
 
 
 def test_a_run_given_a_recorded_plan_and_resumed_trains_what_the_planned_run_trained(

@@ -71,9 +71,11 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
 
 def _budget(plan: dict) -> str:
     """A time budget's plan (textgen.training.plan) in a line."""
+    again = plan.get("replans")
+    replanned = f", re-planned to {again[-1]['steps']:,} at epoch ends" if again else ""
     return (
         f"{plan['minutes']:g} minutes: {plan['steps']:,} steps planned "
-        f"({plan['seconds_per_step'] * 1000:.0f} ms a step as timed)"
+        f"({plan['seconds_per_step'] * 1000:.0f} ms a step as timed){replanned}"
     )
 
 

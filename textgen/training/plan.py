@@ -7,16 +7,21 @@ cosine to its floor at the last planned step. The plan is recorded in the run's 
 (`RunConfig.plan`), so a resumed run follows it rather than a new clock, and a run given a
 recorded plan trains the same steps with the same rates.
 
-A slower or busier spell than the one measured makes the run end later than planned, not
-cut short at a high learning rate; `GUARD` times the budget is the hard stop (validate,
-save), as `max_minutes` is.
+The machine's speed swings by about 10% over minutes, more than a few timed steps can
+foresee, so at each epoch's end but the last the run is re-timed over the steps it has
+trained and the last epoch lengthened or shortened to end at the budget's end, the cosine
+going on from where it is to its floor at the new last step (`replan`). Each re-plan is
+recorded in the plan before that epoch's checkpoint, and a run that finds one recorded
+(resumed, or given the plan) follows it instead of its own clock. A slower spell than
+foreseen makes the run end later than planned, not cut short at a high learning rate;
+`GUARD` times the budget is the hard stop (validate, save), as `max_minutes` is.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import keras
 import tensorflow as tf
@@ -49,13 +54,21 @@ class Plan:
     epochs: int
     steps_per_epoch: int
     passes: float  # over the training windows
+    # at epoch ends: {"epoch", "step", "steps" (the new total), "progress" (the cosine's, at
+    # "step"), "seconds_per_step" (as trained so far), "used_seconds" (of the budget)}
+    replans: tuple[dict, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> Plan:
-        return cls(**values)
+        return cls(**{**values, "replans": tuple(map(dict, values.get("replans", ())))})
+
+    @property
+    def total_steps(self) -> int:
+        """The steps in all, as last re-planned."""
+        return self.replans[-1]["steps"] if self.replans else self.steps
 
     @property
     def estimated_seconds(self) -> float:
@@ -111,23 +124,36 @@ def plan_lines(plan: Plan, memory_bytes: int, started: float) -> list[str]:
 
 
 class PlannedDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """The peak rate for the first `hold` steps, then a cosine to `FLOOR` x peak at step
-    `total`; both are variables, set once the plan is made (until then: the peak)."""
+    """The peak rate until step `start`, then a cosine to `FLOOR` x peak at step `total`,
+    its progress going on from `progress` at `start`: variables, set from the plan (the
+    timed steps, then each re-plan) and until then at the peak."""
 
-    def __init__(self, peak: float, hold: int = 0, total: int = 0):
+    def __init__(self, peak: float):
         self.peak = peak
-        self.hold = tf.Variable(float(hold), trainable=False, dtype=tf.float32)
-        self.total = tf.Variable(float(total), trainable=False, dtype=tf.float32)
+        self.start = tf.Variable(0.0, trainable=False, dtype=tf.float32)
+        self.progress = tf.Variable(0.0, trainable=False, dtype=tf.float32)
+        self.total = tf.Variable(0.0, trainable=False, dtype=tf.float32)
 
-    def set(self, plan: Plan) -> None:
-        self.hold.assign(plan.measured_steps)
-        self.total.assign(plan.steps)
+    def set(self, plan: Plan, step: int = 0) -> None:
+        """The stretch of the plan that `step` is in (its last re-plan at or before it)."""
+        start, progress, total = plan.measured_steps, 0.0, plan.steps
+        for again in plan.replans:
+            if again["step"] <= step:
+                start, progress, total = again["step"], again["progress"], again["steps"]
+        self.start.assign(start)
+        self.progress.assign(progress)
+        self.total.assign(total)
+
+    def done(self, step):
+        """The cosine's progress at `step`, 0 to 1."""
+        step = tf.cast(step, tf.float32)
+        span = tf.maximum(self.total - self.start, 1.0)
+        return tf.clip_by_value(
+            self.progress + (1.0 - self.progress) * (step - self.start) / span, 0.0, 1.0
+        )
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        span = tf.maximum(self.total - self.hold, 1.0)
-        done = tf.clip_by_value((step - self.hold) / span, 0.0, 1.0)
-        cosine = 0.5 * (1.0 + tf.cos(math.pi * done))
+        cosine = 0.5 * (1.0 + tf.cos(math.pi * self.done(step)))
         decayed = self.peak * (FLOOR + (1 - FLOOR) * cosine)
         return tf.where(self.total > 0, decayed, self.peak)
 
@@ -198,7 +224,94 @@ def _sample_seconds(trainer) -> float:
 def budget_report(plan: Plan, seconds: float) -> str:
     """The line that ends a budget run: the time it took against the budget and the plan."""
     estimate = (plan.spent_seconds + plan.estimated_seconds) / 60
+    again = f", re-planned to {plan.total_steps:,} steps" if plan.replans else ""
     return (
         f"Trained for {seconds / 60:.2f} minutes of a {plan.minutes:g}-minute budget "
-        f"(planned: {estimate:.2f})"
+        f"(first plan: {estimate:.2f} minutes for {plan.steps:,} steps{again})"
     )
+
+
+def epoch_start(plan: Plan | None, steps_per_epoch: int, epoch: int) -> int:
+    """The step `epoch` starts at (an epoch past the last: the step the run ends at):
+    equal epochs, but a plan's last epoch ends at its last re-planned step, and epochs
+    given beyond a plan's follow it."""
+    start = epoch * steps_per_epoch
+    if plan is not None and epoch >= plan.epochs:
+        start += plan.total_steps - plan.epochs * steps_per_epoch
+    return start
+
+
+def epoch_of(plan: Plan | None, steps_per_epoch: int, step: int) -> int:
+    """The epoch `step` is in (the step an epoch ends at: the next one)."""
+    epoch = step // steps_per_epoch
+    if plan is not None and epoch >= plan.epochs - 1:  # in or after a re-planned last epoch
+        beyond = step - plan.total_steps
+        epoch = plan.epochs - 1 if beyond < 0 else plan.epochs + beyond // steps_per_epoch
+    return epoch
+
+
+def replan(
+    plan: Plan, epoch: int, step: int, used_seconds: float, seconds_per_step: float, progress
+) -> dict:
+    """The re-plan at the end of `epoch` (not the plan's last), at `step`, before its
+    validation, with `used_seconds` of the budget gone and steps trained at
+    `seconds_per_step`: the last epoch's length that ends the run at the budget's end, at
+    least half an epoch."""
+    left = 60 * plan.minutes - used_seconds - END_SECONDS
+    ends_left = plan.epochs - epoch  # this epoch's end and the later ones: validations
+    trainable = max(0.0, left - ends_left * plan.validation_seconds)
+    fewest = (plan.epochs - 1) * plan.steps_per_epoch + max(1, plan.steps_per_epoch // 2)
+    return {
+        "epoch": epoch + 1,
+        "step": step,
+        "steps": max(fewest, step + int(trainable / seconds_per_step)),
+        "progress": round(float(progress), 6),
+        "seconds_per_step": round(seconds_per_step, 6),
+        "used_seconds": round(used_seconds, 3),
+    }
+
+
+class Replanner:
+    """A planned run's re-plans: at each epoch's end but the last, the one recorded for it
+    or, if none is and the budget holds, one made from this process's steps and clock,
+    recorded, and set."""
+
+    def __init__(self, trainer, planned_now: bool):
+        self.trainer = trainer
+        plan, step = Plan.from_dict(trainer.config.plan), int(trainer.step)
+        before = [again for again in plan.replans if again["step"] <= step]
+        if planned_now or not step:  # the budget's clock: since the process started
+            self.used, self.clock = 0.0, trainer.started
+        else:  # resumed: the budget as used up to the checkpoint (as last recorded)
+            since = before[-1] if before else {
+                "step": plan.measured_steps, "used_seconds": plan.spent_seconds,
+                "seconds_per_step": plan.seconds_per_step,
+            }  # fmt: skip
+            self.used = since["used_seconds"]
+            self.used += (step - since["step"]) * since["seconds_per_step"]
+            self.clock = time.perf_counter()
+        self.seconds, self.steps = 0.0, 0  # trained in this process, as the loop timed it
+        trainer.schedule.set(plan, step)
+
+    def epoch_done(self, epoch: int, seconds: float, steps: int) -> None:
+        """At `epoch`'s end, before its validation and checkpoint: re-plan (or follow the
+        re-plan recorded for it) and set the schedule from it."""
+        self.seconds, self.steps = self.seconds + seconds, self.steps + steps
+        trainer = self.trainer
+        plan, step = Plan.from_dict(trainer.config.plan), int(trainer.step)
+        recorded = any(again["epoch"] == epoch + 1 for again in plan.replans)
+        if epoch >= plan.epochs - 1 or recorded or not trainer.config.train.minutes:
+            trainer.schedule.set(plan, step)  # (a plan kept with its budget given up: kept)
+            return
+        last = plan.replans[-1]["seconds_per_step"] if plan.replans else plan.seconds_per_step
+        rate = self.seconds / self.steps if self.steps >= 10 else last
+        used = self.used + time.perf_counter() - self.clock
+        again = replan(plan, epoch, step, used, rate, trainer.schedule.done(step))
+        plan = replace(plan, replans=(*plan.replans, again))
+        trainer.config.plan = plan.to_dict()
+        trainer.folder.save_config(trainer.config)
+        trainer.schedule.set(plan, step)
+        trainer.log(
+            f"Re-planned: {again['steps']:,} steps in all ({rate * 1000:.0f} ms a step so "
+            f"far, {used / 60:.1f} of {plan.minutes:g} minutes used)"
+        )

@@ -38,7 +38,7 @@ from textgen.training.interrupts import (
     TrainingInterrupted,
 )
 from textgen.training.optimizer import build_optimizer
-from textgen.training.plan import GUARD, plan_run
+from textgen.training.plan import GUARD, Plan, Replanner, epoch_of, epoch_start, plan_run
 
 if TYPE_CHECKING:
     from textgen.data.prepared import PreparedData
@@ -219,10 +219,12 @@ class Trainer:
         """Train until the configured epochs are done or validation stops improving."""
         cfg = self.config.train
         self._restore()
-        if cfg.minutes and not self.config.plan:  # a budget: timed, planned, recorded
+        planned_now = bool(cfg.minutes and not self.config.plan)
+        if planned_now:  # a budget: timed, planned, recorded
             plan_run(self)
+        self.replanner = Replanner(self, planned_now) if self.config.plan else None
         writer = tf.summary.create_file_writer(str(self.folder.tensorboard_dir))
-        start_epoch = int(self.step) // self.steps_per_epoch
+        start_epoch = epoch_of(self._plan(), self.steps_per_epoch, int(self.step))
         if start_epoch >= cfg.epochs:
             self.log(f"All {cfg.epochs} epochs are done; pass --epochs N to train further.")
             return
@@ -266,6 +268,9 @@ class Trainer:
             self.initialize(self.model)
             save_checkpoint(self.latest, 0)
 
+    def _plan(self) -> Plan | None:
+        return Plan.from_dict(self.config.plan) if self.config.plan else None
+
     def _epochs(self, start_epoch: int, writer) -> None:
         cfg = self.config.train
         tokens_per_step = cfg.batch_size * self.config.data.seq_len
@@ -274,17 +279,18 @@ class Trainer:
             deadline = min(deadline, self.started + GUARD * 60 * cfg.minutes)
         for epoch in range(start_epoch, cfg.epochs):
             self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
-            done_in_epoch = int(self.step) - epoch * self.steps_per_epoch
+            first, end = (
+                epoch_start(self._plan(), self.steps_per_epoch, e) for e in (epoch, epoch + 1)
+            )
+            done_in_epoch = int(self.step) - first
             if done_in_epoch == 0:
                 self.loss_sum.assign(0.0)
                 self.loss_steps.assign(0)
-            bar = keras.utils.Progbar(
-                self.steps_per_epoch, verbose=self.verbose, stateful_metrics=["loss"]
-            )
+            bar = keras.utils.Progbar(end - first, verbose=self.verbose, stateful_metrics=["loss"])
             if done_in_epoch:
                 bar.update(done_in_epoch, [("loss", self.epoch_loss())])
             started = time.perf_counter()
-            for i in range(done_in_epoch, self.steps_per_epoch):
+            for i in range(done_in_epoch, end - first):
                 loss = self._train_step(self.iterator)
                 if self._sigterm.received:
                     raise Terminated()
@@ -294,8 +300,10 @@ class Trainer:
                 if time.perf_counter() > deadline:
                     break
             seconds = time.perf_counter() - started
-            steps_run = int(self.step) - epoch * self.steps_per_epoch - done_in_epoch
+            steps_run = int(self.step) - first - done_in_epoch
             last = epoch == cfg.epochs - 1 or time.perf_counter() > deadline
+            if self.replanner and not last:
+                self.replanner.epoch_done(epoch, seconds, steps_run)
             self._end_epoch(epoch, seconds, steps_run * tokens_per_step, writer, last)
             if cfg.patience and int(self.bad_epochs) >= cfg.patience:
                 self.log(
