@@ -178,3 +178,52 @@ def test_steps_given_replace_a_presets_budget_and_minutes_given_keep_it():
     assert train(steps_per_epoch=30).minutes is None
     assert train(minutes=5.0, epochs=3).minutes == 5.0
     assert RunConfig.from_preset("quick").with_overrides(train={"epochs": 3}).train.minutes is None
+
+
+@pytest.mark.slow
+def test_a_budget_run_killed_after_its_replan_resumes_to_the_weights_its_plan_gives(
+    corpus_file, tmp_path
+):
+    """kill -9 in the epoch after a re-plan, then --resume: the run ends with the weights
+    of an unbroken run given the plan the two processes recorded."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cut = tmp_path / "cut"
+    command = [
+        sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus_file),
+        "--run-dir", str(cut), "--minutes", "0.25", "--seq-len", "24", "--units", "24",
+        "--layers", "1", "--embedding-dim", "8", "--batch-size", "8", "--no-xla",
+        "--samples", "0",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        for line in process.stdout:  # the first epoch's end: re-planned, then saved
+            if line.startswith("epoch 1:"):
+                break
+        time.sleep(1.0)  # into the second (last) epoch
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate()
+    finally:
+        process.kill()
+    killed = json.loads((cut / "config.json").read_text())["plan"]
+    assert len(killed["replans"]) == 1
+    done = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    recorded = textgen.load_run(cut).config
+    assert recorded.plan["replans"] == killed["replans"]  # followed, not re-made
+    given = RunConfig.from_dict(recorded.to_dict())
+    whole = textgen.train(given, run_dir=tmp_path / "whole", log=lambda _: None, verbose=0)
+    rows = [textgen.load_run(d).folder.read_log() for d in (cut, whole)]
+    assert [r["step"] for r in rows[0]] == [r["step"] for r in rows[1]]
+    assert rows[0][-1]["step"] == killed["replans"][0]["steps"]
+    a = textgen.load_run(cut, weights="latest", xla=False).model.get_weights()
+    b = textgen.load_run(whole, weights="latest", xla=False).model.get_weights()
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
