@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +66,8 @@ def run_train(corpus: Path, workdir: Path) -> dict:
     started = time.perf_counter()
     marks = {}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+        watcher = threading.Thread(target=_watch_peak, args=(process, marks), daemon=True)
+        watcher.start()
         for line in process.stdout:
             now = time.perf_counter() - started
             if line.startswith("Epoch 1/") and "start" not in marks:
@@ -73,15 +75,27 @@ def run_train(corpus: Path, workdir: Path) -> dict:
             if line.startswith("epoch 1:"):
                 marks["epoch"] = now
                 marks["log"] = line.strip()
+    watcher.join(timeout=1.0)
     if process.returncode:
         raise SystemExit(f"textgen train failed with exit code {process.returncode}")
     marks["total"] = time.perf_counter() - started
     return marks
 
 
-def peak_rss_gb() -> float:
-    """Peak RSS of the largest child so far (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+def _watch_peak(process: subprocess.Popen, marks: dict) -> None:
+    """The child's own peak RSS (VmHWM, GB) while it runs, read every 0.1 s. (Not
+    `RUSAGE_CHILDREN`'s ru_maxrss: it also counts pages a child held at fork time, before
+    its exec, and read 3.47 GB for a 1 MB corpus whose process peaked at 1.2.)"""
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) / 2**20
+                    marks["peak"] = max(marks.get("peak", 0.0), peak)
+        except (OSError, ValueError):  # ended between the poll and the read
+            return
+        time.sleep(0.1)
 
 
 def main() -> None:
@@ -96,7 +110,7 @@ def main() -> None:
             corpus = workdir / f"corpus-{size}.txt"
             write_corpus(corpus, size)
             marks = run_train(corpus, workdir / label.replace(" ", ""))
-            rows.append((label, marks, peak_rss_gb()))  # the big run comes second: its peak
+            rows.append((label, marks, marks.get("peak", float("nan"))))
             print(f"{label}: {marks.get('log', '')}", flush=True)
         print(f"\n{'corpus':>8} {'to start':>9} {'first step':>11} {'total':>7} {'peak RSS':>9}")
         for label, marks, rss in rows:
