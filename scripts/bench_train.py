@@ -69,17 +69,24 @@ def keras_fit(cell: str, ids: np.ndarray, steps: int):
     return run, model
 
 
-def textgen_step(cell: str, ids: np.ndarray, steps: int, folder: str, xla: bool = True):
+def textgen_step(cell: str, ids: np.ndarray, steps: int, folder: str, xla: bool = True, **options):
+    """A timed textgen training step; `options`: `precision`, `units`, `batch`."""
+    batch = options.get("batch", BATCH)
     config = RunConfig().with_overrides(
         data={"seq_len": SEQ_LEN},
         model={
             "cell": cell,
             "layers": benchlib.LAYERS,
-            "units": benchlib.UNITS,
+            "units": options.get("units", benchlib.UNITS),
             "embedding_dim": benchlib.EMBEDDING,
             "dropout": 0.0,
         },
-        train={"batch_size": BATCH, "xla": xla, "sample_length": 0},
+        train={
+            "batch_size": BATCH,
+            "xla": xla,
+            "sample_length": 0,
+            "precision": options.get("precision", "float32"),
+        },  # fmt: skip
     )
     data = PreparedData(benchlib.VOCAB, len(ids) // (SEQ_LEN + 1), ids, ids[:0], {})
     trainer = Trainer(config, RunFolder(folder), data, log=lambda _: None, verbose=0)
@@ -91,7 +98,7 @@ def textgen_step(cell: str, ids: np.ndarray, steps: int, folder: str, xla: bool 
         for _ in range(steps):
             loss = trainer._train_step(trainer.iterator)
         float(loss)
-        return steps * BATCH * SEQ_LEN / (time.perf_counter() - start)
+        return steps * batch * SEQ_LEN / (time.perf_counter() - start)
 
     return run, trainer
 
@@ -154,7 +161,10 @@ def main() -> None:
             variants = {
                 "plain Keras fit": keras_fit(cell, ids, args.steps)[0],
                 "textgen step, no XLA": textgen_step(cell, ids, args.steps, f"{tmp}/a", False)[0],
-                "textgen step (default)": textgen_step(cell, ids, args.steps, f"{tmp}/b")[0],
+                "textgen step, XLA": textgen_step(cell, ids, args.steps, f"{tmp}/b")[0],
+                "textgen step, bfloat16": textgen_step(
+                    cell, ids, args.steps, f"{tmp}/c", precision="bfloat16"
+                )[0],
             }
             rates = benchlib.interleaved(variants, args.rounds)
         base = rates["plain Keras fit"]
@@ -169,7 +179,7 @@ def main() -> None:
             f"  loss after 20 identical steps from the same weights: Keras layers "
             f"{keras_loss:.5f}, textgen layers {textgen_loss:.5f}"
         )
-        textgen_rates[cell] = rates["textgen step (default)"]
+        textgen_rates[cell] = rates["textgen step, XLA"]
     if {"lstm", "gru"} <= textgen_rates.keys():
         print(f"\nGRU / LSTM training chars/s: {textgen_rates['gru'] / textgen_rates['lstm']:.2f}")
 

@@ -31,7 +31,7 @@ def test_reloaded_run_gives_the_same_logits_as_the_trained_model(tmp_path, corpu
     from textgen.data.prepared import prepare_data
     from textgen.training.trainer import Trainer
 
-    config = tiny_config(corpus_file, epochs=1)
+    config = tiny_config(corpus_file, epochs=1, precision="float32")  # bfloat16: test_precision
     folder = RunFolder(tmp_path / "r")
     folder.path.mkdir()
     prepared = prepare_data(config)
@@ -375,6 +375,20 @@ def test_the_last_epochs_weights_averaged_are_kept_only_if_they_validate_better(
     best = textgen.load_run(run_dir)
     for weight, value in zip(best.model.weights, expected):
         np.testing.assert_allclose(weight.numpy(), value, rtol=1e-5, atol=1e-6)
+
+
+def test_the_averages_of_the_last_two_and_three_epochs_are_each_validated(tmp_path, corpus_file):
+    from textgen.evaluate.evaluation import evaluate_run
+
+    lines = []
+    config = tiny_config(corpus_file, epochs=3, average_last=3)
+    run_dir = textgen.train(config, run_dir=tmp_path / "run", log=lines.append, verbose=0)
+    said = [line for line in lines if "weights averaged" in line]
+    assert [line.split(" epochs'")[0] for line in said] == ["The last 2", "The last 3"]
+    averages = [float(line.split("validation loss ")[1].split(",")[0]) for line in said]
+    epochs = [float(row["val_loss"]) for row in _rows(run_dir)]
+    best = textgen.load_run(run_dir, xla=False)  # the best of the epochs and the averages
+    assert evaluate_run(best, samples=0).loss == pytest.approx(min(*epochs, *averages), abs=1e-4)
 
 
 def test_average_last_is_checked_against_the_checkpoints_kept():

@@ -17,6 +17,7 @@ LEVELS = ("char", "word")
 ITEM_MODES = ("lines", "paragraphs")  # how a text file splits into items
 CELLS = ("lstm", "gru", "rnn")
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("auto", "float32", "bfloat16")  # textgen.training.precision
 DEFAULT_WORD_VOCAB = 10000
 MAX_NEW_TOKENS = 4096  # most tokens one `textgen sample` or library call may generate
 EXPORT_MAX_NEW_TOKENS = 1024  # the export's default cap on max_new_tokens per request
@@ -79,10 +80,8 @@ class DataConfig:
     val_fraction: float = setting(0.1, "Tail of each source held out for validation.")
     tfds_manual_dir: str | None = setting(None, "Offline files for tfds: sources.")
     data_dir: str = setting("data", "Cache for corpora and TFDS.")
-    # An item corpus (textgen.data.items): each line or paragraph of a text file is an item;
-    # JSONL/CSV files give one item per record, its text in `text_field` (key or column)
-    # and its label in `label_field`. None: the corpus is one text (a .jsonl source
-    # makes it an item corpus).
+    # Items (textgen.data.items): each line or paragraph of a text file, or each JSONL/CSV
+    # record (its text in `text_field`, its label in `label_field`). None: one text.
     items: str | None = setting(None, "Train on items: lines or paragraphs of text.", ITEM_MODES)
     text_field: str = setting(
         "text",
@@ -99,10 +98,8 @@ class DataConfig:
         _check(bool(self.sources), "give at least one corpus source")
         if self.items is None and any(s.lower().endswith(".jsonl") for s in self.sources):
             self.items = "lines"
-        _check(
-            self.items is None or self.items in ITEM_MODES,
-            f"items must be one of {', '.join(ITEM_MODES)}; got {self.items!r}",
-        )
+        if self.items is not None:
+            _one_of("items", self.items, ITEM_MODES)
         _one_of("level", self.level, LEVELS)
         _positive("max_vocab", self.max_vocab, allow_none=True)
         _positive("seq_len", self.seq_len)
@@ -193,9 +190,9 @@ class TrainConfig:
     clipnorm: float = setting(5.0, "Clip the global gradient norm (0: off).")
     # Decoupled weight decay (AdamW; Loshchilov & Hutter 2019) on every weight but biases.
     weight_decay: float = setting(0.0, "AdamW weight decay (0: Adam).")
-    # At the end, the last N epochs' weights averaged, kept as the best if they validate
-    # better (textgen.training.averaging); at most keep_checkpoints.
-    average_last: int = setting(0, "Average the last N epochs' weights at the end (0: off).")
+    # At the end, the last 2, ..., N epochs' weights averaged, the best kept as the best
+    # weights if it validates better (textgen.training.averaging); N <= keep_checkpoints.
+    average_last: int = setting(0, "Average the last 2..N epochs' weights at the end (0: off).")
     lr_schedule: str = setting("constant", "Learning-rate decay.", LR_SCHEDULES)
     patience: int = setting(3, "Stop after N epochs without improvement (0: off).")
     seed: int = setting(0, "Random seed for weights and data order.")
@@ -203,6 +200,9 @@ class TrainConfig:
     sample_length: int = 200  # tokens of the sample printed after each epoch
     # docs/performance.md, "Training".
     xla: bool = setting(True, "XLA-compile the training step.")
+    precision: str = setting(
+        "auto", "Training arithmetic (auto: bfloat16 where the CPU has it).", PRECISIONS
+    )
     val_tokens: int = setting(1_000_000, "Validate on at most N tokens (0: all).")
     max_minutes: float | None = setting(None, "Stop (validate and save) after this long.")
     # A time budget (textgen.training.plan): epochs, steps and schedule planned to fill it.
@@ -221,6 +221,7 @@ class TrainConfig:
             0 <= self.weight_decay < 1, f"weight_decay must be in [0, 1), got {self.weight_decay!r}"
         )
         _one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _one_of("precision", self.precision, PRECISIONS)
         _count("patience", self.patience, " (0 is off)")
         _positive("keep_checkpoints", self.keep_checkpoints)
         _check(

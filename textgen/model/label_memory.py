@@ -39,9 +39,10 @@ class LabelMemory(keras.layers.Layer):
         init = keras.initializers.RandomUniform(-self.scale, self.scale)
         self.table = self.add_weight(shape=(self.labels, self.dim), initializer=init, name="table")
 
-    def rows(self) -> tf.Tensor:
+    def rows(self, dtype: str = "float32") -> tf.Tensor:
         """The vector of each role's label, (labels + 1, dim): row 0 (no label) zeros."""
-        return tf.concat([tf.zeros([1, self.dim]), tf.convert_to_tensor(self.table)], 0)
+        table = tf.cast(tf.convert_to_tensor(self.table), dtype)
+        return tf.concat([tf.zeros([1, self.dim], table.dtype), table], 0)
 
     def call(self, ids, before=None, initial=None):
         roles = tf.gather(tf.constant(self.roles, tf.int32), ids)  # (batch, time)
@@ -59,6 +60,7 @@ class LabelMemory(keras.layers.Layer):
         if before is not None:
             initial = self._vectors(before[:, None])[:, 0]
         if initial is not None:
+            initial = tf.cast(initial, vectors.dtype)
             vectors = tf.where((role == 0)[..., None], initial[:, None, :], vectors)
         return vectors, vectors[:, -1]
 
@@ -67,14 +69,15 @@ class LabelMemory(keras.layers.Layer):
         gather, whose gradient (a scatter) made an XLA training step with dropout 5x
         slower; many: a gather (the one-hot product would cost more)."""
         if self.labels > ONE_HOT_LABELS:
-            return tf.gather(self.rows(), index)
-        return tf.einsum("btl,ld->btd", tf.one_hot(index, self.labels + 1), self.rows())
+            return tf.gather(self.rows(self.compute_dtype), index)
+        rows = self.rows(self.compute_dtype)
+        return tf.einsum("btl,ld->btd", tf.one_hot(index, self.labels + 1, dtype=rows.dtype), rows)
 
     def compute_output_spec(self, ids, before=None, initial=None):
         shape = tuple(ids.shape)
         return (
-            keras.KerasTensor(shape + (self.dim,), "float32"),
-            keras.KerasTensor((shape[0], self.dim), "float32"),
+            keras.KerasTensor(shape + (self.dim,), self.compute_dtype),
+            keras.KerasTensor((shape[0], self.dim), self.compute_dtype),
         )
 
     def get_config(self):

@@ -26,11 +26,12 @@ from textgen.data.items import token_roles
 from textgen.generate.generator import Generator
 from textgen.model.network import build_model, forward_from_state
 from textgen.model.sizes import state_sizes
-from textgen.model.window_loss import WindowLoss, loss_figures
+from textgen.model.window_loss import WindowLoss
 from textgen.runs.folder import RunFolder
 from textgen.runs.run import damaged_checkpoint_message
 from textgen.training.averaging import save_average
 from textgen.training.checkpoints import save_best, save_checkpoint
+from textgen.training.epoch_log import record_epoch, report_epoch
 from textgen.training.interrupts import (
     SigtermFlag,
     Terminated,
@@ -39,6 +40,7 @@ from textgen.training.interrupts import (
 )
 from textgen.training.optimizer import build_optimizer
 from textgen.training.plan import GUARD, Plan, Replanner, epoch_of, epoch_start, plan_run
+from textgen.training.precision import copy_weights, layers_in, resolve
 
 if TYPE_CHECKING:
     from textgen.data.prepared import PreparedData
@@ -76,9 +78,16 @@ class Trainer:
         )
         self.steps_per_epoch = train_cfg.steps_per_epoch or self.windows_per_pass
 
+        self.precision = resolve(train_cfg.precision)
         with self.strategy.scope():
             self.roles = token_roles(data.vocab.tokens)
-            self.model = build_model(data.vocab.size, config.model, self.roles)
+            with layers_in(self.precision):
+                self.model = build_model(data.vocab.size, config.model, self.roles)
+            self.scoring_model = (  # float32: validation and samples (training.precision)
+                self.model
+                if self.precision == "float32"
+                else build_model(data.vocab.size, config.model, self.roles)
+            )
             self.optimizer, self.schedule = build_optimizer(
                 config, self.steps_per_epoch * train_cfg.epochs, self.model.trainable_variables
             )
@@ -94,14 +103,15 @@ class Trainer:
         self.iterator = self._batches(start_step=0)
         self.has_validation = len(data.val_ids) >= 2
         self.checkpoint, self.latest, self.best = self._checkpoints()
-        self.generator = Generator(self.model, data.vocab)
+        self.generator = Generator(self.scoring_model, data.vocab)
         # XLA fuses the fused cells' gate maths and the optimizer update (docs/performance.md).
         # Only on the default strategy: no collectives inside.
         self.distributed = strategy is not None
         xla = train_cfg.xla and not self.distributed
-        self._compiled_replica_step = tf.function(self._replica_step, jit_compile=xla)
+        step_xla = xla and self.precision == "float32"  # XLA's bfloat16 matmuls are slow
+        self._compiled_replica_step = tf.function(self._replica_step, jit_compile=step_xla)
         self.window_loss = WindowLoss(  # a stateful run is scored with its state carried
-            self.model,
+            self.scoring_model,
             seq_len,
             batch,
             jit_compile=xla,
@@ -174,7 +184,7 @@ class Trainer:
         if self.rnn_state:
             fresh = tf.equal(self.step % self.windows_per_pass, 0)
             start = tuple(
-                tuple(tf.where(fresh, tf.zeros_like(v), v) for v in layer)
+                tuple(tf.cast(tf.where(fresh, 0.0, v), self.model.compute_dtype) for v in layer)
                 for layer in self.rnn_state
             )
         with tf.GradientTape() as tape:
@@ -182,7 +192,7 @@ class Trainer:
                 logits, end = forward_from_state(self.model, inputs, start, training=True)
                 for variables, values in zip(self.rnn_state, end):
                     for variable, value in zip(variables, values):
-                        variable.assign(tf.stop_gradient(value))
+                        variable.assign(tf.cast(tf.stop_gradient(value), variable.dtype))
             else:
                 logits = self.model(inputs, training=True)  # (batch, time, vocab)
             per_token = self.loss_fn(targets, logits)  # (batch, time)
@@ -211,6 +221,7 @@ class Trainer:
         if not self.has_validation:
             return None
         cap = self.config.train.val_tokens or len(self.data.val_ids)
+        copy_weights(self.model, self.scoring_model)
         return self.window_loss(self.data.val_ids[: cap + 1])[0]
 
     # -- the loop ----------------------------------------------------------------------
@@ -262,6 +273,8 @@ class Trainer:
             return
         self.model.summary(print_fn=self.log)
         self.log(f"Run folder: {self.folder.path}")
+        if self.precision == "bfloat16":
+            self.log("Arithmetic: bfloat16, weights float32 (--precision float32: all float32)")
         if self.initialize is not None:
             # Saved at once as step 0, so a fine-tune stopped before its first epoch ends
             # resumes from its parent's weights, not from a random start.
@@ -320,8 +333,8 @@ class Trainer:
     def _end_epoch(self, epoch: int, seconds: float, tokens: int, writer, last: bool) -> None:
         val_loss = self.validation_loss()
         improved = self._save_epoch(val_loss, last)
-        row = self._record_epoch(epoch, val_loss, seconds, tokens, writer)
-        self._report_epoch(row, val_loss, improved)
+        row = record_epoch(self, epoch, val_loss, seconds, tokens, writer)
+        report_epoch(self, row, val_loss, improved)
         if self.config.train.sample_length:
             self._print_sample(seed=epoch)
 
@@ -343,41 +356,9 @@ class Trainer:
         save_checkpoint(self.latest, step)
         return improved
 
-    def _record_epoch(self, epoch, val_loss, seconds, tokens, writer) -> dict[str, str]:
-        """Append the epoch's row to the CSV log and its scalars to TensorBoard."""
-        loss = self.epoch_loss()
-        lr = float(tf.convert_to_tensor(self.optimizer.learning_rate))
-        step = int(self.step)
-        row = {
-            "epoch": epoch + 1,
-            "step": step,
-            "loss": f"{loss:.5f}",
-            "val_loss": "" if val_loss is None else f"{val_loss:.5f}",
-            "learning_rate": f"{lr:.6g}",
-            "seconds": f"{seconds:.1f}",
-            "tokens_per_sec": f"{tokens / max(seconds, 1e-9):.0f}",
-        }
-        self.folder.append_log(row)
-        with writer.as_default(step=step):
-            tf.summary.scalar("loss", loss)
-            tf.summary.scalar("learning_rate", lr)
-            if val_loss is not None:
-                tf.summary.scalar("val_loss", val_loss)
-        return row
-
-    def _report_epoch(self, row: dict, val_loss: float | None, improved: bool) -> None:
-        val_text = "n/a" if val_loss is None else f"{val_loss:.4f}"
-        if val_loss is not None:
-            figures = loss_figures(val_loss, self.config.data.level)
-            val_text += " (" + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()) + ")"
-        self.log(
-            f"epoch {row['epoch']}: loss {float(row['loss']):.4f}, val_loss {val_text}"
-            f"{' (best)' if improved and val_loss is not None else ''}, "
-            f"{row['tokens_per_sec']} tokens/s"
-        )
-
     def _print_sample(self, seed: int) -> None:
         sample = self.config.sample
+        copy_weights(self.model, self.scoring_model)
         text = self.generator.generate(
             [""],
             max_new_tokens=self.config.train.sample_length,
