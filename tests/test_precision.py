@@ -26,8 +26,9 @@ def test_the_cpu_flags_decide_what_auto_means(tmp_path):
     assert cpu_has_bfloat16(_cpuinfo(tmp_path, "amx_tile amx_bf16"))
     assert not cpu_has_bfloat16(_cpuinfo(tmp_path, "avx2 avx512f avx512_vnni"))
     assert not cpu_has_bfloat16(tmp_path / "no-such-file")
-    assert resolve("float32") == "float32" and resolve("bfloat16") == "bfloat16"
-    assert resolve("auto") == ("bfloat16" if cpu_has_bfloat16() else "float32")
+    assert resolve("float32", 512) == "float32" and resolve("bfloat16", 64) == "bfloat16"
+    assert resolve("auto", 512) == ("bfloat16" if cpu_has_bfloat16() else "float32")
+    assert resolve("auto", 128) == "float32"  # narrow layers: float32 with XLA is faster
 
 
 def test_an_unknown_precision_is_one_line_and_exit_2(tmp_path, corpus_file):

@@ -201,7 +201,7 @@ class TrainConfig:
     # docs/performance.md, "Training".
     xla: bool = setting(True, "XLA-compile the training step.")
     precision: str = setting(
-        "auto", "Training arithmetic (auto: bfloat16 where the CPU has it).", PRECISIONS
+        "auto", "Training arithmetic (auto: bfloat16 where the CPU has it, 256+ units).", PRECISIONS
     )
     val_tokens: int = setting(1_000_000, "Validate on at most N tokens (0: all).")
     max_minutes: float | None = setting(None, "Stop (validate and save) after this long.")

@@ -78,7 +78,7 @@ class Trainer:
         )
         self.steps_per_epoch = train_cfg.steps_per_epoch or self.windows_per_pass
 
-        self.precision = resolve(train_cfg.precision)
+        self.precision = resolve(train_cfg.precision, config.model.units)
         with self.strategy.scope():
             self.roles = token_roles(data.vocab.tokens)
             with layers_in(self.precision):
