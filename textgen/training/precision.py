@@ -19,7 +19,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from textgen.core.config import PRECISIONS  # noqa: F401  (the settings' names)
+from textgen.core.config import PRECISIONS, ModelConfig  # noqa: F401  (the settings' names)
+from textgen.model.network import build_model
 
 BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names
 # Narrower layers train faster in float32 with XLA: `quick`'s 2 x GRU(128) stepped at 72-78
@@ -55,6 +56,15 @@ def layers_in(precision: str):
         yield
     finally:
         keras.config.set_dtype_policy(before)
+
+
+def build_models(vocab_size: int, config: ModelConfig, roles: list[int], precision: str):
+    """The model to train, computing in `precision`, and the float32 model validation and
+    samples read (the same model in float32; a copy of it in bfloat16, kept current with
+    `copy_weights`)."""
+    with layers_in(precision):
+        model = build_model(vocab_size, config, roles)
+    return model, model if precision == "float32" else build_model(vocab_size, config, roles)
 
 
 def copy_weights(source: keras.Model, target: keras.Model) -> None:

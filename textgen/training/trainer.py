@@ -24,7 +24,7 @@ from textgen.core.errors import RunError
 from textgen.data import windows
 from textgen.data.items import token_roles
 from textgen.generate.generator import Generator
-from textgen.model.network import build_model, forward_from_state
+from textgen.model.network import forward_from_state
 from textgen.model.sizes import state_sizes
 from textgen.model.window_loss import WindowLoss
 from textgen.runs.folder import RunFolder
@@ -40,7 +40,7 @@ from textgen.training.interrupts import (
 )
 from textgen.training.optimizer import build_optimizer
 from textgen.training.plan import GUARD, Plan, Replanner, epoch_of, epoch_start, plan_run
-from textgen.training.precision import copy_weights, layers_in, resolve
+from textgen.training.precision import build_models, copy_weights, resolve
 
 if TYPE_CHECKING:
     from textgen.data.prepared import PreparedData
@@ -81,12 +81,8 @@ class Trainer:
         self.precision = resolve(train_cfg.precision, config.model.units)
         with self.strategy.scope():
             self.roles = token_roles(data.vocab.tokens)
-            with layers_in(self.precision):
-                self.model = build_model(data.vocab.size, config.model, self.roles)
-            self.scoring_model = (  # float32: validation and samples (training.precision)
-                self.model
-                if self.precision == "float32"
-                else build_model(data.vocab.size, config.model, self.roles)
+            self.model, self.scoring_model = build_models(  # training.precision
+                data.vocab.size, config.model, self.roles, self.precision
             )
             self.optimizer, self.schedule = build_optimizer(
                 config, self.steps_per_epoch * train_cfg.epochs, self.model.trainable_variables
@@ -110,13 +106,9 @@ class Trainer:
         xla = train_cfg.xla and not self.distributed
         step_xla = xla and self.precision == "float32"  # XLA's bfloat16 matmuls are slow
         self._compiled_replica_step = tf.function(self._replica_step, jit_compile=step_xla)
-        self.window_loss = WindowLoss(  # a stateful run is scored with its state carried
-            self.scoring_model,
-            seq_len,
-            batch,
-            jit_compile=xla,
-            state_sizes=state_sizes(config.model) if train_cfg.stateful else None,
-        )
+        # a stateful run is scored with its state carried
+        carried = state_sizes(config.model) if train_cfg.stateful else None
+        self.window_loss = WindowLoss(self.scoring_model, seq_len, batch, xla, carried)
 
     # -- building blocks ------------------------------------------------------------------
 
