@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from textgen.core.config import PRECISIONS, ModelConfig  # noqa: F401  (the settings' names)
+from textgen.core.config import ModelConfig
 from textgen.model.network import build_model
 
 BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names
