@@ -14,7 +14,8 @@ going on from where it is to its floor at the new last step (`replan`). Each re-
 recorded in the plan before that epoch's checkpoint, and a run that finds one recorded
 (resumed, or given the plan) follows it instead of its own clock. A slower spell than
 foreseen makes the run end later than planned, not cut short at a high learning rate;
-`GUARD` times the budget is the hard stop (validate, save), as `max_minutes` is.
+`GUARD` times the budget is the hard stop (validate, save), as `max_minutes` is, for a run
+that keeps its own time; one that follows a whole recorded plan trains its steps.
 """
 
 from __future__ import annotations
@@ -298,6 +299,11 @@ class Replanner:
             self.clock = time.perf_counter()
         self.seconds, self.steps = 0.0, 0  # trained in this process, as the loop timed it
         trainer.schedule.set(plan, step)
+        # The guard (GUARD x the budget) stops a run that keeps its own time: planned in
+        # this process, or with re-plans still to make. One whose steps are all recorded
+        # (resumed after its last re-plan, or given a whole plan) trains them, whatever the
+        # clock says, so that it ends as the run it repeats did.
+        self.keeps_time = planned_now or len(plan.replans) < plan.epochs - 1
 
     def epoch_done(self, epoch: int, seconds: float, steps: int) -> None:
         """At `epoch`'s end, before its validation and checkpoint: re-plan (or follow the

@@ -280,8 +280,8 @@ class Trainer:
         cfg = self.config.train
         tokens_per_step = cfg.batch_size * self.config.data.seq_len
         deadline = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
-        if cfg.minutes:  # the plan's guard: a slow spell ends late, at most this late
-            deadline = min(deadline, self.started + GUARD * 60 * cfg.minutes)
+        if cfg.minutes and self.replanner.keeps_time:  # the guard: a slow spell ends late,
+            deadline = min(deadline, self.started + GUARD * 60 * cfg.minutes)  # this late
         for epoch in range(start_epoch, cfg.epochs):
             self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
             first, end = (
