@@ -154,9 +154,7 @@ def test_a_run_given_a_recorded_plan_and_resumed_trains_what_the_planned_run_tra
         np.testing.assert_array_equal(x, y)
 
 
-def test_a_run_given_a_whole_recorded_plan_trains_its_steps_whatever_the_clock(
-    planned, tmp_path
-):
+def test_a_run_given_a_whole_recorded_plan_trains_its_steps_whatever_the_clock(planned, tmp_path):
     """The guard stops a run that keeps its own time; one given every re-plan follows it
     (here its budget, and so its guard, made far shorter than its steps take)."""
     planned, _ = planned
