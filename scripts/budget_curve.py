@@ -8,8 +8,9 @@ Each budget is trained as a user would (`textgen train --preset P --minutes M --
 a cold process, timed whole); `--runs` adds run folders trained before (their budget read
 from their plan). For each run: the best validation loss (nats per character, the last
 10% of the text held out), when it was reached, and the whole command's time. The SVG
-draws each run's validation loss after every epoch against the minutes it had trained,
-with nanoGPT's published points for reference (docs/experiments.md, "Presets").
+draws each run's validation loss after every epoch against the minutes it had trained
+(a dot at its best: the last epochs' average where that was kept), with nanoGPT's
+published points for reference (docs/experiments.md, "Presets").
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from textgen.training.precision import resolve  # "auto" as it is on this machine
 
 # nanoGPT on the same split: its CPU recipe on this machine (docs/experiments.md), and its
 # GPU recipe's published best (10.7M parameters, an A100).
@@ -55,10 +58,22 @@ def curve(run: Path) -> dict:
         points.append((minutes, float(row["val_loss"])))
     budget = (config.get("plan") or {}).get("minutes") or config["train"].get("minutes")
     best = min(points, key=lambda p: p[1])
+    kept = best_kept(run)  # the last epochs averaged, if that was better than every epoch
+    best = (points[-1][0], kept) if kept < best[1] else best
     recipe = ", weight decay {:g}".format(config["train"].get("weight_decay") or 0)
     recipe = recipe if config["train"].get("weight_decay") else ""
+    arithmetic = resolve(config["train"].get("precision", "float32"), config["model"]["units"])
+    recipe += ", bfloat16" if arithmetic == "bfloat16" else ""
     return {"run": run, "preset": config.get("preset"), "budget": budget, "points": points,
             "best": best, "recipe": recipe}  # fmt: skip
+
+
+def best_kept(run: Path) -> float:
+    """The best validation loss the run kept (its checkpoint's), an average's included."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints" / "latest"))
+    return float(tf.train.load_variable(latest, "best_val_loss/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 def svg(curves: list[dict], path: Path) -> None:
