@@ -1,7 +1,7 @@
 """Label guidance measured: does a sample asked for label X read as X?
 
     python scripts/label_guidance.py [--steps 400 1500] [--samples 60] [--out /tmp/textgen-guidance]
-        [--label token memory]
+        [--label token memory] [--contrast 0 0.05] [--seeds 0 1 2] [--strengths 1 2]
 
 Two labelled corpora made on this machine, two kinds of one-line items each, 2,500 of
 each kind, not told apart by their first character:
@@ -13,8 +13,9 @@ each kind, not told apart by their first character:
 
 For each corpus, each training length (`--steps`) and each way of giving the label
 (`--label`: `token`, the label's token at the item's start only, `--no-label-input`;
-`memory`, also the label at every step, textgen's default: textgen.model.label_memory) a
-2 x 128 GRU is trained (`--label-field label`, as `textgen train` does it). A naive
+`memory`, also the label at every step, textgen's default: textgen.model.label_memory),
+each label contrast weight (`--contrast`, memory runs: textgen.training.label_contrast)
+and each training seed a 2 x 128 GRU is trained (`--label-field label`, as `textgen train` does it). A naive
 Bayes classifier over character 1-3-grams, trained on the training items, is scored on
 the held-out items (its accuracy), then on `--samples` samples per label at temperature
 0.7 drawn with each label strength (1: no guidance): the share it reads as the label
@@ -105,21 +106,28 @@ def corpora(out: Path) -> list[Path]:
     ]
 
 
-def train(corpus_file: Path, out: Path, steps: int, label: str, seed: int = 0) -> textgen.Run:
+def train(
+    corpus_file: Path, out: Path, steps: int, label: str, seed: int = 0, contrast: float = 0.05
+) -> textgen.Run:
     config = RunConfig().with_overrides(
         data={"sources": [str(corpus_file)], "label_field": "label", "seq_len": 64,
               "data_dir": str(out / "data")},
         model={"cell": "gru", "layers": 2, "units": 128, "label_input": label == "memory"},
         train={"epochs": 1, "steps_per_epoch": steps, "batch_size": 64, "sample_length": 0,
-               "seed": seed},
+               "seed": seed, "label_contrast": contrast if label == "memory" else 0.0},
     )  # fmt: skip
     started = time.perf_counter()
-    name = f"{corpus_file.stem}-{steps}-{label}" + (f"-seed{seed}" if seed else "")
+    name = f"{corpus_file.stem}-{steps}-{label}-contrast{contrast:g}" + (
+        f"-seed{seed}" if seed else ""
+    )
     run_dir = textgen.train(config, run_dir=out / name,
                             log=lambda _: None, verbose=0)  # fmt: skip
     seconds = time.perf_counter() - started
-    print(f"\n### {corpus_file.stem}, {steps} steps, label {label}, seed {seed} ({seconds:.0f} s)")
-    return textgen.load_run(run_dir, xla=False)
+    print(f"\n### {corpus_file.stem}, {steps} steps, label {label}, contrast {contrast:g}, "
+          f"seed {seed} ({seconds:.0f} s)")  # fmt: skip
+    run = textgen.load_run(run_dir, xla=False)
+    print(f"validation loss {run.folder.read_log()[-1]['val_loss']:.4f}")
+    return run
 
 
 def distinct_2(texts: list[str]) -> float:
@@ -152,7 +160,7 @@ def read_as(classifier, accuracy: float, known: set[str], by_label: dict[str, li
     return cells, novelty, distinct_2(texts_all)
 
 
-def measure(run: textgen.Run, samples: int) -> None:
+def measure(run: textgen.Run, samples: int, strengths=STRENGTHS) -> None:
     classifier, accuracy, known = label_classifier(run)
     sampler = NumpyRun(run.folder)
     recall = recalls(run, classifier)
@@ -164,7 +172,7 @@ def measure(run: textgen.Run, samples: int) -> None:
     print("| strength | " + " | ".join(heads) + " | novelty | distinct-2 vs 1 |")
     print("|---:|" + "---:|" * (len(run.labels) + 2))
     base = None
-    for strength in STRENGTHS:
+    for strength in strengths:
         by_label = {
             label: sampler.generate([""] * samples, max_new_tokens=120, temperature=0.7,
                                     seed=0, label=label, label_strength=strength)
@@ -173,7 +181,7 @@ def measure(run: textgen.Run, samples: int) -> None:
         cells, novelty, d2 = read_as(classifier, accuracy, known, by_label, recall)
         base = base or d2
         print(f"| {strength:g} | " + " | ".join(cells) + f" | {novelty:.0%} | {d2 / base:.2f} |")
-        if strength in (1.0, STRENGTHS[-1]):
+        if strength in (1.0, strengths[-1]):
             for label in run.labels:
                 (text,) = sampler.generate([""], max_new_tokens=120, temperature=0.7, seed=1,
                                            label=label, label_strength=strength)  # fmt: skip
@@ -229,6 +237,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds")
     parser.add_argument("--corpora", nargs="+", choices=("code-licence", "docstring-comment"),
                         default=["code-licence", "docstring-comment"])  # fmt: skip
+    parser.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS))
+    parser.add_argument("--contrast", type=float, nargs="+", default=[0.05],
+                        help="label contrast weights (memory runs; 0: none)")  # fmt: skip
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     args = parser.parse_args()
     out = Path(args.out)
@@ -238,9 +249,10 @@ def main() -> None:
             continue
         for steps in args.steps:
             for label in args.label:
-                for seed in args.seeds:
-                    run = train(corpus_file, out, steps, label, seed)
-                    measure(run, args.samples)
+                for contrast in args.contrast if label == "memory" else [0.0]:
+                    for seed in args.seeds:
+                        run = train(corpus_file, out, steps, label, seed, contrast)
+                        measure(run, args.samples, args.strengths)
         if not args.no_speed:
             speed(run)
 

@@ -180,7 +180,7 @@ def test_minutes_on_the_command_line(corpus_file, tmp_path):
 
 
 def test_steps_given_replace_a_presets_budget_and_minutes_given_keep_it():
-    from textgen.core.config import settings_by_section
+    from textgen.core.settings import settings_by_section
 
     def train(**given):
         settings = settings_by_section(given, "quick")

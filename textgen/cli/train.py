@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from textgen.cli.options import CHECKPOINTS, opt, run_options, train_settings
-from textgen.core.config import settings_by_section
 from textgen.core.quiet import quiet_tensorflow
+from textgen.core.settings import settings_by_section
 from textgen.training.distribute import STRATEGIES
 
 VOCAB, STRATEGY = click.Choice(["extend", "keep"]), click.Choice(STRATEGIES)

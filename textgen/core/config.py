@@ -135,15 +135,13 @@ class ModelConfig:
     dropout: float = setting(0.1, "Dropout after each recurrent layer, in [0, 1).")
     # The same units dropped at every step of a window (Gal & Ghahramani 2016), not new ones.
     variational_dropout: bool = setting(False, "One dropout mask per window, not per step.")
-    # The logits layer reads every recurrent layer's output, not only the top one's
-    # (Graves 2013; "Skip connections").
+    # The logits layer reads every layer's output, not only the top one's (Graves 2013).
     skip_connections: bool = setting(True, "Logits read every recurrent layer's output.")
     # Chrono-initialized gate biases (textgen.model.network.ChronoBias): LSTM/GRU units start with
     # memories of 1..memory_span steps; 0: Keras' initialization ("Chrono initialization").
     memory_span: int = setting(100, "Chrono-init gates to remember 1..N steps (0: off).")
-    # An item's label added to every step's input (textgen.model.label_memory; "The label at
-    # every step"): `label_input` asks for it, `label_memory` records how many labels the
-    # model keeps (set from the corpus when a run starts; 0: the label's token only).
+    # An item's label added to every step's input (textgen.model.label_memory): `label_input`
+    # asks for it, `label_memory` is how many labels (from the corpus; 0: the token only).
     label_input: bool = setting(True, "Feed an item's label at every step (runs with labels).")
     label_memory: int = 0
 
@@ -210,6 +208,9 @@ class TrainConfig:
     # Truncated backpropagation through time: contiguous streams, state carried across
     # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
     stateful: bool = setting(False, "Carry the RNN state across windows (truncated BPTT).")
+    # Runs with a label memory: each window likelier under its labels than under others
+    # (textgen.training.label_contrast; "Labels learned by contrast": 0.05, as measured).
+    label_contrast: float = setting(0.05, "Weight of the labels' contrast objective (0: off).")
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)
@@ -233,6 +234,10 @@ class TrainConfig:
         _positive("minutes", self.minutes, allow_none=True)
         _count("val_tokens", self.val_tokens, " (0 is all)")
         _count("sample_length", self.sample_length)
+        _check(
+            0 <= self.label_contrast <= 1,
+            f"label_contrast must be in [0, 1], got {self.label_contrast!r}",
+        )
 
 
 @dataclass
@@ -311,10 +316,15 @@ def validate_sampling(temperature: float | None, top_k: int | None, top_p: float
     _check(top_p is None or 0 < top_p <= 1, f"top_p must be in (0, 1] (1 is off), got {top_p!r}")
 
 
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sample": SampleConfig}
+SECTIONS = {  # a run config's sections by name
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "sample": SampleConfig,
+}
 # Settings that change the weights' shapes and whose default differs from what run folders
 # written before the field existed were trained with: such a folder gets this value.
-_BEFORE_FIELD = {"model": {"skip_connections": False}}
+_BEFORE_FIELD = {"model": {"skip_connections": False}, "train": {"label_contrast": 0.0}}
 
 
 @dataclass
@@ -341,7 +351,7 @@ class RunConfig:
             return cls()
         if name not in PRESETS:
             raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
-        sections = {key: _SECTIONS[key](**values) for key, values in PRESETS[name].items()}
+        sections = {key: SECTIONS[key](**values) for key, values in PRESETS[name].items()}
         return cls(**sections, preset=name)
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
@@ -352,7 +362,7 @@ class RunConfig:
         """
         changed = {}
         for name, values in sections.items():
-            if name not in _SECTIONS:
+            if name not in SECTIONS:
                 raise ConfigError(f"unknown config section {name!r}")
             values = {key: value for key, value in values.items() if value is not None}
             if name == "train" and {"epochs", "steps_per_epoch"} & set(values):
@@ -367,8 +377,8 @@ class RunConfig:
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
         try:
             sections = {
-                key: _SECTIONS[key](**{**_BEFORE_FIELD.get(key, {}), **values.get(key, {})})
-                for key in _SECTIONS
+                key: SECTIONS[key](**{**_BEFORE_FIELD.get(key, {}), **values.get(key, {})})
+                for key in SECTIONS
             }
             extra = {key: values[key] for key in ("preset", "textgen_version", "corpus")}
             extra["parent"] = values.get("parent", {})  # absent in runs from before fine-tuning
@@ -376,25 +386,3 @@ class RunConfig:
         except (TypeError, KeyError) as err:
             raise ConfigError(f"config does not match this textgen version: {err}") from None
         return cls(**sections, **extra)
-
-
-def settings_by_section(given: dict[str, Any], preset: str | None = None) -> dict[str, dict]:
-    """Flat settings (a config field's name -> value) sorted into config sections.
-
-    Unset values (None, or an empty tuple/list) and names that are no config field are
-    left out; tuples become lists, as in `config.json`. With `preset`, the preset's own
-    settings come first and the given ones override them.
-    """
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
-    sections: dict[str, dict] = {
-        name: dict(PRESETS.get(preset, {}).get(name, {})) for name in _SECTIONS
-    }
-    fields = {f.name: name for name, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}
-    for key, value in given.items():
-        if key in fields and value is not None and value != () and value != []:
-            sections[fields[key]][key] = list(value) if isinstance(value, tuple) else value
-    steps_given = any(given.get(key) is not None for key in ("epochs", "steps_per_epoch"))
-    if steps_given and given.get("minutes") is None:  # steps replace a preset's budget
-        sections["train"].pop("minutes", None)
-    return sections

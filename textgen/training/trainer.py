@@ -38,6 +38,7 @@ from textgen.training.interrupts import (
     TrainingDiverged,
     TrainingInterrupted,
 )
+from textgen.training.label_contrast import LabelContrast
 from textgen.training.optimizer import build_optimizer
 from textgen.training.plan import GUARD, Plan, Replanner, epoch_of, epoch_start, plan_run
 from textgen.training.precision import build_models, copy_weights, resolve
@@ -96,6 +97,8 @@ class Trainer:
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
         self.rnn_state = self._carried_state() if train_cfg.stateful else ()
+        contrast = config.model.label_memory and train_cfg.label_contrast and not self.rnn_state
+        self.contrast = LabelContrast(self.roles, train_cfg.label_contrast) if contrast else None
         self.iterator = self._batches(start_step=0)
         self.has_validation = len(data.val_ids) >= 2
         self.checkpoint, self.latest, self.best = self._checkpoints()
@@ -188,10 +191,16 @@ class Trainer:
             else:
                 logits = self.model(inputs, training=True)  # (batch, time, vocab)
             per_token = self.loss_fn(targets, logits)  # (batch, time)
+            batch = self.config.train.batch_size
             loss = tf.nn.compute_average_loss(
-                tf.reduce_mean(per_token, axis=1), global_batch_size=self.config.train.batch_size
+                tf.reduce_mean(per_token, axis=1), global_batch_size=batch
             )
-        grads = tape.gradient(loss, self.model.trainable_variables)
+            objective = loss
+            if self.contrast:  # the window read again with its labels swapped
+                swapped = self.model(self.contrast.swapped(inputs), training=True)
+                term = self.contrast.per_window(inputs, per_token, self.loss_fn(targets, swapped))
+                objective += tf.nn.compute_average_loss(term, global_batch_size=batch)
+        grads = tape.gradient(objective, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         return loss
 

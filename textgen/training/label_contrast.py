@@ -1,0 +1,68 @@
+"""A labelled run's second objective: each window likelier under its items' own labels
+than under other labels (docs/experiments.md, "Labels learned by contrast").
+
+Trained on the next token alone, a model learns what the two kinds of item share long
+before what tells them apart, so at a few hundred steps a sample asked for the rarer kind
+reads as the commoner (classifier-free guidance can only amplify a difference the model
+has learned). The contrast reads each window a second time with every label swapped for
+the next one (label k -> k + 1, the last -> the first; its tokens and the label in mind
+before the window), and adds `weight` x -log sigmoid(`SCALE` x the mean, over the
+positions with a label in mind, of log p(token | own label) - log p(token | swapped)):
+the model as a classifier of its own windows by Bayes' rule (GeDi, Krause et al. 2021,
+trains its class-conditional model so). Windows without a label in mind add nothing. It
+costs a second forward and backward pass a step, and only in runs with a label memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+# The per-position log-likelihood ratio's mean, scaled as a sum over this many positions:
+# the posterior of a short item's worth of text.
+SCALE = 10.0
+
+
+class LabelContrast:
+    """The contrast term of a model with a label memory, for its vocabulary's `roles`
+    (`textgen.data.items.token_roles`)."""
+
+    def __init__(self, roles: list[int], weight: float):
+        roles = np.asarray(roles, np.int32)
+        labels = int(roles.max())
+        token_of = {k: int(np.flatnonzero(roles == k)[0]) for k in range(1, labels + 1)}
+        swap = np.arange(len(roles), dtype=np.int32)
+        for k, token in token_of.items():
+            swap[token] = token_of[k % labels + 1]
+        self.weight = weight
+        self.roles = tf.constant(roles)
+        self.swap_ids = tf.constant(swap)
+        self.swap_labels = tf.constant([0] + [k % labels + 1 for k in range(1, labels + 1)])
+
+    def swapped(self, inputs: tuple) -> tuple:
+        """The window with every label swapped for the next one."""
+        ids, before = inputs
+        return tf.gather(self.swap_ids, ids), tf.gather(self.swap_labels, before)
+
+    def labelled(self, inputs: tuple) -> tf.Tensor:
+        """1.0 where a label is in mind at the position (as `LabelMemory` keeps it), else 0."""
+        ids, before = inputs
+        roles = tf.gather(self.roles, ids)
+        setter = roles != 0
+        batch, time = tf.shape(ids)[0], tf.shape(ids)[1]
+        segment = tf.range(batch)[:, None] * (time + 1) + tf.cumsum(tf.cast(setter, tf.int32), 1)
+        role_of = tf.math.unsorted_segment_sum(
+            tf.where(setter, roles, 0), segment, batch * (time + 1)
+        )
+        role = tf.gather(role_of, segment)
+        role = tf.where(role == 0, before[:, None], role)  # before the window's first setter
+        return tf.cast(role > 0, tf.float32)
+
+    def per_window(self, inputs: tuple, own: tf.Tensor, swapped: tf.Tensor) -> tf.Tensor:
+        """The term for each window (batch,), from the per-token losses (batch, time) read
+        with the own labels and with the swapped ones."""
+        mask = self.labelled(inputs)
+        count = tf.reduce_sum(mask, axis=1)
+        gap = tf.reduce_sum(mask * tf.cast(swapped - own, tf.float32), axis=1)
+        ratio = SCALE * gap / tf.maximum(count, 1.0)
+        return self.weight * tf.where(count > 0, tf.nn.softplus(-ratio), 0.0)
