@@ -15,14 +15,15 @@ For each corpus, each training length (`--steps`) and each way of giving the lab
 (`--label`: `token`, the label's token at the item's start only, `--no-label-input`;
 `memory`, also the label at every step, textgen's default: textgen.model.label_memory),
 each label contrast weight (`--contrast`, memory runs: textgen.training.label_contrast)
-and each training seed a 2 x 128 GRU is trained (`--label-field label`, as `textgen train` does it). A naive
-Bayes classifier over character 1-3-grams, trained on the training items, is scored on
-the held-out items (its accuracy), then on `--samples` samples per label at temperature
-0.7 drawn with each label strength (1: no guidance): the share it reads as the label
-asked for, and that share over its held-out accuracy; novelty (samples not among the
-training items) and distinct-2 (distinct character bigrams over all bigrams of the
-samples, against strength 1's). Samples are drawn by the NumPy sampler (the reference
-loop). Last, tokens/s with guidance against without, one row at a time.
+and each training seed a 2 x 128 GRU is trained (`--label-field label`, as `textgen
+train` does it). A naive Bayes classifier over character 1-3-grams, trained on the
+training items, is scored on the held-out items (its accuracy), then on `--samples`
+samples per label at temperature 0.7 drawn with each label strength (1: no guidance):
+the share it reads as the label asked for, and that share over its held-out accuracy;
+novelty (samples not among the training items) and distinct-2 (distinct character
+bigrams over all bigrams of the samples, against strength 1's). Samples are drawn by the
+NumPy sampler (the reference loop). Last, tokens/s with guidance against without, one
+row at a time.
 """
 
 from __future__ import annotations
