@@ -6,10 +6,10 @@ from textgen.core.config import (
     RunConfig,
     SampleConfig,
     TrainConfig,
-    settings_by_section,
 )
 from textgen.core.errors import ConfigError
 from textgen.core.presets import PRESETS
+from textgen.core.settings import settings_by_section
 
 
 def test_run_config_round_trips_through_json_dict():

@@ -1,7 +1,7 @@
 """The `textgen` command's options that several commands share, declared once.
 
 Each option that sets a run's config is named after the config field it sets, so
-`config.settings_by_section` sorts what the user gave into config sections; each sampling
+`settings.settings_by_section` sorts what the user gave into config sections; each sampling
 option is named after its `SamplingSettings` field.
 """
 
