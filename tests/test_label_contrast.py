@@ -59,6 +59,7 @@ def _gap(run, contrast: LabelContrast, items: list[tuple[str, str]]) -> float:
 
 def test_swapping_moves_every_label_to_the_next_and_leaves_the_rest(corpus, tmp_path):
     run = textgen.load_run(_train(corpus, tmp_path / "r", 0.05), xla=False)
+    assert "label contrast 0.05" in run_cli("info", "--run-dir", run.folder.path).output
     roles = run.model.get_layer(MEMORY_LAYER).roles
     contrast = LabelContrast(roles, 1.0)
     down, up = (item_prefix(run.labels, label) for label in ("down", "up"))

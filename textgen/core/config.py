@@ -370,6 +370,12 @@ class RunConfig:
             changed[name] = dataclasses.replace(getattr(self, name), **values)
         return dataclasses.replace(self, **changed)
 
+    @property
+    def contrasts_labels(self) -> bool:
+        """Trained with the labels' contrast (textgen.training.label_contrast)."""
+        train = self.train
+        return bool(self.model.label_memory and train.label_contrast and not train.stateful)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -46,7 +46,8 @@ def describe_run(folder: RunFolder) -> list[tuple[str, str]]:
         (
             "training",
             f"seq_len {d.seq_len}, batch {t.batch_size}, lr {t.learning_rate} "
-            f"({t.lr_schedule}), epochs {t.epochs}",
+            f"({t.lr_schedule}), epochs {t.epochs}"
+            + (f", label contrast {t.label_contrast:g}" if config.contrasts_labels else ""),
         ),
     ]
     if config.plan:

@@ -97,7 +97,7 @@ class Trainer:
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
         self.rnn_state = self._carried_state() if train_cfg.stateful else ()
-        contrast = config.model.label_memory and train_cfg.label_contrast and not self.rnn_state
+        contrast = config.contrasts_labels  # (not stateful: a swapped reading has no state)
         self.contrast = LabelContrast(self.roles, train_cfg.label_contrast) if contrast else None
         self.iterator = self._batches(start_step=0)
         self.has_validation = len(data.val_ids) >= 2
