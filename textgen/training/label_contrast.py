@@ -39,6 +39,12 @@ class LabelContrast:
         self.swap_ids = tf.constant(swap)
         self.swap_labels = tf.constant([0] + [k % labels + 1 for k in range(1, labels + 1)])
 
+    @classmethod
+    def of_run(cls, config, roles: list[int]) -> LabelContrast | None:
+        """A run's term; None without a label memory, at weight 0, or in a stateful run
+        (whose swapped reading would need a state of its own): `RunConfig.contrasts_labels`."""
+        return cls(roles, config.train.label_contrast) if config.contrasts_labels else None
+
     def swapped(self, inputs: tuple) -> tuple:
         """The window with every label swapped for the next one."""
         ids, before = inputs

@@ -78,7 +78,6 @@ class Trainer:
             else data.num_windows // batch
         )
         self.steps_per_epoch = train_cfg.steps_per_epoch or self.windows_per_pass
-
         self.precision = resolve(train_cfg.precision, config.model.units)
         with self.strategy.scope():
             self.roles = token_roles(data.vocab.tokens)
@@ -97,8 +96,7 @@ class Trainer:
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
         self.rnn_state = self._carried_state() if train_cfg.stateful else ()
-        contrast = config.contrasts_labels  # (not stateful: a swapped reading has no state)
-        self.contrast = LabelContrast(self.roles, train_cfg.label_contrast) if contrast else None
+        self.contrast = LabelContrast.of_run(config, self.roles)  # None: off
         self.iterator = self._batches(start_step=0)
         self.has_validation = len(data.val_ids) >= 2
         self.checkpoint, self.latest, self.best = self._checkpoints()
