@@ -20,6 +20,20 @@ MEMORY_LAYER = "label_memory"
 ONE_HOT_LABELS = 64
 
 
+def role_in_mind(roles: list[int], ids: tf.Tensor) -> tf.Tensor:
+    """(batch, time): what each position has in mind, by the ids' `roles`: 0 nothing set
+    yet in the window, -1 cleared, k label k."""
+    roles = tf.gather(tf.constant(roles, tf.int32), ids)
+    setter = roles != 0
+    batch, time = tf.shape(ids)[0], tf.shape(ids)[1]
+    # The steps from one setting token to the next are one segment; a segment's role is
+    # its first token's (0 in the segment before a window's first setting token).
+    count = tf.cumsum(tf.cast(setter, tf.int32), axis=1)
+    segment = tf.range(batch)[:, None] * (time + 1) + count
+    role_of = tf.math.unsorted_segment_sum(tf.where(setter, roles, 0), segment, batch * (time + 1))
+    return tf.gather(role_of, segment)
+
+
 @keras.saving.register_keras_serializable(package="textgen")
 class LabelMemory(keras.layers.Layer):
     """ids (batch, time) -> the label vector in mind at each step (batch, time, dim), and
@@ -45,17 +59,7 @@ class LabelMemory(keras.layers.Layer):
         return tf.concat([tf.zeros([1, self.dim], table.dtype), table], 0)
 
     def call(self, ids, before=None, initial=None):
-        roles = tf.gather(tf.constant(self.roles, tf.int32), ids)  # (batch, time)
-        setter = roles != 0
-        batch, time = tf.shape(ids)[0], tf.shape(ids)[1]
-        # The steps from one setting token to the next are one segment; a segment's role is
-        # its first token's (0 in the segment before a window's first setting token).
-        count = tf.cumsum(tf.cast(setter, tf.int32), axis=1)
-        segment = tf.range(batch)[:, None] * (time + 1) + count
-        role_of = tf.math.unsorted_segment_sum(
-            tf.where(setter, roles, 0), segment, batch * (time + 1)
-        )
-        role = tf.gather(role_of, segment)  # (batch, time): 0 none yet, -1 cleared, k label k
+        role = role_in_mind(self.roles, ids)
         vectors = self._vectors(tf.maximum(role, 0))
         if before is not None:
             initial = self._vectors(before[:, None])[:, 0]

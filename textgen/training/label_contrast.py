@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from textgen.model.label_memory import role_in_mind
+
 # The per-position log-likelihood ratio's mean, scaled as a sum over this many positions:
 # the posterior of a short item's worth of text.
 SCALE = 10.0
@@ -35,7 +37,7 @@ class LabelContrast:
         for k, token in token_of.items():
             swap[token] = token_of[k % labels + 1]
         self.weight = weight
-        self.roles = tf.constant(roles)
+        self.roles = roles.tolist()
         self.swap_ids = tf.constant(swap)
         self.swap_labels = tf.constant([0] + [k % labels + 1 for k in range(1, labels + 1)])
 
@@ -53,14 +55,7 @@ class LabelContrast:
     def labelled(self, inputs: tuple) -> tf.Tensor:
         """1.0 where a label is in mind at the position (as `LabelMemory` keeps it), else 0."""
         ids, before = inputs
-        roles = tf.gather(self.roles, ids)
-        setter = roles != 0
-        batch, time = tf.shape(ids)[0], tf.shape(ids)[1]
-        segment = tf.range(batch)[:, None] * (time + 1) + tf.cumsum(tf.cast(setter, tf.int32), 1)
-        role_of = tf.math.unsorted_segment_sum(
-            tf.where(setter, roles, 0), segment, batch * (time + 1)
-        )
-        role = tf.gather(role_of, segment)
+        role = role_in_mind(self.roles, ids)
         role = tf.where(role == 0, before[:, None], role)  # before the window's first setter
         return tf.cast(role > 0, tf.float32)
 
