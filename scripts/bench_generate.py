@@ -34,7 +34,9 @@ import tensorflow as tf
 from textgen.export.saved_model import ServingModule
 from textgen.generate.generator import Generator
 from textgen.generate.loop import UNROLL
-from textgen.generate.sampling import choose_tokens, gumbel_noise, inverse_temperature, step_noise
+from textgen.generate.rules.seeded_draw import SeededDraw
+from textgen.generate.rules.temperature import Temperature
+from textgen.generate.rules.token_choice import sampling_scores
 from textgen.model.one_step import OneStep
 
 PROMPT = "ROMEO:"
@@ -49,8 +51,9 @@ def tutorial_baseline(model, batch: int, tokens: int):
     def step(ids, state, seeds, t):
         logits, state = one_step(ids, state)
         ones = tf.ones([tf.shape(ids)[0]])
-        noise = step_noise(gumbel_noise(seeds, t, benchlib.VOCAB.size), ones)
-        ids = choose_tokens(logits, inverse_temperature(ones), ids, ones, noise, False)
+        noise = SeededDraw.graph(SeededDraw.noise(seeds, t, benchlib.VOCAB.size), ones)
+        scores = sampling_scores(logits, Temperature.graph(ones), ids, ones, noise, False)
+        ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
         return ids, state
 
     def run() -> float:

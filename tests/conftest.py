@@ -83,23 +83,19 @@ def choose(logits, temperature, top_k, top_p, seeds, step=0):
     """One step of the generator's sampling (`choose_tokens`), prepared as its loop does."""
     import tensorflow as tf
 
-    from textgen.generate.sampling import (
-        choose_tokens,
-        gumbel_noise,
-        inverse_temperature,
-        needs_filtering,
-        step_noise,
-    )
+    from textgen.generate.rules.seeded_draw import SeededDraw
+    from textgen.generate.rules.temperature import Temperature
+    from textgen.generate.rules.token_choice import sampling_scores
+    from textgen.generate.rules.truncation import Truncation
 
     logits = tf.constant(logits, tf.float32)
     batch = logits.shape[0]
     temperature = tf.fill([batch], float(temperature))
     top_k, top_p = tf.fill([batch], top_k), tf.fill([batch], float(top_p))
-    noise = step_noise(gumbel_noise(seeds, step, logits.shape[-1]), temperature)
-    filtering = bool(needs_filtering(top_k, top_p))
-    return choose_tokens(
-        logits, inverse_temperature(temperature), top_k, top_p, noise, filtering
-    ).numpy()
+    noise = SeededDraw.graph(SeededDraw.noise(seeds, step, logits.shape[-1]), temperature)
+    filtering = bool(Truncation.graph_in_use(top_k, top_p))
+    scores = sampling_scores(logits, Temperature.graph(temperature), top_k, top_p, noise, filtering)
+    return tf.argmax(scores, axis=-1, output_type=tf.int32).numpy()
 
 
 @pytest.fixture

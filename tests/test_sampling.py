@@ -5,9 +5,12 @@ import pytest
 import tensorflow as tf
 
 from textgen.data.vocabulary import UNK_ID
-from textgen.generate.sampling import gumbel_noise, top_filter
+from textgen.generate.rules.seeded_draw import SeededDraw
+from textgen.generate.rules.truncation import Truncation
 
 from conftest import choose
+
+gumbel_noise, top_filter = SeededDraw.noise, Truncation.graph
 
 PROBS = np.array([0.4, 0.3, 0.15, 0.1, 0.05], np.float32)  # id 0 is [UNK]
 
@@ -76,7 +79,9 @@ def test_noise_for_a_chunk_of_steps_equals_the_noise_of_each_step():
 
 
 def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_of_recent_tokens():
-    from textgen.generate.sampling import penalize_repeats
+    from textgen.generate.rules.repetition_penalty import RepetitionPenalty
+
+    penalize_repeats = RepetitionPenalty.graph
 
     logits = tf.constant([[2.0, 3.0, -1.0, 4.0, -2.0], [2.0, 3.0, -1.0, 4.0, -2.0]])
     history = tf.constant([[-1, 3, 2, 1, 1], [3, 2, -1, -1, 1]])  # oldest first, -1 empty
@@ -88,7 +93,9 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_of_r
 
 
 def test_no_repeat_ngram_bans_the_tokens_that_followed_the_last_n_minus_1_tokens():
-    from textgen.generate.sampling import ban_repeated_ngrams
+    from textgen.generate.rules.ngram_ban import NgramBan
+
+    ban_repeated_ngrams = NgramBan.graph
 
     logits = tf.zeros([3, 6])
     history = tf.constant(
@@ -111,7 +118,9 @@ def test_no_repeat_ngram_bans_the_tokens_that_followed_the_last_n_minus_1_tokens
 
 
 def test_a_row_whose_every_token_is_banned_keeps_its_logits():
-    from textgen.generate.sampling import RepetitionControls, control_repetition
+    from textgen.generate.rules.repetition import Repetition, RepetitionControls
+
+    control_repetition = Repetition.graph
 
     logits = tf.constant([[0.0, 1.0, 2.0]])
     history = tf.constant([[1, 2]])  # n 1 bans both real tokens; [UNK] never counts
@@ -148,7 +157,7 @@ def test_gumbel_noise_equals_a_reference_hash_for_any_seed_and_step():
 def test_the_noise_is_finite_where_the_hashs_bits_are_all_ones():
     # seed 1, step 375: token 374's hash has 24 one bits on top, which in float32 made
     # u = 1 and an infinite noise (the token chosen whatever its probability, or NaN)
-    from textgen.generate.reference import gumbel_noise as reference_noise
+    reference_noise = SeededDraw.noise_numpy
 
     noise = gumbel_noise(tf.constant([[1, 0]], tf.int64), tf.constant(375), 400).numpy()[0]
     assert np.isfinite(noise).all() and noise[374] == noise.max()

@@ -24,7 +24,7 @@ from textgen.runs.open import BACKENDS
 
 SAMPLING = {  # the sampling settings' options, with their ranges
     **NGRAM,
-    "max_new_tokens": {"flags": ("--length",), "type": click.IntRange(1, MAX_NEW_TOKENS)},
+    "max_new_tokens": {"type": click.IntRange(1, MAX_NEW_TOKENS)},
     "beams": {"type": click.IntRange(1, MAX_BEAMS)},
 }
 
@@ -51,8 +51,8 @@ SAMPLING = {  # the sampling settings' options, with their ranges
               help="Run a LiteRT export (textgen export --format litert) instead.")
 @click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto",
-              help="numpy: without TensorFlow (starts at once; best weights, no repetition "
-              "controls or --max-copy); auto: numpy when it can, else tensorflow.")
+              help="numpy: without TensorFlow (starts at once; best weights, no --beams); "
+              "auto: numpy when it can, else tensorflow.")
 @options_of(field_options(SamplingSettings, extra=SAMPLING))
 # fmt: on
 def sample(**opts) -> None:

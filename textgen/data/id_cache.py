@@ -8,8 +8,6 @@ KEY being a hash of the corpus text and the vocabulary: a resumed run, `evaluate
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from textgen.core.fileio import atomic_open
+from textgen.data.id_files import cache_key, ids_dtype, ids_folder, open_ids  # noqa: F401
 from textgen.data.tokenizers import Tokenizer, whole_token_chunks
 from textgen.data.vocabulary import Vocabulary
 
@@ -29,20 +28,6 @@ class CorpusIds:
     validation: np.ndarray
 
 
-def ids_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned type that holds every id: 1 byte per token for char level."""
-    for dtype in (np.uint8, np.uint16):
-        if vocab_size <= np.iinfo(dtype).max + 1:
-            return np.dtype(dtype)
-    return np.dtype(np.int32)
-
-
-def cache_key(corpus_sha256: str, vocab: Vocabulary) -> str:
-    identity = {"corpus": corpus_sha256, "level": vocab.level, "lowercase": vocab.lowercase}
-    identity["tokens"] = vocab.tokens
-    return hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()[:24]
-
-
 def corpus_ids(corpus, corpus_sha256: str, vocab: Vocabulary, data_dir) -> CorpusIds:
     """The ids of `corpus` under `vocab`, from the cache or encoded into it now.
 
@@ -50,14 +35,14 @@ def corpus_ids(corpus, corpus_sha256: str, vocab: Vocabulary, data_dir) -> Corpu
     """
     tokenizer = Tokenizer(vocab)
     dtype = ids_dtype(vocab.size)
-    folder = Path(data_dir) / "ids" / cache_key(corpus_sha256, vocab)
+    folder = ids_folder(data_dir, corpus_sha256, vocab)
     arrays = {}
     for name, chunks in (("train", corpus.train_chunks), ("validation", corpus.validation_chunks)):
         path = folder / f"{name}.{dtype.name}"
         try:
             if not path.is_file():
                 _encode_to_file(tokenizer, chunks(), path, dtype)
-            arrays[name] = _open(path, dtype)
+            arrays[name] = open_ids(path, dtype)
         except OSError:
             arrays[name] = encode_chunks(tokenizer, chunks(), dtype)
     return CorpusIds(arrays["train"], arrays["validation"])
@@ -74,9 +59,3 @@ def _encode_to_file(tokenizer: Tokenizer, chunks: Iterable[str], path: Path, dty
     with atomic_open(path, "wb") as f:
         for chunk in whole_token_chunks(chunks):
             f.write(tokenizer.encode_text(chunk).astype(dtype).tobytes())
-
-
-def _open(path: Path, dtype) -> np.ndarray:
-    if path.stat().st_size == 0:  # numpy cannot map an empty file
-        return np.zeros(0, dtype)
-    return np.memmap(path, dtype=dtype, mode="r")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textgen.core.errors import ConfigError
 from textgen.core.fileio import atomic_open, atomic_write_json
 from textgen.data.vocabulary import Vocabulary, glue_flags
 
@@ -183,21 +184,33 @@ class SpanIndex:
         return cls(span, bits, int(meta["probes"]), int(meta["spans"]))
 
 
-def run_span_index(config, vocab: Vocabulary, span: int) -> SpanIndex:
+def run_span_index(config, vocab: Vocabulary, span: int, tensorflow: bool = True) -> SpanIndex:
     """The span index of a run's training text: from the data cache, or built into it now
-    (from the run's corpus, which must then be readable: a CorpusError names it)."""
-    from textgen.data.corpus import load_corpus
-    from textgen.data.id_cache import cache_key, corpus_ids
+    from the cached token ids (NumPy), or else from the run's corpus, which must then be
+    readable (a CorpusError names it) and is tokenized by TensorFlow: with `tensorflow`
+    False that is a ConfigError instead."""
+    from textgen.data.id_files import ids_dtype, ids_folder, open_ids
 
     sha256 = config.corpus.get("sha256", "")
-    folder = Path(config.data.data_dir) / "ids" / cache_key(sha256, vocab)
+    folder = ids_folder(config.data.data_dir, sha256, vocab)
     index = SpanIndex.load(folder, span)
-    if index is None:
+    if index is not None:
+        return index
+    cached = folder / f"train.{ids_dtype(vocab.size).name}"
+    if cached.is_file():
+        train = open_ids(cached, ids_dtype(vocab.size))
+    elif not tensorflow:
+        raise ConfigError("the copy guard's index is not built yet (TensorFlow builds it)")
+    else:
+        from textgen.data.corpus import load_corpus
+        from textgen.data.id_cache import corpus_ids
+
         corpus = load_corpus(config.data)
         train = corpus_ids(corpus, corpus.fingerprint()["sha256"], vocab, config.data.data_dir)
-        index = SpanIndex.build(lambda: text_codes(train.train, vocab), span)
-        try:
-            index.save(folder)
-        except OSError:  # a read-only data dir: use it unsaved
-            pass
+        train = train.train
+    index = SpanIndex.build(lambda: text_codes(train, vocab), span)
+    try:
+        index.save(folder)
+    except OSError:  # a read-only data dir: use it unsaved
+        pass
     return index

@@ -1,6 +1,6 @@
 """Sampling from a LiteRT export (`textgen export --format litert`) without TensorFlow's
-generator: the NumPy reference loop (`textgen.generate.reference`) over the file's
-one-token `step` signature, run by the LiteRT interpreter (`ai-edge-litert`).
+generator: the NumPy loop (`textgen.generate.numpy_loop`) over the file's one-token
+`step` signature, run by the LiteRT interpreter (`ai-edge-litert`).
 
 What an app runs on a phone: feed the start token and the prompt one token at a time,
 then draw each next token from the logits as textgen's generator does (so a seed gives
@@ -11,32 +11,23 @@ the same text), and write it out with the vocabulary's spacing rules. `textgen s
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import numpy as np
 
 from textgen.core.config import SampleConfig
 from textgen.core.errors import ExportError
-from textgen.data.vocabulary import Vocabulary, text_ids, token_piece
+from textgen.data.vocabulary import UNK, Vocabulary, text_ids, token_piece
 from textgen.export.litert_format import MODEL_FILE, read_metadata
-from textgen.generate.reference import reference_stream
-from textgen.generate.sampler import Sampler
-from textgen.generate.settings import SamplingSettings
-from textgen.generate.stops import StopStrings
+from textgen.generate.loop_sampler import LoopSampler
+from textgen.generate.numpy_loop import NumpyLoop
 
-_NOT_IN_LITERT = "the repetition controls and --max-copy are not in LiteRT exports"
+_NO_INDEX = "--max-copy needs the run's training text: sample the run folder, not --litert"
 
 
-class LiteRTSampler(Sampler):
+class LiteRTSampler(LoopSampler):
     """Generates text from a LiteRT export folder (see `Sampler` for the interface)."""
 
-    unsupported = {
-        **{
-            name: _NOT_IN_LITERT
-            for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
-        },
-        "beams": "beam search (--beams) runs in process or in the SavedModel export, not LiteRT",
-    }
+    unsupported = {**LoopSampler.unsupported, "max_copy": _NO_INDEX}
 
     def __init__(self, folder: str | os.PathLike, num_threads: int | None = None):
         try:
@@ -51,10 +42,17 @@ class LiteRTSampler(Sampler):
         self.piece = token_piece(self.vocab)  # (textgen.json's glue flags are the same)
         self.items = bool(self.meta["item_start"])
         self.labels = list(self.meta["labels"])
-        d = self.meta["defaults"]
+        d, meta = self.meta["defaults"], self.meta
+        optional = ("label_strength", "repetition_penalty", "repetition_window", "no_repeat_ngram")
         self.defaults = SampleConfig(
             length=d["length"], temperature=d["temperature"], top_k=d["top_k"], top_p=d["top_p"],
-            stop=d["stop"], label_strength=d.get("label_strength", 1.0),
+            stop=d["stop"], **{name: d[name] for name in optional if name in d},
+        )  # fmt: skip
+        zero = np.zeros([1, meta["state_size"]], np.float32)
+        self.loop = NumpyLoop(
+            self.step, zero, self.encode, self.piece, [UNK, *self.vocab.tokens],
+            meta["start_id"], meta["item_stops"], guided=bool(self.labels),
+            cap=d["max_new_tokens_cap"],
         )  # fmt: skip
 
     def encode(self, text: str) -> list[int]:
@@ -71,28 +69,6 @@ class LiteRTSampler(Sampler):
         """The logits (vocab,) after `token`, and the state after it."""
         out = self.step_runner(ids=np.array([token], np.int32), state=state)
         return out["logits"][0], out["state"]
-
-    def _stream_row(self, prompt: str, settings: SamplingSettings, stream: int):
-        settings = settings.with_defaults(self.defaults)
-        length = min(settings.max_new_tokens, self.meta["defaults"]["max_new_tokens_cap"])
-        stops = StopStrings([*settings.stop, *self.meta["item_stops"]])
-        (read,) = settings.prompts_to_read([prompt], self.items, self.labels)
-        ids = [self.meta["start_id"], *self.encode(read)]
-        unlabelled = None
-        if settings.guided():
-            (plain,) = settings.unlabelled([prompt], self.labels)
-            unlabelled = [self.meta["start_id"], *self.encode(plain)]
-        state = np.zeros([1, self.meta["state_size"]], np.float32)
-        settings = SamplingSettings.of(settings, max_new_tokens=length)
-        return reference_stream(
-            self.step, state, ids, self.piece, settings, stream, stops, unlabelled
-        )
-
-    def _draw(self, prompts, streams, settings) -> list[str]:
-        return ["".join(self._stream_row(p, settings, s)) for p, s in zip(prompts, streams)]
-
-    def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
-        return self._stream_row(prompt, settings, 0)
 
     def score(self, text: str) -> tuple[float, int]:
         """Mean NLL per token (nats) of `text` read from the start of a line, and its token

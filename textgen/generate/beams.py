@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from textgen.data.items import MARKER_PATTERN
 from textgen.data.vocabulary import UNK_ID
-from textgen.generate.sampling import RepetitionControls, control_repetition, push_history
+from textgen.generate.rules.repetition import Repetition, RepetitionControls, push_history
 
 _NEG_INF = float("-inf")
 
@@ -112,10 +112,7 @@ class BeamSearch:
         batch = tf.shape(primed.last_ids)[0]
         rows = batch * n
         spread = lambda x, axis=0: tf.repeat(x, n, axis=axis)  # noqa: E731 (each prompt n times)
-        controls = controls._replace(
-            penalty=spread(controls.penalty), window=spread(controls.window),
-            ngram=spread(controls.ngram),
-        )  # fmt: skip
+        controls = controls.spread(n)
         axis = 1 if self.plan.feature_major else 0
         state = tf.nest.map_structure(lambda s: spread(s, axis), self.plan.layout(primed.state))
         live = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, n - 1], _NEG_INF)], 1)
@@ -140,7 +137,7 @@ class BeamSearch:
         batch = tf.shape(live)[0]
         scores = logits
         if repeating is not None:
-            scores = tf.cond(repeating, lambda: control_repetition(logits, history, controls),
+            scores = tf.cond(repeating, lambda: Repetition.graph(logits, history, controls),
                              lambda: logits)  # fmt: skip
         never = tf.one_hot(UNK_ID, tf.shape(logits)[1], on_value=_NEG_INF, off_value=0.0)
         search = tf.nn.log_softmax(scores) + never

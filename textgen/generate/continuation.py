@@ -20,9 +20,9 @@ import tensorflow as tf
 from textgen.core.config import REPETITION_HISTORY
 from textgen.data.items import MARKER_PATTERN
 from textgen.generate.carry import Carried, StateCodec, fingerprint
-from textgen.generate.guidance import twice
 from textgen.generate.priming import Primed, feed
-from textgen.generate.rules import Sampling
+from textgen.generate.rules.label_guidance import twice
+from textgen.generate.rules.token_choice import Sampling
 
 
 def state_codec(generator, guided: bool = False) -> StateCodec:

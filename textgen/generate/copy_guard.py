@@ -23,8 +23,7 @@ import tensorflow as tf
 
 from textgen.data.span_index import PRIMES, SpanIndex, bit_positions, piece_table, span_weights
 from textgen.data.vocabulary import Vocabulary, glue_flags
-
-CANDIDATES = 16  # tokens checked per step, best first
+from textgen.generate.rules.copy_guard import CANDIDATES
 
 
 class CopyGuard(tf.Module):

@@ -15,14 +15,24 @@ import sys
 from textgen.core.errors import ConfigError
 from textgen.generate.settings import SamplingSettings
 
+
+def _setting_commands() -> dict[str, tuple[str, type, str]]:
+    """A command for each number a user may set in `SamplingSettings` (its table: the
+    fields with help), named as its `textgen sample` option: `/flag` -> (field, type, help)."""
+    commands = {"/seed": ("seed", int, "the seed of the next continuations")}
+    for f in dataclasses.fields(SamplingSettings):
+        kind = f.type.split(" ")[0]
+        if f.metadata.get("help") and kind in ("int", "float") and f.name != "beams":
+            flag = (f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),))[0]
+            commands["/" + flag[2:]] = (f.name, int if kind == "int" else float, f.metadata["help"])
+    return commands
+
+
+# The settings commands: the setting each sets, the type of its value, its help.
+SETTINGS = _setting_commands()
 COMMANDS = {
-    "/temperature X": "sampling temperature (0: greedy)",
-    "/length N": "tokens per continuation",
-    "/top-k K": "sample from the K most likely tokens (0: off)",
-    "/top-p P": "sample from the smallest set with mass P (1: off)",
-    "/seed S": "the seed of the next continuations",
+    **{f"{name} {'N' if kind is int else 'X'}": what for name, (_, kind, what) in SETTINGS.items()},
     "/label L": "an item run's kind of item ('-': none)",
-    "/label-strength S": "how hard the label pulls (label guidance; 1: off)",
     "/next": "the 10 most likely next tokens, with their probabilities",
     "/retry": "draw the last continuation again",
     "/undo": "drop the last continuation",
@@ -31,15 +41,6 @@ COMMANDS = {
     "/quit": "leave (Ctrl-D too); Ctrl-C stops a continuation",
     "/help": "this list",
 }
-# The settings commands: the setting each sets, and the type of its value.
-SETTINGS = {
-    "/temperature": ("temperature", float),
-    "/length": ("max_new_tokens", int),
-    "/top-k": ("top_k", int),
-    "/top-p": ("top_p", float),
-    "/seed": ("seed", int),
-    "/label-strength": ("label_strength", float),
-}
 
 
 class CoWriting:
@@ -47,7 +48,7 @@ class CoWriting:
 
     def __init__(self, sampler, settings: SamplingSettings, echo=None):
         if not hasattr(sampler, "session"):
-            raise ConfigError("--interactive writes with a run folder, not --server or --litert")
+            raise ConfigError("--interactive writes with a run folder or --litert, not --server")
         self.sampler, self.session, self.echo = sampler, sampler.session(), echo or _print
         if settings.beams:  # the session carries one text, not hypotheses
             raise ConfigError("--beams does not apply to --interactive (not yet)")
@@ -79,7 +80,7 @@ class CoWriting:
 
     def command(self, name: str, value: str) -> None:
         if name in SETTINGS:
-            setting, kind = SETTINGS[name]
+            setting, kind, _ = SETTINGS[name]
             try:
                 given = kind(value)
             except ValueError:
@@ -109,14 +110,14 @@ class CoWriting:
             self._save(value)
         elif name == "/help":
             for usage, what in COMMANDS.items():
-                self.echo(f"  {usage:18s} {what}")
+                self.echo(f"  {usage:24s} {what}")
         else:
             raise ConfigError(f"unknown command {name!r} (or a missing value); /help lists them")
 
     def continuation(self) -> None:
         """Continue the text, streamed; Ctrl-C stops it where it is."""
         self.undo.append(self.place)
-        resolved = self.settings.with_defaults(self.sampler.config.sample)
+        resolved = self.settings.with_defaults(self.sampler.defaults)
         try:
             for shown, place in self.session.draw(self.place, resolved, self.stream):
                 self.place = place

@@ -23,7 +23,7 @@ from textgen.generate.continuation import continue_text
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
 from textgen.generate.priming import prime
-from textgen.generate.rules import Sampling
+from textgen.generate.rules.token_choice import Sampling
 from textgen.generate.settings import SamplingSettings
 from textgen.generate.stops import StopStrings
 from textgen.generate.streaming import stream_completion

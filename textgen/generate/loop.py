@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from textgen.generate.guidance import guided_logits, twice
-from textgen.generate.rules import Sampling, TokenChoice
-from textgen.generate.sampling import gumbel_noise, step_noise
+from textgen.generate.rules.label_guidance import LabelGuidance, twice
+from textgen.generate.rules.seeded_draw import SeededDraw
+from textgen.generate.rules.temperature import Temperature
+from textgen.generate.rules.token_choice import Sampling, TokenChoice
 
 # Tokens per iteration of the default export's generation loop (no XLA): 8 ran faster
 # than 1, 16 and 32 (docs/performance.md).
@@ -133,11 +134,11 @@ class ChunkLoop:
         per_row = t0.shape.rank == 1
         steps = t0[None, :] + tf.range(drawn)[:, None] if per_row else t0 + tf.range(drawn)
         noise = tf.cond(
-            tf.reduce_any(sampling.temperature > 0),
-            lambda: gumbel_noise(sampling.seeds, steps, self.vocab_size, per_row),
+            tf.reduce_any(Temperature.graph_drawn(sampling.temperature)),
+            lambda: SeededDraw.noise(sampling.seeds, steps, self.vocab_size, per_row),
             lambda: tf.zeros([drawn, batch, self.vocab_size]),
         )
-        noise = step_noise(noise, sampling.temperature)
+        noise = SeededDraw.graph(noise, sampling.temperature)
         # a static batch stays static in the loop
         noise.set_shape([self.plan.chunk_size if self.plan.jit_compile else None, *logits_shape])
         return noise
@@ -156,7 +157,7 @@ class ChunkLoop:
                 # The block's noise sliced once (each op in the loop costs per token).
                 block_noise = tf.unstack(tf.gather(noise, i + tf.range(block)))
                 for k in range(block):
-                    scored = logits if strength is None else guided_logits(logits, strength)
+                    scored = logits if strength is None else LabelGuidance.graph(logits, strength)
                     ids, new_states = choice(scored, block_noise[k], states, lambda k=k: i + k)
                     fed = ids if strength is None else twice(ids)
                     new = self.one_step.step(weights, fed, state, feature_major)

@@ -51,7 +51,9 @@ class SamplingSettings:
     top-p are refused with it and the seed does not matter.
     """
 
-    max_new_tokens: int | None = setting(None, "Tokens to generate (default: the run's, 500).")
+    max_new_tokens: int | None = setting(
+        None, "Tokens to generate (default: the run's, 500).", flags=("--length",)
+    )
     temperature: float | None = setting(None, "0 is greedy; higher is more random.")
     top_k: int | None = setting(None, "Sample from the K most likely tokens (0: off).")
     top_p: float | None = setting(None, "Sample from the smallest set with mass P (1: off).")

@@ -4,42 +4,31 @@
 say why not, in one line), so a sample takes about as long as reading a few megabytes;
 otherwise the TensorFlow generator (`Run`) draws the same text. It serves the best
 weights of a run (word level: ASCII text), kept current by the trainer (`weights.npz` names the
-checkpoint it equals), with temperature, top-k, top-p, seeds, several samples, stop
-strings and labels; the repetition controls and the copy guard need the generator.
+checkpoint it equals), with every sampling setting but beam search (`LoopSampler`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from textgen.core.config import MAX_NEW_TOKENS
+from textgen.core.config import SampleConfig
 from textgen.core.errors import ConfigError, RunError
 from textgen.data.vocabulary import UNK, text_ids, token_piece
-from textgen.generate.reference import reference_stream
-from textgen.generate.sampler import Sampler
-from textgen.generate.session import Session
+from textgen.generate.loop_sampler import LoopSampler
+from textgen.generate.numpy_loop import NumpyLoop
+from textgen.generate.rules.copy_guard import SpanGuard
 from textgen.generate.settings import SamplingSettings
-from textgen.generate.stops import StopStrings
 from textgen.model.numpy_step import NumpyStep
 from textgen.runs.folder import RunFolder, latest_checkpoint, run_item_stops, run_labels
 
-_NEEDS_GENERATOR = "the repetition controls and --max-copy need the TensorFlow generator"
 # Tokens beyond which `textgen sample` prefers the TensorFlow generator: NumPy draws ~8-12k
 # tokens/s (one row at a time), TensorFlow starts in ~10 s, then draws 100k+ at batch 64.
 AUTO_MOST_TOKENS = 100_000
 
 
-class NumpyRun(Sampler):
+class NumpyRun(LoopSampler):
     """Samples a run folder's best weights with NumPy (see `Sampler` for the interface)."""
-
-    unsupported = {
-        **{
-            name: _NEEDS_GENERATOR
-            for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_copy")
-        },
-        "beams": "beam search (--beams) needs the TensorFlow generator",
-    }
 
     def __init__(self, folder: RunFolder):
         self.folder = folder
@@ -53,6 +42,15 @@ class NumpyRun(Sampler):
             raise RunError("weights.npz is older than the best checkpoint")
         self.items = self.config.data.items is not None
         self.labels = run_labels(self.config)
+        self.loop = NumpyLoop(
+            self.network.step, self.network.zero_state(), self._encode, token_piece(self.vocab),
+            [UNK, *self.vocab.tokens], self.vocab.start_id, run_item_stops(self.config),
+            guided=bool(self.labels), span_guard=self._span_guard,
+        )  # fmt: skip
+
+    @property
+    def defaults(self) -> SampleConfig:
+        return self.config.sample
 
     def _check_shapes(self) -> None:
         """Refuse weights that do not belong with the run's vocabulary or config."""
@@ -75,35 +73,17 @@ class NumpyRun(Sampler):
         self.settings(settings)
         for prompt in settings.prompts_to_read(prompts, self.items, self.labels):
             self._encode(prompt)
+        if settings.max_copy:
+            self._span_guard(settings.max_copy)
         tokens = len(prompts) * settings.with_defaults(self.config.sample).max_new_tokens
         if most_tokens is not None and tokens > most_tokens:
             raise ConfigError(f"{tokens} tokens: the TensorFlow generator draws them sooner")
 
-    def _stream_row(self, prompt: str, settings: SamplingSettings, stream: int):
-        settings = settings.with_defaults(self.config.sample)
-        stops = StopStrings([*settings.stop, *run_item_stops(self.config)])
-        (read,) = settings.prompts_to_read([prompt], self.items, self.labels)
-        ids = [self.vocab.start_id, *self._encode(read)]
-        unlabelled = None
-        if settings.guided():
-            (plain,) = settings.unlabelled([prompt], self.labels)
-            unlabelled = [self.vocab.start_id, *self._encode(plain)]
-        length = min(settings.max_new_tokens, MAX_NEW_TOKENS)
-        settings = SamplingSettings.of(settings, max_new_tokens=length)
-        return reference_stream(
-            self.network.step, self.network.zero_state(), ids, token_piece(self.vocab),
-            settings, stream, stops, unlabelled,
-        )  # fmt: skip
+    def _span_guard(self, span: int) -> SpanGuard:
+        from textgen.data.span_index import run_span_index
 
-    def session(self) -> Session:
-        """A co-writing session over this run (`textgen.generate.session`)."""
-
-        stops = [*self.config.sample.stop, *run_item_stops(self.config)]
-        strings = [UNK, *self.vocab.tokens]
-        return Session(
-            self.network.step, self.network.zero_state(), self._encode, token_piece(self.vocab),
-            strings, self.vocab.start_id, stops, guided=bool(self.labels),
-        )  # fmt: skip
+        index = run_span_index(self.config, self.vocab, span, tensorflow=False)
+        return SpanGuard(index, token_piece(self.vocab))
 
     def _encode(self, text: str) -> list[int]:
         ids = text_ids(self.vocab, text)
@@ -111,9 +91,3 @@ class NumpyRun(Sampler):
             what = "word-level" if self.vocab.level == "word" else "lowercased"
             raise ConfigError(f"non-ASCII {what} text needs TensorFlow's tokenizer")
         return ids
-
-    def _draw(self, prompts, streams, settings) -> list[str]:
-        return ["".join(self._stream_row(p, settings, s)) for p, s in zip(prompts, streams)]
-
-    def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
-        return self._stream_row(prompt, settings, 0)

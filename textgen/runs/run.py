@@ -140,26 +140,38 @@ class Run(Sampler):
         )  # fmt: skip
         return beams_of(*(found[k].numpy().tolist() for k in Beam._fields))
 
+    @property
+    def defaults(self):
+        """The run's sampling defaults (`SampleConfig`)."""
+        return self.config.sample
+
     def session(self):
-        """A co-writing session over this run (`textgen.generate.session`), stepping the
-        network with TensorFlow one token at a time."""
+        """The NumPy loop (`textgen.generate.numpy_loop`) over this run, stepping the
+        network with TensorFlow one token at a time: what a co-writing session writes with."""
         import tensorflow as tf
 
         from textgen.data.vocabulary import UNK, token_piece
-        from textgen.generate.session import Session
+        from textgen.generate.numpy_loop import NumpyLoop
+        from textgen.generate.rules.copy_guard import SpanGuard
         from textgen.model.one_step import OneStep
 
         one_step, tokenizer = OneStep(self.model), self.generator.tokenizer
+        piece = token_piece(self.vocab)
 
         def step(token: int, state):
             logits, state = one_step(tf.constant([token]), state)
             return logits[0].numpy(), state
 
-        stops = [*self.config.sample.stop, *self.item_stops]
-        return Session(
+        def span_guard(span: int) -> SpanGuard:
+            from textgen.data.span_index import run_span_index
+
+            validate_max_copy(span)
+            return SpanGuard(run_span_index(self.config, self.vocab, span), piece)
+
+        return NumpyLoop(
             step, one_step.zero_state(1), lambda text: tokenizer.encode_text(text).tolist(),
-            token_piece(self.vocab), [UNK, *self.vocab.tokens], self.vocab.start_id, stops,
-            guided=bool(self.labels),
+            piece, [UNK, *self.vocab.tokens], self.vocab.start_id, self.item_stops,
+            guided=bool(self.labels), span_guard=span_guard,
         )  # fmt: skip
 
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:

@@ -1,10 +1,11 @@
-"""The token choice in the graph: the sampling rule, and the rules plugged into it.
+"""The token choice in the graph: the rules' graph forms composed in the pipeline's order.
 
-Each step of the generation loop scores every token (`sampling.sampling_scores`:
-temperature, top-k / top-p, the seeded noise) and takes the best. A `Rule` changes that
-choice and owns the loop state it needs: the repetition controls carry each row's recent
-tokens, the copy guard the tail of its text. `TokenChoice` plugs the rules in use into a
-step; the loop carries their states as one tuple without looking inside.
+Each step of the generation loop scores every token (`sampling_scores`: temperature,
+top-k / top-p, the seeded noise, never `[UNK]`) and takes the best. The rules with loop
+state of their own plug in as `LoopRule`s: the repetition controls carry each row's
+recent tokens, the copy guard the tail of its text. `TokenChoice` plugs the rules in use
+into a step; the loop carries their states as one tuple without looking inside. The NumPy
+form of the same choice is `pipeline.TokenRules`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,29 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from textgen.core.config import MAX_NGRAM, REPETITION_HISTORY, SampleConfig
-from textgen.generate.copy_guard import CopyGuard
-from textgen.generate.sampling import (
-    RepetitionControls,
-    control_repetition,
-    inverse_temperature,
-    needs_filtering,
-    push_history,
-    repetition_in_use,
-    sampling_scores,
-)
+from textgen.generate.rules.copy_guard import CopyGuardRule
+from textgen.generate.rules.repetition import Repetition, RepetitionControls, push_history
+from textgen.generate.rules.temperature import Temperature
+from textgen.generate.rules.truncation import Truncation
+
+
+def sampling_scores(logits, inverse_t, top_k, top_p, noise, filtering) -> tf.Tensor:
+    """(batch, vocab) scores whose argmax is each row's next token.
+
+    `inverse_t` is `Temperature.graph(temperature)` and `noise` this step's
+    `SeededDraw.graph(SeededDraw.noise(...), temperature)` (batch, vocab), both prepared
+    once per loop; greedy rows take the argmax, `[UNK]` is never chosen (-inf).
+    `filtering` (a Python bool, or `Truncation.graph_in_use`'s scalar tensor decided once
+    per loop, then checked each step) applies top-k / top-p.
+    """
+    scaled = logits * inverse_t
+    if isinstance(filtering, tf.Tensor):  # decided in the graph, once per step
+        scaled = tf.cond(
+            filtering, lambda: Truncation.graph(scaled, top_k, top_p), lambda: scaled
+        )
+    elif filtering:
+        scaled = Truncation.graph(scaled, top_k, top_p)
+    return scaled + noise
 
 
 class Sampling(NamedTuple):
@@ -46,7 +60,8 @@ class Sampling(NamedTuple):
         d = defaults
         temperature = tf.where(temperature < 0, d.temperature, temperature)
         top_k = tf.where(top_k < 0, d.top_k, top_k)
-        top_p = tf.where((top_p > 0) & (top_p <= 1), top_p, d.top_p)
+        positive = tf.bitcast(top_p, tf.int32) > 0  # subnormals too, which compare as 0
+        top_p = tf.where(positive & (top_p <= 1), top_p, d.top_p)
         penalty, window, ngram = controls
         penalty = tf.where(penalty < 0, d.repetition_penalty, penalty)
         penalty = tf.where(penalty > 0, penalty, 1.0)  # 0 and NaN: off
@@ -54,14 +69,12 @@ class Sampling(NamedTuple):
         ngram = tf.where(ngram < 0, d.no_repeat_ngram, ngram)
         ngram = tf.where(ngram <= MAX_NGRAM, ngram, 0)
         controls = RepetitionControls.of(penalty, window, ngram)
-        filtering = needs_filtering(top_k, top_p)
-        return cls(
-            temperature, top_k, top_p, seeds, filtering, controls, repetition_in_use(controls)
-        )
+        filtering = Truncation.graph_in_use(top_k, top_p)
+        return cls(temperature, top_k, top_p, seeds, filtering, controls, controls.in_use())
 
 
-class Rule:
-    """A rule of the token choice with loop state of its own (a tuple of tensors)."""
+class LoopRule:
+    """A rule of the graph's token choice with loop state of its own (a tuple of tensors)."""
 
     def adjust(self, logits: tf.Tensor, state: tuple) -> tf.Tensor:
         """The logits (batch, vocab) as the rule lets them be scored."""
@@ -72,35 +85,18 @@ class Rule:
         return state
 
 
-class RepetitionRule(Rule):
-    """The repetition controls (`sampling.control_repetition`) over each row's last
-    `REPETITION_HISTORY` tokens, its state: (history,)."""
+class RepetitionRule(LoopRule):
+    """The repetition controls (`Repetition`) over each row's last `REPETITION_HISTORY`
+    tokens, its state: (history,)."""
 
     def __init__(self, controls: RepetitionControls):
         self.controls = controls
 
     def adjust(self, logits, state):
-        return control_repetition(logits, state[0], self.controls)
+        return Repetition.graph(logits, state[0], self.controls)
 
     def advance(self, state, ids, allowed, step):
         return (push_history(state[0], ids),)
-
-
-class CopyGuardRule(Rule):
-    """The copy guard (`CopyGuard`) choosing among the best-scored tokens. Its state:
-    (tail, previous token, the step at which a row had no candidate left, or `size`)."""
-
-    def __init__(self, guard: CopyGuard, size: int):
-        self.guard, self.size = guard, size
-
-    def choose(self, scores: tf.Tensor, state: tuple) -> tuple[tf.Tensor, tf.Tensor]:
-        tail, prev, _ = state
-        return self.guard.choose(scores, tail, prev)
-
-    def advance(self, state, ids, allowed, step):
-        tail, prev, ended_at = state
-        ended_at = tf.where(allowed | (ended_at < self.size), ended_at, step())
-        return self.guard.advance(tail, prev, ids), ids, ended_at
 
 
 class TokenChoice:
@@ -112,7 +108,7 @@ class TokenChoice:
 
     def __init__(self, sampling: Sampling, filtering, repeating: bool, guard, size: int):
         self.sampling, self.filtering, self.size = sampling, filtering, size
-        self.inverse_t = inverse_temperature(sampling.temperature)  # (batch, 1)
+        self.inverse_t = Temperature.graph(sampling.temperature)  # (batch, 1)
         self.repetition = RepetitionRule(sampling.controls) if repeating else None
         self.guard = CopyGuardRule(guard, size) if guard is not None else None
         self.rules = [rule for rule in (self.repetition, self.guard) if rule is not None]

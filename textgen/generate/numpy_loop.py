@@ -1,0 +1,148 @@
+"""The NumPy generation loop: prime, step, choose, finish, one token at a time over any
+one-token step function, from a carried place.
+
+A `Place` is a text and the network after reading it. `NumpyLoop.read` moves a place on
+by new text (the network reads only that text, never the history again), `draw` by
+tokens chosen by the NumPy token rules (`textgen.generate.rules.pipeline`: every setting
+`sample` takes, with the same seeded noise as every sampler, keyed from the start of each
+continuation), so a continuation equals `textgen sample --prompt` of the whole text so far;
+undoing is keeping the previous place. It serves `NumpyRun` (NumPy weights), the LiteRT
+sampler (the interpreter's step), the co-writing session and `Run.session` (a TF step).
+No TensorFlow here.
+
+Label guidance: a place of a run with labels may carry a twin, the same text read without
+its labels, so that a continuation with a label can be drawn from `unlabelled + strength x
+(labelled - unlabelled)` at any turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY
+from textgen.core.errors import ConfigError
+from textgen.generate.finish import StreamFinish
+from textgen.generate.rules.copy_guard import SpanGuard
+from textgen.generate.rules.pipeline import Row, TokenRules
+from textgen.generate.rules.repetition import pushed
+from textgen.generate.settings import SamplingSettings
+from textgen.generate.stops import StopStrings
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a text stands: the text so far and the network after reading it."""
+
+    text: str
+    logits: np.ndarray  # (vocab,) for the next token
+    state: tuple  # the network's state after the last token
+    last: int  # the last token read
+    history: np.ndarray  # (REPETITION_HISTORY,) int32 the last tokens read, oldest first
+    twin: tuple | None = None  # (logits, state) of the text read without its labels
+
+
+class NumpyLoop:
+    """Reads and continues texts one token at a time (see the module doc).
+
+    `step(token, state) -> (logits, state)` is the network, `encode(text)` gives token
+    ids, `piece(prev, token)` a token's text after `prev`; `start_id` is read first.
+    `item_stops` end every text besides the settings' stop strings; `guided`: places
+    carry the twin that label guidance needs; `span_guard(span)` gives the copy guard
+    for `max_copy` (None: this loop cannot guard); `cap` bounds a continuation's tokens.
+    """
+
+    def __init__(
+        self,
+        step: Callable,
+        zero_state: tuple,
+        encode: Callable[[str], Sequence[int]],
+        piece: Callable[[int, int], str],
+        tokens: Sequence[str],
+        start_id: int,
+        item_stops: Sequence[str] = (),
+        guided: bool = False,
+        span_guard: Callable[[int], SpanGuard] | None = None,
+        cap: int = MAX_NEW_TOKENS,
+    ):
+        self.step, self.zero_state, self.encode, self.piece = step, zero_state, encode, piece
+        self.tokens, self.start_id, self.item_stops = list(tokens), start_id, list(item_stops)
+        self.guided, self.span_guard, self.cap = guided, span_guard, cap
+
+    def start(self, twin: bool | None = None) -> Place:
+        """An empty text: the start token read (with its twin if `twin`, default `guided`)."""
+        logits, state = self.step(self.start_id, self.zero_state)
+        history = pushed(np.full(REPETITION_HISTORY, -1, np.int32), self.start_id)
+        twin = self.guided if twin is None else twin
+        return Place("", logits, state, self.start_id, history, (logits, state) if twin else None)
+
+    def read(self, place: Place, text: str, unlabelled: str | None = None) -> Place:
+        """`place` after reading `text` (only its tokens are read); its twin reads
+        `unlabelled` (`text` without its labels; default `text`)."""
+        logits, state, last, history = place.logits, place.state, place.last, place.history
+        for token in self.encode(text):
+            logits, state = self.step(token, state)
+            last, history = token, pushed(history, token)
+        twin = place.twin
+        if twin is not None:
+            for token in self.encode(text if unlabelled is None else unlabelled):
+                twin = self.step(token, twin[1])
+        return Place(place.text + text, logits, state, last, history, twin)
+
+    def draw(
+        self, place: Place, settings: SamplingSettings, stream: int = 0
+    ) -> Iterator[tuple[str, Place]]:
+        """Continue `place` with resolved `settings`: for each token drawn, the text it
+        shows now (held back while it may begin a stop string; markers never shown) and
+        the place after it. Ends after `max_new_tokens` (at most `cap`), at a stop string,
+        or where the copy guard finds no candidate."""
+        s = settings
+        rules = TokenRules(s, stream, self._guard(s.max_copy))
+        finish = StreamFinish(StopStrings([*(s.stop or ()), *self.item_stops]))
+        guided, tail = s.guided() and place.twin is not None, ""
+        for index in range(min(s.max_new_tokens, self.cap)):
+            twin_logits = place.twin[0] if guided else None
+            row = Row(place.history, twin_logits, tail, place.last, index)
+            token = rules.choose(place.logits, row)
+            if token is None:  # the copy guard ended the text
+                break
+            piece = self.piece(place.last, token)
+            if rules.guard is not None:
+                tail = rules.guard.advance(tail, place.last, token)
+            place = self._after(place, token, piece)
+            shown, stopped = finish.add(piece)
+            yield shown, place
+            if stopped:
+                return
+        rest = finish.rest()
+        if rest:
+            yield rest, place
+
+    def pieces(self, place: Place, settings: SamplingSettings, stream: int = 0) -> Iterator[str]:
+        """`draw`'s text alone, piece by piece (nothing empty)."""
+        for shown, _ in self.draw(place, settings, stream):
+            if shown:
+                yield shown
+
+    def next_tokens(self, place: Place, count: int = 10) -> list[tuple[str, float]]:
+        """The `count` most likely next tokens and their probabilities (the softmax)."""
+        logits = place.logits.astype(np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        best = np.argsort(-probs, kind="stable")[:count]
+        return [(self.tokens[i], float(probs[i])) for i in best]
+
+    def _after(self, place: Place, token: int, piece: str) -> Place:
+        logits, state = self.step(token, place.state)
+        twin = None if place.twin is None else self.step(token, place.twin[1])
+        history = pushed(place.history, token)
+        return Place(place.text + piece, logits, state, token, history, twin)
+
+    def _guard(self, span: int) -> SpanGuard | None:
+        if not span:
+            return None
+        if self.span_guard is None:
+            raise ConfigError("--max-copy needs the run's training text (a run folder)")
+        return self.span_guard(span)

@@ -1,0 +1,79 @@
+"""The token choice in NumPy: the ordered rules for one row's settings, the readable
+specification every sampler follows (the graph's `TokenChoice` composes the same rules'
+graph forms in the same order; tests hold each rule's two forms equal).
+
+In order: label guidance, the repetition controls, temperature, top-k / top-p
+truncation, never `[UNK]` with the seeded draw, and the copy guard's choice among the
+best (or the argmax). A rule whose setting is neutral is left out of the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from textgen.generate.rules.copy_guard import SpanGuard
+from textgen.generate.rules.label_guidance import LabelGuidance
+from textgen.generate.rules.repetition import Repetition
+from textgen.generate.rules.seeded_draw import SeededDraw
+from textgen.generate.rules.temperature import Temperature
+from textgen.generate.rules.truncation import Truncation
+
+
+class Row(NamedTuple):
+    """What the rules read of one row at one step."""
+
+    history: np.ndarray  # (REPETITION_HISTORY,) int32 the last tokens, oldest first, -1 empty
+    twin_logits: np.ndarray | None  # label guidance: the logits of the text without its label
+    tail: str  # the copy guard: the completion's last N - 1 characters
+    prev: int  # the last token read or drawn
+    step: int  # the draw's index in this continuation (keys the noise)
+
+
+Rule = Callable[[np.ndarray, Row], np.ndarray]  # (vocab,) scores in, (vocab,) scores out
+
+
+class TokenRules:
+    """The rules for resolved `SamplingSettings` and a row's `stream`, built once;
+    `choose(logits, row)` is the row's next token, or None where the copy guard (`guard`)
+    found no candidate (the row ends)."""
+
+    def __init__(self, settings, stream: int, guard: SpanGuard | None = None):
+        s = settings
+        self.guard = guard
+        self.rules: list[tuple[str, Rule]] = []
+        if s.guided():
+            strength = float(s.label_strength)
+            self._add("label guidance", lambda x, row: LabelGuidance.numpy(x, row.twin_logits,
+                                                                          strength))  # fmt: skip
+        if s.repetition_penalty is not None and Repetition.in_use(
+            s.repetition_penalty, s.no_repeat_ngram or 0
+        ):
+            repetition = Repetition(s.repetition_penalty, s.repetition_window, s.no_repeat_ngram)
+            self._add("repetition controls", lambda x, row: repetition.numpy(x, row.history))
+        temperature = 0.0 if s.temperature is None else float(s.temperature)
+        self._add("temperature", lambda x, row: Temperature.numpy(x, temperature))
+        top_k, top_p = s.top_k or 0, 1.0 if s.top_p is None else float(s.top_p)
+        if Truncation.in_use(top_k, top_p):
+            self._add("top-k / top-p", lambda x, row: Truncation.numpy(x, top_k, top_p))
+        seed = s.seed
+        self._add("seeded draw", lambda x, row: SeededDraw.numpy(x, temperature, seed, stream,
+                                                                 row.step))  # fmt: skip
+
+    def _add(self, name: str, rule: Rule) -> None:
+        self.rules.append((name, rule))
+
+    @property
+    def names(self) -> list[str]:
+        """The rules in use, in order (and the copy guard's choice last, if on)."""
+        return [name for name, _ in self.rules] + (["copy guard"] if self.guard else [])
+
+    def choose(self, logits: np.ndarray, row: Row) -> int | None:
+        scores = logits.astype(np.float32)
+        for _, rule in self.rules:
+            scores = rule(scores, row)
+        if self.guard is None:
+            return int(np.argmax(scores))
+        return self.guard.choose(scores, row.tail, row.prev)
