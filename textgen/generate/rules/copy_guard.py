@@ -50,7 +50,7 @@ class SpanGuard:
     def advance(self, tail: str, prev: int, token: int) -> str:
         """The tail after adding `token`."""
         text = tail + self.piece(prev, token)
-        return text[len(text) - self.tail_size :] if self.tail_size else ""
+        return text[-self.tail_size :] if self.tail_size else ""
 
 
 class CopyGuardRule:

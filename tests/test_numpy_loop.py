@@ -1,0 +1,112 @@
+"""The NumPy loop (prime, step, choose, finish over a one-token step) writes the graph
+generator's text for every sampling setting, and a continued place writes what one
+sample of the whole text writes."""
+
+import keras
+import pytest
+import tensorflow as tf
+
+from tests.conftest import make_corpus
+from textgen.core.config import ModelConfig
+from textgen.core.errors import ConfigError
+from textgen.data.span_index import SpanIndex, text_codes
+from textgen.data.tokenizers import Tokenizer, build_vocabulary
+from textgen.data.vocabulary import UNK, token_piece
+from textgen.generate.copy_guard import CopyGuard
+from textgen.generate.generator import Generator
+from textgen.generate.numpy_loop import NumpyLoop
+from textgen.generate.rules.copy_guard import SpanGuard
+from textgen.generate.settings import SamplingSettings
+from textgen.model.network import build_model
+from textgen.model.one_step import OneStep
+
+SPAN = 6
+# One row each: every setting `sample` takes, alone and together (the extreme top-p too).
+SETTINGS = [
+    {"temperature": 0.0},
+    {"temperature": 0.9, "seed": 3},
+    {"temperature": 1.2, "top_k": 4, "seed": 5},
+    {"temperature": 1.0, "top_p": 0.7, "seed": 6},
+    {"temperature": 0.8, "top_p": 1e-40, "seed": 1},
+    {"temperature": 0.0, "repetition_penalty": 1.8},
+    {"temperature": 0.7, "repetition_penalty": 1.5, "repetition_window": 4, "seed": 2},
+    {"temperature": 0.0, "no_repeat_ngram": 2},
+    {"temperature": 1.0, "no_repeat_ngram": 3, "top_k": 6, "seed": 9},
+    {"temperature": 0.0, "max_copy": SPAN},
+    {"temperature": 1.0, "max_copy": SPAN, "no_repeat_ngram": 2, "seed": 4},
+    {"temperature": 0.9, "stop": ("e",), "seed": 8},
+]
+
+
+@pytest.fixture(scope="module", params=["char", "word"])
+def pair(request):
+    """An untrained model's graph generators (with and without the copy guard) and a
+    NumPy loop over the same weights (the Keras one-token step)."""
+    corpus = make_corpus(lines=60, seed=4)
+    vocab = build_vocabulary(corpus, request.param)
+    tokenizer = Tokenizer(vocab)
+    index = SpanIndex.build(lambda: text_codes(tokenizer.encode_text(corpus), vocab), SPAN)
+    keras.utils.set_random_seed(1)
+    config = ModelConfig(cell="gru", layers=2, units=16, embedding_dim=8, dropout=0.0)
+    model = build_model(vocab.size, config)
+    one_step = OneStep(model)
+
+    def step(token, state):
+        logits, state = one_step(tf.constant([token]), state)
+        return logits[0].numpy(), state
+
+    piece = token_piece(vocab)
+    loop = NumpyLoop(
+        step, one_step.zero_state(1), lambda text: tokenizer.encode_text(text).tolist(), piece,
+        [UNK, *vocab.tokens], vocab.start_id, span_guard=lambda span: SpanGuard(index, piece),
+    )  # fmt: skip
+
+    generators = {}
+
+    def generator(settings: SamplingSettings) -> Generator:
+        key = (settings.stop or (), bool(settings.max_copy))
+        if key not in generators:
+            guard = CopyGuard(index, vocab) if settings.max_copy else None
+            generators[key] = Generator(model, vocab, stop=key[0], copy_guard=guard)
+        return generators[key]
+
+    return loop, generator
+
+
+def _numpy(loop: NumpyLoop, prompt: str, settings: SamplingSettings, stream=0) -> str:
+    return "".join(loop.pieces(loop.read(loop.start(), prompt), settings, stream))
+
+
+@pytest.mark.parametrize("changes", SETTINGS, ids=lambda c: ",".join(c))
+def test_numpy_loop_writes_the_generators_text(pair, changes):
+    loop, generator = pair
+    settings = SamplingSettings.of(max_new_tokens=40, **changes)
+    g = generator(settings)
+    resolved = g.resolve(settings)
+    prompts = ["ROMEO:\nLove the", ""]
+    expected = g.generate(prompts, resolved)
+    assert [_numpy(loop, p, resolved, stream) for stream, p in enumerate(prompts)] == expected
+    assert "".join(g.stream(prompts[0], resolved)) == expected[0]
+
+
+def test_a_continued_place_writes_what_one_sample_of_the_whole_text_writes(pair):
+    loop, generator = pair
+    settings = SamplingSettings(
+        max_new_tokens=30, temperature=0.9, seed=2, repetition_penalty=1.3, no_repeat_ngram=2
+    )
+    g = generator(settings)
+    resolved = g.resolve(settings)
+    place = loop.read(loop.start(), "ROMEO:")
+    for shown, place in loop.draw(place, resolved):  # noqa: B007 (the last place is kept)
+        pass
+    place = loop.read(place, " Fair")
+    expected = g.generate([place.text], resolved)[0]
+    assert "".join(loop.pieces(place, resolved)) == expected
+
+
+def test_a_loop_without_the_training_text_refuses_max_copy(pair):
+    loop, _ = pair
+    bare = NumpyLoop(loop.step, loop.zero_state, loop.encode, loop.piece, loop.tokens,
+                     loop.start_id)  # fmt: skip
+    with pytest.raises(ConfigError, match="--max-copy"):
+        _numpy(bare, "", SamplingSettings(max_new_tokens=5, temperature=0.0, max_copy=SPAN))
