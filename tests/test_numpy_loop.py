@@ -96,9 +96,7 @@ def test_a_continued_place_writes_what_one_sample_of_the_whole_text_writes(pair)
     )
     g = generator(settings)
     resolved = g.resolve(settings)
-    place = loop.read(loop.start(), "ROMEO:")
-    for shown, place in loop.draw(place, resolved):  # noqa: B007 (the last place is kept)
-        pass
+    _, place = list(loop.draw(loop.read(loop.start(), "ROMEO:"), resolved))[-1]
     place = loop.read(place, " Fair")
     expected = g.generate([place.text], resolved)[0]
     assert "".join(loop.pieces(place, resolved)) == expected

@@ -27,6 +27,10 @@ SETTINGS = [
     {"max_new_tokens": 60, "temperature": 0.8, "top_k": 5, "seed": 4},
     {"max_new_tokens": 60, "temperature": 1.2, "top_p": 0.8, "seed": 5},
     {"max_new_tokens": 80, "temperature": 0.7, "seed": 6, "stop": ["\n\n", "!"]},
+    {"max_new_tokens": 60, "temperature": 0, "repetition_penalty": 1.5, "no_repeat_ngram": 2},
+    {"max_new_tokens": 60, "temperature": 0.9, "seed": 7, "repetition_window": 8,
+     "repetition_penalty": 1.3, "max_copy": 10},
+    {"max_new_tokens": 60, "temperature": 0.8, "seed": 1, "top_p": 1e-40},
 ]
 
 
@@ -89,12 +93,15 @@ def test_sample_answers_without_tensorflow_with_the_generators_text(trained_runs
 def test_sample_falls_back_to_tensorflow_for_what_numpy_lacks(trained_runs):
     run_dir = trained_runs("char", "gru")
     args = ["sample", "--run-dir", run_dir, "--prompt", "ROMEO:", "--length", 40, "--seed", 2]
-    controlled = [*args, "--repetition-penalty", 1.3]
-    code, out, _, tensorflow = _textgen(*controlled)
-    assert code == 0 and tensorflow
+    controlled = [*args, "--repetition-penalty", 1.3, "--no-repeat-ngram", 3, "--max-copy", 9]
+    code, out, _, tensorflow = _textgen(*controlled)  # every setting but beams: no TensorFlow
+    assert code == 0 and not tensorflow
     assert out == run_cli(*controlled, "--backend", "tensorflow").output
-    code, _, errors, tensorflow = _textgen(*controlled, "--backend", "numpy")
-    assert code == 2 and "--backend numpy cannot serve this: the repetition controls" in errors
+    searched = [*args, "--beams", 2]
+    code, out, _, tensorflow = _textgen(*searched)
+    assert code == 0 and tensorflow
+    code, _, errors, tensorflow = _textgen(*searched, "--backend", "numpy")
+    assert code == 2 and "--backend numpy cannot serve this: beam search" in errors
     assert len(errors.strip().splitlines()) == 1 and not tensorflow
     # what else goes to TensorFlow: other weights, non-ASCII words, many tokens
     folder, word = RunFolder(run_dir), RunFolder(trained_runs("word", "gru"))
@@ -128,8 +135,10 @@ def test_a_label_and_settings_are_checked_as_in_process(trained_runs):
     fast = NumpyRun(RunFolder(trained_runs("char", "gru")))
     with pytest.raises(ConfigError, match="not trained on items"):
         fast.generate([""], label="x")
-    with pytest.raises(ConfigError, match="repetition controls"):
-        fast.generate([""], no_repeat_ngram=2)
+    with pytest.raises(ConfigError, match="beam search"):
+        fast.generate([""], beams=2)
+    with pytest.raises(ConfigError, match="no-repeat n-gram size must be"):
+        fast.generate([""], no_repeat_ngram=9)
 
 
 @pytest.mark.parametrize(

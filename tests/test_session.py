@@ -128,3 +128,51 @@ def test_ctrl_c_stops_a_continuation_where_it_is(trained_runs):
     writing.session.step = step
     writing.line("/undo")
     assert writing.place.text == "ROMEO:"
+
+
+# Every setting `sample` takes, as options: a session's first continuation equals
+# `sample --prompt` with the same options (on a word run: the repeats are words).
+SESSION_SETTINGS = [
+    ("--temperature", 0, "--no-repeat-ngram", 2),
+    ("--temperature", 0, "--repetition-penalty", 1.6, "--repetition-window", 8),
+    ("--temperature", 0.9, "--top-k", 5, "--repetition-penalty", 1.3),
+    ("--temperature", 0.8, "--top-p", 1e-40),
+    ("--temperature", 1.0, "--top-p", 0.8, "--no-repeat-ngram", 1),
+    ("--temperature", 0.7, "--max-copy", 12),
+]
+
+
+@pytest.mark.parametrize("options", SESSION_SETTINGS, ids=lambda o: " ".join(map(str, o)))
+def test_a_session_takes_every_setting_sample_takes(trained_runs, options):
+    run_dir = trained_runs("word", "gru")
+    common = ("--run-dir", run_dir, "--length", 25, "--seed", 3, *options)
+    sampled = run_cli("sample", "--prompt", "ROMEO:", *common).output
+    session = _piped(common, "/quit\n", "--prompt", "ROMEO:")  # a pipe: no echo of the line
+    assert "ROMEO:" + session == sampled
+
+
+def test_session_commands_set_what_the_options_set(trained_runs):
+    run_dir = trained_runs("word", "gru")
+    lines = "/no-repeat-ngram 2\n/repetition-penalty 1.4\n/max-copy 12\n/length 20\n\n/quit\n"
+    session = _piped(("--run-dir", run_dir, "--temperature", 0, "--seed", 1), lines)
+    sampled = run_cli(
+        "sample", "--run-dir", run_dir, "--temperature", 0, "--length", 20, "--prompt", "",
+        "--no-repeat-ngram", 2, "--repetition-penalty", 1.4, "--max-copy", 12,
+    ).output  # fmt: skip
+    assert session == sampled
+    plain = run_cli(
+        "sample", "--run-dir", run_dir, "--temperature", 0, "--length", 20, "--prompt", ""
+    ).output
+    assert plain != sampled  # (the settings change this text: the session honours them)
+
+
+def _piped(options, lines: str, *first) -> str:
+    """What `sample --interactive OPTIONS` prints to a pipe given `lines`."""
+    from click.testing import CliRunner
+
+    from textgen.cli.main import cli
+
+    args = ["sample", "--interactive", *map(str, options), *map(str, first)]
+    result = CliRunner().invoke(cli, args, input=lines)
+    assert result.exit_code == 0, result.output
+    return result.output

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from textgen.data.items import strip_markers
 from textgen.data.tokenizers import string_tensor
+from textgen.generate.finish import StreamFinish
 from textgen.generate.settings import SamplingSettings
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
@@ -40,10 +40,9 @@ def stream_completion(
     rows = generator.row_tensors(settings, [0])
     total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
     counts, t = tf.zeros([1], tf.int32), tf.constant(0)
-    pending = ""  # text held back because it may be the start of a stop string
+    finish = StreamFinish(generator.stops)
     shortest = min(generator.plan.chunk_size, STREAM_FIRST)
     until, stretch = 0, shortest
-    markers = generator.has_markers
     while until < total:
         started, before, until = time.perf_counter(), until, min(total, until + stretch)
         piece, logits, state, history, tail, prev, counts, t = draw(
@@ -51,15 +50,13 @@ def stream_completion(
         )
         rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
         stretch = max(shortest, int(rate * STREAM_INTERVAL))
-        text = pending + piece.numpy()[0].decode("utf-8")
-        ready, pending, stopped = generator.stops.split_stream(text)
-        ready = strip_markers(ready) if markers else ready
+        ready, stopped = finish.add(piece.numpy()[0].decode("utf-8"))
         if ready:
             yield ready
         if stopped:
             return
         if counts.numpy()[0] < until:  # the copy guard ended it
             break
-    pending = strip_markers(pending) if markers else pending
-    if pending:
-        yield pending
+    rest = finish.rest()
+    if rest:
+        yield rest
