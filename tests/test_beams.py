@@ -151,10 +151,8 @@ def test_sample_with_beams_from_the_command_line(trained_runs):
         (["--beams", 4, "--temperature", 0.7], "--temperature does not apply to beam search"),
         (["--beams", 4, "--top-k", 5], "--top-k does not apply to beam search"),
         (["--beams", 2, "--num-samples", 3], "at most --beams 2 texts"),
-        (["--beams", 2, "--backend", "numpy"], "needs the TensorFlow generator"),
         (["--beams", 0], "--beams"),
         (["--beams", MAX_BEAMS + 1], "--beams"),
-        (["--beams", 2, "--interactive"], "--beams does not apply to --interactive"),
     ],
 )
 def test_beam_errors_are_one_line(trained_runs, args, message):

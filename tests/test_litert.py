@@ -30,6 +30,8 @@ def test_litert_export_writes_textgens_text(trained_runs, tmp_path, level, cell)
     assert sampler.generate(prompts, **seeded) == run.generate(prompts, **seeded)
     controlled = {**seeded, "repetition_penalty": 1.4, "no_repeat_ngram": 2, "top_p": 1e-40}
     assert sampler.generate(prompts, **controlled) == run.generate(prompts, **controlled)
+    searched = {"max_new_tokens": 30, "beams": 3, "repetition_penalty": 1.3}
+    assert sampler.generate(prompts, **searched) == run.generate(prompts, **searched)
     printed = run_cli(
         "sample", "--litert", result.path, "--prompt", "ROMEO:", "--temperature", 0,
         "--length", 60,
@@ -62,8 +64,6 @@ def test_litert_export_refusals_and_errors(trained_runs, tmp_path):
     assert "is not a textgen LiteRT export" in result.output
     result = run_cli("sample", "--litert", tmp_path / "a", "--max-copy", 12, expect=2)
     assert "--max-copy needs the run's training text" in result.output
-    result = run_cli("sample", "--litert", tmp_path / "a", "--beams", 2, expect=2)
-    assert "beam search (--beams) needs the TensorFlow generator" in result.output
 
 
 def test_web_export_without_the_npm_runtime_says_how_to_get_it(trained_runs, tmp_path):

@@ -108,3 +108,41 @@ def test_a_loop_without_the_training_text_refuses_max_copy(pair):
                      loop.start_id)  # fmt: skip
     with pytest.raises(ConfigError, match="--max-copy"):
         _numpy(bare, "", SamplingSettings(max_new_tokens=5, temperature=0.0, max_copy=SPAN))
+
+
+BEAM_SETTINGS = [
+    {"beams": 1},
+    {"beams": 3},
+    {"beams": 4, "repetition_penalty": 1.5, "no_repeat_ngram": 2},
+    {"beams": 3, "stop": ("e",)},
+    {"beams": 2, "max_copy": SPAN},
+]
+
+
+@pytest.mark.parametrize("changes", BEAM_SETTINGS, ids=lambda c: ",".join(c))
+def test_numpy_beam_search_finds_the_generators_beams(pair, changes):
+    from textgen.generate.numpy_beams import beam_search
+    from textgen.generate.sampler import beams_of
+
+    loop, generator = pair
+    settings = SamplingSettings.of(max_new_tokens=12, **changes)
+    g = generator(settings)
+    resolved = g.resolve(settings)
+    prompts = ["ROMEO:\nLove the", ""]
+    size, fields = [len(prompts)], resolved.request_fields()
+    found = g.beam_search_ids(
+        tf.constant(prompts), tf.fill(size, 12), tf.fill(size, resolved.beams),
+        tf.fill(size, float(fields["repetition_penalty"])), tf.fill(size, fields["repetition_window"]),
+        tf.fill(size, fields["no_repeat_ngram"]),
+    )  # fmt: skip
+    expected = beams_of(*(found[k].numpy().tolist() for k in ("completion", "log_probability",
+                                                              "num_tokens")))  # fmt: skip
+    for prompt, graph in zip(prompts, expected):
+        numpy = beam_search(loop, loop.read(loop.start(), prompt), resolved)
+        graph = [b for b in graph if b.num_tokens]  # (empty slots)
+        assert [(b.completion, b.num_tokens) for b in numpy] == [
+            (b.completion, b.num_tokens) for b in graph
+        ]
+        assert [b.log_probability for b in numpy] == pytest.approx(
+            [b.log_probability for b in graph], abs=1e-4
+        )

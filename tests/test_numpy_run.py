@@ -55,6 +55,12 @@ def test_numpy_and_tensorflow_write_the_same_text(trained_runs, level, cell):
     for settings in SETTINGS:
         assert fast.generate(prompts, **settings) == run.generate(prompts, **settings)
         assert "".join(fast.stream("NURSE:", **settings)) == run.generate(["NURSE:"], **settings)[0]
+    for beams in ({"beams": 3}, {"beams": 4, "no_repeat_ngram": 2, "stop": ["\n\n"]}):
+        found, expected = (s.search(prompts[:3], max_new_tokens=30, count=2, **beams)
+                           for s in (fast, run))  # fmt: skip
+        assert [[(b.completion, b.num_tokens) for b in row] for row in found] == [
+            [(b.completion, b.num_tokens) for b in row] for row in expected
+        ]
 
 
 # `textgen ARGS` as its console script runs it, saying on exit whether TensorFlow was imported
@@ -97,11 +103,12 @@ def test_sample_falls_back_to_tensorflow_for_what_numpy_lacks(trained_runs):
     code, out, _, tensorflow = _textgen(*controlled)  # every setting but beams: no TensorFlow
     assert code == 0 and not tensorflow
     assert out == run_cli(*controlled, "--backend", "tensorflow").output
-    searched = [*args, "--beams", 2]
-    code, out, _, tensorflow = _textgen(*searched)
-    assert code == 0 and tensorflow
-    code, _, errors, tensorflow = _textgen(*searched, "--backend", "numpy")
-    assert code == 2 and "--backend numpy cannot serve this: beam search" in errors
+    searched = [*args, "--beams", 3, "--num-samples", 2, "--no-repeat-ngram", 2]
+    code, out, _, tensorflow = _textgen(*searched)  # beams too
+    assert code == 0 and not tensorflow
+    assert out == run_cli(*searched, "--backend", "tensorflow").output
+    code, _, errors, tensorflow = _textgen(*args, "--weights", "latest", "--backend", "numpy")
+    assert code == 2 and "--backend numpy cannot serve this: it samples the best" in errors
     assert len(errors.strip().splitlines()) == 1 and not tensorflow
     # what else goes to TensorFlow: other weights, non-ASCII words, many tokens
     folder, word = RunFolder(run_dir), RunFolder(trained_runs("word", "gru"))
@@ -135,8 +142,6 @@ def test_a_label_and_settings_are_checked_as_in_process(trained_runs):
     fast = NumpyRun(RunFolder(trained_runs("char", "gru")))
     with pytest.raises(ConfigError, match="not trained on items"):
         fast.generate([""], label="x")
-    with pytest.raises(ConfigError, match="beam search"):
-        fast.generate([""], beams=2)
     with pytest.raises(ConfigError, match="no-repeat n-gram size must be"):
         fast.generate([""], no_repeat_ngram=9)
 

@@ -176,3 +176,19 @@ def _piped(options, lines: str, *first) -> str:
     result = CliRunner().invoke(cli, args, input=lines)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def test_a_session_with_beams_continues_with_the_best_beam(trained_runs):
+    run = trained_runs.loaded("word", "gru")
+    shown = []
+    echo = lambda text="", nl=True, err=False: shown.append(text + ("\n" if nl else ""))  # noqa: E731
+    settings = SamplingSettings(beams=3, max_new_tokens=15, no_repeat_ngram=2)
+    writing = CoWriting(NumpyRun(run.folder), settings, echo)
+    writing.line("ROMEO:")
+    best = run.generate(["ROMEO:"], settings)[0]
+    assert "".join(shown) == best + "\n" and writing.place.text == "ROMEO:" + best
+    writing.line("/beams 0")  # back to sampling
+    writing.line("/temperature 0")
+    writing.line("")
+    second = run.generate(["ROMEO:" + best], max_new_tokens=15, temperature=0, no_repeat_ngram=2)
+    assert "".join(shown) == best + "\n" + second[0] + "\n"

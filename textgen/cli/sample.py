@@ -51,7 +51,7 @@ SAMPLING = {  # the sampling settings' options, with their ranges
               help="Run a LiteRT export (textgen export --format litert) instead.")
 @click.option("--xla/--no-xla", default=True, help="XLA-compile the token loop.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto",
-              help="numpy: without TensorFlow (starts at once; best weights, no --beams); "
+              help="numpy: without TensorFlow (starts at once; the best weights); "
               "auto: numpy when it can, else tensorflow.")
 @options_of(field_options(SamplingSettings, extra=SAMPLING))
 # fmt: on

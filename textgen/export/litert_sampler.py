@@ -27,7 +27,7 @@ _NO_INDEX = "--max-copy needs the run's training text: sample the run folder, no
 class LiteRTSampler(LoopSampler):
     """Generates text from a LiteRT export folder (see `Sampler` for the interface)."""
 
-    unsupported = {**LoopSampler.unsupported, "max_copy": _NO_INDEX}
+    unsupported = {"max_copy": _NO_INDEX}
 
     def __init__(self, folder: str | os.PathLike, num_threads: int | None = None):
         try:

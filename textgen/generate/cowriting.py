@@ -22,7 +22,7 @@ def _setting_commands() -> dict[str, tuple[str, type, str]]:
     commands = {"/seed": ("seed", int, "the seed of the next continuations")}
     for f in dataclasses.fields(SamplingSettings):
         kind = f.type.split(" ")[0]
-        if f.metadata.get("help") and kind in ("int", "float") and f.name != "beams":
+        if f.metadata.get("help") and kind in ("int", "float"):
             flag = (f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),))[0]
             commands["/" + flag[2:]] = (f.name, int if kind == "int" else float, f.metadata["help"])
     return commands
@@ -50,8 +50,6 @@ class CoWriting:
         if not hasattr(sampler, "session"):
             raise ConfigError("--interactive writes with a run folder or --litert, not --server")
         self.sampler, self.session, self.echo = sampler, sampler.session(), echo or _print
-        if settings.beams:  # the session carries one text, not hypotheses
-            raise ConfigError("--beams does not apply to --interactive (not yet)")
         if settings.max_new_tokens is None:  # a turn's continuation: shorter than a sample
             settings = SamplingSettings.of(settings, max_new_tokens=200)
         self.settings = settings
@@ -85,7 +83,10 @@ class CoWriting:
                 given = kind(value)
             except ValueError:
                 raise ConfigError(f"{name} takes a number, got {value!r}") from None
-            self.settings = SamplingSettings.of(self.settings, **{setting: given})
+            if setting == "beams" and given == 0:  # back to sampling
+                self.settings = dataclasses.replace(self.settings, beams=None)
+            else:
+                self.settings = SamplingSettings.of(self.settings, **{setting: given})
         elif name == "/label":
             label = None if value in ("", "-") else value
             SamplingSettings(label=label).prompts_to_read(
@@ -118,6 +119,9 @@ class CoWriting:
         """Continue the text, streamed; Ctrl-C stops it where it is."""
         self.undo.append(self.place)
         resolved = self.settings.with_defaults(self.sampler.defaults)
+        if resolved.beams:  # the most likely continuation, shown once it is found
+            self._best_beam(resolved)
+            return
         try:
             for shown, place in self.session.draw(self.place, resolved, self.stream):
                 self.place = place
@@ -125,6 +129,14 @@ class CoWriting:
         except KeyboardInterrupt:
             self.echo(" [stopped]", nl=False)
         self.echo()
+
+    def _best_beam(self, resolved: SamplingSettings) -> None:
+        from textgen.generate.numpy_beams import beam_search
+
+        found = [b for b in beam_search(self.session, self.place, resolved) if b.num_tokens]
+        text = found[0].completion if found else ""
+        self.place = self.session.read(self.place, text)
+        self.echo(text)
 
     def _save(self, path: str) -> None:
         from textgen.core.fileio import atomic_write_text

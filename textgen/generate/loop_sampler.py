@@ -1,8 +1,8 @@
 """A sampler over the NumPy loop (`numpy_loop`): one row at a time, any one-token step.
 
 `NumpyRun` (a run folder's NumPy weights) and `LiteRTSampler` (a LiteRT export) are this
-class over their own step functions, so both take every setting the loop takes and write
-the TensorFlow generator's text for the same seed.
+class over their own step functions, so both take every setting the loop takes, and beam
+search (`numpy_beams`), and write the TensorFlow generator's text for the same seed.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from textgen.core.config import SampleConfig
+from textgen.generate.numpy_beams import beam_search
 from textgen.generate.numpy_loop import NumpyLoop
-from textgen.generate.sampler import Sampler
+from textgen.generate.sampler import Beam, Sampler
 from textgen.generate.settings import SamplingSettings
 
 
@@ -20,7 +21,6 @@ class LoopSampler(Sampler):
 
     loop: NumpyLoop
     defaults: SampleConfig
-    unsupported = {"beams": "beam search (--beams) needs the TensorFlow generator (not yet NumPy)"}
 
     def _pieces(self, prompt: str, settings: SamplingSettings, stream: int) -> Iterator[str]:
         settings = settings.with_defaults(self.defaults)
@@ -35,6 +35,14 @@ class LoopSampler(Sampler):
 
     def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
         return self._pieces(prompt, settings, 0)
+
+    def _search(self, prompts: list[str], settings: SamplingSettings) -> list[list[Beam]]:
+        settings = settings.with_defaults(self.defaults)
+        found = []
+        for prompt in settings.prompts_to_read(prompts, self.items, self.labels):
+            place = self.loop.read(self.loop.start(twin=False), prompt)
+            found.append(beam_search(self.loop, place, settings))
+        return found
 
     def session(self) -> NumpyLoop:
         """The loop a co-writing session writes with (`textgen.generate.cowriting`)."""

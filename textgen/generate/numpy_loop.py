@@ -99,7 +99,7 @@ class NumpyLoop:
         the place after it. Ends after `max_new_tokens` (at most `cap`), at a stop string,
         or where the copy guard finds no candidate."""
         s = settings
-        rules = TokenRules(s, stream, self._guard(s.max_copy))
+        rules = TokenRules(s, stream, self.guard_for(s.max_copy))
         finish = StreamFinish(StopStrings([*(s.stop or ()), *self.item_stops]))
         guided, tail = s.guided() and place.twin is not None, ""
         for index in range(min(s.max_new_tokens, self.cap)):
@@ -111,7 +111,7 @@ class NumpyLoop:
             piece = self.piece(place.last, token)
             if rules.guard is not None:
                 tail = rules.guard.advance(tail, place.last, token)
-            place = self._after(place, token, piece)
+            place = self.advance(place, token, piece)
             shown, stopped = finish.add(piece)
             yield shown, place
             if stopped:
@@ -134,13 +134,15 @@ class NumpyLoop:
         best = np.argsort(-probs, kind="stable")[:count]
         return [(self.tokens[i], float(probs[i])) for i in best]
 
-    def _after(self, place: Place, token: int, piece: str) -> Place:
+    def advance(self, place: Place, token: int, piece: str) -> Place:
+        """`place` after `token` (whose text is `piece`): the network stepped, twin too."""
         logits, state = self.step(token, place.state)
         twin = None if place.twin is None else self.step(token, place.twin[1])
         history = pushed(place.history, token)
         return Place(place.text + piece, logits, state, token, history, twin)
 
-    def _guard(self, span: int) -> SpanGuard | None:
+    def guard_for(self, span: int) -> SpanGuard | None:
+        """The copy guard for spans of `span` characters (0: none)."""
         if not span:
             return None
         if self.span_guard is None:

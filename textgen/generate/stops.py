@@ -66,6 +66,15 @@ class StopStrings:
                 held = tf.where(ends, tf.maximum(held, k), held)
         return held
 
+    def found_text(self, text: str) -> bool:
+        """Whether `text` holds a stop string (Python)."""
+        return any(stop in text for stop in self.strings)
+
+    def cut_text(self, text: str) -> str:
+        """`text` without its first stop string and what follows (Python)."""
+        cut = min((text.find(s) for s in self.strings if s in text), default=-1)
+        return text if cut < 0 else text[:cut]
+
     def split_stream(self, pending: str) -> tuple[str, str, bool]:
         """(text a stream may show now, text held back as a possible stop start, stopped)."""
         cut = min((pending.find(s) for s in self.strings if s in pending), default=-1)

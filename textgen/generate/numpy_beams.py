@@ -1,0 +1,99 @@
+"""Beam search over the NumPy loop: the graph's search (`textgen.generate.beams`, whose
+module doc gives the rules) for one prompt at a time, over any one-token step, so the
+NumPy and LiteRT samplers find the TensorFlow generator's beams.
+
+Only how the next tokens are picked differs from sampling: each step every live
+hypothesis offers its 2 x width best tokens by the (repetition-controlled) log-softmax,
+the copy guard strikes the ones that would copy, and the best 2 x width of all by total
+log-probability are looked at, best first, in the graph's order (ties: the earlier
+hypothesis, then the better-ranked token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from textgen.data.items import strip_markers
+from textgen.data.vocabulary import UNK_ID
+from textgen.generate.numpy_loop import NumpyLoop, Place
+from textgen.generate.rules.repetition import Repetition
+from textgen.generate.sampler import Beam
+from textgen.generate.settings import SamplingSettings
+from textgen.generate.stops import StopStrings
+
+
+@dataclass(frozen=True)
+class _Hypothesis:
+    score: float  # total search score (float32 sums, as the graph's)
+    log_p: float  # the model's own log-probability of its tokens
+    place: Place  # the network after its tokens; place.text ends with `text`
+    text: str  # its completion so far
+    tail: str  # the copy guard's
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    """float32, as TensorFlow's kernel computes it."""
+    shifted = x.astype(np.float32) - np.max(x)
+    return shifted - np.log(np.sum(np.exp(shifted), dtype=np.float32))
+
+
+def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> list[Beam]:
+    """The finished hypotheses after `place`, best first, with resolved `settings`
+    (`beams` wide, `max_new_tokens` long at most)."""
+    s, width = settings, settings.beams
+    most = max(1, min(s.max_new_tokens, loop.cap))
+    stops = StopStrings([*(s.stop or ()), *loop.item_stops])
+    guard = loop.guard_for(s.max_copy)
+    repetition = None
+    if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
+        repetition = Repetition(s.repetition_penalty, s.repetition_window, s.no_repeat_ngram)
+    live = [_Hypothesis(0.0, 0.0, place, "", "")]
+    finished: list[tuple[float, float, int, str]] = []  # (mean score, log_p, tokens, text)
+    for t in range(most):
+        candidates = []
+        for parent, hyp in enumerate(live):
+            logits = hyp.place.logits.astype(np.float32)
+            scores = logits if repetition is None else repetition.numpy(logits, hyp.place.history)
+            search = _log_softmax(scores)
+            search[UNK_ID] = -np.inf
+            model = _log_softmax(logits)
+            best = np.argsort(-search, kind="stable")[: min(2 * width, len(search))]
+            for token in map(int, best):
+                value = search[token]
+                if guard is not None and guard.copied(hyp.tail, hyp.place.last, token):
+                    value = -np.inf
+                total = np.float32(hyp.score) + np.float32(value)
+                if np.isfinite(total):
+                    log_p = np.float32(hyp.log_p) + np.float32(model[token])
+                    candidates.append((float(total), float(log_p), parent, token))
+        candidates.sort(key=lambda c: -c[0])  # stable: the graph's order on ties
+        going = []
+        for rank, (total, log_p, parent, token) in enumerate(candidates[: 2 * width]):
+            hyp = live[parent]
+            text = hyp.text + loop.piece(hyp.place.last, token)
+            if t + 1 >= most or stops.found_text(text):
+                if rank < width:
+                    mean = float(np.float32(total) / np.float32(t + 1))
+                    finished.append((mean, log_p, t + 1, text))
+            else:
+                going.append((total, log_p, parent, token, text))
+        finished = sorted(finished, key=lambda f: -f[0])[:width]  # stable: earlier first
+        if len(finished) >= width:
+            break
+        live = [_grown(loop, guard, live[p], total, lp, tok, text)
+                for total, lp, p, tok, text in going[:width]]  # fmt: skip
+        if not live:
+            break
+    return [
+        Beam(strip_markers(stops.cut_text(text)), log_p, tokens)
+        for _, log_p, tokens, text in finished
+    ]
+
+
+def _grown(loop: NumpyLoop, guard, hyp: _Hypothesis, total, log_p, token, text) -> _Hypothesis:
+    """`hyp` with `token` added."""
+    tail = guard.advance(hyp.tail, hyp.place.last, token) if guard is not None else ""
+    place = loop.advance(hyp.place, token, text[len(hyp.text) :])
+    return _Hypothesis(total, log_p, place, text, tail)
