@@ -132,7 +132,8 @@ def test_numpy_beam_search_finds_the_generators_beams(pair, changes):
     size, fields = [len(prompts)], resolved.request_fields()
     found = g.beam_search_ids(
         tf.constant(prompts), tf.fill(size, 12), tf.fill(size, resolved.beams),
-        tf.fill(size, float(fields["repetition_penalty"])), tf.fill(size, fields["repetition_window"]),
+        tf.fill(size, float(fields["repetition_penalty"])),
+        tf.fill(size, fields["repetition_window"]),
         tf.fill(size, fields["no_repeat_ngram"]),
     )  # fmt: skip
     expected = beams_of(*(found[k].numpy().tolist() for k in ("completion", "log_probability",

@@ -27,7 +27,6 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from textgen.data.items import MARKER_PATTERN
 from textgen.data.vocabulary import UNK_ID
 from textgen.generate.rules.repetition import Repetition, RepetitionControls, push_history
 
@@ -186,11 +185,8 @@ class BeamSearch:
         """The finished hypotheses as text, best first."""
         counts = tf.reshape(tf.where(finished.filled(), finished.step + 1, 0), [-1])
         sequence = tf.concat([prev[:, None], ids], 1)
-        completion = self.generator._text(sequence, counts)
-        if self.stops:
-            completion = self.stops.cut(completion)
-        if self.generator.has_markers:
-            completion = tf.strings.regex_replace(completion, MARKER_PATTERN, "")
+        finish = self.generator.finish
+        completion = finish.completion(finish.text(sequence, counts))
         shape = tf.shape(finished.score)
         log_p = tf.where(finished.filled(), finished.log_p, 0.0)
         return Beams(tf.reshape(completion, shape), log_p, tf.reshape(counts, shape))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 from textgen.core.config import REPETITION_HISTORY
-from textgen.data.items import MARKER_PATTERN
 from textgen.generate.carry import Carried, StateCodec, fingerprint
 from textgen.generate.priming import Primed, feed
 from textgen.generate.rules.label_guidance import twice
@@ -64,7 +63,7 @@ def continue_text(
     wanted = tf.minimum(tf.maximum(max_new_tokens - since, 0), chunk)
     wanted = tf.where(done, 0, tf.minimum(wanted, g.max_new_tokens_cap))
     until = carried.counts + wanted
-    sequence, drawn, _, state, history, tail, counts, _ = g._draw_until_done(
+    sequence, drawn, _, state, history, tail, counts, _ = g.chunk_loop.draw_until_done(
         primed.logits, primed.state, primed.history[:batch], tail, primed.last_ids[:batch],
         carried.counts, carried.counts, until, sampling, exact=True, strength=strength,
     )  # fmt: skip
@@ -72,7 +71,7 @@ def continue_text(
     if guide is not None:
         twin = tf.nest.map_structure(lambda x: x[batch:], state)
         state = tf.nest.map_structure(lambda x: x[:batch], state)
-    text = tf.strings.join([carried.pending, g._text(sequence, drawn)])
+    text = tf.strings.join([carried.pending, g.finish.text(sequence, drawn)])
     shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, carried.pending)
     ended = stopped | (counts < until)  # a stop string, or the copy guard ended it
     prev = tf.gather(sequence, drawn, batch_dims=1)
@@ -80,12 +79,9 @@ def continue_text(
     after = Carried(
         state, prev, counts, since, done | ended, history, tail, pending, twin, strength
     )
-    strip = (lambda t: tf.strings.regex_replace(t, MARKER_PATTERN, "")) if g.has_markers else (
-        lambda t: t
-    )  # fmt: skip
     return {
-        "completion": strip(shown),
-        "pending": strip(pending),
+        "completion": g.finish.shown(shown),
+        "pending": g.finish.shown(pending),
         "state_bytes": codec.encode(after),
         "num_tokens": num_tokens,
         "done": done | ended | (since >= max_new_tokens),
@@ -128,5 +124,5 @@ def _stop(g, text, sequence, drawn, before):
     shown = tf.strings.substr(text, tf.zeros_like(size), size - held)
     shown = tf.where(found, g.stops.cut(text), shown)
     pending = tf.strings.substr(text, size - held, held)
-    num_tokens = g._tokens_through_stop(sequence, drawn, text, tf.strings.length(before))
+    num_tokens = g.finish.tokens_through_stop(sequence, drawn, text, tf.strings.length(before))
     return shown, pending, num_tokens, found

@@ -15,12 +15,12 @@ import keras
 import tensorflow as tf
 
 from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
-from textgen.data.items import MARKER_PATTERN, is_marker
 from textgen.data.tokenizers import Tokenizer, string_tensor
 from textgen.data.vocabulary import Vocabulary
 from textgen.generate.beams import BeamSearch
 from textgen.generate.continuation import continue_text
 from textgen.generate.copy_guard import CopyGuard
+from textgen.generate.graph_finish import GraphFinish
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
 from textgen.generate.priming import prime
 from textgen.generate.rules.token_choice import Sampling
@@ -80,9 +80,9 @@ class Generator(tf.Module):
         self.max_new_tokens_cap = max_new_tokens_cap
         self.defaults = defaults or SampleConfig()
         self.copy_guard = copy_guard
-        self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, copy_guard)
         # Item and label markers (textgen.data.items) are never printed.
-        self.has_markers = any(is_marker(token) for token in vocab.tokens)
+        self.finish = GraphFinish(self.tokenizer, self.stops)
+        self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, copy_guard, self.finish)
         self.tail_size = copy_guard.tail_size if copy_guard else 0
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
         state_spec = tf.nest.map_structure(
@@ -134,18 +134,14 @@ class Generator(tf.Module):
         batch = tf.shape(prompts)[0]
         read = prompts if strength is None else tf.concat([prompts, unlabelled], 0)
         primed = self._prime(read)  # with twins: labelled rows, then their twins
-        sequence, counts, *_ = self._draw_until_done(
+        sequence, counts, *_ = self.chunk_loop.draw_until_done(
             primed.logits, primed.state, primed.history[:batch], self.empty_tail(prompts),
             primed.last_ids[:batch], tf.zeros([batch], tf.int32), 0, max_new_tokens, sampling,
             strength=strength,
         )  # fmt: skip
-        completion = self._text(sequence, counts)
-        if self.stops:
-            counts = self._tokens_through_stop(sequence, counts, completion)
-            completion = self.stops.cut(completion)
-        if self.has_markers:
-            completion = tf.strings.regex_replace(completion, MARKER_PATTERN, "")
-        return completion, counts
+        completion = self.finish.text(sequence, counts)
+        counts = self.finish.tokens_through_stop(sequence, counts, completion)
+        return self.finish.completion(completion), counts
 
     @tf.function(input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS], autograph=False)
     def beam_search_ids(self, prompts, max_new_tokens, beams, penalty, window, ngram):
@@ -219,10 +215,10 @@ class Generator(tf.Module):
         if the copy guard ends it); their text (batch,), and the loop state after them."""
         temperature, top_k, top_p, seeds, *controls = rows
         sampling = Sampling.of_request(self.defaults, temperature, top_k, top_p, seeds, controls)
-        sequence, drawn, logits, state, history, tail, counts, t = self._draw_until_done(
+        sequence, drawn, logits, state, history, tail, counts, t = self.chunk_loop.draw_until_done(
             logits, state, history, tail, prev, counts, t, until, sampling, strength=strength
         )
-        text = self._text(sequence, drawn)
+        text = self.finish.text(sequence, drawn)
         prev = tf.gather(sequence, drawn, batch_dims=1)
         return text, logits, state, history, tail, prev, counts, t
 
@@ -234,67 +230,6 @@ class Generator(tf.Module):
     def empty_tail(self, prompts):
         """The copy guard's tail of a completion not yet begun: (batch, tail_size) -1s."""
         return tf.fill([tf.shape(prompts)[0], self.tail_size], -1)
-
-    def _draw_until_done(
-        self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
-        exact=False, strength=None,
-    ):  # fmt: skip
-        """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
-        was ended by the copy guard.
-
-        Starts from the network's `logits`, `state`, token `history`, copy-guard `tail`
-        and each row's previous token `prev`; `t` is the index of the next token (it keys
-        the sampling noise; (batch,): each row's own), `counts` the tokens each row has so
-        far; `exact`, `strength`: see `ChunkLoop.draw`. Returns the ids
-        drawn (batch, 1 + steps) after `prev`, how many each row drew, and the logits,
-        state, history, tail, counts and t after.
-        """
-        # Chunks of ids, time-major; the first holds each row's previous token.
-        chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
-        chunks = chunks.write(0, prev[None])
-        text = tf.fill(tf.shape(prev), "")
-        before = counts
-
-        def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks):
-            chunk, steps, logits, state, history, tail, new_counts, ended = self.chunk_loop.draw(
-                logits, state, history, tail, prev, counts, t, max_new, sampling, exact, strength
-            )
-            max_new = tf.where(ended, new_counts, max_new)
-            ids = tf.transpose(chunk[:steps])  # (batch, steps)
-            chunks = chunks.write(chunks.size(), chunk[:steps])
-            if self.stops:  # a row whose text holds a stop string needs no more tokens
-                piece = self._text(tf.concat([prev[:, None], ids], 1), new_counts - counts)
-                text = tf.strings.join([text, piece])
-                max_new = tf.where(self.stops.found(text), new_counts, max_new)
-            last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
-            prev = tf.where(new_counts > counts, last, prev)
-            return t + steps, logits, state, history, tail, prev, new_counts, max_new, text, chunks
-
-        t, logits, state, history, tail, _, counts, _, _, chunks = tf.while_loop(
-            lambda *loop: tf.reduce_any(loop[6] < loop[7]),  # counts < max_new
-            body,
-            (t, logits, state, history, tail, prev, counts, max_new_tokens, text, chunks),
-        )
-        sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
-        return sequence, counts - before, logits, state, history, tail, counts, t
-
-    def _text(self, sequence, lengths):
-        """Text of sequence[:, 1:] continuing sequence[:, 0], the first `lengths` tokens."""
-        ids, prev = sequence[:, 1:], sequence[:, :-1]
-        pieces = self.tokenizer.pieces(prev, ids)  # (batch, steps)
-        valid = tf.range(tf.shape(ids)[1])[None, :] < lengths[:, None]
-        return tf.strings.reduce_join(tf.where(valid, pieces, ""), axis=1)
-
-    def _tokens_through_stop(self, sequence, counts, completion, offset=0):
-        """Tokens up to and including the one that completes a stop string, per row
-        (`completion`: `offset` bytes held back, then the sequence's text)."""
-        ids, prev = sequence[:, 1:], sequence[:, :-1]
-        sizes = tf.strings.length(self.tokenizer.pieces(prev, ids))  # (batch, steps)
-        starts = tf.math.cumsum(sizes, axis=1, exclusive=True)
-        valid = tf.range(tf.shape(ids)[1])[None, :] < counts[:, None]
-        stop_end = self.stops.end(completion) - offset  # (batch,)
-        through = tf.reduce_sum(tf.cast(valid & (starts < stop_end[:, None]), tf.int32), 1)
-        return tf.where(self.stops.found(completion), through, counts)
 
     # -- Python API -------------------------------------------------------------------
 

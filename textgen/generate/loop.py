@@ -69,11 +69,13 @@ def blocked_loop(body_of, loop_vars, block: int, blocks_while, tokens_while, **l
 
 
 class ChunkLoop:
-    """`draw(...)`: up to a chunk of tokens for every row (see `draw`)."""
+    """`draw(...)`: up to a chunk of tokens for every row (see `draw`); `draw_until_done`:
+    chunks until every row is done (its tokens, a stop string found by `finish`, or the
+    copy guard ended it)."""
 
-    def __init__(self, one_step, plan: LoopPlan, vocab_size: int, copy_guard=None):
+    def __init__(self, one_step, plan: LoopPlan, vocab_size: int, copy_guard=None, finish=None):
         self.one_step, self.plan, self.vocab_size = one_step, plan, vocab_size
-        self.copy_guard = copy_guard
+        self.copy_guard, self.finish = copy_guard, finish
         self.draw = tf.function(self._draw, jit_compile=plan.jit_compile, autograph=False)
 
     def _draw(
@@ -126,6 +128,50 @@ class ChunkLoop:
         ended = ended_at < wanted  # the guard ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)
         return chunk, steps, logits, self.plan.layout(state), history, tail, counts, ended
+
+    def draw_until_done(
+        self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
+        exact=False, strength=None,
+    ):  # fmt: skip
+        """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
+        was ended by the copy guard.
+
+        Starts from the network's `logits`, `state`, token `history`, copy-guard `tail`
+        and each row's previous token `prev`; `t` is the index of the next token (it keys
+        the sampling noise; (batch,): each row's own), `counts` the tokens each row has so
+        far; `exact`, `strength`: see `ChunkLoop.draw`. Returns the ids
+        drawn (batch, 1 + steps) after `prev`, how many each row drew, and the logits,
+        state, history, tail, counts and t after.
+        """
+        # Chunks of ids, time-major; the first holds each row's previous token.
+        chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
+        chunks = chunks.write(0, prev[None])
+        text = tf.fill(tf.shape(prev), "")
+        before = counts
+
+        def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks):
+            chunk, steps, logits, state, history, tail, new_counts, ended = self.draw(
+                logits, state, history, tail, prev, counts, t, max_new, sampling, exact, strength
+            )
+            max_new = tf.where(ended, new_counts, max_new)
+            ids = tf.transpose(chunk[:steps])  # (batch, steps)
+            chunks = chunks.write(chunks.size(), chunk[:steps])
+            stops = self.finish.stops
+            if stops:  # a row whose text holds a stop string needs no more tokens
+                piece = self.finish.text(tf.concat([prev[:, None], ids], 1), new_counts - counts)
+                text = tf.strings.join([text, piece])
+                max_new = tf.where(stops.found(text), new_counts, max_new)
+            last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
+            prev = tf.where(new_counts > counts, last, prev)
+            return t + steps, logits, state, history, tail, prev, new_counts, max_new, text, chunks
+
+        t, logits, state, history, tail, _, counts, _, _, chunks = tf.while_loop(
+            lambda *loop: tf.reduce_any(loop[6] < loop[7]),  # counts < max_new
+            body,
+            (t, logits, state, history, tail, prev, counts, max_new_tokens, text, chunks),
+        )
+        sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
+        return sequence, counts - before, logits, state, history, tail, counts, t
 
     def _noise(self, sampling: Sampling, t0, steps, batch, logits_shape):
         """What each step adds to the scaled logits, (steps, batch, vocab); XLA needs a

@@ -10,7 +10,6 @@ weights, the optimizer state and the step (the data order is a function of the s
 from __future__ import annotations
 
 import math
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,6 @@ import keras
 import tensorflow as tf
 
 from textgen.core.config import RunConfig
-from textgen.core.errors import RunError
 from textgen.data import windows
 from textgen.data.items import token_roles
 from textgen.generate.generator import Generator
@@ -28,19 +26,9 @@ from textgen.model.network import forward_from_state
 from textgen.model.sizes import state_sizes
 from textgen.model.window_loss import WindowLoss
 from textgen.runs.folder import RunFolder
-from textgen.runs.run import damaged_checkpoint_message
-from textgen.training.averaging import save_average
-from textgen.training.checkpoints import save_best, save_checkpoint
-from textgen.training.epoch_log import record_epoch, report_epoch
-from textgen.training.interrupts import (
-    SigtermFlag,
-    Terminated,
-    TrainingDiverged,
-    TrainingInterrupted,
-)
+from textgen.training.epochs import EpochLoop
 from textgen.training.label_contrast import LabelContrast
 from textgen.training.optimizer import build_optimizer
-from textgen.training.plan import GUARD, Plan, Replanner, epoch_of, epoch_start, plan_run
 from textgen.training.precision import build_models, copy_weights, resolve
 
 if TYPE_CHECKING:
@@ -227,154 +215,4 @@ class Trainer:
 
     def fit(self) -> None:
         """Train until the configured epochs are done or validation stops improving."""
-        cfg = self.config.train
-        self._restore()
-        planned_now = bool(cfg.minutes and not self.config.plan)
-        if planned_now:  # a budget: timed, planned, recorded
-            plan_run(self)
-        self.replanner = Replanner(self, planned_now) if self.config.plan else None
-        writer = tf.summary.create_file_writer(str(self.folder.tensorboard_dir))
-        start_epoch = epoch_of(self._plan(), self.steps_per_epoch, int(self.step))
-        if start_epoch >= cfg.epochs:
-            self.log(f"All {cfg.epochs} epochs are done; pass --epochs N to train further.")
-            return
-        if cfg.patience and int(self.bad_epochs) >= cfg.patience:
-            self.log("This run already stopped early (no validation improvement).")
-            return
-        try:
-            with SigtermFlag() as self._sigterm:
-                self._epochs(start_epoch, writer)
-        except KeyboardInterrupt as stop:
-            save_checkpoint(self.latest, int(self.step))
-            signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
-            raise TrainingInterrupted(self.folder, signum) from None
-        finally:
-            writer.close()
-
-    def _restore(self) -> None:
-        """Continue from the latest checkpoint (this run's, or the chief's), if there is one."""
-        try:
-            if self.restore_dir and (path := tf.train.latest_checkpoint(str(self.restore_dir))):
-                self.checkpoint.restore(path)
-                restored = path
-            else:
-                restored = self.latest.restore_or_initialize()
-        except Exception as err:  # a damaged checkpoint: say which, never a traceback
-            hint = "restore the files from a backup, or start a new run"
-            path = self.latest.latest_checkpoint
-            raise RunError(damaged_checkpoint_message(path, err, hint)) from None
-        if restored:
-            self.log(f"Resuming {self.folder.path} at step {int(self.step)} ({restored})")
-            self.iterator = self._batches(start_step=int(self.step))
-            # a constant rate may have changed on resume (a checkpoint holds the old one)
-            if self.config.train.lr_schedule == "constant" and not self.config.plan:
-                self.optimizer.learning_rate = self.config.train.learning_rate
-            return
-        self.model.summary(print_fn=self.log)
-        self.log(f"Run folder: {self.folder.path}")
-        if self.precision == "bfloat16":
-            self.log("Arithmetic: bfloat16, weights float32 (--precision float32: all float32)")
-        if self.initialize is not None:
-            # Saved at once as step 0, so a fine-tune stopped before its first epoch ends
-            # resumes from its parent's weights, not from a random start.
-            self.initialize(self.model)
-            save_checkpoint(self.latest, 0)
-
-    def _plan(self) -> Plan | None:
-        return Plan.from_dict(self.config.plan) if self.config.plan else None
-
-    def _epochs(self, start_epoch: int, writer) -> None:
-        cfg = self.config.train
-        tokens_per_step = cfg.batch_size * self.config.data.seq_len
-        deadline = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
-        if cfg.minutes and self.replanner.keeps_time:  # the guard: a slow spell ends late,
-            deadline = min(deadline, self.started + GUARD * 60 * cfg.minutes)  # this late
-        for epoch in range(start_epoch, cfg.epochs):
-            self.log(f"Epoch {epoch + 1}/{cfg.epochs}")
-            first, end = (
-                epoch_start(self._plan(), self.steps_per_epoch, e) for e in (epoch, epoch + 1)
-            )
-            done_in_epoch = int(self.step) - first
-            if done_in_epoch == 0:
-                self.loss_sum.assign(0.0)
-                self.loss_steps.assign(0)
-            bar = keras.utils.Progbar(end - first, verbose=self.verbose, stateful_metrics=["loss"])
-            if done_in_epoch:
-                bar.update(done_in_epoch, [("loss", self.epoch_loss())])
-            started = time.perf_counter()
-            for i in range(done_in_epoch, end - first):
-                loss = self._train_step(self.iterator)
-                if self._sigterm.received:
-                    raise Terminated()
-                if not math.isfinite(float(loss)):
-                    self._stop_on_bad_loss(float(loss), int(self.step))
-                bar.update(i + 1, [("loss", self.epoch_loss())])
-                if time.perf_counter() > deadline:
-                    break
-            seconds = time.perf_counter() - started
-            steps_run = int(self.step) - first - done_in_epoch
-            last = epoch == cfg.epochs - 1 or time.perf_counter() > deadline
-            if self.replanner and not last:
-                self.replanner.epoch_done(epoch, seconds, steps_run)
-            self._end_epoch(epoch, seconds, steps_run * tokens_per_step, writer, last)
-            if cfg.patience and int(self.bad_epochs) >= cfg.patience:
-                self.log(
-                    f"Stopping early: validation loss has not improved for "
-                    f"{cfg.patience} epochs (best {float(self.best_val_loss):.4f})."
-                )
-                break
-            if time.perf_counter() > deadline:
-                self.log("Stopping: the time limit is reached.")
-                break
-
-    # -- the end of an epoch: validate, save, record, report, sample ---------------------
-
-    def _end_epoch(self, epoch: int, seconds: float, tokens: int, writer, last: bool) -> None:
-        val_loss = self.validation_loss()
-        improved = self._save_epoch(val_loss, last)
-        row = record_epoch(self, epoch, val_loss, seconds, tokens, writer)
-        report_epoch(self, row, val_loss, improved)
-        if self.config.train.sample_length:
-            self._print_sample(seed=epoch)
-
-    def _save_epoch(self, val_loss: float | None, last: bool = False) -> bool:
-        """Save the latest checkpoint, and the best one if validation improved (returned);
-        after the `last` epoch, the average of the last epochs' weights if it is better."""
-        step = int(self.step)
-        improved = val_loss is None or val_loss < float(self.best_val_loss)
-        # Best first, then latest: a crash in between leaves latest at the previous epoch,
-        # so resume retrains this epoch (the same batches) rather than skipping its best.
-        if improved:
-            self.best_val_loss.assign(val_loss if val_loss is not None else self.epoch_loss())
-            self.bad_epochs.assign(0)
-            save_best(self.best, self.model, self.folder.numpy_weights_file, step)
-        else:
-            self.bad_epochs.assign_add(1)
-        if last and self.config.train.average_last > 1 and val_loss is not None:
-            save_average(self, step)
-        save_checkpoint(self.latest, step)
-        return improved
-
-    def _print_sample(self, seed: int) -> None:
-        sample = self.config.sample
-        copy_weights(self.model, self.scoring_model)
-        text = self.generator.generate(
-            [""],
-            max_new_tokens=self.config.train.sample_length,
-            temperature=sample.temperature,
-            top_k=sample.top_k,
-            top_p=sample.top_p,
-            seed=seed,
-        )[0]
-        self.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
-
-    def _stop_on_bad_loss(self, loss: float, step: int) -> None:
-        """A NaN or infinite loss: keep the last good checkpoint (do not save), explain."""
-        cfg = self.config.train
-        kept = self.latest.latest_checkpoint or "none yet"
-        raise TrainingDiverged(
-            f"the training loss became {loss} at step {step}; stopped without saving it "
-            f"(last good checkpoint: {kept}). Lower --learning-rate (now "
-            f"{cfg.learning_rate:g}) or clip gradients harder (--clipnorm, now "
-            f"{cfg.clipnorm:g}), then resume with --resume"
-        )
+        EpochLoop(self).fit()
