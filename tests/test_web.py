@@ -152,3 +152,18 @@ def test_label_guidance_in_the_page_writes_textgens_text(browser, tmp_path):
     assert page == expected[0]
     assert expected != run.generate([""], max_new_tokens=40, temperature=0.9, seed=2, label="soft",
                                     label_strength=1.0)  # fmt: skip
+
+
+def test_the_repetition_controls_in_the_page_write_textgens_text(browser, pages, trained_runs):
+    base, _ = pages
+    run = trained_runs.loaded("word", "gru")
+    for controls in (
+        {"repetition_penalty": 1.6, "no_repeat_ngram": 2, "temperature": 0},
+        {"repetition_penalty": 1.3, "repetition_window": 8, "temperature": 0.9, "seed": 4},
+        {"no_repeat_ngram": 1, "temperature": 0.8, "top_p": 1e-40, "seed": 1},
+    ):
+        page = _generate(browser, f"{base}/word", prompt="ROMEO:", length=40, **controls)
+        expected = run.generate(["ROMEO:"], max_new_tokens=40, **controls)[0]
+        assert page == "ROMEO:" + expected
+    plain = run.generate(["ROMEO:"], max_new_tokens=40, temperature=0)[0]
+    assert plain != run.generate(["ROMEO:"], max_new_tokens=40, temperature=0, no_repeat_ngram=2)[0]

@@ -38,10 +38,14 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def setting(default: Any, help: str, choices: tuple[str, ...] = (), flags: tuple = ()) -> Any:
+def setting(
+    default: Any, help: str, choices: tuple[str, ...] = (), flags: tuple = (), served: str = ""
+) -> Any:
     """A field a user sets, with its one-line help (`textgen train --help` shows it) and,
-    if not --its-name, its command-line flags."""
-    return field(default=default, metadata={"help": help, "choices": choices, "flags": flags})
+    if not --its-name, its command-line flags; `served`: the dtype of its per-row input in
+    a served model's signatures (a sampling setting a request carries)."""
+    metadata = {"help": help, "choices": choices, "flags": flags, "served": served}
+    return field(default=default, metadata=metadata)
 
 
 def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:

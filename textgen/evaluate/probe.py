@@ -11,7 +11,7 @@ The final place word is determined only by the place named `distance` tokens ear
 chance (1 / len(PLACES)). `probe_corpus` writes stories with distances drawn from a range;
 `probe_accuracy` scores a trained model by the share of held-out stories whose answer is
 the model's most likely next word, at each distance. `textgen compare` and
-`scripts/probe_defaults.py` train on the corpus through the ordinary training loop.
+`scripts/experiments/probe_defaults.py` train on the corpus through the ordinary training loop.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from textgen.core.config import REPETITION_HISTORY
 from textgen.core.errors import ExportError
 from textgen.core.fileio import atomic_write_json
 from textgen.data.items import ITEM_START, label_token
@@ -116,6 +117,7 @@ def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> d
             "repetition_window": sample.repetition_window,
             "no_repeat_ngram": sample.no_repeat_ngram,
         },
+        "repetition_history": REPETITION_HISTORY,
         "item_start": ITEM_START if run.items else "",
         "item_stops": run.item_stops,
         "labels": {label: label_token(run.labels, label) for label in run.labels},

@@ -61,23 +61,21 @@ from textgen.core.errors import ExportError
 from textgen.data.items import ITEM_START, label_token
 from textgen.generate.generator import Generator
 from textgen.generate.loop import UNROLL
+from textgen.generate.settings import SERVED
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 from textgen.runs.run import Run
 
 _STRINGS = tf.TensorSpec([None], tf.string)
+# Each served sampling setting's input, from the settings table (`settings.SERVED`).
+_SETTING = {name: tf.TensorSpec([None], dtype, name=name) for name, dtype in SERVED.items()}
 _GENERATE_INPUTS = [
     tf.TensorSpec([None], tf.string, name="prompt"),
-    tf.TensorSpec([None], tf.int32, name="max_new_tokens"),
-    tf.TensorSpec([None], tf.float32, name="temperature"),
-    tf.TensorSpec([None], tf.int32, name="top_k"),
-    tf.TensorSpec([None], tf.float32, name="top_p"),
+    *(_SETTING[name] for name in ("max_new_tokens", "temperature", "top_k", "top_p")),
     tf.TensorSpec([None], tf.int64, name="seed"),
 ]
 _LABEL_INPUT = tf.TensorSpec([None], tf.string, name="label")
 _CONTROL_INPUTS = [
-    tf.TensorSpec([None], tf.float32, name="repetition_penalty"),
-    tf.TensorSpec([None], tf.int32, name="repetition_window"),
-    tf.TensorSpec([None], tf.int32, name="no_repeat_ngram"),
+    _SETTING[name] for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram")
 ]
 # Every setting, and each row's noise stream: what `textgen sample --server` asks.
 _SAMPLE_INPUTS = [

@@ -31,11 +31,6 @@ from textgen.data.items import item_prefix
 
 # A served request's value for "the run's default" (the graph reads any negative so).
 UNSET = -1
-# The settings a served model takes as inputs, in its signatures' order.
-REQUEST_FIELDS = (
-    "max_new_tokens", "temperature", "top_k", "top_p",
-    "repetition_penalty", "repetition_window", "no_repeat_ngram",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,20 +47,29 @@ class SamplingSettings:
     """
 
     max_new_tokens: int | None = setting(
-        None, "Tokens to generate (default: the run's, 500).", flags=("--length",)
+        None, "Tokens to generate (default: the run's, 500).", flags=("--length",), served="int32"
     )
-    temperature: float | None = setting(None, "0 is greedy; higher is more random.")
-    top_k: int | None = setting(None, "Sample from the K most likely tokens (0: off).")
-    top_p: float | None = setting(None, "Sample from the smallest set with mass P (1: off).")
+    temperature: float | None = setting(
+        None, "0 is greedy; higher is more random.", served="float32"
+    )
+    top_k: int | None = setting(
+        None, "Sample from the K most likely tokens (0: off).", served="int32"
+    )
+    top_p: float | None = setting(
+        None, "Sample from the smallest set with mass P (1: off).", served="float32"
+    )
     seed: int = 0
     repetition_penalty: float | None = setting(
-        None, "Divide the logits of recently used tokens by F (CTRL's rule; 1: off)."
+        None, "Divide the logits of recently used tokens by F (CTRL's rule; 1: off).",
+        served="float32",
     )
     repetition_window: int | None = setting(
-        None, f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64)."
+        None, f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64).",
+        served="int32",
     )
     no_repeat_ngram: int | None = setting(
-        None, f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off)."
+        None, f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off).",
+        served="int32",
     )
     stop: tuple[str, ...] | None = setting(None, "End at this text (not printed). Repeatable.")
     max_copy: int = setting(
@@ -164,6 +168,16 @@ class SamplingSettings:
     def unlabelled(self, prompts: Sequence[str], labels: Sequence[str]) -> list[str]:
         """`prompts` as an item run reads them with no label: guidance's other half."""
         return [item_prefix(list(labels), None) + prompt for prompt in prompts]
+
+
+# The settings a served model takes as per-row inputs ({name: dtype}), in its signatures'
+# order: the table's rows marked `served`.
+SERVED = {
+    f.name: f.metadata["served"]
+    for f in dataclasses.fields(SamplingSettings)
+    if f.metadata.get("served")
+}
+REQUEST_FIELDS = tuple(SERVED)
 
 
 def _given(value, default):

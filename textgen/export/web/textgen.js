@@ -35,8 +35,44 @@ function gumbelNoise(seed, stream, step, vocabSize) {
   return noise;
 }
 
-// -- choosing a token: textgen.generate.sampling.choose_tokens for one row ----------------------
+// -- choosing a token: textgen.generate.rules.pipeline.TokenRules for one row, rule by rule ----
+const SMALLEST_NORMAL = 1.1754943508222875e-38;  // float32's: below it, temperature and top-p
+// read as float32 kernels read them (rules/temperature.py, rules/truncation.py)
+
+// The repetition controls (rules/repetition.py): CTRL's penalty over the last `window` tokens,
+// then the n-gram bans; a row whose every real token they would exclude keeps its logits.
+function penalize(logits, history, penalty, window) {
+  const seen = new Set(history.slice(Math.max(history.length - window, 0)).filter((i) => i >= 0));
+  const p = Math.fround(penalty);
+  const inverse = Math.fround(1 / p);
+  return logits.map((x, id) => (seen.has(id) ? Math.fround(x * (x > 0 ? inverse : p)) : x));
+}
+
+function banNgrams(logits, history, ngram) {
+  const before = ngram - 1;
+  const prefix = history.slice(history.length - before);
+  if (before > 0 && prefix.some((i) => i < 0)) return logits;
+  const out = Float32Array.from(logits);
+  for (let i = 0; i + before < history.length; i++) {
+    let same = true;
+    for (let k = 0; k < before && same; k++) same = history[i + k] === prefix[k];
+    if (same && history[i + before] >= 0) out[history[i + before]] = -Infinity;
+  }
+  return out;
+}
+
+function controlRepetition(logits, history, s) {
+  let controlled = logits;
+  if (s.repetitionPenalty !== 1) {
+    controlled = penalize(controlled, history, s.repetitionPenalty, s.repetitionWindow);
+  }
+  if (s.noRepeatNgram > 0) controlled = banNgrams(controlled, history, s.noRepeatNgram);
+  const allowed = controlled.some((x, id) => id !== UNK_ID && x > -Infinity);
+  return allowed ? controlled : logits;
+}
+
 function topFilter(scaled, topK, topP) {
+  topP = Math.max(topP, SMALLEST_NORMAL);
   const ranked = Float32Array.from(scaled).sort().reverse();
   const kMin = topK > 0 ? ranked[Math.min(topK - 1, ranked.length - 1)] : -Infinity;
   let total = 0;
@@ -57,12 +93,14 @@ function topFilter(scaled, topK, topP) {
   return scaled.map((x) => (x >= floor ? x : -Infinity));
 }
 
-function choose(logits, s, step) {
-  const inverse = Math.fround(s.temperature > 0 ? 1 / s.temperature : 1);
+function choose(logits, s, step, history) {
+  if (s.repetitionPenalty !== 1 || s.noRepeatNgram > 0) logits = controlRepetition(logits, history, s);
+  const drawn = Math.fround(s.temperature) >= SMALLEST_NORMAL;
+  const inverse = Math.fround(drawn ? 1 / Math.fround(s.temperature) : 1);
   let scaled = logits.map((x) => Math.fround(x * inverse));
   scaled[UNK_ID] = -Infinity;
   if (s.topK > 0 || s.topP < 1) scaled = topFilter(scaled, s.topK, s.topP);
-  const noise = s.temperature > 0 ? gumbelNoise(s.seed, 0, step, scaled.length) : null;
+  const noise = drawn ? gumbelNoise(s.seed, 0, step, scaled.length) : null;
   let best = 0;
   let bestScore = -Infinity;
   for (let id = 0; id < scaled.length; id++) {
@@ -139,6 +177,9 @@ export class Generator {
       topK: settings.topK ?? d.top_k,
       topP: settings.topP ?? d.top_p,
       seed: settings.seed ?? 0,
+      repetitionPenalty: settings.repetitionPenalty ?? d.repetition_penalty ?? 1,
+      repetitionWindow: settings.repetitionWindow ?? d.repetition_window ?? 64,
+      noRepeatNgram: settings.noRepeatNgram ?? d.no_repeat_ngram ?? 0,
     };
     const length = Math.min(settings.length ?? d.length, d.max_new_tokens_cap);
     let prefix = this.meta.item_start;
@@ -157,10 +198,15 @@ export class Generator {
       for (const id of plain) [twinLogits, twin] = await this.step(id, twin);
     }
     let prev = ids[ids.length - 1];
+    // the last tokens read and drawn, oldest first (-1: none yet), for the repetition controls
+    const size = this.meta.repetition_history;  // REPETITION_HISTORY
+    const history = [...new Array(size).fill(-1), ...ids].slice(-size);
     let pending = '';
     this.drawn = 0;  // tokens drawn so far (the page's tokens/s)
     for (let t = 0; t < length; t++) {
-      const id = choose(twin ? guided(logits, twinLogits, strength) : logits, s, t);
+      const id = choose(twin ? guided(logits, twinLogits, strength) : logits, s, t, history);
+      history.shift();
+      history.push(id);
       this.drawn += 1;
       pending += this.vocab.piece(prev, id);
       const cuts = d.stop.map((stop) => pending.indexOf(stop)).filter((i) => i >= 0);
@@ -203,7 +249,9 @@ async function main() {
   const params = new URLSearchParams(location.search);
   for (const [param, id] of [['prompt', 'prompt'], ['temperature', 'temperature'],
       ['top_k', 'top-k'], ['top_p', 'top-p'], ['length', 'length'], ['seed', 'seed'],
-      ['label', 'label'], ['label_strength', 'label-strength']]) {
+      ['label', 'label'], ['label_strength', 'label-strength'],
+      ['repetition_penalty', 'repetition-penalty'], ['repetition_window', 'repetition-window'],
+      ['no_repeat_ngram', 'no-repeat-ngram']]) {
     if (params.has(param)) document.getElementById(id).value = params.get(param);
   }
   status.textContent = 'loading the model...';
@@ -229,6 +277,9 @@ async function main() {
       seed: read('seed', (v) => parseInt(v, 10)) ?? Math.floor(Math.random() * 2 ** 31),
       label: labels.value || undefined,
       labelStrength: read('label-strength', parseFloat),
+      repetitionPenalty: read('repetition-penalty', parseFloat),
+      repetitionWindow: read('repetition-window', (v) => parseInt(v, 10)),
+      noRepeatNgram: read('no-repeat-ngram', (v) => parseInt(v, 10)),
     };
     output.textContent = prompt;
     const begun = performance.now();

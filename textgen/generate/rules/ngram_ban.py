@@ -20,15 +20,16 @@ class NgramBan:
         """logits (vocab,) float32; history (history,) ids."""
         if ngram <= 0:
             return logits
-        before = ngram - 1
-        prefix = history[len(history) - before :] if before else history[:0]
+        before, size = ngram - 1, len(history)
+        prefix = history[size - before :] if before else history[:0]
         if (prefix < 0).any():
             return logits
-        banned = [
-            int(history[i + before])
-            for i in range(len(history) - before)
-            if (history[i : i + before] == prefix).all() and history[i + before] >= 0
-        ]
+        # window i (its n - 1 tokens from i) matches the prefix: ban the token after it
+        match = np.ones(size - before, bool)
+        for k in range(before):
+            match &= history[k : k + size - before] == prefix[k]
+        following = history[before:][match]
+        banned = following[following >= 0]
         out = logits.copy()
         out[banned] = -np.inf
         return out

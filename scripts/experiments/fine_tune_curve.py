@@ -1,6 +1,6 @@
 """Fine-tuning against training from scratch on a small corpus the base run never saw.
 
-    python scripts/fine_tune_curve.py --small "/usr/share/vim/vim90/doc/usr_0*.txt" \
+    python scripts/experiments/fine_tune_curve.py --small "/usr/share/vim/vim90/doc/usr_0*.txt" \
         [--base-corpus ../shared/data/tinyshakespeare.txt] [--base-steps 2000] \
         [--steps 2400] [--eval-steps 40] [--learning-rates 1e-2,3e-3,1e-3]
 

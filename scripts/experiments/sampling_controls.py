@@ -1,6 +1,7 @@
 """Repetition controls measured: what they do to samples, and what they cost in speed.
 
-    python scripts/sampling_controls.py RUN_DIR [RUN_DIR ...] [--samples 16] [--length 300]
+    python scripts/experiments/sampling_controls.py RUN_DIR [RUN_DIR ...] [--samples 16] \
+        [--length 300]
 
 For each run and each setting (off; repetition penalty 1.2 and 1.5 over the default
 window; no-repeat n-gram 3; copy guard of 20 characters): `--samples` samples of

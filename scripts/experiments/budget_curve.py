@@ -1,6 +1,6 @@
 """Held-out loss against minutes of training: the presets at their time budgets, drawn.
 
-    python scripts/budget_curve.py --corpus ../shared/data/tinyshakespeare.txt \\
+    python scripts/experiments/budget_curve.py --corpus ../shared/data/tinyshakespeare.txt \\
         [--budgets quick:2 shakespeare:5 shakespeare:10 shakespeare:20] [--runs DIR ...] \\
         [--root /tmp/textgen-budgets] [--svg docs/budget_curve.svg]
 

@@ -1,7 +1,7 @@
 """Do the defaults learn a long-range dependency? Trains each cell on the probe corpus.
 
-    python scripts/probe_defaults.py                      # lstm and gru at the defaults
-    python scripts/probe_defaults.py --cells rnn,lstm --set train.learning_rate=0.005
+    python scripts/experiments/probe_defaults.py                      # lstm and gru at the defaults
+    python scripts/experiments/probe_defaults.py --cells rnn,lstm --set train.learning_rate=0.005
 
 Prints the accuracy of the dependent word by distance (chance is 1/12 = 8%); the
 defaults must reach >= 90% at distances 20-80 within 1500 steps (textgen.evaluate.probe).

@@ -1,6 +1,7 @@
 """The label as an input at every step, measured by what the samples read as.
 
-    python scripts/label_input.py [--steps 400] [--samples 60] [--out /tmp/textgen-label-input]
+    python scripts/experiments/label_input.py [--steps 400] [--samples 60] \
+        [--out /tmp/textgen-label-input]
 
 docs/experiments.md measured a label embedding fed at every step only by held-out loss.
 Here it is measured as label guidance was (`label_guidance.py`, same corpora, classifier,

@@ -1,6 +1,6 @@
 """Label token vs a label embedding fed at every step: which conditions items better?
 
-    python scripts/label_conditioning.py [--steps 1500] [--out /tmp/textgen-labels]
+    python scripts/experiments/label_conditioning.py [--steps 1500] [--out /tmp/textgen-labels]
 
 textgen conditions an item on its label with one token after the item's start marker
 (textgen.data.items). The alternative many conditional RNNs use: a learned label embedding

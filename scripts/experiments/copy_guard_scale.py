@@ -1,6 +1,6 @@
 """The copy guard's index at scale: build time, memory and false-positive rate.
 
-    python scripts/copy_guard_scale.py --megabytes 1000 [--span 20]
+    python scripts/experiments/copy_guard_scale.py --megabytes 1000 [--span 20]
 
 Builds `SpanIndex` (the index `textgen sample --max-copy` caches per run) over a text of
 `--megabytes` million characters made of the built-in Shakespeare corpus, its lines

@@ -1,6 +1,6 @@
 """Held-out loss of runs scored alike: windows of the same lengths for every run.
 
-    python scripts/window_eval.py RUN [RUN ...] [--windows 100 200 400]
+    python scripts/experiments/window_eval.py RUN [RUN ...] [--windows 100 200 400]
 
 A run's validation loss (and `textgen evaluate`) reads the held-out text in windows of
 the run's own `seq_len`, each from a zero state, so the first tokens of every window are

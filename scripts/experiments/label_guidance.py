@@ -1,6 +1,7 @@
 """Label guidance measured: does a sample asked for label X read as X?
 
-    python scripts/label_guidance.py [--steps 400 1500] [--samples 60] [--out /tmp/textgen-guidance]
+    python scripts/experiments/label_guidance.py [--steps 400 1500] [--samples 60] \
+        [--out /tmp/textgen-guidance]
         [--label token memory] [--contrast 0 0.05] [--seeds 0 1 2] [--strengths 1 2]
 
 Two labelled corpora made on this machine, two kinds of one-line items each, 2,500 of

@@ -1,7 +1,7 @@
 """Items and labels measured: a names-style corpus and a labelled one, from text on this
 machine (no downloads).
 
-    python scripts/items_experiment.py [--steps 1500] [--out /tmp/textgen-items]
+    python scripts/experiments/items_experiment.py [--steps 1500] [--out /tmp/textgen-items]
 
 - names: the function and class names defined in Python's standard library (one per
   line, `--items lines`): novelty and lengths of 200 sampled names, a few samples.
