@@ -80,7 +80,8 @@ def run_cli(*args, expect: int = 0):
 
 
 def choose(logits, temperature, top_k, top_p, seeds, step=0):
-    """One step of the generator's sampling (`choose_tokens`), prepared as its loop does."""
+    """One step of the generator's token choice (`sampling_scores`' argmax), prepared as its
+    loop does."""
     import tensorflow as tf
 
     from textgen.generate.rules.seeded_draw import SeededDraw

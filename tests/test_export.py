@@ -431,6 +431,23 @@ def test_repetition_controls_in_the_export_equal_the_library(served, trained_run
     )
 
 
+def test_a_subnormal_top_p_means_the_same_through_the_server(served, trained_runs):
+    """top_p 1e-40 (a float32 subnormal) keeps only the best token in every sampler; the
+    served graph reads it so too, in a raw request as through the client."""
+    from textgen.runs.numpy_run import NumpyRun
+
+    run = trained_runs.loaded("char", "lstm")
+    settings = {"max_new_tokens": 40, "temperature": 0.8, "top_p": 1e-40, "seed": 1}
+    local = run.generate(["JULIET:"], **settings)
+    assert local == run.generate(["JULIET:"], max_new_tokens=40, temperature=0)
+    assert generate_remote(served.url, ["JULIET:"], **settings) == local
+    assert NumpyRun(run.folder).generate(["JULIET:"], **settings) == local
+    row = {"prompt": "JULIET:", "max_new_tokens": 40, "temperature": 0.8, "top_k": 0,
+           "top_p": 1e-40, "seed": 1}  # fmt: skip
+    (answer,) = _post(served.url, {"signature_name": "generate", "instances": [row]})["predictions"]
+    assert answer["completion"] == local[0]
+
+
 @pytest.mark.parametrize("xla", [False, True])
 def test_the_default_and_the_xla_export_write_the_librarys_text_and_weigh_the_same(
     trained_runs, char_export, tmp_path, xla

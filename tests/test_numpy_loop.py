@@ -73,29 +73,32 @@ def pair(request):
     return loop, generator
 
 
+PROMPTS = ["ROMEO:\nLove the", ""]
+
+
+def _resolved(pair, **changes):
+    """The loop, the generator for `changes` and the settings resolved by it."""
+    loop, generator = pair
+    g = generator(SamplingSettings.of(**changes))
+    return loop, g, g.resolve(SamplingSettings.of(**changes))
+
+
 def _numpy(loop: NumpyLoop, prompt: str, settings: SamplingSettings, stream=0) -> str:
     return "".join(loop.pieces(loop.read(loop.start(), prompt), settings, stream))
 
 
 @pytest.mark.parametrize("changes", SETTINGS, ids=lambda c: ",".join(c))
 def test_numpy_loop_writes_the_generators_text(pair, changes):
-    loop, generator = pair
-    settings = SamplingSettings.of(max_new_tokens=40, **changes)
-    g = generator(settings)
-    resolved = g.resolve(settings)
-    prompts = ["ROMEO:\nLove the", ""]
-    expected = g.generate(prompts, resolved)
-    assert [_numpy(loop, p, resolved, stream) for stream, p in enumerate(prompts)] == expected
-    assert "".join(g.stream(prompts[0], resolved)) == expected[0]
+    loop, g, resolved = _resolved(pair, max_new_tokens=40, **changes)
+    expected = g.generate(PROMPTS, resolved)
+    assert [_numpy(loop, p, resolved, stream) for stream, p in enumerate(PROMPTS)] == expected
+    assert "".join(g.stream(PROMPTS[0], resolved)) == expected[0]
 
 
 def test_a_continued_place_writes_what_one_sample_of_the_whole_text_writes(pair):
-    loop, generator = pair
-    settings = SamplingSettings(
-        max_new_tokens=30, temperature=0.9, seed=2, repetition_penalty=1.3, no_repeat_ngram=2
+    loop, g, resolved = _resolved(
+        pair, max_new_tokens=30, temperature=0.9, seed=2, repetition_penalty=1.3, no_repeat_ngram=2
     )
-    g = generator(settings)
-    resolved = g.resolve(settings)
     _, place = list(loop.draw(loop.read(loop.start(), "ROMEO:"), resolved))[-1]
     place = loop.read(place, " Fair")
     expected = g.generate([place.text], resolved)[0]
@@ -124,11 +127,8 @@ def test_numpy_beam_search_finds_the_generators_beams(pair, changes):
     from textgen.generate.numpy_beams import beam_search
     from textgen.generate.sampler import beams_of
 
-    loop, generator = pair
-    settings = SamplingSettings.of(max_new_tokens=12, **changes)
-    g = generator(settings)
-    resolved = g.resolve(settings)
-    prompts = ["ROMEO:\nLove the", ""]
+    loop, g, resolved = _resolved(pair, max_new_tokens=12, **changes)
+    prompts = PROMPTS
     size, fields = [len(prompts)], resolved.request_fields()
     found = g.beam_search_ids(
         tf.constant(prompts), tf.fill(size, 12), tf.fill(size, resolved.beams),

@@ -253,12 +253,13 @@ class SampleConfig:
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
     stop: list[str] = field(default_factory=list)
-    # Repetition controls (textgen.generate.sampling): CTRL's penalty on the tokens of the last
-    # `repetition_window` (1.0: off), and no repeated n-gram of size `no_repeat_ngram` (0: off).
+    # Repetition controls (textgen.generate.rules.repetition): CTRL's penalty on the tokens of
+    # the last `repetition_window` (1.0: off), and no repeated n-gram of size
+    # `no_repeat_ngram` (0: off).
     repetition_penalty: float = 1.0
     repetition_window: int = 64  # tokens: a character model must repeat letters
     no_repeat_ngram: int = 0
-    # Label guidance (textgen.generate.guidance): an item run's labelled samples mix the
+    # Label guidance (textgen.generate.rules.label_guidance): an item run's labelled samples mix the
     # logits with and without the label, uncond + strength * (cond - uncond); 1: off. 2, as
     # measured (docs/experiments.md, "Label guidance"): the weak kind holds better.
     label_strength: float = 2.0

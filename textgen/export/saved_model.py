@@ -15,7 +15,7 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   several samples of one prompt and seed differ as they do in process), `label` ("":
   none). What `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
 - `sample_guided`: `sample`'s inputs plus `label_strength` (label guidance,
-  `textgen.generate.guidance`; negative: the run's default, 1: none; `sample` takes the
+  `textgen.generate.rules.label_guidance`; negative: the run's default, 1: none; `sample` takes the
   run's default).
 - `continue`: text (read first; "" for none), state_bytes ("" for a new text: the text
   is then a prompt), max_new_tokens (after the text last read), chunk_tokens (at most

@@ -1,7 +1,7 @@
 """Co-writing: a text written in turns with the model, driven by lines of text.
 
 Each line that is not a command is added to the text and the model continues it
-(streamed through `echo`), reading only the new text (`textgen.generate.session`). Lines
+(streamed through `echo`), reading only the new text (`textgen.generate.numpy_loop`). Lines
 starting with / are commands: settings, /next, /retry, /undo, /reset, /save (`COMMANDS`).
 `textgen sample --interactive` is `interact` (a terminal or a pipe); a notebook can drive it:
 `CoWriting(textgen.load_run(path), SamplingSettings()).line("ROMEO:")`.

@@ -8,6 +8,11 @@ from textgen.data.items import strip_markers
 from textgen.generate.stops import StopStrings
 
 
+def finish_whole(text: str, stops: StopStrings) -> str:
+    """A whole completion as shown: cut at its first stop string, markers removed."""
+    return strip_markers(stops.cut_text(text))
+
+
 class StreamFinish:
     """Pieces in (`add`), text to show out; `rest` at the end."""
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textgen.data.items import strip_markers
 from textgen.data.vocabulary import UNK_ID
+from textgen.generate.finish import finish_whole
 from textgen.generate.numpy_loop import NumpyLoop, Place
 from textgen.generate.rules.repetition import Repetition
 from textgen.generate.sampler import Beam
@@ -87,7 +87,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
         if not live:
             break
     return [
-        Beam(strip_markers(stops.cut_text(text)), log_p, tokens)
+        Beam(finish_whole(text, stops), log_p, tokens)
         for _, log_p, tokens, text in finished
     ]
 

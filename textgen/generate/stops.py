@@ -1,7 +1,7 @@
 """Stop strings: where a generation ends, found in the graph and in a Python stream.
 
 TensorFlow is imported by the graph methods only: the TensorFlow-free samplers (the
-NumPy reference loop, LiteRT) use the Python half.
+NumPy loop, LiteRT) use the Python half.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A run sampled without TensorFlow: the NumPy reference loop over the run's best weights.
+"""A run sampled without TensorFlow: the NumPy loop over the run's best weights.
 
 `textgen sample` uses it whenever it can serve the request (`NumpyRun.open` and `check`
 say why not, in one line), so a sample takes about as long as reading a few megabytes;

@@ -6,7 +6,7 @@ import {loadLiteRt, loadAndCompile, Tensor} from './litert/core/index.js';
 
 const UNK_ID = 0;
 
-// -- the noise: textgen.generate.sampling.gumbel_noise, in 32-bit integer arithmetic -----------
+// -- the noise: textgen.generate.rules.seeded_draw, in 32-bit integer arithmetic --------------
 function mix32(h) {
   h = (h ^ (h >>> 16)) >>> 0;
   h = Math.imul(h, 0x85ebca6b) >>> 0;
