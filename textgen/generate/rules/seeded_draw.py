@@ -8,6 +8,8 @@ gives the same text in every sampler (graph, NumPy, LiteRT, the web page's JavaS
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from textgen.core.lazy_tf import tf
@@ -24,6 +26,22 @@ def _mix32_numpy(h: np.ndarray) -> np.ndarray:
     h = h ^ (h >> np.uint64(13))
     h = (h * np.uint64(0xC2B2AE35)) & _MASK
     return h ^ (h >> np.uint64(16))
+
+
+def _mix32_int(h: int) -> int:
+    """MurmurHash3's 32-bit finalizer on a Python int (a row's key: one number)."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+@functools.lru_cache(maxsize=8)
+def _token_hashes(vocab_size: int) -> np.ndarray:
+    """Each token id's hash (vocab,) uint64: the same every step, so made once."""
+    ids = np.arange(vocab_size, dtype=np.uint64)
+    return _mix32_numpy((ids * np.uint64(0x61C88647)) & _MASK)
 
 
 def _u32(h: tf.Tensor) -> tf.Tensor:
@@ -47,14 +65,11 @@ class SeededDraw:
     @staticmethod
     def noise_numpy(seed: int, stream: int, step: int, vocab_size: int) -> np.ndarray:
         """(vocab,) float32 Gumbel noise of one row and step."""
-        u32 = lambda x: np.uint64(x & 0xFFFFFFFF)  # noqa: E731
-        key = _mix32_numpy(u32(step * 0x9E3779B9 + 0x7F4A7C15))
-        key = _mix32_numpy(key ^ u32(stream))
-        key = _mix32_numpy(key ^ u32(seed >> 32))
-        key = _mix32_numpy(key ^ u32(seed))
-        ids = np.arange(vocab_size, dtype=np.uint64)
-        token = _mix32_numpy((ids * np.uint64(0x61C88647)) & _MASK)
-        bits = _mix32_numpy(key ^ token) >> np.uint64(9)
+        low = 0xFFFFFFFF
+        key = _mix32_int((step * 0x9E3779B9 + 0x7F4A7C15) & low)
+        for part in (stream, seed >> 32, seed):
+            key = _mix32_int(key ^ (part & low))
+        bits = _mix32_numpy(np.uint64(key) ^ _token_hashes(vocab_size)) >> np.uint64(9)
         uniform = (bits.astype(np.float32) + np.float32(0.5)) / np.float32(1 << 23)
         return -np.log(-np.log(uniform))
 
