@@ -66,6 +66,31 @@ def test_litert_export_refusals_and_errors(trained_runs, tmp_path):
     assert "--max-copy needs the run's training text" in result.output
 
 
+def test_a_session_over_a_litert_export_writes_what_sample_writes(trained_runs, tmp_path):
+    from click.testing import CliRunner
+
+    from textgen.cli.main import cli
+    from textgen.generate.cowriting import CoWriting
+    from textgen.generate.settings import SamplingSettings
+
+    export_litert(trained_runs("char", "gru"), export_dir=tmp_path / "a")
+    options = ["--litert", tmp_path / "a", "--length", 30, "--seed", 2, "--no-repeat-ngram", 3]
+    sampled = run_cli("sample", "--prompt", "ROMEO:", *options).output
+    args = ["sample", "--interactive", "--prompt", "ROMEO:", *map(str, options)]
+    piped = CliRunner().invoke(cli, args, input="/quit\n")
+    assert piped.exit_code == 0 and "ROMEO:" + piped.output == sampled
+    shown = []
+    echo = lambda text="", nl=True, err=False: shown.append((text, err))  # noqa: E731
+    writing = CoWriting(LiteRTSampler(tmp_path / "a"), SamplingSettings(max_new_tokens=10), echo)
+    writing.line("/max-copy 12")  # a setting this export cannot honour: one line, go on
+    writing.line("ROMEO:")
+    assert shown[-1] == ("Error: --max-copy needs the run's training text (a run folder)", True)
+    assert writing.place.text == "ROMEO:"
+    writing.line("/max-copy 0")
+    writing.line("")
+    assert len(writing.place.text) > len("ROMEO:")
+
+
 def test_web_export_without_the_npm_runtime_says_how_to_get_it(trained_runs, tmp_path):
     from textgen.export.web import export_web
 

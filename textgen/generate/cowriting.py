@@ -116,18 +116,21 @@ class CoWriting:
             raise ConfigError(f"unknown command {name!r} (or a missing value); /help lists them")
 
     def continuation(self) -> None:
-        """Continue the text, streamed; Ctrl-C stops it where it is."""
+        """Continue the text, streamed; Ctrl-C stops it where it is. A setting this
+        sampler cannot honour (say --max-copy without the training text) is one line."""
         self.undo.append(self.place)
         resolved = self.settings.with_defaults(self.sampler.defaults)
-        if resolved.beams:  # the most likely continuation, shown once it is found
-            self._best_beam(resolved)
-            return
         try:
+            if resolved.beams:  # the most likely continuation, shown once it is found
+                return self._best_beam(resolved)
             for shown, place in self.session.draw(self.place, resolved, self.stream):
                 self.place = place
                 self.echo(shown, nl=False)
         except KeyboardInterrupt:
             self.echo(" [stopped]", nl=False)
+        except ConfigError as err:
+            self.echo(f"Error: {err}", err=True)
+            return
         self.echo()
 
     def _best_beam(self, resolved: SamplingSettings) -> None:
