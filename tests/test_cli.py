@@ -12,7 +12,7 @@ from conftest import run_cli
 # A tiny model, XLA off and no closing samples: what most CLI tests need, fast.
 TINY = (
     "--seq-len 24 --layers 2 --units 24 --embedding-dim 8 --batch-size 8 --epochs 2 "
-    "--steps-per-epoch 10 --quiet --no-xla --samples 0"
+    "--steps-per-epoch 10 --no-xla --samples 0"
 ).split()
 SAMPLE = ["sample", "--no-xla"]
 

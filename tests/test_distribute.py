@@ -38,7 +38,7 @@ def _workers(corpus, run_dir, *extra, epochs=2):
         sys.executable, "-m", "textgen.cli", "train", "--strategy", "multi-worker",
         "--corpus", str(corpus), "--run-dir", str(run_dir), "--seq-len", "24", "--cell", "lstm",
         "--units", "24", "--embedding-dim", "8", "--batch-size", "8", "--dropout", "0",
-        "--epochs", str(epochs), "--steps-per-epoch", "5", "--quiet", *extra,
+        "--epochs", str(epochs), "--steps-per-epoch", "5", *extra,
     ]  # fmt: skip
     processes = []
     for index in range(2):

@@ -199,7 +199,7 @@ def test_train_init_from_on_the_command_line(trained_runs, new_corpus, tmp_path)
     root = tmp_path / "runs"
     result = run_cli(
         "train", "--init-from", parent, "--corpus", new_corpus, "--root", root,
-        "--epochs", 1, "--steps-per-epoch", 4, "--batch-size", 8, "--no-xla", "--quiet",
+        "--epochs", 1, "--steps-per-epoch", 4, "--batch-size", 8, "--no-xla",
         "--samples", 1,
     )  # fmt: skip
     assert "vocabulary extend, " in result.output and "+ 2 new characters" in result.output

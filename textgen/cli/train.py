@@ -24,7 +24,7 @@ VOCAB, STRATEGY = click.Choice(["extend", "keep"]), click.Choice(STRATEGIES)
 @opt("--strategy", type=STRATEGY, default=STRATEGIES[0],
      help="tf.distribute strategy (multi-worker: the cluster from TF_CONFIG).")
 @opt("--samples", "closing_samples", default=3, help="Samples printed at the end (0: none).")
-@opt("--quiet", is_flag=True, help="No progress bar.")
+@opt("--quiet", is_flag=True, help="Print only the summary at the end (and errors).")
 # fmt: on
 def train(**opts) -> None:
     """Train a model and save a run folder under --root."""
@@ -39,14 +39,26 @@ def train(**opts) -> None:
     from textgen.runs.describe import closing_lines
     from textgen.training.start import train as train_run
 
+    quiet = opts["quiet"]
     run_path = train_run(
         None if opts["resume"] else RunConfig.from_preset(opts["preset"]),
         run_dir=opts["run_dir"], root=opts["root"], resume=opts["resume"], settings=settings,
-        log=click.echo, verbose=0 if opts["quiet"] else 1, strategy=opts["strategy"],
-        init_from=opts["init_from"], init_weights=opts["init_weights"], vocab=opts["vocab_mode"],
+        log=(lambda _: None) if quiet else click.echo, verbose=progress_shown(quiet),
+        strategy=opts["strategy"], init_from=opts["init_from"], init_weights=opts["init_weights"],
+        vocab=opts["vocab_mode"],
     )  # fmt: skip
-    for line in closing_lines(run_path, opts["closing_samples"]):
+    for line in closing_lines(run_path, 0 if quiet else opts["closing_samples"], summary=quiet):
         click.echo(line)
+
+
+def progress_shown(quiet: bool) -> int:
+    """How training shows its progress: nothing when quiet, Keras' bar on a terminal,
+    plain lines in a file or a pipe (no carriage returns or escape codes)."""
+    import sys
+
+    from textgen.training.progress import BAR, PLAIN, QUIET
+
+    return QUIET if quiet else BAR if sys.stdout.isatty() else PLAIN
 
 
 @click.command()
@@ -57,7 +69,7 @@ def train(**opts) -> None:
 @opt("--probe-distances", default="15,25,50,75,100,150", help="Distances (words) it scores.")
 @opt("--report", help="Report folder (default: reports/compare-DATE-TIME).")
 @train_settings
-@opt("--quiet", is_flag=True, help="No progress bars.")
+@opt("--quiet", is_flag=True, help="No progress bars or lines.")
 def compare(**opts) -> None:
     """Train RNN, LSTM and GRU on the same data and budget; write a report folder."""
     import time
@@ -75,7 +87,7 @@ def compare(**opts) -> None:
         RunConfig.from_preset(opts["preset"]).with_overrides(**settings_by_section(opts)),
         report, budget_minutes=opts["budget_minutes"], eval_steps=opts["eval_steps"],
         probe_steps=opts["probe_steps"], probe_distances=distances, log=click.echo,
-        verbose=0 if opts["quiet"] else 1,
+        verbose=progress_shown(opts["quiet"]),
     )  # fmt: skip
     click.echo(f"\nReport: {report}/compare.md (table), compare.png (plot), compare.csv")
     click.echo(open(f"{report}/compare.md", encoding="utf-8").read())

@@ -90,21 +90,30 @@ def describe_lineage(parent: dict) -> str:
     )
 
 
-def closing_lines(run_path, samples: int = 3) -> list[str]:
-    """What `textgen train` prints at its end: `samples` samples of the run and how to
-    sample it (`run_path` None: a worker other than the chief, which has the run)."""
+def closing_lines(run_path, samples: int = 3, summary: bool = False) -> list[str]:
+    """What `textgen train` prints at its end: with `summary`, a line of where the run
+    stands; `samples` samples of the run; how to sample it (`run_path` None: a worker
+    other than the chief, which has the run)."""
     if run_path is None:
         return ["Worker done; the chief wrote the run folder."]
-    from textgen.runs.run import load_run
-
-    run, lines = load_run(run_path), []
+    lines = [_summary(RunFolder(run_path))] if summary else []
+    items = RunFolder(run_path).load_config().data.items is not None
     if samples:
+        from textgen.runs.run import load_run
+
+        run = load_run(run_path)
         lines.append(f"\nSamples from {run_path} (weights: {os.path.basename(run.weights_path)}):")
         for text in run.generate([""] * samples, max_new_tokens=200, seed=0):
             lines.append(f"---\n{text.strip(chr(10))}")
         lines.append("---")
-    how = "--num-samples 10" if run.items else "--prompt 'ROMEO:'"
+    how = "--num-samples 10" if items else "--prompt 'ROMEO:'"
     return [*lines, f"Sample with: textgen sample --run-dir {run_path} {how}"]
+
+
+def _summary(folder: RunFolder) -> str:
+    """One line: the run, its last epoch and its best validation loss."""
+    rows = dict(describe_run(folder))
+    return f"Trained {folder.path}: {rows['progress']}; loss {rows.get('loss', 'n/a')}"
 
 
 def table(rows: list[tuple[str, str]]) -> str:

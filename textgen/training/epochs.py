@@ -8,7 +8,6 @@ import math
 import signal
 import time
 
-import keras
 import tensorflow as tf
 
 from textgen.core.errors import RunError
@@ -24,6 +23,7 @@ from textgen.training.interrupts import (
 )
 from textgen.training.plan import GUARD, Plan, Replanner, epoch_of, epoch_start, plan_run
 from textgen.training.precision import copy_weights
+from textgen.training.progress import BAR, epoch_progress
 
 
 class EpochLoop:
@@ -98,7 +98,8 @@ class EpochLoop:
         if cfg.minutes and self.replanner.keeps_time:  # the guard: a slow spell ends late,
             deadline = min(deadline, self.t.started + GUARD * 60 * cfg.minutes)  # this late
         for epoch in range(start_epoch, cfg.epochs):
-            self.t.log(f"Epoch {epoch + 1}/{cfg.epochs}")
+            if self.t.verbose == BAR:  # the bar's heading (plain logs have the epoch's line)
+                self.t.log(f"Epoch {epoch + 1}/{cfg.epochs}")
             first, end = (
                 epoch_start(self._plan(), self.t.steps_per_epoch, e) for e in (epoch, epoch + 1)
             )
@@ -106,8 +107,7 @@ class EpochLoop:
             if done_in_epoch == 0:
                 self.t.loss_sum.assign(0.0)
                 self.t.loss_steps.assign(0)
-            metrics = ["loss"]
-            bar = keras.utils.Progbar(end - first, verbose=self.t.verbose, stateful_metrics=metrics)
+            bar = epoch_progress(end - first, self.t.verbose, self.t.log)
             if done_in_epoch:
                 bar.update(done_in_epoch, [("loss", self.t.epoch_loss())])
             started = time.perf_counter()
