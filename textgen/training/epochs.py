@@ -25,6 +25,8 @@ from textgen.training.plan import GUARD, Plan, Replanner, epoch_of, epoch_start,
 from textgen.training.precision import copy_weights
 from textgen.training.progress import BAR, epoch_progress
 
+SAMPLE_LINE = 120  # characters of an epoch's sample in a plain log
+
 
 class EpochLoop:
     """`fit()`: a `Trainer`'s epochs (the trainer holds the model, the step and the state)."""
@@ -175,7 +177,11 @@ class EpochLoop:
             top_p=sample.top_p,
             seed=seed,
         )[0]
-        self.t.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
+        if self.t.verbose == BAR:
+            self.t.log("--- sample ---\n" + text.strip("\n") + "\n--------------")
+        else:  # a log file: one line (line breaks shown as |)
+            line = text.strip("\n").replace("\n", " | ")
+            self.t.log(f"  sample: {line[:SAMPLE_LINE]}{'...' if len(line) > SAMPLE_LINE else ''}")
 
     def _stop_on_bad_loss(self, loss: float, step: int) -> None:
         """A NaN or infinite loss: keep the last good checkpoint (do not save), explain."""
