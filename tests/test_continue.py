@@ -145,3 +145,42 @@ def test_a_wrong_or_damaged_state_is_refused_with_a_clear_error(
     # the server goes on serving
     again = remote.continue_text("", good, settings)
     assert again.num_tokens == 0 and again.done  # it had its 20 tokens
+
+
+def test_a_session_through_the_server_writes_what_sample_through_it_writes(served):
+    """`sample --server --interactive`: the place is the text and the served state; each
+    continuation equals one `sample --server --prompt` of the whole text so far, sampled
+    and with the repetition controls (the noise keyed from the text last read)."""
+    from click.testing import CliRunner
+
+    from textgen.cli.main import cli
+    from textgen.export.client import RemoteSampler
+    from textgen.generate.cowriting import CoWriting
+    from textgen.generate.settings import SamplingSettings
+
+    remote = RemoteSampler(served.url)
+    settings = SamplingSettings(max_new_tokens=40, temperature=0.9, seed=2,
+                                repetition_penalty=1.4, no_repeat_ngram=2)  # fmt: skip
+    shown = []
+    echo = lambda text="", nl=True, err=False: shown.append(text + ("\n" if nl else ""))  # noqa: E731
+    writing = CoWriting(remote, settings, echo)
+    writing.line("ROMEO:")
+    first = remote.generate(["ROMEO:"], settings)[0]
+    assert "".join(shown) == first + "\n"
+    writing.line(" and thou")
+    second = remote.generate(["ROMEO:" + first + " and thou"], settings)[0]
+    assert "".join(shown) == first + "\n" + second + "\n"
+    writing.line("/next")
+    assert "a server does not send" in shown[-1]
+    options = ["--server", served.url, "--length", 40, "--temperature", 0.9, "--seed", 2]
+    piped = CliRunner().invoke(
+        cli, ["sample", "--interactive", "--prompt", "ROMEO:", *map(str, options)],
+        input="/no-repeat-ngram 2\n\n/quit\n",
+    )  # fmt: skip
+    sampled = remote.generate(["ROMEO:"], max_new_tokens=40, temperature=0.9, seed=2)[0]
+    more = remote.generate(["ROMEO:" + sampled], max_new_tokens=40, temperature=0.9, seed=2,
+                           no_repeat_ngram=2)[0]  # fmt: skip
+    assert piped.exit_code == 0 and piped.output == sampled + "\n" + more + "\n"
+    refused = CliRunner().invoke(cli, ["sample", "--interactive", *map(str, options),
+                                       "--max-copy", 8], input="/quit\n")  # fmt: skip
+    assert refused.exit_code == 2 and "--max-copy is built into an export" in refused.output

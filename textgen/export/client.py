@@ -137,6 +137,12 @@ class RemoteSampler(Sampler):
         except (KeyError, TypeError, IndexError, ValueError):
             raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
 
+    def session(self):
+        """A co-writing session through the server (`remote_session.RemoteSession`)."""
+        from textgen.export.remote_session import RemoteSession
+
+        return RemoteSession(self)
+
     def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
         try:
             chunk = self.continue_text(prompt, b"", settings)

@@ -63,16 +63,20 @@ def continue_text(
     wanted = tf.minimum(tf.maximum(max_new_tokens - since, 0), chunk)
     wanted = tf.where(done, 0, tf.minimum(wanted, g.max_new_tokens_cap))
     until = carried.counts + wanted
-    sequence, drawn, _, state, history, tail, counts, _ = g.chunk_loop.draw_until_done(
+    # The noise is keyed by the tokens drawn since text was last read, so a continuation
+    # after new text is drawn as one `generate` of the whole text would draw it.
+    sequence, drawn, _, state, _, tail, counts, _ = g.chunk_loop.draw_until_done(
         primed.logits, primed.state, primed.history[:batch], tail, primed.last_ids[:batch],
-        carried.counts, carried.counts, until, sampling, exact=True, strength=strength,
+        carried.counts, since, until, sampling, exact=True, strength=strength,
     )  # fmt: skip
+    history = _pushed(primed.history[:batch], sequence[:, 1:], drawn)
     twin = None
     if guide is not None:
         twin = tf.nest.map_structure(lambda x: x[batch:], state)
         state = tf.nest.map_structure(lambda x: x[:batch], state)
-    text = tf.strings.join([carried.pending, g.finish.text(sequence, drawn)])
-    shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, carried.pending)
+    held = tf.where(given, "", carried.pending)  # new text: what was held back is over
+    text = tf.strings.join([held, g.finish.text(sequence, drawn)])
+    shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, held)
     ended = stopped | (counts < until)  # a stop string, or the copy guard ended it
     prev = tf.gather(sequence, drawn, batch_dims=1)
     since = since + drawn
@@ -86,6 +90,15 @@ def continue_text(
         "num_tokens": num_tokens,
         "done": done | ended | (since >= max_new_tokens),
     }
+
+
+def _pushed(history, ids, counts):
+    """Each row's `history` (batch, REPETITION_HISTORY) after its first `counts` of `ids`
+    (batch, steps), whether or not a repetition control was in use while they were drawn
+    (a later chunk may use one)."""
+    read = tf.concat([history, ids], axis=1)
+    positions = counts[:, None] + tf.range(REPETITION_HISTORY)[None, :]
+    return tf.gather(read, positions, batch_dims=1)
 
 
 def _read(g, carried: Carried, new, texts, guide) -> tuple[Primed, tf.Tensor | None]:

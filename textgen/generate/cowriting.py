@@ -48,8 +48,9 @@ class CoWriting:
 
     def __init__(self, sampler, settings: SamplingSettings, echo=None):
         if not hasattr(sampler, "session"):
-            raise ConfigError("--interactive writes with a run folder or --litert, not --server")
+            raise ConfigError("--interactive writes with a run folder, --litert or --server")
         self.sampler, self.session, self.echo = sampler, sampler.session(), echo or _print
+        settings = sampler.settings(settings)  # what this sampler cannot honour: one line
         if settings.max_new_tokens is None:  # a turn's continuation: shorter than a sample
             settings = SamplingSettings.of(settings, max_new_tokens=200)
         self.settings = settings
@@ -86,7 +87,8 @@ class CoWriting:
             if setting == "beams" and given == 0:  # back to sampling
                 self.settings = dataclasses.replace(self.settings, beams=None)
             else:
-                self.settings = SamplingSettings.of(self.settings, **{setting: given})
+                changed = SamplingSettings.of(self.settings, **{setting: given})
+                self.settings = self.sampler.settings(changed)
         elif name == "/label":
             label = None if value in ("", "-") else value
             SamplingSettings(label=label).prompts_to_read(
@@ -119,7 +121,8 @@ class CoWriting:
         """Continue the text, streamed; Ctrl-C stops it where it is. A setting this
         sampler cannot honour (say --max-copy without the training text) is one line."""
         self.undo.append(self.place)
-        resolved = self.settings.with_defaults(self.sampler.defaults)
+        defaults = getattr(self.sampler, "defaults", None)  # (a server fills its own)
+        resolved = self.settings.with_defaults(defaults) if defaults else self.settings
         try:
             if resolved.beams:  # the most likely continuation, shown once it is found
                 return self._best_beam(resolved)
@@ -134,10 +137,13 @@ class CoWriting:
         self.echo()
 
     def _best_beam(self, resolved: SamplingSettings) -> None:
-        from textgen.generate.numpy_beams import beam_search
+        if hasattr(self.session, "best_beam"):  # a server searches
+            text = self.session.best_beam(self.place, resolved)
+        else:
+            from textgen.generate.numpy_beams import beam_search
 
-        found = [b for b in beam_search(self.session, self.place, resolved) if b.num_tokens]
-        text = found[0].completion if found else ""
+            found = [b for b in beam_search(self.session, self.place, resolved) if b.num_tokens]
+            text = found[0].completion if found else ""
         self.place = self.session.read(self.place, text)
         self.echo(text)
 
