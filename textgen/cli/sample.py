@@ -7,14 +7,7 @@ import secrets
 
 import click
 
-from textgen.cli.options import (
-    NGRAM,
-    field_options,
-    given,
-    options_of,
-    run_options,
-    weights_option,
-)
+from textgen.cli.options import NGRAM, field_options, given, options_of, run_options, weights_option
 from textgen.core.config import MAX_BATCH, MAX_BEAMS, MAX_NEW_TOKENS, MAX_SAMPLES
 from textgen.core.quiet import quiet_tensorflow
 from textgen.export.samplers import open_sampler

@@ -37,28 +37,20 @@ def train(**opts) -> None:
         RunConfig.from_preset(opts["preset"]).with_overrides(**settings)
     quiet_tensorflow()
     from textgen.runs.describe import closing_lines
+    from textgen.training.progress import shown_progress
     from textgen.training.start import train as train_run
 
     quiet = opts["quiet"]
     run_path = train_run(
         None if opts["resume"] else RunConfig.from_preset(opts["preset"]),
         run_dir=opts["run_dir"], root=opts["root"], resume=opts["resume"], settings=settings,
-        log=(lambda _: None) if quiet else click.echo, verbose=progress_shown(quiet),
+        log=(lambda _: None) if quiet else click.echo, verbose=shown_progress(quiet),
         strategy=opts["strategy"], init_from=opts["init_from"], init_weights=opts["init_weights"],
         vocab=opts["vocab_mode"],
     )  # fmt: skip
     for line in closing_lines(run_path, 0 if quiet else opts["closing_samples"], summary=quiet):
         click.echo(line)
 
-
-def progress_shown(quiet: bool) -> int:
-    """How training shows its progress: nothing when quiet, Keras' bar on a terminal,
-    plain lines in a file or a pipe (no carriage returns or escape codes)."""
-    import sys
-
-    from textgen.training.progress import BAR, PLAIN, QUIET
-
-    return QUIET if quiet else BAR if sys.stdout.isatty() else PLAIN
 
 
 @click.command()
@@ -81,13 +73,14 @@ def compare(**opts) -> None:
     quiet_tensorflow()
     from textgen.core.config import RunConfig
     from textgen.evaluate.compare import compare as compare_cells
+    from textgen.training.progress import shown_progress
 
     compare_cells(
         [cell.strip() for cell in opts["cells"].split(",") if cell.strip()],
         RunConfig.from_preset(opts["preset"]).with_overrides(**settings_by_section(opts)),
         report, budget_minutes=opts["budget_minutes"], eval_steps=opts["eval_steps"],
         probe_steps=opts["probe_steps"], probe_distances=distances, log=click.echo,
-        verbose=progress_shown(opts["quiet"]),
+        verbose=shown_progress(opts["quiet"]),
     )  # fmt: skip
     click.echo(f"\nReport: {report}/compare.md (table), compare.png (plot), compare.csv")
     click.echo(open(f"{report}/compare.md", encoding="utf-8").read())

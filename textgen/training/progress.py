@@ -10,6 +10,7 @@ own line (`epoch_log.report_epoch`) says the rest.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
@@ -43,6 +44,13 @@ class PlainProgress:
 class _Silent:
     def update(self, current: int, values=None) -> None:
         pass
+
+
+def shown_progress(quiet: bool, stream=None) -> int:
+    """How a command shows training's progress on `stream` (default stdout): nothing when
+    quiet, the bar on a terminal, plain lines in a file or a pipe."""
+    stream = sys.stdout if stream is None else stream
+    return QUIET if quiet else BAR if stream.isatty() else PLAIN
 
 
 def epoch_progress(target: int, verbose: int, log: Callable[[str], None]):
