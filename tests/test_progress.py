@@ -1,11 +1,11 @@
 """Training's progress as the output can show it: Keras' bar on a terminal, a few plain
 lines in a log file or a pipe, only the summary with --quiet."""
 
-import subprocess
 import sys
 
 import pytest
 
+from tests.conftest import run_cli
 from textgen.training.progress import SECONDS, PlainProgress
 
 pexpect = pytest.importorskip("pexpect", reason="needs pexpect (the test extras)")
@@ -39,28 +39,26 @@ def test_plain_progress_is_silent_on_short_epochs():
     assert lines == []
 
 
-def _train(*args, tty: bool = False):
+def _in_a_terminal(*args) -> tuple[int, str]:
+    """`textgen train ARGS` in a pseudo-terminal: its exit code and what it showed."""
     command = [sys.executable, "-m", "textgen.cli", "train", *map(str, args)]
-    if tty:
-        child = pexpect.spawn(command[0], command[1:], encoding="utf-8", timeout=300)
-        child.expect(pexpect.EOF)
-        child.close()
-        return child.exitstatus, child.before
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    return result.returncode, result.stdout
+    child = pexpect.spawn(command[0], command[1:], encoding="utf-8", timeout=300)
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus, child.before
 
 
 @pytest.mark.slow
 def test_a_log_file_gets_plain_lines_and_a_terminal_the_bar(tmp_path, corpus_file):
     tiny = ["--corpus", corpus_file, "--units", 16, "--layers", 1, "--embedding-dim", 8,
             "--epochs", 3, "--steps-per-epoch", 20, "--batch-size", 8, "--seq-len", 24,
-            "--no-xla", "--samples", 2]  # fmt: skip
-    code, log = _train(*tiny, "--root", tmp_path / "a")
-    assert code == 0 and "epoch 3: loss" in log and "Samples from" in log
+            "--no-xla"]  # fmt: skip
+    log = run_cli("train", *tiny, "--root", tmp_path / "a", "--samples", 1).output  # a pipe
+    assert "epoch 3: loss" in log and "Samples from" in log and "  sample: " in log
     assert not any(c in log for c in "\r\x1b\b") and len(log.splitlines()) < 100
-    code, quiet = _train(*tiny, "--root", tmp_path / "b", "--quiet")
-    lines = quiet.splitlines()
-    assert code == 0 and len(lines) < 10 and lines[-1].startswith("Sample with:")
-    assert "Trained" in quiet and "best validation" in quiet and "Total params" not in quiet
-    code, terminal = _train(*tiny, "--root", tmp_path / "c", tty=True)
+    (run,) = (tmp_path / "a").iterdir()
+    quiet = run_cli("train", "--run-dir", run, "--resume", "--quiet").output.splitlines()
+    assert len(quiet) < 10 and quiet[-1].startswith("Sample with:")
+    assert quiet[0].startswith(f"Trained {run}: epoch 3") and "best validation" in quiet[0]
+    code, terminal = _in_a_terminal(*tiny, "--root", tmp_path / "c", "--samples", 0)
     assert code == 0 and "Epoch 1/3" in terminal and "\r" in terminal and "step" in terminal
