@@ -1,7 +1,6 @@
 """Property-based tests (hypothesis): tokenizers and sampling settings on any input."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,9 +9,12 @@ from textgen.core.config import validate_sampling
 from textgen.core.errors import ConfigError
 from textgen.data.tokenizers import Tokenizer, build_vocabulary, string_tensor
 from textgen.data.vocabulary import UNK_ID, valid_unicode
+from textgen.generate.rules.pipeline import Row, TokenRules
+from textgen.generate.settings import SamplingSettings
 
 from conftest import choose
 
+_ROW = Row(np.full(8, -1, np.int32), None, "", 1, 0)  # no history, the first step
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Any Unicode text; line endings are normalized to \n by design, so \r is left out here.
 # Lone surrogates (category Cs) are not Unicode text: they get their own test below.
@@ -74,12 +76,16 @@ def test_sampling_settings_are_refused_or_draw_a_valid_token(temperature, top_k,
     except ConfigError:
         assert not (temperature >= 0 and top_k >= 0 and 0 < top_p <= 1)
         return
-    assert np.isfinite(top_p)
-    if not np.isfinite(temperature):
-        pytest.skip("an infinite temperature is allowed: uniform sampling")
+    assert np.isfinite(top_p)  # (an infinite temperature is allowed: uniform sampling)
     vocab = 30
     logits = tf.constant(np.random.default_rng(seed % 1000).normal(size=(4, vocab)), tf.float32)
     ids = choose(
         logits, temperature, top_k, top_p, tf.constant([[seed, row] for row in range(4)], tf.int64)
     )
     assert ((1 <= ids) & (ids < vocab)).all()  # a real token, never [UNK]
+    numpy = [
+        TokenRules(SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p,
+                                    seed=seed), row).choose(logits.numpy()[row], _ROW)
+        for row in range(4)
+    ]  # fmt: skip
+    assert numpy == ids.tolist()  # and the NumPy samplers draw the same
