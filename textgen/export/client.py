@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from textgen.core.errors import ServerError
 from textgen.generate.sampler import Beam, Sampler, beams_of
-from textgen.generate.settings import SamplingSettings
+from textgen.generate.settings import CONTROLS, SamplingSettings
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -100,7 +100,7 @@ class RemoteSampler(Sampler):
 
     def _search(self, prompts, settings: SamplingSettings) -> list[list[Beam]]:
         fields = settings.request_fields()
-        controls = ("max_new_tokens", "repetition_penalty", "repetition_window", "no_repeat_ngram")
+        controls = ("max_new_tokens", *CONTROLS)
         instances = [
             {"prompt": prompt, **{name: fields[name] for name in controls},
              "beams": settings.beams, "label": settings.label or ""}

@@ -61,7 +61,7 @@ from textgen.core.errors import ExportError
 from textgen.data.items import ITEM_START, label_token
 from textgen.generate.generator import Generator
 from textgen.generate.loop import UNROLL
-from textgen.generate.settings import SERVED
+from textgen.generate.settings import CONTROLS, DRAWN, SERVED
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 from textgen.runs.run import Run
 
@@ -70,13 +70,11 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 _SETTING = {name: tf.TensorSpec([None], dtype, name=name) for name, dtype in SERVED.items()}
 _GENERATE_INPUTS = [
     tf.TensorSpec([None], tf.string, name="prompt"),
-    *(_SETTING[name] for name in ("max_new_tokens", "temperature", "top_k", "top_p")),
+    *(_SETTING[name] for name in ("max_new_tokens", *DRAWN)),
     tf.TensorSpec([None], tf.int64, name="seed"),
 ]
 _LABEL_INPUT = tf.TensorSpec([None], tf.string, name="label")
-_CONTROL_INPUTS = [
-    _SETTING[name] for name in ("repetition_penalty", "repetition_window", "no_repeat_ngram")
-]
+_CONTROL_INPUTS = [_SETTING[name] for name in CONTROLS]
 # Every setting, and each row's noise stream: what `textgen sample --server` asks.
 _SAMPLE_INPUTS = [
     *_GENERATE_INPUTS, tf.TensorSpec([None], tf.int64, name="stream"), *_CONTROL_INPUTS,

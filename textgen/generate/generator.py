@@ -24,7 +24,7 @@ from textgen.generate.graph_finish import GraphFinish
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
 from textgen.generate.priming import prime
 from textgen.generate.rules.token_choice import Sampling
-from textgen.generate.settings import SamplingSettings
+from textgen.generate.settings import CONTROLS, DRAWN, SERVED, SamplingSettings
 from textgen.generate.stops import StopStrings
 from textgen.generate.streaming import stream_completion
 from textgen.model.one_step import OneStep
@@ -33,9 +33,10 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
 _FLOATS = tf.TensorSpec([None], tf.float32)
 _SEEDS = tf.TensorSpec([None, 2], tf.int64)
-# Per-row sampling settings, in this order: temperature, top_k, top_p, seeds (seed,
-# stream), repetition_penalty, repetition_window, no_repeat_ngram.
-_SETTINGS = (_FLOATS, _INTS, _FLOATS, _SEEDS, _FLOATS, _INTS, _INTS)
+# Per-row sampling settings (the settings table's `served` rows): the drawn ones, each row's
+# [seed, stream], the repetition controls.
+_SPEC = {name: tf.TensorSpec([None], dtype) for name, dtype in SERVED.items()}
+_SETTINGS = (*(_SPEC[n] for n in DRAWN), _SEEDS, *(_SPEC[n] for n in CONTROLS))
 
 
 class Generator(tf.Module):
@@ -239,16 +240,11 @@ class Generator(tf.Module):
 
     def row_tensors(self, settings: SamplingSettings, streams: Sequence[int]) -> tuple:
         """The per-row setting tensors of `_SETTINGS` for resolved `settings`."""
-        batch, s = len(streams), settings
-        return (
-            tf.fill([batch], float(s.temperature)),
-            tf.fill([batch], int(s.top_k)),
-            tf.fill([batch], float(s.top_p)),
-            tf.constant([[s.seed, stream] for stream in streams], tf.int64, shape=[batch, 2]),
-            tf.fill([batch], float(s.repetition_penalty)),
-            tf.fill([batch], int(s.repetition_window)),
-            tf.fill([batch], int(s.no_repeat_ngram)),
-        )
+        batch = len(streams)
+        fill = lambda name: tf.fill([batch], tf.constant(getattr(settings, name), SERVED[name]))  # noqa: E731
+        seeds = [[settings.seed, stream] for stream in streams]
+        seeds = tf.constant(seeds, tf.int64, shape=[batch, 2])
+        return (*map(fill, DRAWN), seeds, *map(fill, CONTROLS))
 
     def generate(
         self,

@@ -178,6 +178,10 @@ SERVED = {
     if f.metadata.get("served")
 }
 REQUEST_FIELDS = tuple(SERVED)
+# The graph's per-row settings, in its signatures' order: the drawn ones, then each row's
+# [seed, stream], then the repetition controls.
+DRAWN = ("temperature", "top_k", "top_p")
+CONTROLS = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
 
 
 def _given(value, default):
