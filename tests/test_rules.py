@@ -194,3 +194,19 @@ def test_the_whole_choice_numpy_equals_graph(
     scores = sampling_scores(adjusted, Temperature.graph(t), tf.constant([top_k]),
                              tf.constant([top_p], tf.float32), noise, True)  # fmt: skip
     assert numpy == int(tf.argmax(scores[0])) and numpy != UNK_ID
+
+
+def test_the_pipeline_lists_the_rules_in_use_in_order():
+    plain = SamplingSettings(temperature=0.8, top_k=0, top_p=1.0, repetition_penalty=1.0,
+                             no_repeat_ngram=0)  # fmt: skip
+    assert TokenRules(plain, 0).names == ["temperature", "seeded draw"]
+    steered = SamplingSettings(
+        temperature=0.8, top_k=5, top_p=0.9, repetition_penalty=1.2, repetition_window=8,
+        no_repeat_ngram=0, label="x", label_strength=2.0,
+    )  # fmt: skip
+    corpus = make_corpus(lines=10)
+    vocab = build_vocabulary(corpus, "char")
+    index = SpanIndex.build(lambda: text_codes(Tokenizer(vocab).encode_text(corpus), vocab), 6)
+    names = TokenRules(steered, 0, SpanGuard(index, token_piece(vocab))).names
+    assert names == ["label guidance", "repetition controls", "temperature", "top-k / top-p",
+                     "seeded draw", "copy guard"]  # fmt: skip
