@@ -59,7 +59,7 @@ def run_train(corpus: Path, workdir: Path) -> dict:
     """Run `textgen train` on `corpus`; seconds to each milestone and peak RSS (GB)."""
     command = [
         sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus),
-        "--epochs", "1", "--steps-per-epoch", "1", "--val-tokens", "20000", "--quiet",
+        "--epochs", "1", "--steps-per-epoch", "1", "--val-tokens", "20000", "--samples", "0",
         "--data-dir", str(workdir / "data"), "--root", str(workdir / "runs"),
     ]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -70,7 +70,7 @@ def run_train(corpus: Path, workdir: Path) -> dict:
         watcher.start()
         for line in process.stdout:
             now = time.perf_counter() - started
-            if line.startswith("Epoch 1/") and "start" not in marks:
+            if line.startswith("Run folder:") and "start" not in marks:  # the model built
                 marks["start"] = now
             if line.startswith("epoch 1:"):
                 marks["epoch"] = now
