@@ -86,6 +86,10 @@ class CoWriting:
                 raise ConfigError(f"{name} takes a number, got {value!r}") from None
             if setting == "beams" and given == 0:  # back to sampling
                 self.settings = dataclasses.replace(self.settings, beams=None)
+            elif setting == "beams":  # the most likely text: nothing drawn, so no draw settings
+                drawn = dict.fromkeys(("temperature", "top_k", "top_p"))
+                changed = dataclasses.replace(self.settings, beams=given, **drawn)
+                self.settings = self.sampler.settings(changed)
             else:
                 changed = SamplingSettings.of(self.settings, **{setting: given})
                 self.settings = self.sampler.settings(changed)
