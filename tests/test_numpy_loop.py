@@ -18,7 +18,7 @@ from textgen.generate.numpy_loop import NumpyLoop
 from textgen.generate.rules.copy_guard import SpanGuard
 from textgen.generate.settings import SamplingSettings
 from textgen.model.network import build_model
-from textgen.model.one_step import OneStep
+from textgen.model.numpy_step import NumpyStep, write_weights
 
 SPAN = 6
 # One row each: every setting `sample` takes, alone and together (the extreme top-p too).
@@ -39,7 +39,7 @@ SETTINGS = [
 
 
 @pytest.fixture(scope="module", params=["char", "word"])
-def pair(request):
+def pair(request, tmp_path_factory):
     """An untrained model's graph generators (with and without the copy guard) and a
     NumPy loop over the same weights (the Keras one-token step)."""
     corpus = make_corpus(lines=60, seed=4)
@@ -49,16 +49,14 @@ def pair(request):
     keras.utils.set_random_seed(1)
     config = ModelConfig(cell="gru", layers=2, units=16, embedding_dim=8, dropout=0.0)
     model = build_model(vocab.size, config)
-    one_step = OneStep(model)
-
-    def step(token, state):
-        logits, state = one_step(tf.constant([token]), state)
-        return logits[0].numpy(), state
-
+    weights = tmp_path_factory.mktemp("weights") / "weights.npz"
+    write_weights(model, weights, "ckpt-0")
+    network = NumpyStep(weights)  # the model's step in NumPy (tests hold it to Keras')
     piece = token_piece(vocab)
     loop = NumpyLoop(
-        step, one_step.zero_state(1), lambda text: tokenizer.encode_text(text).tolist(), piece,
-        [UNK, *vocab.tokens], vocab.start_id, span_guard=lambda span: SpanGuard(index, piece),
+        network.step, network.zero_state(), lambda text: tokenizer.encode_text(text).tolist(),
+        piece, [UNK, *vocab.tokens], vocab.start_id,
+        span_guard=lambda span: SpanGuard(index, piece),
     )  # fmt: skip
 
     generators = {}
