@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from textgen.core.config import REPETITION_HISTORY
 from textgen.generate.carry import Carried, StateCodec, fingerprint
-from textgen.generate.priming import Primed, feed
+from textgen.generate.priming import Primed, feed, pushed_history
 from textgen.generate.rules.label_guidance import twice
 from textgen.generate.rules.token_choice import Sampling
 
@@ -69,7 +69,9 @@ def continue_text(
         primed.logits, primed.state, primed.history[:batch], tail, primed.last_ids[:batch],
         carried.counts, since, until, sampling, exact=True, strength=strength,
     )  # fmt: skip
-    history = _pushed(primed.history[:batch], sequence[:, 1:], drawn)
+    # the recent tokens carried whether or not a repetition control drew them (a later
+    # chunk may use one)
+    history = pushed_history(primed.history[:batch], sequence[:, 1:], drawn)
     twin = None
     if guide is not None:
         twin = tf.nest.map_structure(lambda x: x[batch:], state)
@@ -90,15 +92,6 @@ def continue_text(
         "num_tokens": num_tokens,
         "done": done | ended | (since >= max_new_tokens),
     }
-
-
-def _pushed(history, ids, counts):
-    """Each row's `history` (batch, REPETITION_HISTORY) after its first `counts` of `ids`
-    (batch, steps), whether or not a repetition control was in use while they were drawn
-    (a later chunk may use one)."""
-    read = tf.concat([history, ids], axis=1)
-    positions = counts[:, None] + tf.range(REPETITION_HISTORY)[None, :]
-    return tf.gather(read, positions, batch_dims=1)
 
 
 def _read(g, carried: Carried, new, texts, guide) -> tuple[Primed, tf.Tensor | None]:

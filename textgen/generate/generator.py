@@ -83,7 +83,7 @@ class Generator(tf.Module):
         self.copy_guard = copy_guard
         # Item and label markers (textgen.data.items) are never printed.
         self.finish = GraphFinish(self.tokenizer, self.stops)
-        self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, copy_guard, self.finish)
+        self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, self.finish, copy_guard)
         self.tail_size = copy_guard.tail_size if copy_guard else 0
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
         state_spec = tf.nest.map_structure(

@@ -73,7 +73,7 @@ class ChunkLoop:
     chunks until every row is done (its tokens, a stop string found by `finish`, or the
     copy guard ended it)."""
 
-    def __init__(self, one_step, plan: LoopPlan, vocab_size: int, copy_guard=None, finish=None):
+    def __init__(self, one_step, plan: LoopPlan, vocab_size: int, finish, copy_guard=None):
         self.one_step, self.plan, self.vocab_size = one_step, plan, vocab_size
         self.copy_guard, self.finish = copy_guard, finish
         self.draw = tf.function(self._draw, jit_compile=plan.jit_compile, autograph=False)

@@ -70,6 +70,7 @@ class NumpyLoop:
         self.step, self.zero_state, self.encode, self.piece = step, zero_state, encode, piece
         self.tokens, self.start_id, self.item_stops = list(tokens), start_id, list(item_stops)
         self.guided, self.span_guard, self.cap = guided, span_guard, cap
+        self._guards: dict[int, SpanGuard] = {}
 
     def start(self, twin: bool | None = None) -> Place:
         """An empty text: the start token read (with its twin if `twin`, default `guided`)."""
@@ -142,9 +143,11 @@ class NumpyLoop:
         return Place(place.text + piece, logits, state, token, history, twin)
 
     def guard_for(self, span: int) -> SpanGuard | None:
-        """The copy guard for spans of `span` characters (0: none)."""
+        """The copy guard for spans of `span` characters (0: none), opened once a span."""
         if not span:
             return None
         if self.span_guard is None:
             raise ConfigError("--max-copy needs the run's training text (a run folder)")
-        return self.span_guard(span)
+        if span not in self._guards:
+            self._guards[span] = self.span_guard(span)
+        return self._guards[span]

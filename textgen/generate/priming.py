@@ -77,9 +77,13 @@ def feed(one_step, plan: LoopPlan, ids: tf.RaggedTensor, start: Primed, with_nll
     _, logits, state, nll = blocked_loop(
         body_of, loop, block, lambda t, *_: t + block // 2 < steps, lambda t, *_: t < steps
     )
-    # Each row's last REPETITION_HISTORY tokens, oldest first, for the repetition controls.
-    size = REPETITION_HISTORY
-    read = tf.concat([start.history, padded], axis=1)
-    positions = lengths[:, None] + tf.range(size)[None, :]
-    history = tf.gather(read, positions, batch_dims=1)
+    history = pushed_history(start.history, padded, lengths)
     return Primed(logits, plan.layout(state), last_ids, history, nll, lengths - 1)
+
+
+def pushed_history(history: tf.Tensor, ids: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:
+    """Each row's last REPETITION_HISTORY tokens, oldest first (the repetition controls'),
+    after the first `counts` (batch,) of its `ids` (batch, steps) follow `history`."""
+    read = tf.concat([history, ids], axis=1)
+    positions = counts[:, None] + tf.range(REPETITION_HISTORY)[None, :]
+    return tf.gather(read, positions, batch_dims=1)

@@ -74,7 +74,7 @@ class NumpyRun(LoopSampler):
         for prompt in settings.prompts_to_read(prompts, self.items, self.labels):
             self._encode(prompt)
         if settings.max_copy:
-            self._span_guard(settings.max_copy)
+            self.loop.guard_for(settings.max_copy)  # (opened once: the draws reuse it)
         tokens = len(prompts) * settings.with_defaults(self.config.sample).max_new_tokens
         if most_tokens is not None and tokens > most_tokens:
             raise ConfigError(f"{tokens} tokens: the TensorFlow generator draws them sooner")
