@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -165,14 +167,36 @@ def trained_runs(tmp_path_factory, corpus_file):
     return get
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """`build(folder)`'s result, built once for the whole test session: under pytest-xdist
+    the first test process to ask builds it (under a lock) in a folder the processes share,
+    the others read what it built (the runs it comes from are trained alike in each)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return build(tmp_path_factory.mktemp(name))
+    root = tmp_path_factory.getbasetemp().parent / "built-once"
+    root.mkdir(exist_ok=True)
+    folder, done = root / name, root / f"{name}.pickle"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            done.write_bytes(pickle.dumps(build(folder)))
+    return pickle.loads(done.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def char_export(trained_runs, tmp_path_factory):
     """The default export of the char LSTM run (at most 64 tokens a request), shared by
-    the tests that read it (one per test process)."""
+    the tests that read it (built once, for both test processes)."""
     from textgen.export.saved_model import export_run
 
-    base = tmp_path_factory.mktemp("exports")
-    return export_run(trained_runs("char", "lstm"), export_dir=base, max_new_tokens_cap=64)
+    return built_once(
+        tmp_path_factory, "char-export",
+        lambda folder: export_run(trained_runs("char", "lstm"), export_dir=folder,
+                                  max_new_tokens_cap=64),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -192,9 +216,10 @@ def stop_served(trained_runs, tmp_path_factory):
 
     from serving_standin import ServingStandIn
 
-    result = export_run(
-        trained_runs("char", "lstm"), export_dir=tmp_path_factory.mktemp("exports"),
-        max_new_tokens_cap=256, stop=["\n\n"], unroll=1,
+    result = built_once(
+        tmp_path_factory, "stop-export",
+        lambda folder: export_run(trained_runs("char", "lstm"), export_dir=folder,
+                                  max_new_tokens_cap=256, stop=["\n\n"], unroll=1),
     )  # fmt: skip
     with ServingStandIn(str(result.path)) as standin:
         yield standin
