@@ -208,7 +208,7 @@ def test_a_budget_run_killed_after_its_replan_resumes_to_the_weights_its_plan_gi
     cut = tmp_path / "cut"
     command = [
         sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus_file),
-        "--run-dir", str(cut), "--minutes", "0.25", "--seq-len", "24", "--units", "24",
+        "--run-dir", str(cut), "--minutes", "0.15", "--seq-len", "24", "--units", "24",
         "--layers", "1", "--embedding-dim", "8", "--batch-size", "8", "--no-xla",
         "--precision", "float32",  # bfloat16 rounds as Grappler fuses: off in this process
         "--samples", "0",
