@@ -115,7 +115,7 @@ def test_index_of_a_text_reports_few_new_spans_as_found():
 
 @pytest.mark.parametrize("level", ["char", "word"])
 def test_the_graph_check_equals_a_check_by_hand(level):
-    """`CopyGuard.copied` (hashes in the graph) against windows cut in Python and looked up
+    """`CopyGuard.rejects` (hashes in the graph) against windows cut in Python and looked up
     with `SpanIndex.contains` (hashes in NumPy)."""
     corpus = make_corpus(lines=60, seed=3)
     vocab = build_vocabulary(corpus, level)
@@ -147,11 +147,13 @@ def test_the_graph_check_equals_a_check_by_hand(level):
         prevs.append(prev)
         candidates.append(cands)
         expected.append(row_expected)
-    got = guard.copied(tf.constant(tails), tf.constant(prevs), tf.constant(candidates))
+    got = guard.rejects(tf.constant(tails), tf.constant(prevs), tf.constant(candidates))
     assert got.numpy().tolist() == expected
     assert any(any(row) for row in expected) and not all(all(row) for row in expected)
     # and advancing the tail writes the chosen token's text
-    new_tails = guard.advance(tf.constant(tails), tf.constant(prevs), tf.constant(candidates)[:, 0])
+    new_tails = guard.pieces.advance(
+        tf.constant(tails), tf.constant(prevs), tf.constant(candidates)[:, 0]
+    )
     for tail, prev, cands, new in zip(tails, prevs, candidates, new_tails.numpy()):
         piece = tokenizer.pieces(tf.constant([prev]), tf.constant([cands[0]]))[0].numpy().decode()
         text = "".join(chr(c) for c in tail if c >= 0) + piece
@@ -203,7 +205,7 @@ def test_a_row_with_every_candidate_excluded_ends_there():
     _, counts = generator.generate_ids(
         tf.constant(["a"]), tf.constant([50]), tf.constant([0.0]), tf.constant([0]),
         tf.constant([1.0]), tf.constant([[0, 0]], tf.int64), tf.constant([1.0]),
-        tf.constant([64]), tf.constant([0]),
+        tf.constant([64]), tf.constant([0]), tf.constant([""]),
     )  # fmt: skip
     assert counts.numpy().tolist() == [2]
 

@@ -8,8 +8,9 @@ from textgen.generate.generator import Generator
 
 
 def _off(batch):
-    """The repetition controls' inputs of `generate_ids`, off: penalty 1, window 64, n 0."""
-    return tf.fill([batch], 1.0), tf.fill([batch], 64), tf.fill([batch], 0)
+    """The repetition controls' and excluded strings' inputs of `generate_ids`, off:
+    penalty 1, window 64, n 0, nothing excluded."""
+    return tf.fill([batch], 1.0), tf.fill([batch], 64), tf.fill([batch], 0), tf.fill([batch], "")
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,9 @@ SETTINGS = [
     {"temperature": 0.0, "max_copy": SPAN},
     {"temperature": 1.0, "max_copy": SPAN, "no_repeat_ngram": 2, "seed": 4},
     {"temperature": 0.9, "stop": ("e",), "seed": 8},
+    {"temperature": 1.0, "exclude": ("e", "th"), "seed": 7},
+    {"temperature": 0.0, "exclude": ("the", "Love"), "max_copy": SPAN},
+    {"temperature": 0.9, "top_k": 3, "exclude": ("o",), "no_repeat_ngram": 2, "seed": 5},
 ]
 
 
@@ -117,6 +120,7 @@ BEAM_SETTINGS = [
     {"beams": 4, "repetition_penalty": 1.5, "no_repeat_ngram": 2},
     {"beams": 3, "stop": ("e",)},
     {"beams": 2, "max_copy": SPAN},
+    {"beams": 3, "exclude": ("e", "th")},
 ]
 
 
@@ -132,7 +136,7 @@ def test_numpy_beam_search_finds_the_generators_beams(pair, changes):
         tf.constant(prompts), tf.fill(size, 12), tf.fill(size, resolved.beams),
         tf.fill(size, float(fields["repetition_penalty"])),
         tf.fill(size, fields["repetition_window"]),
-        tf.fill(size, fields["no_repeat_ngram"]),
+        tf.fill(size, fields["no_repeat_ngram"]), tf.fill(size, fields["exclude"]),
     )  # fmt: skip
     expected = beams_of(*(found[k].numpy().tolist() for k in ("completion", "log_probability",
                                                               "num_tokens")))  # fmt: skip

@@ -13,6 +13,8 @@ from textgen.data.span_index import SpanIndex, text_codes
 from textgen.data.tokenizers import Tokenizer, build_vocabulary
 from textgen.data.vocabulary import UNK_ID, token_piece
 from textgen.generate.copy_guard import CopyGuard
+from textgen.generate.rules import checks as candidate_checks
+from textgen.generate.rules.checks import CheckedChoice
 from textgen.generate.rules.copy_guard import SpanGuard
 from textgen.generate.rules.label_guidance import LabelGuidance
 from textgen.generate.rules.ngram_ban import NgramBan
@@ -144,23 +146,29 @@ def test_copy_guard_numpy_equals_graph(level):
         start = int(rng.integers(1, len(ids) - 20))
         prev, tail = int(ids[start - 1]), ""
         for token in ids[start : start + 6] if trial % 2 else ():  # a tail from the text
-            tail, prev = numpy.advance(tail, prev, int(token)), int(token)
+            tail = candidate_checks.advance(tail, numpy.piece(prev, int(token)), 5)
+            prev = int(token)
         nxt = int(ids[start + 6]) if trial % 2 else int(rng.integers(1, vocab.size))
         scores = _logits(rng, vocab.size, scale=1.0)
         scores[nxt] = 10.0  # the text's own next token first: it copies
         scores[UNK_ID] = -np.inf
         codes = [-1] * (5 - len(tail)) + [ord(c) for c in tail]
-        got, allowed = graph.choose(tf.constant(scores)[None], tf.constant([codes]),
-                                    tf.constant([prev]))  # fmt: skip
-        expected = numpy.choose(scores, tail, prev)
+        state = (tf.constant([codes]), tf.constant([prev]), tf.constant([1]))
+        got, allowed = CheckedChoice([graph], graph.pieces, 1).choose(
+            tf.constant(scores)[None], state
+        )
+        expected = candidate_checks.choose(scores, [numpy], tail, prev)
         if expected is None:
             ended += 1
             assert not bool(allowed[0])
         else:
             assert bool(allowed[0]) and int(got[0]) == expected
             chosen_other += expected != nxt
-            after = graph.advance(tf.constant([codes]), tf.constant([prev]), got)[0].numpy()
-            assert "".join(chr(c) for c in after if c >= 0) == numpy.advance(tail, prev, expected)
+            after = graph.pieces.advance(tf.constant([codes]), tf.constant([prev]), got)[0].numpy()
+            piece = numpy.piece(prev, expected)
+            assert "".join(chr(c) for c in after if c >= 0) == candidate_checks.advance(
+                tail, piece, 5
+            )
     assert chosen_other > 0
 
 
@@ -207,6 +215,6 @@ def test_the_pipeline_lists_the_rules_in_use_in_order():
     corpus = make_corpus(lines=10)
     vocab = build_vocabulary(corpus, "char")
     index = SpanIndex.build(lambda: text_codes(Tokenizer(vocab).encode_text(corpus), vocab), 6)
-    names = TokenRules(steered, 0, SpanGuard(index, token_piece(vocab))).names
+    names = TokenRules(steered, 0, [SpanGuard(index, token_piece(vocab))]).names
     assert names == ["label guidance", "repetition controls", "temperature", "top-k / top-p",
-                     "seeded draw", "copy guard"]  # fmt: skip
+                     "seeded draw", "candidate checks"]  # fmt: skip

@@ -31,6 +31,8 @@ MAX_BEAMS = 16  # the widest beam search
 MAX_LABEL_STRENGTH = 10.0  # the strongest label guidance
 MAX_COPY = 256  # the longest span (characters) the copy guard can be built for
 EXPORT_MAX_COPY_BYTES = 256 << 20  # the largest copy-guard index an export carries
+MAX_EXCLUDE = 16  # strings one sample may exclude
+MAX_EXCLUDE_CHARS = 32  # the longest excluded string (characters)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -307,6 +309,22 @@ def validate_max_copy(max_copy: int | None) -> None:
     _check(
         not max_copy or 2 <= max_copy <= MAX_COPY,
         f"max-copy must be 2 to {MAX_COPY} characters (0: off), got {max_copy!r}",
+    )
+
+
+def validate_exclude(strings: tuple[str, ...] | None) -> None:
+    """Raise ConfigError unless `strings` are at most MAX_EXCLUDE texts of 1 to
+    MAX_EXCLUDE_CHARS characters with no line break (a served request sends a text a line)."""
+    for text in strings or ():
+        _check(text != "", "--exclude takes a text; got an empty one")
+        _check(
+            len(text) <= MAX_EXCLUDE_CHARS,
+            f"--exclude texts may have at most {MAX_EXCLUDE_CHARS} characters, got {text!r}",
+        )
+        _check("\n" not in text, f"--exclude texts are one line each, got {text!r}")
+    _check(
+        len(strings or ()) <= MAX_EXCLUDE,
+        f"at most {MAX_EXCLUDE} --exclude texts, got {len(strings or ())}",
     )
 
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from textgen.core.errors import ServerError
 from textgen.generate.sampler import Beam, Sampler, beams_of
-from textgen.generate.settings import CONTROLS, SamplingSettings
+from textgen.generate.settings import CONSTRAINTS, CONTROLS, SamplingSettings
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -60,7 +60,7 @@ class Chunk(NamedTuple):
     pending: str  # text held back (it may start a stop string): show it if you stop here
     state: bytes  # hand it back to continue
     num_tokens: int
-    done: bool  # the text has its tokens, or a stop string or the copy guard ended it
+    done: bool  # the text has its tokens, or a stop string or the checks ended it
 
 
 class RemoteSampler(Sampler):
@@ -100,7 +100,7 @@ class RemoteSampler(Sampler):
 
     def _search(self, prompts, settings: SamplingSettings) -> list[list[Beam]]:
         fields = settings.request_fields()
-        controls = ("max_new_tokens", *CONTROLS)
+        controls = ("max_new_tokens", *CONTROLS, *CONSTRAINTS)
         instances = [
             {"prompt": prompt, **{name: fields[name] for name in controls},
              "beams": settings.beams, "label": settings.label or ""}

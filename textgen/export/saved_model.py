@@ -13,7 +13,8 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   label (string; "" or an unknown label: an item of no given kind).
 - `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
   several samples of one prompt and seed differ as they do in process), `label` ("":
-  none). What `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
+  none), `exclude` (texts a completion never holds, one a line; "": none). What
+  `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
 - `sample_guided`: `sample`'s inputs plus `label_strength` (label guidance,
   `textgen.generate.rules.label_guidance`; negative: the run's default, 1: none; `sample` takes the
   run's default).
@@ -26,7 +27,7 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   new text's label strength is the run's default and its state carries the text read
   without the label too (label guidance); `continue_guided` takes `label_strength`.
 - `beam_search`: prompt, max_new_tokens, beams (1 to MAX_BEAMS hypotheses), the
-  repetition controls and label -> completion, log_probability, num_tokens, each
+  repetition controls, label and exclude -> completion, log_probability, num_tokens, each
   [batch, max(beams)], best first (`textgen.generate.beams`; slots past a row's beams
   hold "", 0, 0).
 
@@ -61,7 +62,7 @@ from textgen.core.errors import ExportError
 from textgen.data.items import ITEM_START, label_token
 from textgen.generate.generator import Generator
 from textgen.generate.loop import UNROLL
-from textgen.generate.settings import CONTROLS, DRAWN, SERVED
+from textgen.generate.settings import CONSTRAINTS, CONTROLS, DRAWN, SERVED
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 from textgen.runs.run import Run
 
@@ -75,10 +76,11 @@ _GENERATE_INPUTS = [
 ]
 _LABEL_INPUT = tf.TensorSpec([None], tf.string, name="label")
 _CONTROL_INPUTS = [_SETTING[name] for name in CONTROLS]
+_CONSTRAINT_INPUTS = [_SETTING[name] for name in CONSTRAINTS]
 # Every setting, and each row's noise stream: what `textgen sample --server` asks.
 _SAMPLE_INPUTS = [
     *_GENERATE_INPUTS, tf.TensorSpec([None], tf.int64, name="stream"), *_CONTROL_INPUTS,
-    _LABEL_INPUT,
+    _LABEL_INPUT, *_CONSTRAINT_INPUTS,
 ]  # fmt: skip
 _STRENGTH_INPUT = tf.TensorSpec([None], tf.float32, name="label_strength")
 # A chunk of a generation continued from the state a previous answer gave ("": new).
@@ -90,7 +92,7 @@ _CONTINUE_INPUTS = [
 ]  # fmt: skip
 _BEAM_INPUTS = [
     _GENERATE_INPUTS[0], _GENERATE_INPUTS[1], tf.TensorSpec([None], tf.int32, name="beams"),
-    *_CONTROL_INPUTS, _LABEL_INPUT,
+    *_CONTROL_INPUTS, _LABEL_INPUT, *_CONSTRAINT_INPUTS,
 ]  # fmt: skip
 
 
@@ -166,27 +168,28 @@ class ServingModule(tf.Module):
     ):  # fmt: skip
         return self.sample(
             prompt, max_new_tokens, temperature, top_k, top_p, seed, tf.zeros_like(seed),
-            penalty, window, ngram, label,
+            penalty, window, ngram, label, tf.fill(tf.shape(prompt), ""),
         )  # fmt: skip
 
     @tf.function(input_signature=_SAMPLE_INPUTS, autograph=False)
     def sample(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
-        ngram, label,
+        ngram, label, exclude,
     ):  # fmt: skip
         return self.sample_guided(
             prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
-            ngram, label, tf.fill(tf.shape(temperature), -1.0),
+            ngram, label, exclude, tf.fill(tf.shape(temperature), -1.0),
         )  # fmt: skip
 
     @tf.function(input_signature=[*_SAMPLE_INPUTS, _STRENGTH_INPUT], autograph=False)
     def sample_guided(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
-        ngram, label, strength,
+        ngram, label, exclude, strength,
     ):  # fmt: skip
         _check_request(prompt)
+        _check_request(exclude)
         seeds = tf.stack([seed, stream], axis=1)  # (batch, [seed, stream])
-        rows = (max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram)
+        rows = (max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram, exclude)
         read, generator = self._read(prompt, label), self.generator
         if not self.labels:
             completion, num_tokens = generator.generate_ids(read, *rows)
@@ -207,23 +210,24 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=_CONTINUE_INPUTS, autograph=False)
     def continue_text(
         self, text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
-        stream, penalty, window, ngram, label,
+        stream, penalty, window, ngram, label, exclude,
     ):  # fmt: skip
         return self.continue_guided(
             text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
-            stream, penalty, window, ngram, label, tf.fill(tf.shape(temperature), -1.0),
+            stream, penalty, window, ngram, label, exclude, tf.fill(tf.shape(temperature), -1.0),
         )  # fmt: skip
 
     @tf.function(input_signature=[*_CONTINUE_INPUTS, _STRENGTH_INPUT], autograph=False)
     def continue_guided(
         self, text, state, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seed,
-        stream, penalty, window, ngram, label, strength,
+        stream, penalty, window, ngram, label, exclude, strength,
     ):  # fmt: skip
         _check_request(text)
+        _check_request(exclude)
         new = state == ""
         read = tf.where(new, self._read(text, label), text)
         rows = (temperature, top_k, top_p, tf.stack([seed, stream], axis=1), penalty, window,
-                ngram)  # fmt: skip
+                ngram, exclude)  # fmt: skip
         if not self.labels:
             return self.generator.continue_from(read, state, max_new_tokens, chunk_tokens, *rows)
         twin = tf.where(new, tf.strings.join([ITEM_START, text]), text)
@@ -241,14 +245,15 @@ class ServingModule(tf.Module):
         return tf.where(known & (strength > 0), strength, 1.0)
 
     @tf.function(input_signature=_BEAM_INPUTS, autograph=False)
-    def beam_search(self, prompt, max_new_tokens, beams, penalty, window, ngram, label):
+    def beam_search(self, prompt, max_new_tokens, beams, penalty, window, ngram, label, exclude):
         _check_request(prompt)
+        _check_request(exclude)
         tf.debugging.assert_less_equal(
             tf.reduce_max(tf.concat([beams, [1]], 0)), MAX_BEAMS,
             message=f"beams may be at most {MAX_BEAMS}",
         )  # fmt: skip
         return self.generator.beam_search_ids(
-            self._read(prompt, label), max_new_tokens, beams, penalty, window, ngram
+            self._read(prompt, label), max_new_tokens, beams, penalty, window, ngram, exclude
         )
 
     def _read(self, prompt, label):

@@ -3,13 +3,14 @@
 Each prompt keeps `width` hypotheses (rows prompt-major: prompt b's beams are rows
 b * width ... b * width + width - 1, all stepped in one batch). Each step every beam's
 2 x width best next tokens are candidates (the repetition controls change the scores
-first, and the copy guard removes a candidate that would copy: a banned token is never
-expanded); of all candidates of a prompt the best 2 x width by total log-probability are
-looked at, best first: those that end (a stop string or an item's end in their text, or
-the prompt's `max_new_tokens` reached) go to the prompt's finished list if they rank among the best
-`width` (fairseq's and Hugging Face's rule), and the best `width` of the others go on. A
-prompt's search ends when `width` hypotheses have finished (fairseq's rule; Hugging Face's
-`early_stopping=True`), so `width` 1 is greedy decoding exactly.
+first, and the checks on candidates (the copy guard, excluded strings) remove a candidate
+they reject: a banned token is never expanded); of all candidates of a prompt the best
+2 x width by total log-probability are looked at, best first: those that end (a stop
+string or an item's end in their text, or the prompt's `max_new_tokens` reached) go to the
+prompt's finished list if they rank among the best `width` (fairseq's and Hugging Face's
+rule), and the best `width` of the others go on. A prompt's search ends when `width`
+hypotheses have finished (fairseq's rule; Hugging Face's `early_stopping=True`), so
+`width` 1 is greedy decoding exactly.
 
 Ranking: finished hypotheses compete by their **mean** log-probability per token. At a
 fixed length (no stop strings, not an item run) every hypothesis has the same length, so
@@ -28,6 +29,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from textgen.data.vocabulary import UNK_ID
+from textgen.generate.rules.exclusion import ExclusionCheck
 from textgen.generate.rules.repetition import Repetition, RepetitionControls, push_history
 
 _NEG_INF = float("-inf")
@@ -53,25 +55,30 @@ class _Candidates(NamedTuple):
 
 
 class BeamSearch:
-    """`search(primed, width, max_new_tokens, controls)` over a `Generator`'s network,
-    stop strings and copy guard (see the module doc)."""
+    """`search(primed, width, max_new_tokens, controls, repeating, excluded)` over a
+    `Generator`'s network, stop strings and copy guard (see the module doc)."""
 
     def __init__(self, generator):
         self.generator = generator
         self.one_step, self.plan = generator.one_step, generator.plan
         self.stops, self.guard = generator.stops, generator.copy_guard
+        self.pieces, self.tail_size = generator.pieces, generator.tail_size
 
-    def search(self, primed, width, max_new_tokens, controls: RepetitionControls, repeating):
+    def search(
+        self, primed, width, max_new_tokens, controls: RepetitionControls, repeating, excluded
+    ):  # fmt: skip
         """Beams of the `primed` prompts: `width` (batch,) hypotheses each, at most
-        `max_new_tokens` (batch,) tokens long."""
+        `max_new_tokens` (batch,) tokens long, none holding an `excluded` string."""
         batch, n = tf.shape(width)[0], tf.reduce_max(width)
         fm = self.plan.feature_major
         loop, controls = self._start(primed, n, controls)
+        checks = [] if self.guard is None else [self.guard]
+        checks.append(ExclusionCheck(self.pieces, excluded.spread(n)))
         weights = self.one_step.read_weights(fm)
 
         def body(t, logits, state, history, tail, prev, text, live, live_lp, finished, *arrays):
             found = self._candidates(t, logits, history, tail, prev, text, live, live_lp, controls,
-                                     repeating, max_new_tokens, n)  # fmt: skip
+                                     repeating, max_new_tokens, n, checks)  # fmt: skip
             cand, cand_text = found
             finished = finished.add(cand, t, width)
             # The best `n` candidates that go on (a prompt whose list is full stops).
@@ -88,8 +95,7 @@ class BeamSearch:
             )
             logits, state = self.one_step.step(weights, token, state, fm)
             history = push_history(tf.gather(history, parent), token)
-            if self.guard is not None:
-                tail = self.guard.advance(tf.gather(tail, parent), tf.gather(prev, parent), token)
+            tail = self.pieces.advance(tf.gather(tail, parent), tf.gather(prev, parent), token)
             tokens, parents, chosen_at = arrays
             tokens = tokens.write(t, tf.reshape(cand.token, [-1]))
             parents = parents.write(t, tf.reshape(cand.parent, [-1]))
@@ -120,18 +126,13 @@ class BeamSearch:
         ]
         loop = (
             tf.constant(0), spread(primed.logits), state, spread(primed.history),
-            self._empty_tail(rows), spread(primed.last_ids), tf.fill([rows], ""), live,
+            tf.fill([rows, self.tail_size], -1), spread(primed.last_ids), tf.fill([rows], ""), live,
             tf.zeros([batch, n]), _Finished.empty(batch, n), *arrays,
         )  # fmt: skip
         return loop, controls
 
-    def _empty_tail(self, rows):
-        return (
-            self.guard.empty_tail(rows) if self.guard is not None else tf.zeros([rows, 0], tf.int32)
-        )
-
     def _candidates(self, t, logits, history, tail, prev, text, live, live_lp, controls,
-                    repeating, max_new_tokens, n):  # fmt: skip
+                    repeating, max_new_tokens, n, checks):  # fmt: skip
         """The 2 x n best candidates of each prompt at step `t`, and their texts."""
         batch = tf.shape(live)[0]
         scores = logits
@@ -143,8 +144,8 @@ class BeamSearch:
         model = tf.nn.log_softmax(logits)
         per_beam = tf.minimum(2 * n, tf.shape(logits)[1])
         values, ids = tf.math.top_k(search, per_beam)  # (rows, per_beam)
-        if self.guard is not None:  # a token that would copy is not a candidate
-            values = tf.where(self.guard.copied(tail, prev, ids), _NEG_INF, values)
+        for check in checks:  # a token a check rejects is not a candidate
+            values = tf.where(check.rejects(tail, prev, ids), _NEG_INF, values)
         total = tf.reshape(tf.reshape(live, [-1])[:, None] + values, [batch, -1])
         score, index = tf.math.top_k(total, tf.minimum(2 * n, tf.shape(total)[1]))
         parent = index // per_beam + tf.range(batch)[:, None] * n  # (batch, 2n) live rows

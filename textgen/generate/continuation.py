@@ -21,7 +21,6 @@ from textgen.core.config import REPETITION_HISTORY
 from textgen.generate.carry import Carried, StateCodec, fingerprint
 from textgen.generate.priming import Primed, feed, pushed_history
 from textgen.generate.rules.label_guidance import twice
-from textgen.generate.rules.token_choice import Sampling
 
 
 def state_codec(generator, guided: bool = False) -> StateCodec:
@@ -46,15 +45,14 @@ def continue_text(
     state, num_tokens and done. `guide`: (twin texts, strengths), see `guided_text`."""
     g = generator
     codec = state_codec(g, guided=guide is not None)
-    temperature, top_k, top_p, seeds, *controls = rows
-    sampling = Sampling.of_request(g.defaults, temperature, top_k, top_p, seeds, controls)
+    sampling = g.sampling(*rows)
     new = tf.equal(states, "")
     carried = codec.decode(tf.where(new, codec.blank(1)[0], states))
     given = tf.strings.length(texts) > 0
     primed, strength = _read(g, carried, new, texts, guide)
     batch = tf.shape(texts)[0]
-    # New text read resets the copy guard's tail (its spans are checked within what is
-    # drawn) and lets an ended row go on.
+    # New text read resets the checks' tail (copy guard, excluded strings: they look at
+    # what is drawn) and lets an ended row go on.
     tail = tf.where(given[:, None], -1, carried.tail)
     done = carried.done & ~given
     max_new_tokens = tf.where(max_new_tokens < 0, g.defaults.length, max_new_tokens)
@@ -79,7 +77,7 @@ def continue_text(
     held = tf.where(given, "", carried.pending)  # new text: what was held back is over
     text = tf.strings.join([held, g.finish.text(sequence, drawn)])
     shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, held)
-    ended = stopped | (counts < until)  # a stop string, or the copy guard ended it
+    ended = stopped | (counts < until)  # a stop string, or the checks ended it
     prev = tf.gather(sequence, drawn, batch_dims=1)
     since = since + drawn
     after = Carried(

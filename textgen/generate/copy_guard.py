@@ -21,18 +21,19 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from textgen.data.span_index import PRIMES, SpanIndex, bit_positions, piece_table, span_weights
-from textgen.data.vocabulary import Vocabulary, glue_flags
-from textgen.generate.rules.copy_guard import CANDIDATES
+from textgen.data.span_index import PRIMES, SpanIndex, bit_positions, span_weights
+from textgen.data.vocabulary import Vocabulary
+from textgen.generate.pieces import TokenPieces
 
 
 class CopyGuard(tf.Module):
-    """A `SpanIndex` inside the graph: picks each row's next token among candidates that
-    complete no indexed span (see the module doc).
+    """A `SpanIndex` inside the graph: `copied` tells which candidate tokens would
+    complete an indexed span (see the module doc; the choice among candidates is
+    `rules.checks.CheckedChoice`'s).
 
-    Each row carries a `tail` (batch, span - 1) int32: the last code points of its
+    Each row carries a `tail` (batch, >= span - 1) int32: the last code points of its
     completion so far, right-aligned, -1 before its start (spans are checked within the
-    completion, not across the prompt).
+    completion, not across the prompt; `textgen.generate.pieces`).
     """
 
     def __init__(self, index: SpanIndex, vocab: Vocabulary):
@@ -46,25 +47,12 @@ class CopyGuard(tf.Module):
         self._probes = tf.range(index.probes, dtype=tf.int64)
         self._weights = tf.constant(span_weights(index.span))  # (2, span)
         self._primes = tf.constant(PRIMES, tf.int64)
-        codes, lengths = piece_table(vocab)
-        self._codes, self._lengths = tf.constant(codes), tf.constant(lengths)
-        left, right = glue_flags(vocab)
-        self._left, self._right = tf.constant(left), tf.constant(right)
-        self._candidates = min(CANDIDATES, vocab.size)
+        self.pieces = TokenPieces(vocab)
 
-    def empty_tail(self, batch) -> tf.Tensor:
-        return tf.fill([batch, self.tail_size], -1)
-
-    def _pieces(self, prev: tf.Tensor, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Code points (batch, n, width) and lengths (batch, n) of `ids` (batch, n) after
-        each row's `prev` (batch,) token."""
-        glued = tf.gather(self._right, prev)[:, None] | tf.gather(self._left, ids)
-        where = tf.stack([tf.cast(~glued, tf.int32), ids], axis=-1)
-        return tf.gather_nd(self._codes, where), tf.gather_nd(self._lengths, where)
-
-    def copied(self, tail: tf.Tensor, prev: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+    def rejects(self, tail: tf.Tensor, prev: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
         """(batch, n) bool: would adding token `ids` (batch, n) complete an indexed span?"""
-        codes, lengths = self._pieces(prev, ids)
+        codes, lengths = self.pieces.of(prev, ids)
+        tail = tail[:, tail.shape[1] - self.tail_size :]  # a tail may reach further back
         width = codes.shape[-1]
         tails = tf.broadcast_to(tail[:, None, :], [*tf.unstack(tf.shape(ids)), self.tail_size])
         text = tf.concat([tails, codes], axis=-1)  # (batch, n, span - 1 + width)
@@ -80,28 +68,3 @@ class CopyGuard(tf.Module):
         set_bits = tf.bitwise.right_shift(words, tf.cast(positions & 31, tf.int32)) & 1
         found = tf.reduce_all(set_bits == 1, axis=-1)
         return tf.reduce_any(valid & found, axis=-1)
-
-    def choose(
-        self, scores: tf.Tensor, tail: tf.Tensor, prev: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """The best-scoring token per row that completes no indexed span among its
-        `CANDIDATES` best, and whether the row had one (batch,) each. `scores` (batch,
-        vocab): -inf marks excluded tokens. The best token alone is checked first; the
-        others only when a row's best would copy (rare, and then for the whole batch)."""
-        best = tf.argmax(scores, axis=-1, output_type=tf.int32)
-
-        def runners_up():
-            values, ids = tf.math.top_k(scores, self._candidates)
-            allowed = (values > float("-inf")) & ~self.copied(tail, prev, ids)
-            first = tf.argmax(tf.cast(allowed, tf.int32), axis=1, output_type=tf.int32)
-            return tf.gather(ids, first, batch_dims=1), tf.reduce_any(allowed, axis=1)
-
-        copying = self.copied(tail, prev, best[:, None])[:, 0]
-        return tf.cond(tf.reduce_any(copying), runners_up, lambda: (best, tf.ones_like(copying)))
-
-    def advance(self, tail: tf.Tensor, prev: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
-        """The tail after each row adds token `ids` (batch,)."""
-        codes, lengths = self._pieces(prev, ids[:, None])
-        text = tf.concat([tail, codes[:, 0]], axis=1)
-        keep = lengths[:, 0][:, None] + tf.range(self.tail_size)[None, :]
-        return tf.gather(text, keep, batch_dims=1)

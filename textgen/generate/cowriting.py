@@ -17,21 +17,24 @@ from textgen.generate.settings import SamplingSettings
 
 
 def _setting_commands() -> dict[str, tuple[str, type, str]]:
-    """A command for each number a user may set in `SamplingSettings` (its table: the
-    fields with help), named as its `textgen sample` option: `/flag` -> (field, type, help)."""
+    """A command for each number or list of texts a user may set in `SamplingSettings`
+    (its table: the fields with help), named as its `textgen sample` option: `/flag` ->
+    (field, type, help); a list's command adds a text ('-': none)."""
     commands = {"/seed": ("seed", int, "the seed of the next continuations")}
+    kinds = {"int": int, "float": float, "tuple[str,": tuple}
     for f in dataclasses.fields(SamplingSettings):
-        kind = f.type.split(" ")[0]
-        if f.metadata.get("help") and kind in ("int", "float"):
+        kind = kinds.get(f.type.split(" ")[0])
+        if f.metadata.get("help") and kind:
             flag = (f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),))[0]
-            commands["/" + flag[2:]] = (f.name, int if kind == "int" else float, f.metadata["help"])
+            commands["/" + flag[2:]] = (f.name, kind, f.metadata["help"])
     return commands
 
 
+_USAGE = {int: "N", float: "X", tuple: "TEXT"}
 # The settings commands: the setting each sets, the type of its value, its help.
 SETTINGS = _setting_commands()
 COMMANDS = {
-    **{f"{name} {'N' if kind is int else 'X'}": what for name, (_, kind, what) in SETTINGS.items()},
+    **{f"{name} {_USAGE[kind]}": what for name, (_, kind, what) in SETTINGS.items()},
     "/label L": "an item run's kind of item ('-': none)",
     "/next": "the 10 most likely next tokens, with their probabilities",
     "/retry": "draw the last continuation again",
@@ -78,7 +81,12 @@ class CoWriting:
         return True
 
     def command(self, name: str, value: str) -> None:
-        if name in SETTINGS:
+        if name in SETTINGS and SETTINGS[name][1] is tuple:  # one more text, or '-': none
+            setting = SETTINGS[name][0]
+            texts = () if value in ("", "-") else (*(getattr(self.settings, setting) or ()), value)
+            changed = dataclasses.replace(self.settings, **{setting: texts or None})
+            self.settings = self.sampler.settings(SamplingSettings.of(changed))
+        elif name in SETTINGS:
             setting, kind, _ = SETTINGS[name]
             try:
                 given = kind(value)

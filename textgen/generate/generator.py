@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import keras
 import tensorflow as tf
 
-from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
+from textgen.core.config import MAX_EXCLUDE_CHARS, MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
 from textgen.data.tokenizers import Tokenizer, string_tensor
 from textgen.data.vocabulary import Vocabulary
 from textgen.generate.beams import BeamSearch
@@ -22,9 +22,10 @@ from textgen.generate.continuation import continue_text
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.graph_finish import GraphFinish
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
+from textgen.generate.pieces import TokenPieces
 from textgen.generate.priming import prime
 from textgen.generate.rules.token_choice import Sampling
-from textgen.generate.settings import CONTROLS, DRAWN, SERVED, SamplingSettings
+from textgen.generate.settings import CONSTRAINTS, CONTROLS, DRAWN, SERVED, SamplingSettings
 from textgen.generate.stops import StopStrings
 from textgen.generate.streaming import stream_completion
 from textgen.model.one_step import OneStep
@@ -36,7 +37,10 @@ _SEEDS = tf.TensorSpec([None, 2], tf.int64)
 # Per-row sampling settings (the settings table's `served` rows): the drawn ones, each row's
 # [seed, stream], the repetition controls.
 _SPEC = {name: tf.TensorSpec([None], dtype) for name, dtype in SERVED.items()}
-_SETTINGS = (*(_SPEC[n] for n in DRAWN), _SEEDS, *(_SPEC[n] for n in CONTROLS))
+_SETTINGS = (
+    *(_SPEC[n] for n in DRAWN), _SEEDS, *(_SPEC[n] for n in CONTROLS),
+    *(_SPEC[n] for n in CONSTRAINTS),
+)  # fmt: skip
 
 
 class Generator(tf.Module):
@@ -83,8 +87,12 @@ class Generator(tf.Module):
         self.copy_guard = copy_guard
         # Item and label markers (textgen.data.items) are never printed.
         self.finish = GraphFinish(self.tokenizer, self.stops)
-        self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, self.finish, copy_guard)
-        self.tail_size = copy_guard.tail_size if copy_guard else 0
+        self.pieces = copy_guard.pieces if copy_guard else TokenPieces(vocab)
+        self.chunk_loop = ChunkLoop(
+            self.one_step, self.plan, vocab.size, self.finish, self.pieces, copy_guard
+        )
+        # The checks on candidates read the completion's last characters.
+        self.tail_size = max(copy_guard.tail_size if copy_guard else 0, MAX_EXCLUDE_CHARS - 1)
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731
         state_spec = tf.nest.map_structure(
             lambda x: batch_of(x.shape[1]), self.one_step.zero_state(1)
@@ -108,25 +116,16 @@ class Generator(tf.Module):
     # -- the graph functions ----------------------------------------------------------
 
     @tf.function(input_signature=[_STRINGS, _INTS, *_SETTINGS], autograph=False)
-    def generate_ids(
-        self, prompts, max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram
-    ):
+    def generate_ids(self, prompts, max_new_tokens, *rows):
         """The generation loop. Returns completion strings (batch,) and token counts."""
-        sampling = Sampling.of_request(
-            self.defaults, temperature, top_k, top_p, seeds, (penalty, window, ngram)
-        )
+        sampling = self.sampling(*rows)
         return self._generate(prompts, max_new_tokens, sampling)
 
     @tf.function(input_signature=[_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS], autograph=False)
-    def generate_guided_ids(
-        self, prompts, unlabelled, strength, max_new_tokens, temperature, top_k, top_p, seeds,
-        penalty, window, ngram,
-    ):  # fmt: skip
+    def generate_guided_ids(self, prompts, unlabelled, strength, max_new_tokens, *rows):
         """`generate_ids` with label guidance (`guidance`): each row's `unlabelled` prompt
         read too, its tokens chosen with `strength` (batch,), 1: none."""
-        sampling = Sampling.of_request(
-            self.defaults, temperature, top_k, top_p, seeds, (penalty, window, ngram)
-        )
+        sampling = self.sampling(*rows)
         return self._generate(prompts, max_new_tokens, sampling, unlabelled, strength)
 
     def _generate(self, prompts, max_new_tokens, sampling, unlabelled=None, strength=None):
@@ -144,40 +143,33 @@ class Generator(tf.Module):
         counts = self.finish.tokens_through_stop(sequence, counts, completion)
         return self.finish.completion(completion), counts
 
-    @tf.function(input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS], autograph=False)
-    def beam_search_ids(self, prompts, max_new_tokens, beams, penalty, window, ngram):
+    @tf.function(
+        input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS, _STRINGS], autograph=False
+    )
+    def beam_search_ids(self, prompts, max_new_tokens, beams, penalty, window, ngram, exclude):
         """Beam search (`beams.BeamSearch`), `beams` (batch,) hypotheses per prompt
         (1 or more): the finished ones best first, (batch, max(beams)) each."""
         zeros = tf.zeros_like(max_new_tokens)
         sampling = Sampling.of_request(
             self.defaults, tf.cast(zeros, tf.float32), zeros, tf.ones_like(penalty),
-            tf.zeros([tf.shape(prompts)[0], 2], tf.int64), (penalty, window, ngram),
+            tf.zeros([tf.shape(prompts)[0], 2], tf.int64), (penalty, window, ngram), exclude,
         )  # fmt: skip
         max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
         max_new_tokens = tf.clip_by_value(max_new_tokens, 1, self.max_new_tokens_cap)
         return (
             BeamSearch(self)
             .search(
-                self._prime(prompts),
-                tf.maximum(beams, 1),
-                max_new_tokens,
-                sampling.controls,
-                sampling.repeating,
+                self._prime(prompts), tf.maximum(beams, 1), max_new_tokens, sampling.controls,
+                sampling.repeating, sampling.excluded,
             )
             ._asdict()
-        )
+        )  # fmt: skip
 
     @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS], autograph=False)
-    def continue_from(
-        self, texts, states, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seeds,
-        penalty, window, ngram,
-    ):  # fmt: skip
+    def continue_from(self, texts, states, max_new_tokens, chunk_tokens, *rows):
         """One chunk of a generation carried in bytes between calls
         (`continuation.continue_text`)."""
-        return continue_text(
-            self, texts, states, max_new_tokens, chunk_tokens, temperature, top_k, top_p, seeds,
-            penalty, window, ngram,
-        )  # fmt: skip
+        return continue_text(self, texts, states, max_new_tokens, chunk_tokens, *rows)
 
     @tf.function(
         input_signature=[_STRINGS, _STRINGS, _FLOATS, _STRINGS, _INTS, _INTS, *_SETTINGS],
@@ -214,8 +206,7 @@ class Generator(tf.Module):
     ):  # fmt: skip
         """One stretch of a streamed generation: tokens until each row has `until` (fewer
         if the copy guard ends it); their text (batch,), and the loop state after them."""
-        temperature, top_k, top_p, seeds, *controls = rows
-        sampling = Sampling.of_request(self.defaults, temperature, top_k, top_p, seeds, controls)
+        sampling = self.sampling(*rows)
         sequence, drawn, logits, state, history, tail, counts, t = self.chunk_loop.draw_until_done(
             logits, state, history, tail, prev, counts, t, until, sampling, strength=strength
         )
@@ -225,11 +216,18 @@ class Generator(tf.Module):
 
     # -- building blocks ------------------------------------------------------------
 
+    def sampling(self, temperature, top_k, top_p, seeds, *rows) -> Sampling:
+        """The per-row settings tensors (`_SETTINGS`' order) made safe (`Sampling`)."""
+        controls, (exclude,) = rows[: len(CONTROLS)], rows[len(CONTROLS) :]
+        return Sampling.of_request(
+            self.defaults, temperature, top_k, top_p, seeds, controls, exclude
+        )  # fmt: skip
+
     def _prime(self, prompts, with_nll: bool = False):
         return prime(self.one_step, self.tokenizer, self.plan, prompts, with_nll)
 
     def empty_tail(self, prompts):
-        """The copy guard's tail of a completion not yet begun: (batch, tail_size) -1s."""
+        """The checks' tail of a completion not yet begun: (batch, tail_size) -1s."""
         return tf.fill([tf.shape(prompts)[0], self.tail_size], -1)
 
     # -- Python API -------------------------------------------------------------------
@@ -241,10 +239,10 @@ class Generator(tf.Module):
     def row_tensors(self, settings: SamplingSettings, streams: Sequence[int]) -> tuple:
         """The per-row setting tensors of `_SETTINGS` for resolved `settings`."""
         batch = len(streams)
-        fill = lambda name: tf.fill([batch], tf.constant(getattr(settings, name), SERVED[name]))  # noqa: E731
+        fill = lambda name: tf.fill([batch], tf.constant(settings.served(name), SERVED[name]))  # noqa: E731
         seeds = [[settings.seed, stream] for stream in streams]
         seeds = tf.constant(seeds, tf.int64, shape=[batch, 2])
-        return (*map(fill, DRAWN), seeds, *map(fill, CONTROLS))
+        return (*map(fill, DRAWN), seeds, *map(fill, CONTROLS), *map(fill, CONSTRAINTS))
 
     def generate(
         self,

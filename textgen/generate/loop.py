@@ -71,11 +71,13 @@ def blocked_loop(body_of, loop_vars, block: int, blocks_while, tokens_while, **l
 class ChunkLoop:
     """`draw(...)`: up to a chunk of tokens for every row (see `draw`); `draw_until_done`:
     chunks until every row is done (its tokens, a stop string found by `finish`, or the
-    copy guard ended it)."""
+    checks on candidates left it none). `pieces`: the tokens' texts the checks read."""
 
-    def __init__(self, one_step, plan: LoopPlan, vocab_size: int, finish, copy_guard=None):
+    def __init__(
+        self, one_step, plan: LoopPlan, vocab_size: int, finish, pieces, copy_guard=None
+    ):  # fmt: skip
         self.one_step, self.plan, self.vocab_size = one_step, plan, vocab_size
-        self.copy_guard, self.finish = copy_guard, finish
+        self.copy_guard, self.finish, self.pieces = copy_guard, finish, pieces
         self.draw = tf.function(self._draw, jit_compile=plan.jit_compile, autograph=False)
 
     def _draw(
@@ -101,8 +103,9 @@ class ChunkLoop:
         state = self.plan.layout(state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
 
-        def run(filtering, repeating: bool):
-            choice = TokenChoice(sampling, filtering, repeating, self.copy_guard, size)
+        def run(filtering, controlled: bool):
+            guard, pieces = self.copy_guard, self.pieces
+            choice = TokenChoice(sampling, filtering, controlled, guard, pieces, size)
             states = choice.start(history, tail, prev)
             logits_out, state_out, chunk, states = self._tokens(
                 choice, weights, noise, steps, logits, state, states, wanted if exact else None,
@@ -110,22 +113,22 @@ class ChunkLoop:
             )  # fmt: skip
             return (logits_out, state_out, chunk, *choice.finish(states, history, tail, prev))
 
-        # Three loops, not four: a loop with repetition controls filters only when a row
-        # uses top-k/p, decided each step (sorting a word vocabulary per token costs ~7x),
-        # which keeps the graph, and the time to build it, smaller. A generator with a
-        # copy guard runs that one loop only.
+        # Three loops, not four: a loop with repetition controls and excluded strings
+        # filters only when a row uses top-k/p, decided each step (sorting a word
+        # vocabulary per token costs ~7x), which keeps the graph, and the time to build it,
+        # smaller. A generator with a copy guard runs that one loop only.
         if self.copy_guard is not None:
             drawn = run(sampling.filtering, True)
         else:
             drawn = tf.cond(
-                sampling.repeating,
+                sampling.controlled,
                 lambda: run(sampling.filtering, True),
                 lambda: tf.cond(
                     sampling.filtering, lambda: run(True, False), lambda: run(False, False)
                 ),
             )
         logits, state, chunk, history, tail, ended_at = drawn
-        ended = ended_at < wanted  # the guard ended the row before it was done
+        ended = ended_at < wanted  # the checks ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)
         return chunk, steps, logits, self.plan.layout(state), history, tail, counts, ended
 

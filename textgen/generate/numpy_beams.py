@@ -4,9 +4,9 @@ NumPy and LiteRT samplers find the TensorFlow generator's beams.
 
 Only how the next tokens are picked differs from sampling: each step every live
 hypothesis offers its 2 x width best tokens by the (repetition-controlled) log-softmax,
-the copy guard strikes the ones that would copy, and the best 2 x width of all by total
-log-probability are looked at, best first, in the graph's order (ties: the earlier
-hypothesis, then the better-ranked token).
+the candidate checks (copy guard, excluded strings) strike the ones they reject, and the
+best 2 x width of all by total log-probability are looked at, best first, in the graph's
+order (ties: the earlier hypothesis, then the better-ranked token).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from textgen.data.vocabulary import UNK_ID
 from textgen.generate.finish import finish_whole
 from textgen.generate.numpy_loop import NumpyLoop, Place
+from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.repetition import Repetition
 from textgen.generate.sampler import Beam
 from textgen.generate.settings import SamplingSettings
@@ -30,7 +31,7 @@ class _Hypothesis:
     log_p: float  # the model's own log-probability of its tokens
     place: Place  # the network after its tokens; place.text ends with `text`
     text: str  # its completion so far
-    tail: str  # the copy guard's
+    tail: str  # the candidate checks' (`rules.checks`)
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -45,7 +46,8 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
     s, width = settings, settings.beams
     most = max(1, min(s.max_new_tokens, loop.cap))
     stops = StopStrings([*(s.stop or ()), *loop.item_stops])
-    guard = loop.guard_for(s.max_copy)
+    checks = loop.checks_for(s)
+    size = candidate_checks.tail_size(checks)
     repetition = None
     if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
         repetition = Repetition(s.repetition_penalty, s.repetition_window, s.no_repeat_ngram)
@@ -62,7 +64,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
             best = np.argsort(-search, kind="stable")[: min(2 * width, len(search))]
             for token in map(int, best):
                 value = search[token]
-                if guard is not None and guard.copied(hyp.tail, hyp.place.last, token):
+                if any(c.rejects(hyp.tail, hyp.place.last, token) for c in checks):
                     value = -np.inf
                 total = np.float32(hyp.score) + np.float32(value)
                 if np.isfinite(total):
@@ -82,7 +84,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
         finished = sorted(finished, key=lambda f: -f[0])[:width]  # stable: earlier first
         if len(finished) >= width:
             break
-        live = [_grown(loop, guard, live[p], total, lp, tok, text)
+        live = [_grown(loop, size, live[p], total, lp, tok, text)
                 for total, lp, p, tok, text in going[:width]]  # fmt: skip
         if not live:
             break
@@ -92,8 +94,9 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
     ]
 
 
-def _grown(loop: NumpyLoop, guard, hyp: _Hypothesis, total, log_p, token, text) -> _Hypothesis:
-    """`hyp` with `token` added."""
-    tail = guard.advance(hyp.tail, hyp.place.last, token) if guard is not None else ""
-    place = loop.advance(hyp.place, token, text[len(hyp.text) :])
+def _grown(loop: NumpyLoop, size: int, hyp: _Hypothesis, total, log_p, token, text) -> _Hypothesis:
+    """`hyp` with `token` added (`size`: the checks' tail)."""
+    piece = text[len(hyp.text) :]
+    tail = candidate_checks.advance(hyp.tail, piece, size)
+    place = loop.advance(hyp.place, token, piece)
     return _Hypothesis(total, log_p, place, text, tail)

@@ -26,6 +26,7 @@ from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY
 from textgen.core.errors import ConfigError
 from textgen.generate.finish import StreamFinish
 from textgen.generate.rules.copy_guard import SpanGuard
+from textgen.generate.rules.exclusion import Exclusion
 from textgen.generate.rules.pipeline import Row, TokenRules
 from textgen.generate.rules.repetition import pushed
 from textgen.generate.settings import SamplingSettings
@@ -98,20 +99,19 @@ class NumpyLoop:
         """Continue `place` with resolved `settings`: for each token drawn, the text it
         shows now (held back while it may begin a stop string; markers never shown) and
         the place after it. Ends after `max_new_tokens` (at most `cap`), at a stop string,
-        or where the copy guard finds no candidate."""
+        or where the checks (copy guard, excluded strings) leave no candidate."""
         s = settings
-        rules = TokenRules(s, stream, self.guard_for(s.max_copy))
+        rules = TokenRules(s, stream, self.checks_for(s))
         finish = StreamFinish(StopStrings([*(s.stop or ()), *self.item_stops]))
         guided, tail = s.guided() and place.twin is not None, ""
         for index in range(min(s.max_new_tokens, self.cap)):
             twin_logits = place.twin[0] if guided else None
             row = Row(place.history, twin_logits, tail, place.last, index)
             token = rules.choose(place.logits, row)
-            if token is None:  # the copy guard ended the text
+            if token is None:  # the checks left no candidate: the text ends
                 break
             piece = self.piece(place.last, token)
-            if rules.guard is not None:
-                tail = rules.guard.advance(tail, place.last, token)
+            tail = rules.advance(tail, piece)
             place = self.advance(place, token, piece)
             shown, stopped = finish.add(piece)
             yield shown, place
@@ -141,6 +141,15 @@ class NumpyLoop:
         twin = None if place.twin is None else self.step(token, place.twin[1])
         history = pushed(place.history, token)
         return Place(place.text + piece, logits, state, token, history, twin)
+
+    def checks_for(self, settings: SamplingSettings) -> list:
+        """The checks on candidates that resolved `settings` ask for: the copy guard,
+        the excluded strings (`textgen.generate.rules.checks`)."""
+        guard = self.guard_for(settings.max_copy)
+        checks = [guard] if guard is not None else []
+        if settings.exclude:
+            checks.append(Exclusion(settings.exclude, self.piece))
+        return checks
 
     def guard_for(self, span: int) -> SpanGuard | None:
         """The copy guard for spans of `span` characters (0: none), opened once a span."""

@@ -21,6 +21,7 @@ from textgen.core.config import (
     REPETITION_HISTORY,
     SampleConfig,
     setting,
+    validate_exclude,
     validate_label_strength,
     validate_max_copy,
     validate_repetition,
@@ -40,7 +41,8 @@ class SamplingSettings:
     `seed` and a row's stream key the sampling noise (a row's text depends on nothing
     else), so the same settings give the same text in every sampler. `stop`: strings
     that end a sample (None: the run's). `max_copy` N >= 2: never write a span of N
-    characters of the training text (0: off). `label`: an item run's kind of item.
+    characters of the training text (0: off). `exclude`: texts a completion never
+    holds (`rules.exclusion`). `label`: an item run's kind of item.
     `beams` N: the most likely text by beam search over N hypotheses (`textgen.generate.
     beams`) instead of a sampled one; nothing is random then, so temperature, top-k and
     top-p are refused with it and the seed does not matter.
@@ -79,6 +81,10 @@ class SamplingSettings:
     label_strength: float | None = setting(
         None, f"Label guidance: how hard --label pulls, 1 (off) to {MAX_LABEL_STRENGTH:g}."
     )
+    exclude: tuple[str, ...] | None = setting(
+        None, "Never write this text (exact, case-sensitive; the prompt not counted). "
+        "Repeatable.", served="string",
+    )  # fmt: skip
     beams: int | None = setting(
         None, "The most likely text by beam search over N hypotheses; --num-samples K <= N "
         "gives the K best.",
@@ -94,6 +100,9 @@ class SamplingSettings:
         validate_sampling(self.temperature, self.top_k, self.top_p)
         ngram = self.no_repeat_ngram or None  # 0 is off
         validate_repetition(self.repetition_penalty, self.repetition_window, ngram)
+        if self.exclude is not None:
+            object.__setattr__(self, "exclude", tuple(self.exclude) or None)
+        validate_exclude(self.exclude)
         validate_max_copy(self.max_copy or 0)
         object.__setattr__(self, "max_copy", self.max_copy or 0)
         validate_label_strength(self.label_strength)
@@ -145,9 +154,17 @@ class SamplingSettings:
             stop=_given(self.stop, tuple(defaults.stop)),
         )
 
-    def request_fields(self) -> dict[str, int | float]:
+    def request_fields(self) -> dict[str, int | float | str]:
         """The per-row inputs of a served model's signatures, `UNSET` where unset."""
-        return {name: _given(getattr(self, name), UNSET) for name in REQUEST_FIELDS}
+        return {name: self.served(name) for name in REQUEST_FIELDS}
+
+    def served(self, name: str) -> int | float | str:
+        """Setting `name` as a served request carries it: `UNSET` where unset; strings
+        (`exclude`) a text a line ("": none)."""
+        value = getattr(self, name)
+        if SERVED[name] == "string":
+            return "\n".join(value or ())
+        return _given(value, UNSET)
 
     def prompts_to_read(
         self, prompts: Sequence[str], items: bool, labels: Sequence[str]
@@ -179,9 +196,11 @@ SERVED = {
 }
 REQUEST_FIELDS = tuple(SERVED)
 # The graph's per-row settings, in its signatures' order: the drawn ones, then each row's
-# [seed, stream], then the repetition controls.
+# [seed, stream], then the repetition controls, then the constraints.
 DRAWN = ("temperature", "top_k", "top_p")
 CONTROLS = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
+# The strings a row's text must not hold (the candidate checks' per-row settings).
+CONSTRAINTS = ("exclude",)
 
 
 def _given(value, default):

@@ -137,6 +137,7 @@ class Run(Sampler):
             string_tensor(prompts), tf.fill(size, settings.max_new_tokens),
             tf.fill(size, settings.beams), tf.fill(size, float(fields["repetition_penalty"])),
             tf.fill(size, fields["repetition_window"]), tf.fill(size, fields["no_repeat_ngram"]),
+            tf.fill(size, fields["exclude"]),
         )  # fmt: skip
         return beams_of(*(found[k].numpy().tolist() for k in Beam._fields))
 

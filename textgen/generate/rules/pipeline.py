@@ -3,18 +3,19 @@ specification every sampler follows (the graph's `TokenChoice` composes the same
 graph forms in the same order; tests hold each rule's two forms equal).
 
 In order: label guidance, the repetition controls, temperature, top-k / top-p
-truncation, never `[UNK]` with the seeded draw, and the copy guard's choice among the
-best (or the argmax). A rule whose setting is neutral is left out of the list.
+truncation, never `[UNK]` with the seeded draw, and the choice among the best that the
+checks (copy guard, excluded strings: `checks`) allow (or the argmax). A rule whose
+setting is neutral is left out of the list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from textgen.generate.rules.copy_guard import SpanGuard
+from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.label_guidance import LabelGuidance
 from textgen.generate.rules.repetition import Repetition
 from textgen.generate.rules.seeded_draw import SeededDraw
@@ -27,7 +28,7 @@ class Row(NamedTuple):
 
     history: np.ndarray  # (REPETITION_HISTORY,) int32 the last tokens, oldest first, -1 empty
     twin_logits: np.ndarray | None  # label guidance: the logits of the text without its label
-    tail: str  # the copy guard: the completion's last N - 1 characters
+    tail: str  # the checks: the completion's last characters (`TokenRules.tail_size`)
     prev: int  # the last token read or drawn
     step: int  # the draw's index in this continuation (keys the noise)
 
@@ -37,12 +38,14 @@ Rule = Callable[[np.ndarray, Row], np.ndarray]  # (vocab,) scores in, (vocab,) s
 
 class TokenRules:
     """The rules for resolved `SamplingSettings` and a row's `stream`, built once;
-    `choose(logits, row)` is the row's next token, or None where the copy guard (`guard`)
-    found no candidate (the row ends)."""
+    `choose(logits, row)` is the row's next token, or None where the `checks` on
+    candidates (`candidate_checks`: the copy guard, the excluded strings) left none (the
+    row ends)."""
 
-    def __init__(self, settings, stream: int, guard: SpanGuard | None = None):
+    def __init__(self, settings, stream: int, checks: Sequence = ()):
         s = settings
-        self.guard = guard
+        self.checks = list(checks)
+        self.tail_size = candidate_checks.tail_size(self.checks)
         self.rules: list[tuple[str, Rule]] = []
         if s.guided():
             strength = float(s.label_strength)
@@ -68,12 +71,16 @@ class TokenRules:
     @property
     def names(self) -> list[str]:
         """The rules in use, in order (and the copy guard's choice last, if on)."""
-        return [name for name, _ in self.rules] + (["copy guard"] if self.guard else [])
+        return [name for name, _ in self.rules] + (["candidate checks"] if self.checks else [])
 
     def choose(self, logits: np.ndarray, row: Row) -> int | None:
         scores = logits.astype(np.float32)
         for _, rule in self.rules:
             scores = rule(scores, row)
-        if self.guard is None:
+        if not self.checks:
             return int(np.argmax(scores))
-        return self.guard.choose(scores, row.tail, row.prev)
+        return candidate_checks.choose(scores, self.checks, row.tail, row.prev)
+
+    def advance(self, tail: str, piece: str) -> str:
+        """The checks' tail after a token whose text is `piece`."""
+        return candidate_checks.advance(tail, piece, self.tail_size) if self.checks else ""

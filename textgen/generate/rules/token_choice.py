@@ -3,7 +3,8 @@
 Each step of the generation loop scores every token (`sampling_scores`: temperature,
 top-k / top-p, the seeded noise, never `[UNK]`) and takes the best. The rules with loop
 state of their own plug in as `LoopRule`s: the repetition controls carry each row's
-recent tokens, the copy guard the tail of its text. `TokenChoice` plugs the rules in use
+recent tokens, the checks on candidates (copy guard, excluded strings) the tail of its
+text. `TokenChoice` plugs the rules in use
 into a step; the loop carries their states as one tuple without looking inside. The NumPy
 form of the same choice is `pipeline.TokenRules`.
 """
@@ -15,7 +16,8 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from textgen.core.config import MAX_NGRAM, REPETITION_HISTORY, SampleConfig
-from textgen.generate.rules.copy_guard import CopyGuardRule
+from textgen.generate.rules.checks import CheckedChoice
+from textgen.generate.rules.exclusion import ExcludedStrings, ExclusionCheck
 from textgen.generate.rules.repetition import Repetition, RepetitionControls, push_history
 from textgen.generate.rules.temperature import Temperature
 from textgen.generate.rules.truncation import Truncation
@@ -50,13 +52,22 @@ class Sampling(NamedTuple):
     filtering: tf.Tensor  # scalar bool: does any row use top-k or top-p?
     controls: RepetitionControls  # (batch,) each: penalty, window, n-gram
     repeating: tf.Tensor  # scalar bool: does any row use a repetition control?
+    excluded: ExcludedStrings  # each row's excluded strings
+
+    @property
+    def controlled(self) -> tf.Tensor:
+        """A scalar bool: does any row use a repetition control or exclude a string?"""
+        return self.repeating | self.excluded.excluding
 
     @classmethod
-    def of_request(cls, defaults: SampleConfig, temperature, top_k, top_p, seeds, controls):
+    def of_request(
+        cls, defaults: SampleConfig, temperature, top_k, top_p, seeds, controls, exclude=None
+    ):
         """A request's row settings made safe: a negative value (`settings.UNSET`) or a
         top_p outside (0, 1] is the run's default; a repetition_penalty of 0 (or NaN)
         or a no_repeat_ngram above `MAX_NGRAM` is off; a repetition_window above
-        `REPETITION_HISTORY` is `REPETITION_HISTORY`. A served request never fails."""
+        `REPETITION_HISTORY` is `REPETITION_HISTORY`. `exclude` (batch,) strings: a
+        row's excluded texts, one a line (None: none). A served request never fails."""
         d = defaults
         temperature = tf.where(temperature < 0, d.temperature, temperature)
         top_k = tf.where(top_k < 0, d.top_k, top_k)
@@ -70,7 +81,12 @@ class Sampling(NamedTuple):
         ngram = tf.where(ngram <= MAX_NGRAM, ngram, 0)
         controls = RepetitionControls.of(penalty, window, ngram)
         filtering = Truncation.graph_in_use(top_k, top_p)
-        return cls(temperature, top_k, top_p, seeds, filtering, controls, controls.in_use())
+        if exclude is None:
+            exclude = tf.fill(tf.shape(temperature), "")
+        return cls(
+            temperature, top_k, top_p, seeds, filtering, controls, controls.in_use(),
+            ExcludedStrings.of(exclude),
+        )  # fmt: skip
 
 
 class LoopRule:
@@ -103,24 +119,30 @@ class TokenChoice:
     """One step's choice of each row's next token, with the rules in use plugged in.
 
     `filtering` is a Python bool (top-k / top-p on or off for the whole loop) or a
-    scalar tensor decided each step; `repeating` plugs in the repetition controls.
+    scalar tensor decided each step; `controlled` plugs in the repetition controls and
+    the checks on candidates: the copy `guard` (if any) and the excluded strings, over
+    the tokens' texts `pieces` (`textgen.generate.pieces`).
     """
 
-    def __init__(self, sampling: Sampling, filtering, repeating: bool, guard, size: int):
+    def __init__(self, sampling: Sampling, filtering, controlled: bool, guard, pieces, size: int):
         self.sampling, self.filtering, self.size = sampling, filtering, size
         self.inverse_t = Temperature.graph(sampling.temperature)  # (batch, 1)
-        self.repetition = RepetitionRule(sampling.controls) if repeating else None
-        self.guard = CopyGuardRule(guard, size) if guard is not None else None
-        self.rules = [rule for rule in (self.repetition, self.guard) if rule is not None]
+        self.repetition = RepetitionRule(sampling.controls) if controlled else None
+        self.checked = None
+        if controlled:
+            checks = [] if guard is None else [guard]
+            checks.append(ExclusionCheck(pieces, sampling.excluded))
+            self.checked = CheckedChoice(checks, pieces, size)
+        self.rules = [rule for rule in (self.repetition, self.checked) if rule is not None]
 
     def start(self, history, tail, prev) -> tuple:
         """The rules' states at a chunk's start (history (batch, REPETITION_HISTORY),
-        the guard's tail, each row's previous token)."""
+        the checks' tail, each row's previous token)."""
         states = []
         if self.repetition:
             states.append((history,))
-        if self.guard:
-            states.append((tail, prev, tf.fill(tf.shape(prev), self.guard.size)))
+        if self.checked:
+            states.append((tail, prev, tf.fill(tf.shape(prev), self.size)))
         return tuple(states)
 
     def finish(self, states: tuple, history, tail, prev) -> tuple:
@@ -129,7 +151,7 @@ class TokenChoice:
         if self.repetition:
             (history,) = states.pop(0)
         ended_at = tf.fill(tf.shape(prev), self.size)
-        if self.guard:
+        if self.checked:
             tail, _, ended_at = states.pop(0)
         return history, tail, ended_at
 
@@ -140,8 +162,8 @@ class TokenChoice:
             logits = rule.adjust(logits, state)
         s = self.sampling
         scores = sampling_scores(logits, self.inverse_t, s.top_k, s.top_p, noise, self.filtering)
-        if self.guard:
-            ids, allowed = self.guard.choose(scores, states[-1])
+        if self.checked:
+            ids, allowed = self.checked.choose(scores, states[-1])
         else:
             ids, allowed = tf.argmax(scores, axis=-1, output_type=tf.int32), None
         states = tuple(rule.advance(st, ids, allowed, step) for rule, st in zip(self.rules, states))
