@@ -65,7 +65,8 @@ def _generate(browser, url: str, **params) -> str:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{url}/index.html?{urllib.parse.urlencode({**params, 'autorun': 1})}")
+    query = urllib.parse.urlencode({**params, "autorun": 1}, doseq=True)  # lists: repeated
+    browser.get(f"{url}/index.html?{query}")
     output = browser.find_element(By.ID, "output")
     WebDriverWait(browser, 120).until(
         lambda _: output.get_attribute("data-done") == "1" or output.get_attribute("data-error")
@@ -167,3 +168,14 @@ def test_the_repetition_controls_in_the_page_write_textgens_text(browser, pages,
         assert page == "ROMEO:" + expected
     plain = run.generate(["ROMEO:"], max_new_tokens=40, temperature=0)[0]
     assert plain != run.generate(["ROMEO:"], max_new_tokens=40, temperature=0, no_repeat_ngram=2)[0]
+
+
+def test_excluded_strings_in_the_page_write_textgens_text(browser, pages, trained_runs):
+    base, _ = pages
+    for level, exclude in (("word", ["the", "love"]), ("char", ["e", "O"])):
+        run = trained_runs.loaded(level, "gru")
+        settings = {"temperature": 0.9, "seed": 3}
+        page = _generate(browser, f"{base}/{level}", prompt="ROMEO:", length=40,
+                         exclude=exclude, **settings)  # fmt: skip
+        expected = run.generate(["ROMEO:"], max_new_tokens=40, exclude=exclude, **settings)[0]
+        assert page == "ROMEO:" + expected and not any(s in expected for s in exclude)

@@ -5,6 +5,7 @@
 import {loadLiteRt, loadAndCompile, Tensor} from './litert/core/index.js';
 
 const UNK_ID = 0;
+const MAX_EXCLUDE_CHARS = 32;  // the longest excluded string (characters; 2 UTF-16 units each, at most)
 
 // -- the noise: textgen.generate.rules.seeded_draw, in 32-bit integer arithmetic --------------
 function mix32(h) {
@@ -93,7 +94,23 @@ function topFilter(scaled, topK, topP) {
   return scaled.map((x) => (x >= floor ? x : -Infinity));
 }
 
-function choose(logits, s, step, history) {
+// The checks on candidates (rules/checks.py), here the excluded strings (rules/exclusion.py):
+// the best token unless it would complete an excluded string (the completion's `tail`, then
+// the token's text); then the CANDIDATES best, best first; -1 when none is allowed (the end).
+const CANDIDATES = 16;
+
+function chooseChecked(scores, rejects) {
+  let best = 0;
+  for (let id = 1; id < scores.length; id++) if (scores[id] > scores[best]) best = id;
+  if (!rejects(best)) return best;
+  const order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b);
+  for (const id of order.slice(0, CANDIDATES)) {
+    if (scores[id] > -Infinity && !rejects(id)) return id;
+  }
+  return -1;
+}
+
+function choose(logits, s, step, history, rejects) {
   if (s.repetitionPenalty !== 1 || s.noRepeatNgram > 0) logits = controlRepetition(logits, history, s);
   const drawn = Math.fround(s.temperature) >= SMALLEST_NORMAL;
   const inverse = Math.fround(drawn ? 1 / Math.fround(s.temperature) : 1);
@@ -101,13 +118,8 @@ function choose(logits, s, step, history) {
   scaled[UNK_ID] = -Infinity;
   if (s.topK > 0 || s.topP < 1) scaled = topFilter(scaled, s.topK, s.topP);
   const noise = drawn ? gumbelNoise(s.seed, 0, step, scaled.length) : null;
-  let best = 0;
-  let bestScore = -Infinity;
-  for (let id = 0; id < scaled.length; id++) {
-    const score = noise ? Math.fround(scaled[id] + noise[id]) : scaled[id];
-    if (score > bestScore) { best = id; bestScore = score; }
-  }
-  return best;
+  const scores = noise ? scaled.map((x, id) => Math.fround(x + noise[id])) : scaled;
+  return chooseChecked(scores, rejects);
 }
 
 // -- text <-> tokens ---------------------------------------------------------------------
@@ -180,6 +192,7 @@ export class Generator {
       repetitionPenalty: settings.repetitionPenalty ?? d.repetition_penalty ?? 1,
       repetitionWindow: settings.repetitionWindow ?? d.repetition_window ?? 64,
       noRepeatNgram: settings.noRepeatNgram ?? d.no_repeat_ngram ?? 0,
+      exclude: (settings.exclude ?? []).filter((text) => text !== ''),
     };
     const length = Math.min(settings.length ?? d.length, d.max_new_tokens_cap);
     let prefix = this.meta.item_start;
@@ -202,9 +215,16 @@ export class Generator {
     const size = this.meta.repetition_history;  // REPETITION_HISTORY
     const history = [...new Array(size).fill(-1), ...ids].slice(-size);
     let pending = '';
+    let tail = '';  // the completion's last characters, for the excluded strings
+    const rejects = (id) => {
+      const text = tail + this.vocab.piece(prev, id);
+      return s.exclude.some((excluded) => text.includes(excluded));
+    };
     this.drawn = 0;  // tokens drawn so far (the page's tokens/s)
     for (let t = 0; t < length; t++) {
-      const id = choose(twin ? guided(logits, twinLogits, strength) : logits, s, t, history);
+      const id = choose(twin ? guided(logits, twinLogits, strength) : logits, s, t, history, rejects);
+      if (id < 0) break;  // every candidate would complete an excluded string: the end
+      tail = (tail + this.vocab.piece(prev, id)).slice(-2 * MAX_EXCLUDE_CHARS);
       history.shift();
       history.push(id);
       this.drawn += 1;
@@ -254,6 +274,7 @@ async function main() {
       ['no_repeat_ngram', 'no-repeat-ngram']]) {
     if (params.has(param)) document.getElementById(id).value = params.get(param);
   }
+  if (params.has('exclude')) document.getElementById('exclude').value = params.getAll('exclude').join('\n');
   status.textContent = 'loading the model...';
   const started = performance.now();
   const generator = await Generator.load('.');
@@ -280,6 +301,7 @@ async function main() {
       repetitionPenalty: read('repetition-penalty', parseFloat),
       repetitionWindow: read('repetition-window', (v) => parseInt(v, 10)),
       noRepeatNgram: read('no-repeat-ngram', (v) => parseInt(v, 10)),
+      exclude: document.getElementById('exclude').value.split('\n'),
     };
     output.textContent = prompt;
     const begun = performance.now();
