@@ -9,6 +9,7 @@ from tests.conftest import run_cli
 from textgen.core.errors import ExportError
 from textgen.export.litert import export_litert
 from textgen.export.litert_sampler import LiteRTSampler
+from textgen.runs.numpy_run import NumpyRun
 
 pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (pip install -e '.[test]')")
 
@@ -32,6 +33,11 @@ def test_litert_export_writes_textgens_text(trained_runs, tmp_path, level, cell)
     assert sampler.generate(prompts, **controlled) == run.generate(prompts, **controlled)
     searched = {"max_new_tokens": 30, "beams": 3, "repetition_penalty": 1.3}
     assert sampler.generate(prompts, **searched) == run.generate(prompts, **searched)
+    excluded = {**seeded, "exclude": ("e", "th")}
+    assert sampler.generate(prompts, **excluded) == run.generate(prompts, **excluded)
+    included = {**seeded, "include": ("sword", "moon")}  # the NumPy samplers' rule
+    expected = NumpyRun(run.folder).generate(prompts, **included)
+    assert sampler.generate(prompts, **included) == expected
     printed = run_cli(
         "sample", "--litert", result.path, "--prompt", "ROMEO:", "--temperature", 0,
         "--length", 60,

@@ -33,6 +33,7 @@ MAX_COPY = 256  # the longest span (characters) the copy guard can be built for
 EXPORT_MAX_COPY_BYTES = 256 << 20  # the largest copy-guard index an export carries
 MAX_EXCLUDE = 16  # strings one sample may exclude
 MAX_EXCLUDE_CHARS = 32  # the longest excluded string (characters)
+MAX_INCLUDE = 4  # texts one sample may be asked to include (each 1-MAX_EXCLUDE_CHARS long)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -312,20 +313,19 @@ def validate_max_copy(max_copy: int | None) -> None:
     )
 
 
-def validate_exclude(strings: tuple[str, ...] | None) -> None:
-    """Raise ConfigError unless `strings` are at most MAX_EXCLUDE texts of 1 to
+def validate_texts(
+    option: str, strings: tuple[str, ...] | None, most: int = MAX_EXCLUDE
+) -> None:
+    """Raise ConfigError unless `strings` (of `--option`) are at most `most` texts of 1 to
     MAX_EXCLUDE_CHARS characters with no line break (a served request sends a text a line)."""
     for text in strings or ():
-        _check(text != "", "--exclude takes a text; got an empty one")
+        _check(text != "", f"{option} takes a text; got an empty one")
         _check(
             len(text) <= MAX_EXCLUDE_CHARS,
-            f"--exclude texts may have at most {MAX_EXCLUDE_CHARS} characters, got {text!r}",
+            f"{option} texts may have at most {MAX_EXCLUDE_CHARS} characters, got {text!r}",
         )
-        _check("\n" not in text, f"--exclude texts are one line each, got {text!r}")
-    _check(
-        len(strings or ()) <= MAX_EXCLUDE,
-        f"at most {MAX_EXCLUDE} --exclude texts, got {len(strings or ())}",
-    )
+        _check("\n" not in text, f"{option} texts are one line each, got {text!r}")
+    _check(len(strings or ()) <= most, f"at most {most} {option} texts, got {len(strings or ())}")
 
 
 def validate_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:

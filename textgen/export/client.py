@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from textgen.core.errors import ServerError
+from textgen.generate.rules.inclusion import NO_INCLUDE
 from textgen.generate.sampler import Beam, Sampler, beams_of
 from textgen.generate.settings import CONSTRAINTS, CONTROLS, SamplingSettings
 
@@ -75,6 +76,7 @@ class RemoteSampler(Sampler):
         "export the run with --max-copy N",
         "stop": "stop strings are built into an export, not asked of a server: "
         "export the run with --stop",
+        "include": NO_INCLUDE,
     }
 
     def __init__(self, url: str):

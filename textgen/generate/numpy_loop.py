@@ -24,9 +24,11 @@ import numpy as np
 
 from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY
 from textgen.core.errors import ConfigError
+from textgen.data.vocabulary import UNK_ID
 from textgen.generate.finish import StreamFinish
 from textgen.generate.rules.copy_guard import SpanGuard
 from textgen.generate.rules.exclusion import Exclusion
+from textgen.generate.rules.inclusion import GAP, Inclusion, include_tokens
 from textgen.generate.rules.pipeline import Row, TokenRules
 from textgen.generate.rules.repetition import pushed
 from textgen.generate.settings import SamplingSettings
@@ -101,7 +103,7 @@ class NumpyLoop:
         the place after it. Ends after `max_new_tokens` (at most `cap`), at a stop string,
         or where the checks (copy guard, excluded strings) leave no candidate."""
         s = settings
-        rules = TokenRules(s, stream, self.checks_for(s))
+        rules = TokenRules(s, stream, self.checks_for(s), self.inclusion_for(s, place))
         finish = StreamFinish(StopStrings([*(s.stop or ()), *self.item_stops]))
         guided, tail = s.guided() and place.twin is not None, ""
         for index in range(min(s.max_new_tokens, self.cap)):
@@ -150,6 +152,19 @@ class NumpyLoop:
         if settings.exclude:
             checks.append(Exclusion(settings.exclude, self.piece))
         return checks
+
+    def inclusion_for(self, settings: SamplingSettings, place: Place) -> Inclusion | None:
+        """The texts `settings` include, owed by a continuation of `place` (None: none)."""
+        if not settings.include:
+            return None
+        space = self.tokens.index(" ") if " " in self.tokens else None  # char level
+
+        def tokens_of(text: str) -> list[int]:
+            return include_tokens(text, self.encode, self.piece, UNK_ID)
+
+        length = min(settings.max_new_tokens, self.cap)
+        gap = GAP["char" if space is not None else "word"]
+        return Inclusion(settings.include, tokens_of, self.piece, length, place.text, space, gap)
 
     def guard_for(self, span: int) -> SpanGuard | None:
         """The copy guard for spans of `span` characters (0: none), opened once a span."""

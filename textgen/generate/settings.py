@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from textgen.core.config import (
     MAX_BEAMS,
     MAX_COPY,
+    MAX_INCLUDE,
     MAX_LABEL_STRENGTH,
     MAX_NGRAM,
     REPETITION_HISTORY,
     SampleConfig,
     setting,
-    validate_exclude,
     validate_label_strength,
     validate_max_copy,
     validate_repetition,
     validate_sampling,
+    validate_texts,
 )
 from textgen.core.errors import ConfigError
 from textgen.data.items import item_prefix
@@ -42,7 +43,8 @@ class SamplingSettings:
     else), so the same settings give the same text in every sampler. `stop`: strings
     that end a sample (None: the run's). `max_copy` N >= 2: never write a span of N
     characters of the training text (0: off). `exclude`: texts a completion never
-    holds (`rules.exclusion`). `label`: an item run's kind of item.
+    holds (`rules.exclusion`); `include`: texts every completion holds (`rules.inclusion`;
+    the NumPy samplers). `label`: an item run's kind of item.
     `beams` N: the most likely text by beam search over N hypotheses (`textgen.generate.
     beams`) instead of a sampled one; nothing is random then, so temperature, top-k and
     top-p are refused with it and the seed does not matter.
@@ -85,6 +87,10 @@ class SamplingSettings:
         None, "Never write this text (exact, case-sensitive; the prompt not counted). "
         "Repeatable.", served="string",
     )  # fmt: skip
+    include: tuple[str, ...] | None = setting(
+        None, f"Write this text in every sample (exact, case-sensitive), where the model "
+        f"finds it likely. Repeatable, up to {MAX_INCLUDE}.",
+    )  # fmt: skip
     beams: int | None = setting(
         None, "The most likely text by beam search over N hypotheses; --num-samples K <= N "
         "gives the K best.",
@@ -100,9 +106,13 @@ class SamplingSettings:
         validate_sampling(self.temperature, self.top_k, self.top_p)
         ngram = self.no_repeat_ngram or None  # 0 is off
         validate_repetition(self.repetition_penalty, self.repetition_window, ngram)
-        if self.exclude is not None:
-            object.__setattr__(self, "exclude", tuple(self.exclude) or None)
-        validate_exclude(self.exclude)
+        for name in ("exclude", "include"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)) or None)
+        validate_texts("--exclude", self.exclude)
+        validate_texts("--include", self.include, MAX_INCLUDE)
+        if self.include:
+            self._check_include()
         validate_max_copy(self.max_copy or 0)
         object.__setattr__(self, "max_copy", self.max_copy or 0)
         validate_label_strength(self.label_strength)
@@ -110,6 +120,15 @@ class SamplingSettings:
             raise ConfigError("--label-strength steers a --label; give one (see `textgen info`)")
         if self.beams is not None:
             self._check_beams()
+
+    def _check_include(self) -> None:
+        clash = [(i, e) for i in self.include for e in self.exclude or () if e in i]
+        if clash:
+            raise ConfigError(f"--include {clash[0][0]!r} holds --exclude {clash[0][1]!r}")
+        if self.max_copy:
+            raise ConfigError("--include and --max-copy do not go together yet; leave one out")
+        if self.beams is not None:
+            raise ConfigError("--include does not search beams yet; leave out --beams")
 
     def _check_beams(self) -> None:
         if not 1 <= self.beams <= MAX_BEAMS:

@@ -6,7 +6,8 @@ import os
 from collections.abc import Iterator, Sequence
 
 from textgen.core.config import validate_max_copy
-from textgen.core.errors import RunError
+from textgen.core.errors import ConfigError, RunError
+from textgen.generate.rules.inclusion import NO_INCLUDE
 from textgen.generate.sampler import Beam, Sampler, beams_of
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder, run_item_stops, run_labels
@@ -111,6 +112,8 @@ class Run(Sampler):
 
     def _generator(self, settings: SamplingSettings):
         """The generator for `settings` (resolved): its stop strings and copy guard."""
+        if settings.include:
+            raise ConfigError(NO_INCLUDE)
         return self.generator_for(settings.stop, max_copy=settings.max_copy)
 
     def _draw(self, prompts, streams, settings: SamplingSettings) -> list[str]:

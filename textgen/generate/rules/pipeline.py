@@ -40,11 +40,13 @@ class TokenRules:
     """The rules for resolved `SamplingSettings` and a row's `stream`, built once;
     `choose(logits, row)` is the row's next token, or None where the `checks` on
     candidates (`candidate_checks`: the copy guard, the excluded strings) left none (the
-    row ends)."""
+    row ends). `inclusion`: the row's included texts (`rules.inclusion`), which place
+    their first tokens before the draw and write the rest (and at the deadline) without
+    one."""
 
-    def __init__(self, settings, stream: int, checks: Sequence = ()):
+    def __init__(self, settings, stream: int, checks: Sequence = (), inclusion=None):
         s = settings
-        self.checks = list(checks)
+        self.checks, self.inclusion = list(checks), inclusion
         self.tail_size = candidate_checks.tail_size(self.checks)
         self.rules: list[tuple[str, Rule]] = []
         if s.guided():
@@ -61,6 +63,8 @@ class TokenRules:
         top_k, top_p = s.top_k or 0, 1.0 if s.top_p is None else float(s.top_p)
         if Truncation.in_use(top_k, top_p):
             self._add("top-k / top-p", lambda x, row: Truncation.numpy(x, top_k, top_p))
+        if inclusion is not None:
+            self._add("included texts", lambda x, row: inclusion.adjust(x, row.prev))
         seed = s.seed
         self._add("seeded draw", lambda x, row: SeededDraw.numpy(x, temperature, seed, stream,
                                                                  row.step))  # fmt: skip
@@ -74,12 +78,20 @@ class TokenRules:
         return [name for name, _ in self.rules] + (["candidate checks"] if self.checks else [])
 
     def choose(self, logits: np.ndarray, row: Row) -> int | None:
-        scores = logits.astype(np.float32)
-        for _, rule in self.rules:
-            scores = rule(scores, row)
-        if not self.checks:
-            return int(np.argmax(scores))
-        return candidate_checks.choose(scores, self.checks, row.tail, row.prev)
+        forced = self.inclusion.forced(row.prev) if self.inclusion is not None else None
+        if forced is not None:
+            token = forced
+        else:
+            scores = logits.astype(np.float32)
+            for _, rule in self.rules:
+                scores = rule(scores, row)
+            if not self.checks:
+                token = int(np.argmax(scores))
+            else:
+                token = candidate_checks.choose(scores, self.checks, row.tail, row.prev)
+        if self.inclusion is not None and token is not None:
+            self.inclusion.advance(token, row.prev, forced is not None)
+        return token
 
     def advance(self, tail: str, piece: str) -> str:
         """The checks' tail after a token whose text is `piece`."""

@@ -1,0 +1,144 @@
+"""Included strings (`--include`): every completion contains each of them.
+
+A text is included exactly as written (case-sensitive), wherever the model finds it
+likely, and always before the completion's last token. Per row, a `Inclusion` keeps the
+texts still owed (not yet in the completion) and works in three ways:
+
+- **Placement** (`adjust`): where an owed text may start (not glued onto the end of a
+  word: a text that starts with a letter or digit starts after one that is not), the
+  first token that writes it gets at least probability `1 / (1 + spare / GAP)`, `spare`
+  being the tokens the row can spare beyond what the owed texts need; a uniform chance
+  over the starts left, so a text the model does not write by itself is placed anywhere
+  in the completion, not pushed to its end. Where the model gives it more, it keeps more.
+- **Commitment** (`advance`): once that first token is drawn where a text may start,
+  the text's other tokens are written next (so a text begun is a text written).
+- **The deadline** (`forced`): when the tokens left are only what the owed texts need,
+  the first owed text is written (after a space where it would glue onto a word).
+
+A text the model writes by itself anywhere counts too. The NumPy form, one row: the
+specification every NumPy sampler follows (the NumPy loop, LiteRT, the co-writing
+session); the graph loops do not have it yet (`textgen sample --backend tensorflow`,
+`--server` and the page say so in one line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from textgen.core.errors import ConfigError
+
+NO_INCLUDE = (
+    "--include is drawn by the NumPy samplers (--backend numpy, the default where it can; "
+    "--litert; --interactive); the TensorFlow generator and exports do not have it yet"
+)
+GAP = {"char": 6, "word": 1}  # tokens between places a text may start: a word and a space
+
+
+class Inclusion:
+    """The texts owed by one row's completion (see the module doc).
+
+    `texts`: the included texts; `tokens_of(text)` the token ids that write one; `piece`
+    a token's text after the previous; `length` the completion's tokens; `before` the
+    text before the completion (the prompt); `space` the id of " " (None: no such token;
+    the word level adds spaces itself); `gap`: `GAP` of the level.
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        tokens_of: Callable[[str], list[int]],
+        piece: Callable[[int, int], str],
+        length: int,
+        before: str,
+        space: int | None,
+        gap: int,
+    ):
+        self.texts, self.piece, self.space, self.gap = tuple(texts), piece, space, gap
+        self.tokens = [tokens_of(text) for text in self.texts]
+        self.owed = list(range(len(self.texts)))
+        self.queue: list[int] = []  # tokens of a text begun, still to write
+        self.completion, self.last = "", before[-1:]
+        self.remaining = length
+        self.span = max(len(t) for t in self.texts)
+        if self._need() > length:
+            raise ConfigError(
+                f"--include needs {self._need()} tokens to write every text, more than "
+                f"--length {length}; give a longer --length or fewer texts"
+            )
+
+    def _glues(self, index: int, prev: int) -> bool:
+        """Would text `index`, begun after token `prev`, glue onto the end of a word?"""
+        piece = self.piece(prev, self.tokens[index][0])
+        return piece[:1].isalnum() and self.last.isalnum()
+
+    def _need(self) -> int:
+        """Tokens the owed texts need at most (each with a space before it, where the level
+        writes spaces itself that is none)."""
+        space = 1 if self.space is not None else 0
+        return sum(len(self.tokens[i]) + space for i in self.owed)
+
+    def forced(self, prev: int) -> int | None:
+        """The token this step must write after `prev` (a text begun, or the deadline),
+        or None."""
+        if self.queue:
+            return self.queue.pop(0)
+        if self.owed and self.remaining <= self._need():
+            first = self.owed[0]
+            self.queue = list(self.tokens[first])
+            if self.space is not None and self._glues(first, prev):
+                return self.space
+            return self.queue.pop(0)
+        return None
+
+    def adjust(self, scores: np.ndarray, prev: int) -> np.ndarray:
+        """`scores` (after temperature and truncation, before the seeded draw) with each
+        owed text's first token (after `prev`) at least as likely as its placement floor."""
+        spare = self.remaining - self._need()
+        floor = 1.0 / (1.0 + spare / self.gap)
+        scores = scores.astype(np.float32)
+        for index in self.owed:
+            if self._glues(index, prev):
+                continue
+            token = self.tokens[index][0]
+            others = np.delete(scores, token)
+            finite = others[np.isfinite(others)]
+            if finite.size == 0:
+                continue
+            top = finite.max()
+            rest = top + np.log(np.sum(np.exp(finite - top)))  # log of the others' mass
+            lowest = rest + np.log(floor) - np.log1p(-floor) if floor < 1 else np.inf
+            if not scores[token] >= lowest:
+                scores[token] = np.float32(min(lowest, np.finfo(np.float32).max))
+        return scores
+
+    def advance(self, token: int, prev: int, forced: bool) -> None:
+        """After `token` (after `prev`) was written: begin a text whose first token was
+        drawn where it may start; strike the texts the completion now holds."""
+        if not forced and not self.queue:
+            for index in self.owed:
+                if self.tokens[index][0] == token and not self._glues(index, prev):
+                    self.queue = list(self.tokens[index][1:])
+                    break
+        piece = self.piece(prev, token)
+        self.completion += piece
+        self.last = (self.last + piece)[-1:]
+        self.remaining -= 1
+        self.owed = [i for i in self.owed if self.texts[i] not in self.completion]
+        if not self.owed:
+            self.queue = []
+
+
+def include_tokens(text: str, encode: Callable[[str], Sequence[int]], piece, unk: int) -> list[int]:
+    """The token ids that write `text`, or a ConfigError saying why the run cannot."""
+    ids = list(encode(text))
+    if not ids or unk in ids:
+        raise ConfigError(f"--include {text!r}: the run has no tokens that write it")
+    written = "".join(piece(prev, token) for prev, token in zip([ids[0], *ids], ids))
+    if text not in written:
+        raise ConfigError(
+            f"--include {text!r}: the run writes it as {written.strip()!r} (lowercased or "
+            "spaced as its tokens are); give it so"
+        )
+    return ids
