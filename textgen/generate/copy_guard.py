@@ -52,7 +52,7 @@ class CopyGuard(tf.Module):
     def rejects(self, tail: tf.Tensor, prev: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
         """(batch, n) bool: would adding token `ids` (batch, n) complete an indexed span?"""
         codes, lengths = self.pieces.of(prev, ids)
-        tail = tail[:, tail.shape[1] - self.tail_size :]  # a tail may reach further back
+        tail = tail[:, -self.tail_size :]  # a tail may reach further back
         width = codes.shape[-1]
         tails = tf.broadcast_to(tail[:, None, :], [*tf.unstack(tf.shape(ids)), self.tail_size])
         text = tf.concat([tails, codes], axis=-1)  # (batch, n, span - 1 + width)
