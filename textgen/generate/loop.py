@@ -103,28 +103,35 @@ class ChunkLoop:
         state = self.plan.layout(state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
 
-        def run(filtering, controlled: bool):
+        def run(filtering, repeating: bool, checking: bool, unroll: int = self.plan.unroll):
             guard, pieces = self.copy_guard, self.pieces
-            choice = TokenChoice(sampling, filtering, controlled, guard, pieces, size)
+            choice = TokenChoice(sampling, filtering, repeating, checking, guard, pieces, size)
             states = choice.start(history, tail, prev)
             logits_out, state_out, chunk, states = self._tokens(
                 choice, weights, noise, steps, logits, state, states, wanted if exact else None,
-                strength,
+                strength, unroll,
             )  # fmt: skip
             return (logits_out, state_out, chunk, *choice.finish(states, history, tail, prev))
 
-        # Three loops, not four: a loop with repetition controls and excluded strings
-        # filters only when a row uses top-k/p, decided each step (sorting a word
-        # vocabulary per token costs ~7x), which keeps the graph, and the time to build it,
-        # smaller. A generator with a copy guard runs that one loop only.
+        # Four loops, not eight: a loop with repetition controls filters only when a row
+        # uses top-k/p, decided each step (sorting a word vocabulary per token costs ~7x),
+        # and a loop with excluded strings has the repetition controls too and draws a
+        # token per iteration, which keeps the graph, and the time to build it, smaller.
+        # A generator with a copy guard runs that last loop only.
         if self.copy_guard is not None:
-            drawn = run(sampling.filtering, True)
+            drawn = run(sampling.filtering, True, True)
         else:
             drawn = tf.cond(
-                sampling.controlled,
-                lambda: run(sampling.filtering, True),
+                sampling.excluded.excluding,
+                lambda: run(sampling.filtering, True, True, unroll=1),
                 lambda: tf.cond(
-                    sampling.filtering, lambda: run(True, False), lambda: run(False, False)
+                    sampling.repeating,
+                    lambda: run(sampling.filtering, True, False),
+                    lambda: tf.cond(
+                        sampling.filtering,
+                        lambda: run(True, False, False),
+                        lambda: run(False, False, False),
+                    ),
                 ),
             )
         logits, state, chunk, history, tail, ended_at = drawn
@@ -193,12 +200,13 @@ class ChunkLoop:
         return noise
 
     def _tokens(
-        self, choice: TokenChoice, weights, noise, steps, logits, state, states, wanted, strength
+        self, choice: TokenChoice, weights, noise, steps, logits, state, states, wanted, strength,
+        unroll: int,
     ):  # fmt: skip
         """`steps` tokens: the loop over the network and the choice, blocks of `unroll`;
         a row past its `wanted` tokens (batch,) keeps its logits and states (None: runs on);
         `strength` (batch,) guides each row by its twin (None: no twins)."""
-        feature_major, unroll = self.plan.feature_major, self.plan.unroll
+        feature_major = self.plan.feature_major
 
         def body_of(block: int):
             def body(i, logits, state, chunk, states):

@@ -54,11 +54,6 @@ class Sampling(NamedTuple):
     repeating: tf.Tensor  # scalar bool: does any row use a repetition control?
     excluded: ExcludedStrings  # each row's excluded strings
 
-    @property
-    def controlled(self) -> tf.Tensor:
-        """A scalar bool: does any row use a repetition control or exclude a string?"""
-        return self.repeating | self.excluded.excluding
-
     @classmethod
     def of_request(
         cls, defaults: SampleConfig, temperature, top_k, top_p, seeds, controls, exclude=None
@@ -119,17 +114,20 @@ class TokenChoice:
     """One step's choice of each row's next token, with the rules in use plugged in.
 
     `filtering` is a Python bool (top-k / top-p on or off for the whole loop) or a
-    scalar tensor decided each step; `controlled` plugs in the repetition controls and
-    the checks on candidates: the copy `guard` (if any) and the excluded strings, over
-    the tokens' texts `pieces` (`textgen.generate.pieces`).
+    scalar tensor decided each step; `repeating` plugs in the repetition controls,
+    `checking` the checks on candidates: the copy `guard` (if any) and the excluded
+    strings, over the tokens' texts `pieces` (`textgen.generate.pieces`).
     """
 
-    def __init__(self, sampling: Sampling, filtering, controlled: bool, guard, pieces, size: int):
+    def __init__(
+        self, sampling: Sampling, filtering, repeating: bool, checking: bool, guard, pieces,
+        size: int,
+    ):  # fmt: skip
         self.sampling, self.filtering, self.size = sampling, filtering, size
         self.inverse_t = Temperature.graph(sampling.temperature)  # (batch, 1)
-        self.repetition = RepetitionRule(sampling.controls) if controlled else None
+        self.repetition = RepetitionRule(sampling.controls) if repeating else None
         self.checked = None
-        if controlled:
+        if checking:
             checks = [] if guard is None else [guard]
             checks.append(ExclusionCheck(pieces, sampling.excluded))
             self.checked = CheckedChoice(checks, pieces, size)
