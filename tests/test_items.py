@@ -1,5 +1,6 @@
 """Item corpora and labels: reading, wrapping, holding out, sampling whole items, labels."""
 
+import importlib.util
 import json
 import random
 
@@ -7,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import textgen
-from tests.conftest import run_cli, tiny_config
+from tests.conftest import built_once, run_cli, tiny_config
 from textgen.core.config import DataConfig
 from textgen.core.errors import ConfigError, CorpusError
 from textgen.data.corpus import load_corpus
@@ -139,6 +140,22 @@ def item_run(tmp_path_factory):
     return textgen.load_run(run_dir, xla=False)
 
 
+@pytest.fixture(scope="module")
+def item_export(item_run, tmp_path_factory):
+    """The item run's default export (a token per loop iteration: quicker to trace) and its
+    LiteRT export, built once for both test processes."""
+    from textgen.export.litert import export_litert
+    from textgen.export.saved_model import export_run
+
+    def build(folder):
+        saved = export_run(item_run.folder.path, export_dir=folder, unroll=1)
+        if importlib.util.find_spec("ai_edge_litert") is None:
+            return saved, None
+        return saved, export_litert(item_run.folder.path, export_dir=folder / "lite")
+
+    return built_once(tmp_path_factory, "item-export", build)
+
+
 def test_samples_are_whole_items_and_labels_steer_them(item_run):
     run = item_run
     assert run.items and run.labels == ["hard", "soft"]
@@ -243,12 +260,10 @@ def test_prompts_file_and_jsonl_output(item_run, tmp_path):
         assert len(text.strip("\n").split("\n")) == 5
 
 
-def test_export_starts_items_and_takes_a_label(item_run, tmp_path):
-    from textgen.export.saved_model import export_run
-
+def test_export_starts_items_and_takes_a_label(item_run, item_export):
     # unroll 1 traces faster; an item ends as a stop string does, inside blocks of 8 tokens
     # too (test_generation.py), and the label is read before the loop
-    result = export_run(item_run.folder.path, export_dir=tmp_path, unroll=1)
+    result, _ = item_export
     loaded = tf.saved_model.load(str(result.path))
     labels = ["hard", "soft", "", "pink"]
     n = len(labels)
@@ -276,12 +291,11 @@ def test_export_starts_items_and_takes_a_label(item_run, tmp_path):
     assert printed == f"{library[1]}\n{library[1]}\n"
 
 
-def test_litert_export_writes_whole_items_of_a_label(item_run, tmp_path):
+def test_litert_export_writes_whole_items_of_a_label(item_run, item_export):
     pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert")
-    from textgen.export.litert import export_litert
     from textgen.export.litert_sampler import LiteRTSampler
 
-    sampler = LiteRTSampler(export_litert(item_run.folder.path, export_dir=tmp_path / "l").path)
+    sampler = LiteRTSampler(item_export[1].path)
     for label in ("hard", "soft", None):
         expected = item_run.generate([""], temperature=0, max_new_tokens=40, label=label)[0]
         assert sampler.generate([""], max_new_tokens=40, temperature=0, label=label) == [expected]
@@ -382,9 +396,8 @@ def test_beam_search_finds_whole_items_of_the_label_ranked_per_token(item_run):
         assert means == sorted(means, reverse=True)
 
 
-def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path):
+def test_label_guidance_writes_the_same_text_in_every_backend(item_run, item_export):
     from textgen.export.client import RemoteSampler
-    from textgen.export.saved_model import export_run
     from textgen.runs.numpy_run import NumpyRun
 
     run, numpy_run = item_run, NumpyRun(item_run.folder)
@@ -399,7 +412,7 @@ def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path
     assert numpy_run.generate([""] * 6, label_strength=3.0, **settings) == guided
     assert "".join(numpy_run.stream("", label_strength=3.0, **settings)) == guided[0]
     assert "".join(run.stream("", label_strength=3.0, **settings)) == guided[0]
-    result = export_run(run.folder.path, export_dir=tmp_path, unroll=1)  # quicker to trace
+    result, lite_export = item_export
     with ServingStandIn(str(result.path)) as standin:
         remote = RemoteSampler(standin.url)
         assert remote.generate([""] * 6, label_strength=3.0, **settings) == guided
@@ -420,10 +433,9 @@ def test_label_guidance_writes_the_same_text_in_every_backend(item_run, tmp_path
             chunk = remote.continue_text("", chunk.state, asked, chunk_tokens=3)
         assert chunk.done and text + chunk.pending == guided[0] and len(guided[0]) > 3
     pytest.importorskip("ai_edge_litert", reason="the LiteRT interpreter is not installed")
-    from textgen.export.litert import export_litert
     from textgen.export.litert_sampler import LiteRTSampler
 
-    lite = LiteRTSampler(export_litert(run.folder.path, export_dir=tmp_path / "lite").path)
+    lite = LiteRTSampler(lite_export.path)
     assert lite.generate([""] * 6, label_strength=3.0, **settings) == guided
     assert lite.generate([""] * 6, **settings) == default
 
