@@ -6,10 +6,13 @@ texts still owed (not yet in the completion) and works in three ways:
 
 - **Placement** (`adjust`): where an owed text may start (not glued onto the end of a
   word: a text that starts with a letter or digit starts after one that is not), the
-  first token that writes it gets at least probability `1 / (1 + spare / GAP)`, `spare`
-  being the tokens the row can spare beyond what the owed texts need; a uniform chance
-  over the starts left, so a text the model does not write by itself is placed anywhere
-  in the completion, not pushed to its end. Where the model gives it more, it keeps more.
+  first token that writes it, of probability p there, is drawn with probability at least
+  `floor * p / mean_p`: `floor = 1 / (1 + spare / GAP)` is a uniform chance over the
+  starts left (`spare`: the tokens the row can spare beyond what the owed texts need),
+  and `p / mean_p` (p against its mean over the row's starts so far) moves that chance to
+  where the model likes the text more than it usually does. So a text the model does not
+  write by itself is placed where it fits best among the places it passes, not pushed to
+  the end; where the model gives it more, it keeps more.
 - **Commitment** (`advance`): once that first token is drawn where a text may start,
   the text's other tokens are written next (so a text begun is a text written).
 - **The deadline** (`forced`): when the tokens left are only what the owed texts need,
@@ -62,6 +65,7 @@ class Inclusion:
         self.completion, self.last = "", before[-1:]
         self.remaining = length
         self.span = max(len(t) for t in self.texts)
+        self.seen = [[0.0, 0] for _ in self.texts]  # each text's first token: sum of p, starts
         if self._need() > length:
             raise ConfigError(
                 f"--include needs {self._need()} tokens to write every text, more than "
@@ -98,19 +102,26 @@ class Inclusion:
         spare = self.remaining - self._need()
         floor = 1.0 / (1.0 + spare / self.gap)
         scores = scores.astype(np.float32)
+        x = scores.astype(np.float64)
+        finite = x[np.isfinite(x)]
+        if finite.size == 0:
+            return scores
+        top = finite.max()
+        total = top + np.log(np.sum(np.exp(finite - top)))  # log of the whole mass
         for index in self.owed:
             if self._glues(index, prev):
                 continue
             token = self.tokens[index][0]
-            others = np.delete(scores, token)
-            finite = others[np.isfinite(others)]
-            if finite.size == 0:
+            p = float(np.exp(x[token] - total))  # 0 where excluded
+            seen = self.seen[index]
+            seen[0], seen[1] = seen[0] + p, seen[1] + 1
+            mean_p = seen[0] / seen[1]
+            wanted = min(1.0, floor * p / mean_p) if mean_p > 0 else 0.0
+            if wanted <= p or p >= 1.0:
                 continue
-            top = finite.max()
-            rest = top + np.log(np.sum(np.exp(finite - top)))  # log of the others' mass
-            lowest = rest + np.log(floor) - np.log1p(-floor) if floor < 1 else np.inf
-            if not scores[token] >= lowest:
-                scores[token] = np.float32(min(lowest, np.finfo(np.float32).max))
+            rest = total + np.log1p(-p)  # log of the other tokens' mass
+            lowest = rest + np.log(wanted) - np.log1p(-wanted) if wanted < 1 else np.inf
+            scores[token] = np.float32(min(lowest, np.finfo(np.float32).max))
         return scores
 
     def advance(self, token: int, prev: int, forced: bool) -> None:
