@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import make_corpus, run_cli
-from textgen.core.config import MAX_EXCLUDE, MAX_EXCLUDE_CHARS
+from textgen.core.config import MAX_EXCLUDE_CHARS
 from textgen.core.errors import ConfigError
 from textgen.data.tokenizers import build_vocabulary
 from textgen.data.vocabulary import token_piece
 from textgen.generate.pieces import TokenPieces
 from textgen.generate.rules.exclusion import ExcludedStrings, Exclusion, ExclusionCheck
-from textgen.generate.settings import SamplingSettings
+from textgen.generate.settings import MAX_EXCLUDE, SamplingSettings
 from textgen.runs.numpy_run import NumpyRun
 
 

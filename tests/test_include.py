@@ -5,9 +5,8 @@ written, or fit, is one line; the TensorFlow generator and servers say they lack
 import pytest
 
 from tests.conftest import run_cli
-from textgen.core.config import MAX_INCLUDE
 from textgen.core.errors import ConfigError
-from textgen.generate.settings import SamplingSettings
+from textgen.generate.settings import MAX_INCLUDE, SamplingSettings
 from textgen.runs.numpy_run import NumpyRun
 
 

@@ -31,9 +31,7 @@ MAX_BEAMS = 16  # the widest beam search
 MAX_LABEL_STRENGTH = 10.0  # the strongest label guidance
 MAX_COPY = 256  # the longest span (characters) the copy guard can be built for
 EXPORT_MAX_COPY_BYTES = 256 << 20  # the largest copy-guard index an export carries
-MAX_EXCLUDE = 16  # strings one sample may exclude
 MAX_EXCLUDE_CHARS = 32  # the longest excluded string (characters)
-MAX_INCLUDE = 4  # texts one sample may be asked to include (each 1-MAX_EXCLUDE_CHARS long)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -311,21 +309,6 @@ def validate_max_copy(max_copy: int | None) -> None:
         not max_copy or 2 <= max_copy <= MAX_COPY,
         f"max-copy must be 2 to {MAX_COPY} characters (0: off), got {max_copy!r}",
     )
-
-
-def validate_texts(
-    option: str, strings: tuple[str, ...] | None, most: int = MAX_EXCLUDE
-) -> None:
-    """Raise ConfigError unless `strings` (of `--option`) are at most `most` texts of 1 to
-    MAX_EXCLUDE_CHARS characters with no line break (a served request sends a text a line)."""
-    for text in strings or ():
-        _check(text != "", f"{option} takes a text; got an empty one")
-        _check(
-            len(text) <= MAX_EXCLUDE_CHARS,
-            f"{option} texts may have at most {MAX_EXCLUDE_CHARS} characters, got {text!r}",
-        )
-        _check("\n" not in text, f"{option} texts are one line each, got {text!r}")
-    _check(len(strings or ()) <= most, f"at most {most} {option} texts, got {len(strings or ())}")
 
 
 def validate_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from textgen.core.config import (
     MAX_BEAMS,
     MAX_COPY,
-    MAX_INCLUDE,
+    MAX_EXCLUDE_CHARS,
     MAX_LABEL_STRENGTH,
     MAX_NGRAM,
     REPETITION_HISTORY,
@@ -26,11 +26,12 @@ from textgen.core.config import (
     validate_max_copy,
     validate_repetition,
     validate_sampling,
-    validate_texts,
 )
 from textgen.core.errors import ConfigError
 from textgen.data.items import item_prefix
 
+MAX_EXCLUDE = 16  # texts one sample may exclude
+MAX_INCLUDE = 4  # texts one sample may be asked to include (each 1-MAX_EXCLUDE_CHARS long)
 # A served request's value for "the run's default" (the graph reads any negative so).
 UNSET = -1
 
@@ -109,8 +110,8 @@ class SamplingSettings:
         for name in ("exclude", "include"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, tuple(getattr(self, name)) or None)
-        validate_texts("--exclude", self.exclude)
-        validate_texts("--include", self.include, MAX_INCLUDE)
+        _check_texts("--exclude", self.exclude)
+        _check_texts("--include", self.include, MAX_INCLUDE)
         if self.include:
             self._check_include()
         validate_max_copy(self.max_copy or 0)
@@ -220,6 +221,26 @@ DRAWN = ("temperature", "top_k", "top_p")
 CONTROLS = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
 # The strings a row's text must not hold (the candidate checks' per-row settings).
 CONSTRAINTS = ("exclude",)
+
+
+def _check_texts(
+    option: str, strings: tuple[str, ...] | None, most: int = MAX_EXCLUDE
+) -> None:
+    """Raise ConfigError unless `strings` (of `--option`) are at most `most` texts of 1 to
+    MAX_EXCLUDE_CHARS characters with no line break (a served request sends a text a line)."""
+    for text in strings or ():
+        _must(text != "", f"{option} takes a text; got an empty one")
+        _must(
+            len(text) <= MAX_EXCLUDE_CHARS,
+            f"{option} texts may have at most {MAX_EXCLUDE_CHARS} characters, got {text!r}",
+        )
+        _must("\n" not in text, f"{option} texts are one line each, got {text!r}")
+    _must(len(strings or ()) <= most, f"at most {most} {option} texts, got {len(strings or ())}")
+
+
+def _must(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
 
 
 def _given(value, default):
