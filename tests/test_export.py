@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-import textgen
 from textgen.core.errors import ExportError, RunError, ServerError
 from textgen.export.client import RemoteSampler
 from textgen.export.saved_model import export_run, next_version
@@ -302,7 +301,7 @@ def test_every_level_and_cell_exports_and_matches_the_sampler(trained_runs, tmp_
     tokens: the shared char export below; test_generation.py holds the two equal)."""
     run_dir = trained_runs(level, cell)
     result = export_run(run_dir, export_dir=tmp_path, unroll=1)
-    run = textgen.load_run(run_dir, xla=False)
+    run = trained_runs.loaded(level, cell)  # shared: its traced generators too
     expected = run.generate(["ROMEO: love"], max_new_tokens=15, temperature=0.7, seed=9)[0]
     with ServingStandIn(str(result.path)) as standin:
         got = generate_remote(

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-import textgen
 from tests.conftest import run_cli
 from textgen.core.errors import ExportError
 from textgen.export.litert import export_litert
@@ -22,7 +21,7 @@ def test_litert_export_writes_textgens_text(trained_runs, tmp_path, level, cell)
     meta = json.loads((result.path / "textgen.json").read_text(encoding="utf-8"))
     assert meta["level"] == level and (result.path / "model.tflite").stat().st_size > 1000
     sampler = LiteRTSampler(result.path)
-    run = textgen.load_run(run_dir, xla=False)
+    run = trained_runs.loaded(level, cell)  # shared: its traced generators too
     prompts = ["ROMEO:", "", "Love the"]
     for prompt in prompts:
         greedy = run.generate([prompt], max_new_tokens=60, temperature=0)[0]

@@ -103,9 +103,9 @@ class ChunkLoop:
         state = self.plan.layout(state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
 
-        def run(filtering, repeating: bool, checking: bool, unroll: int = self.plan.unroll):
+        def run(filtering, repeating: bool, excluding: bool, unroll: int = self.plan.unroll):
             guard, pieces = self.copy_guard, self.pieces
-            choice = TokenChoice(sampling, filtering, repeating, checking, guard, pieces, size)
+            choice = TokenChoice(sampling, filtering, repeating, excluding, guard, pieces, size)
             states = choice.start(history, tail, prev)
             logits_out, state_out, chunk, states = self._tokens(
                 choice, weights, noise, steps, logits, state, states, wanted if exact else None,
@@ -113,27 +113,25 @@ class ChunkLoop:
             )  # fmt: skip
             return (logits_out, state_out, chunk, *choice.finish(states, history, tail, prev))
 
-        # Four loops, not eight: a loop with repetition controls filters only when a row
-        # uses top-k/p, decided each step (sorting a word vocabulary per token costs ~7x),
-        # and a loop with excluded strings has the repetition controls too and draws a
-        # token per iteration, which keeps the graph, and the time to build it, smaller.
-        # A generator with a copy guard runs that last loop only.
+        # Few loops, each as small as it can be (the time to build the graph grows with
+        # each): a loop with repetition controls filters only when a row uses top-k/p,
+        # decided each step (sorting a word vocabulary per token costs ~7x); a loop with
+        # excluded strings has the repetition controls too and draws a token per
+        # iteration; a generator with a copy guard runs the guard in each of its loops.
+        excluded = lambda: run(sampling.filtering, True, True, unroll=1)  # noqa: E731
         if self.copy_guard is not None:
-            drawn = run(sampling.filtering, True, True)
+            others = lambda: run(sampling.filtering, True, False)  # noqa: E731
         else:
-            drawn = tf.cond(
-                sampling.excluded.excluding,
-                lambda: run(sampling.filtering, True, True, unroll=1),
+            others = lambda: tf.cond(  # noqa: E731
+                sampling.repeating,
+                lambda: run(sampling.filtering, True, False),
                 lambda: tf.cond(
-                    sampling.repeating,
-                    lambda: run(sampling.filtering, True, False),
-                    lambda: tf.cond(
-                        sampling.filtering,
-                        lambda: run(True, False, False),
-                        lambda: run(False, False, False),
-                    ),
+                    sampling.filtering,
+                    lambda: run(True, False, False),
+                    lambda: run(False, False, False),
                 ),
             )
+        drawn = tf.cond(sampling.excluded.excluding, excluded, others)
         logits, state, chunk, history, tail, ended_at = drawn
         ended = ended_at < wanted  # the checks ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)

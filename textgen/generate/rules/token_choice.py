@@ -114,22 +114,23 @@ class TokenChoice:
     """One step's choice of each row's next token, with the rules in use plugged in.
 
     `filtering` is a Python bool (top-k / top-p on or off for the whole loop) or a
-    scalar tensor decided each step; `repeating` plugs in the repetition controls,
-    `checking` the checks on candidates: the copy `guard` (if any) and the excluded
+    scalar tensor decided each step; `repeating` plugs in the repetition controls; the
+    checks on candidates are the copy `guard` (if any) and, if `excluding`, the excluded
     strings, over the tokens' texts `pieces` (`textgen.generate.pieces`).
     """
 
     def __init__(
-        self, sampling: Sampling, filtering, repeating: bool, checking: bool, guard, pieces,
+        self, sampling: Sampling, filtering, repeating: bool, excluding: bool, guard, pieces,
         size: int,
     ):  # fmt: skip
         self.sampling, self.filtering, self.size = sampling, filtering, size
         self.inverse_t = Temperature.graph(sampling.temperature)  # (batch, 1)
         self.repetition = RepetitionRule(sampling.controls) if repeating else None
         self.checked = None
-        if checking:
-            checks = [] if guard is None else [guard]
+        checks = [] if guard is None else [guard]
+        if excluding:
             checks.append(ExclusionCheck(pieces, sampling.excluded))
+        if checks:
             self.checked = CheckedChoice(checks, pieces, size)
         self.rules = [rule for rule in (self.repetition, self.checked) if rule is not None]
 
