@@ -51,7 +51,6 @@ def test_a_session_includes_as_sample_does(trained_runs):
         (["--include", "sword", "--length", "3"], "needs 6 tokens"),
         (["--include", "€"], "no tokens that write it"),
         (["--include", "sword", "--exclude", "or"], "holds --exclude"),
-        (["--include", "sword", "--beams", "2"], "--beams"),
         (["--include", "sword", "--backend", "tensorflow"], "NumPy samplers"),
     ],
 )
@@ -65,3 +64,30 @@ def test_a_text_the_word_level_spaces_otherwise_is_refused(trained_runs):
     run = NumpyRun(trained_runs.loaded("word", "lstm").folder)
     with pytest.raises(ConfigError, match="writes it as 'sword, moon'"):
         run.generate([""], max_new_tokens=20, include=("sword,moon",))
+
+
+def _log_likelihood(run, prompt: str, completion: str) -> float:
+    """The model's log-probability of `completion` after `prompt` (its own `score`)."""
+    (whole, n_whole), (start, n_start) = run.score([prompt + completion, prompt])
+    return -(whole * n_whole - start * n_start)
+
+
+def test_beams_hold_every_text_and_beat_sampling_with_them(trained_runs):
+    """Constrained beam search (NumPy samplers): every beam holds the texts, reports the
+    model's log-probability, and the best is at least as likely as sampled texts that
+    hold them too; the TensorFlow generator refuses in one line."""
+    run = trained_runs.loaded("word", "gru")
+    numpy_run = NumpyRun(run.folder)
+    texts = ("sword", "moon")
+    for prompt in ("ROMEO:", "JULIET:\nthe"):
+        (found,) = numpy_run.search([prompt], beams=4, count=2, max_new_tokens=20, include=texts)
+        assert found and all(all(t in b.completion for t in texts) for b in found)
+        best = found[0]
+        assert _log_likelihood(run, prompt, best.completion) == pytest.approx(
+            best.log_probability, abs=1e-3
+        )
+        sampled = numpy_run.generate([prompt] * 4, max_new_tokens=20, temperature=0.8, seed=1,
+                                     include=texts)  # fmt: skip
+        assert best.log_probability >= max(_log_likelihood(run, prompt, s) for s in sampled)
+    with pytest.raises(ConfigError, match="NumPy samplers"):
+        run.search(["ROMEO:"], beams=2, max_new_tokens=10, include=texts)

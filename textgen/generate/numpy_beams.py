@@ -42,7 +42,11 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> list[Beam]:
     """The finished hypotheses after `place`, best first, with resolved `settings`
-    (`beams` wide, `max_new_tokens` long at most)."""
+    (`beams` wide, `max_new_tokens` long at most; with included texts: `constrained_beams`)."""
+    if settings.include:
+        from textgen.generate.constrained_beams import constrained_beam_search
+
+        return constrained_beam_search(loop, place, settings)
     s, width = settings, settings.beams
     most = max(1, min(s.max_new_tokens, loop.cap))
     stops = StopStrings([*(s.stop or ()), *loop.item_stops])

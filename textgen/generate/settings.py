@@ -128,8 +128,6 @@ class SamplingSettings:
             raise ConfigError(f"--include {clash[0][0]!r} holds --exclude {clash[0][1]!r}")
         if self.max_copy:
             raise ConfigError("--include and --max-copy do not go together yet; leave one out")
-        if self.beams is not None:
-            raise ConfigError("--include does not search beams yet; leave out --beams")
 
     def _check_beams(self) -> None:
         if not 1 <= self.beams <= MAX_BEAMS:

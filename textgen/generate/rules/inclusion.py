@@ -20,12 +20,14 @@ texts still owed (not yet in the completion) and works in three ways:
 
 A text the model writes by itself anywhere counts too. The NumPy form, one row: the
 specification every NumPy sampler follows (the NumPy loop, LiteRT, the co-writing
-session); the graph loops do not have it yet (`textgen sample --backend tensorflow`,
+session; `textgen.generate.constrained_beams` searches beams with it); the graph loops do
+not have it yet (`textgen sample --backend tensorflow`,
 `--server` and the page say so in one line).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -62,6 +64,7 @@ class Inclusion:
         self.tokens = [tokens_of(text) for text in self.texts]
         self.owed = list(range(len(self.texts)))
         self.queue: list[int] = []  # tokens of a text begun, still to write
+        self.writing = -1  # the text begun
         self.completion, self.last = "", before[-1:]
         self.remaining = length
         self.span = max(len(t) for t in self.texts)
@@ -71,6 +74,30 @@ class Inclusion:
                 f"--include needs {self._need()} tokens to write every text, more than "
                 f"--length {length}; give a longer --length or fewer texts"
             )
+
+    def clone(self) -> Inclusion:
+        """A copy that goes on apart (a beam search's hypotheses each have one)."""
+        twin = copy.copy(self)
+        twin.owed, twin.queue = list(self.owed), list(self.queue)
+        twin.seen = [list(seen) for seen in self.seen]
+        return twin
+
+    @property
+    def progress(self) -> int:
+        """The tokens written toward the texts: those of the texts held and of the one
+        begun (a constrained beam search's bank)."""
+        held = set(range(len(self.texts))) - set(self.owed)
+        begun = len(self.tokens[self.writing]) - len(self.queue) if self.queue else 0
+        return sum(len(self.tokens[i]) for i in held) + begun
+
+    @property
+    def total(self) -> int:
+        """The tokens of all the texts."""
+        return sum(len(tokens) for tokens in self.tokens)
+
+    def starts(self, prev: int) -> list[int]:
+        """The first tokens of the owed texts that may start after `prev`."""
+        return [self.tokens[i][0] for i in self.owed if not self._glues(i, prev)]
 
     def _glues(self, index: int, prev: int) -> bool:
         """Would text `index`, begun after token `prev`, glue onto the end of a word?"""
@@ -90,7 +117,7 @@ class Inclusion:
             return self.queue.pop(0)
         if self.owed and self.remaining <= self._need():
             first = self.owed[0]
-            self.queue = list(self.tokens[first])
+            self.queue, self.writing = list(self.tokens[first]), first
             if self.space is not None and self._glues(first, prev):
                 return self.space
             return self.queue.pop(0)
@@ -130,7 +157,7 @@ class Inclusion:
         if not forced and not self.queue:
             for index in self.owed:
                 if self.tokens[index][0] == token and not self._glues(index, prev):
-                    self.queue = list(self.tokens[index][1:])
+                    self.queue, self.writing = list(self.tokens[index][1:]), index
                     break
         piece = self.piece(prev, token)
         self.completion += piece
