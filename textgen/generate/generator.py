@@ -21,7 +21,7 @@ from textgen.generate.beams import BeamSearch
 from textgen.generate.continuation import continue_text
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.graph_finish import GraphFinish
-from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size
+from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size, loop_variant
 from textgen.generate.pieces import TokenPieces
 from textgen.generate.priming import prime
 from textgen.generate.rules.token_choice import Sampling
@@ -103,6 +103,7 @@ class Generator(tf.Module):
             batch_of(vocab.size), state_spec, history_spec, tail_spec, _INTS, _INTS,
             tf.TensorSpec([], tf.int32), _INTS, *_SETTINGS,
         ]  # fmt: skip
+        self._loop_specs = loop_specs
         self.continue_stream = tf.function(
             self._continue_stream, input_signature=loop_specs, autograph=False
         )
@@ -128,7 +129,9 @@ class Generator(tf.Module):
         sampling = self.sampling(*rows)
         return self._generate(prompts, max_new_tokens, sampling, unlabelled, strength)
 
-    def _generate(self, prompts, max_new_tokens, sampling, unlabelled=None, strength=None):
+    def _generate(
+        self, prompts, max_new_tokens, sampling, unlabelled=None, strength=None, variant=None
+    ):  # fmt: skip
         max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
         max_new_tokens = tf.minimum(max_new_tokens, self.max_new_tokens_cap)
         batch = tf.shape(prompts)[0]
@@ -137,7 +140,7 @@ class Generator(tf.Module):
         sequence, counts, *_ = self.chunk_loop.draw_until_done(
             primed.logits, primed.state, primed.history[:batch], self.empty_tail(prompts),
             primed.last_ids[:batch], tf.zeros([batch], tf.int32), 0, max_new_tokens, sampling,
-            strength=strength,
+            strength=strength, variant=variant,
         )  # fmt: skip
         completion = self.finish.text(sequence, counts)
         counts = self.finish.tokens_through_stop(sequence, counts, completion)
@@ -202,17 +205,46 @@ class Generator(tf.Module):
         return primed.logits, primed.state, primed.history, primed.last_ids
 
     def _continue_stream(
-        self, logits, state, history, tail, prev, counts, t, until, *rows, strength=None
+        self, logits, state, history, tail, prev, counts, t, until, *rows, strength=None,
+        variant=None,
     ):  # fmt: skip
         """One stretch of a streamed generation: tokens until each row has `until` (fewer
         if the copy guard ends it); their text (batch,), and the loop state after them."""
         sampling = self.sampling(*rows)
         sequence, drawn, logits, state, history, tail, counts, t = self.chunk_loop.draw_until_done(
-            logits, state, history, tail, prev, counts, t, until, sampling, strength=strength
-        )
+            logits, state, history, tail, prev, counts, t, until, sampling, strength=strength,
+            variant=variant,
+        )  # fmt: skip
         text = self.finish.text(sequence, drawn)
         prev = tf.gather(sequence, drawn, batch_dims=1)
         return text, logits, state, history, tail, prev, counts, t
+
+    def traced(self, kind: str, variant: str):
+        """A graph function for one loop `variant` alone (`loop.VARIANTS`): `kind`
+        "generate" (`generate_ids`' inputs), "guided" (`generate_guided_ids`'), "stream"
+        (`continue_stream`'s) or "guided_stream". The library knows its settings, so it
+        builds the one loop they need (a fraction of the time to build all); the export's
+        functions choose among the loops in the graph, by each request's settings."""
+        cache = self.__dict__.setdefault("_by_variant", {})  # (not saved with the module)
+        if (kind, variant) not in cache:
+            v = variant
+            functions = {
+                "generate": (lambda prompts, most, *rows: self._generate(
+                    prompts, most, self.sampling(*rows), variant=v),
+                    [_STRINGS, _INTS, *_SETTINGS]),
+                "guided": (lambda prompts, plain, strength, most, *rows: self._generate(
+                    prompts, most, self.sampling(*rows), plain, strength, variant=v),
+                    [_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS]),
+                "stream": (lambda *loop: self._continue_stream(*loop, variant=v),
+                           self._loop_specs),
+                "guided_stream": (lambda strength, *loop: self._continue_stream(
+                    *loop, strength=strength, variant=v), [_FLOATS, *self._loop_specs]),
+            }  # fmt: skip
+            function, signature = functions[kind]
+            cache[kind, variant] = tf.function(
+                function, input_signature=signature, autograph=False
+            )
+        return cache[kind, variant]
 
     # -- building blocks ------------------------------------------------------------
 
@@ -262,13 +294,14 @@ class Generator(tf.Module):
         streams = range(len(prompts)) if streams is None else streams
         size = [len(prompts)]
         rows = (tf.fill(size, settings.max_new_tokens), *self.row_tensors(settings, list(streams)))
+        variant = loop_variant(settings)
         if unlabelled is not None and settings.guided():
-            completion, _ = self.generate_guided_ids(
+            completion, _ = self.traced("guided", variant)(
                 string_tensor(list(prompts)), string_tensor(list(unlabelled)),
                 tf.fill(size, float(settings.label_strength)), *rows,
             )  # fmt: skip
         else:
-            completion, _ = self.generate_ids(string_tensor(list(prompts)), *rows)
+            completion, _ = self.traced("generate", variant)(string_tensor(list(prompts)), *rows)
         return [c.decode("utf-8") for c in completion.numpy()]
 
     def stream(

@@ -54,6 +54,27 @@ class LoopPlan:
         return tf.nest.map_structure(tf.transpose, state) if self.feature_major else state
 
 
+# The loops a chunk may run (`ChunkLoop.draw`), each a superset of the next: excluded
+# strings (with the repetition controls, a token per iteration), the repetition controls
+# (with top-k/p decided each step), top-k/p, neither.
+VARIANTS = ("excluded", "repeating", "filtering", "plain")
+
+
+def loop_variant(settings) -> str:
+    """The loop resolved `SamplingSettings` need (`VARIANTS`); a loop further up the list
+    writes the same text, slower."""
+    from textgen.generate.rules.repetition import Repetition
+    from textgen.generate.rules.truncation import Truncation
+
+    s = settings
+    if s.exclude:
+        return "excluded"
+    if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
+        return "repeating"
+    top_p = 1.0 if s.top_p is None else float(s.top_p)
+    return "filtering" if Truncation.in_use(s.top_k or 0, top_p) else "plain"
+
+
 def blocked_loop(body_of, loop_vars, block: int, blocks_while, tokens_while, **limits):
     """Run `body_of(block)` (a body of `block` tokens written out one after another) while
     `blocks_while` holds, then `body_of(1)` while `tokens_while` holds. `limits`:
@@ -82,10 +103,14 @@ class ChunkLoop:
 
     def _draw(
         self, logits, state, history, tail, prev, counts, t0, max_new_tokens, sampling,
-        exact=False, strength=None,
+        exact=False, strength=None, variant=None,
     ):  # fmt: skip
         """Up to a chunk's steps of drawing tokens from the network's `logits`, `state`,
         each row's token `history`, copy-guard `tail` and previous token `prev`.
+
+        `variant` (a Python str, or None: chosen in the graph by each request's settings)
+        runs one of the loops (`VARIANTS`) alone: a caller that knows its settings (the
+        library, in process) builds one loop, not all of them.
 
         Runs min(chunk, most tokens any row still needs) steps; `t0` keys the noise (a
         scalar, or (batch,): each row's own next step). With `exact` (a Python bool) a
@@ -118,20 +143,26 @@ class ChunkLoop:
         # decided each step (sorting a word vocabulary per token costs ~7x); a loop with
         # excluded strings has the repetition controls too and draws a token per
         # iteration; a generator with a copy guard runs the guard in each of its loops.
-        excluded = lambda: run(sampling.filtering, True, True, unroll=1)  # noqa: E731
-        if self.copy_guard is not None:
-            others = lambda: run(sampling.filtering, True, False)  # noqa: E731
+        loops = {
+            "excluded": lambda: run(sampling.filtering, True, True, unroll=1),
+            "repeating": lambda: run(sampling.filtering, True, False),
+            "filtering": lambda: run(True, False, False),
+            "plain": lambda: run(False, False, False),
+        }
+        if self.copy_guard is not None:  # the guard's loops keep the repetition controls
+            loops["filtering"] = loops["plain"] = loops["repeating"]
+        if variant is not None:
+            drawn = loops[variant]()
         else:
-            others = lambda: tf.cond(  # noqa: E731
-                sampling.repeating,
-                lambda: run(sampling.filtering, True, False),
+            drawn = tf.cond(
+                sampling.excluded.excluding,
+                loops["excluded"],
                 lambda: tf.cond(
-                    sampling.filtering,
-                    lambda: run(True, False, False),
-                    lambda: run(False, False, False),
+                    sampling.repeating,
+                    loops["repeating"],
+                    lambda: tf.cond(sampling.filtering, loops["filtering"], loops["plain"]),
                 ),
             )
-        drawn = tf.cond(sampling.excluded.excluding, excluded, others)
         logits, state, chunk, history, tail, ended_at = drawn
         ended = ended_at < wanted  # the checks ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)
@@ -139,7 +170,7 @@ class ChunkLoop:
 
     def draw_until_done(
         self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
-        exact=False, strength=None,
+        exact=False, strength=None, variant=None,
     ):  # fmt: skip
         """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
         was ended by the copy guard.
@@ -147,7 +178,7 @@ class ChunkLoop:
         Starts from the network's `logits`, `state`, token `history`, copy-guard `tail`
         and each row's previous token `prev`; `t` is the index of the next token (it keys
         the sampling noise; (batch,): each row's own), `counts` the tokens each row has so
-        far; `exact`, `strength`: see `ChunkLoop.draw`. Returns the ids
+        far; `exact`, `strength`, `variant`: see `ChunkLoop.draw`. Returns the ids
         drawn (batch, 1 + steps) after `prev`, how many each row drew, and the logits,
         state, history, tail, counts and t after.
         """
@@ -159,8 +190,9 @@ class ChunkLoop:
 
         def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks):
             chunk, steps, logits, state, history, tail, new_counts, ended = self.draw(
-                logits, state, history, tail, prev, counts, t, max_new, sampling, exact, strength
-            )
+                logits, state, history, tail, prev, counts, t, max_new, sampling, exact, strength,
+                variant,
+            )  # fmt: skip
             max_new = tf.where(ended, new_counts, max_new)
             ids = tf.transpose(chunk[:steps])  # (batch, steps)
             chunks = chunks.write(chunks.size(), chunk[:steps])

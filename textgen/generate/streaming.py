@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from textgen.data.tokenizers import string_tensor
 from textgen.generate.finish import StreamFinish
+from textgen.generate.loop import loop_variant
 from textgen.generate.settings import SamplingSettings
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
@@ -34,9 +35,11 @@ def stream_completion(
     logits, state, history, prev = generator.prime(read)  # with a twin: 2 rows
     history, prev = history[:1], prev[:1]
     tail = generator.empty_tail(prompts)
-    draw = generator.continue_stream
+    variant = loop_variant(settings)  # the one loop these settings need
+    draw = generator.traced("stream", variant)
     if unlabelled is not None:
-        draw = functools.partial(generator.continue_guided_stream, [settings.label_strength])
+        guided = generator.traced("guided_stream", variant)
+        draw = functools.partial(guided, [settings.label_strength])
     rows = generator.row_tensors(settings, [0])
     total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
     counts, t = tf.zeros([1], tf.int32), tf.constant(0)
