@@ -219,33 +219,6 @@ class Generator(tf.Module):
         prev = tf.gather(sequence, drawn, batch_dims=1)
         return text, logits, state, history, tail, prev, counts, t
 
-    def traced(self, kind: str, variant: str):
-        """A graph function for one loop `variant` alone (`loop.VARIANTS`): `kind`
-        "generate" (`generate_ids`' inputs), "guided" (`generate_guided_ids`'), "stream"
-        (`continue_stream`'s) or "guided_stream". The library knows its settings, so it
-        builds the one loop they need (a fraction of the time to build all); the export's
-        functions choose among the loops in the graph, by each request's settings."""
-        cache = self.__dict__.setdefault("_by_variant", {})  # (not saved with the module)
-        if (kind, variant) not in cache:
-            v = variant
-            functions = {
-                "generate": (lambda prompts, most, *rows: self._generate(
-                    prompts, most, self.sampling(*rows), variant=v),
-                    [_STRINGS, _INTS, *_SETTINGS]),
-                "guided": (lambda prompts, plain, strength, most, *rows: self._generate(
-                    prompts, most, self.sampling(*rows), plain, strength, variant=v),
-                    [_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS]),
-                "stream": (lambda *loop: self._continue_stream(*loop, variant=v),
-                           self._loop_specs),
-                "guided_stream": (lambda strength, *loop: self._continue_stream(
-                    *loop, strength=strength, variant=v), [_FLOATS, *self._loop_specs]),
-            }  # fmt: skip
-            function, signature = functions[kind]
-            cache[kind, variant] = tf.function(
-                function, input_signature=signature, autograph=False
-            )
-        return cache[kind, variant]
-
     # -- building blocks ------------------------------------------------------------
 
     def sampling(self, temperature, top_k, top_p, seeds, *rows) -> Sampling:
@@ -296,12 +269,12 @@ class Generator(tf.Module):
         rows = (tf.fill(size, settings.max_new_tokens), *self.row_tensors(settings, list(streams)))
         variant = loop_variant(settings)
         if unlabelled is not None and settings.guided():
-            completion, _ = self.traced("guided", variant)(
+            completion, _ = traced(self, "guided", variant)(
                 string_tensor(list(prompts)), string_tensor(list(unlabelled)),
                 tf.fill(size, float(settings.label_strength)), *rows,
             )  # fmt: skip
         else:
-            completion, _ = self.traced("generate", variant)(string_tensor(list(prompts)), *rows)
+            completion, _ = traced(self, "generate", variant)(string_tensor(list(prompts)), *rows)
         return [c.decode("utf-8") for c in completion.numpy()]
 
     def stream(
@@ -315,3 +288,31 @@ class Generator(tf.Module):
         same text as `generate([prompt], ...)` with the same settings (and `unlabelled`)."""
         settings = self.resolve(settings, **changes)
         return stream_completion(self, prompt, settings, unlabelled if settings.guided() else None)
+
+
+def traced(generator: Generator, kind: str, variant: str):
+    """A graph function for one loop `variant` alone (`loop.VARIANTS`): `kind`
+    "generate" (`generate_ids`' inputs), "guided" (`generate_guided_ids`'), "stream"
+    (`continue_stream`'s) or "guided_stream". The library knows its settings, so it
+    builds the one loop they need (a fraction of the time to build all); the export's
+    functions choose among the loops in the graph, by each request's settings."""
+    cache = generator.__dict__.setdefault("_by_variant", {})  # (not saved with the module)
+    if (kind, variant) not in cache:
+        v = variant
+        functions = {
+            "generate": (lambda prompts, most, *rows: generator._generate(
+                prompts, most, generator.sampling(*rows), variant=v),
+                [_STRINGS, _INTS, *_SETTINGS]),
+            "guided": (lambda prompts, plain, strength, most, *rows: generator._generate(
+                prompts, most, generator.sampling(*rows), plain, strength, variant=v),
+                [_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS]),
+            "stream": (lambda *loop: generator._continue_stream(*loop, variant=v),
+                       generator._loop_specs),
+            "guided_stream": (lambda strength, *loop: generator._continue_stream(
+                *loop, strength=strength, variant=v), [_FLOATS, *generator._loop_specs]),
+        }  # fmt: skip
+        function, signature = functions[kind]
+        cache[kind, variant] = tf.function(
+            function, input_signature=signature, autograph=False
+        )
+    return cache[kind, variant]

@@ -143,6 +143,15 @@ class ChunkLoop:
         # decided each step (sorting a word vocabulary per token costs ~7x); a loop with
         # excluded strings has the repetition controls too and draws a token per
         # iteration; a generator with a copy guard runs the guard in each of its loops.
+        drawn = self._run_loop(run, sampling, variant)
+        logits, state, chunk, history, tail, ended_at = drawn
+        ended = ended_at < wanted  # the checks ended the row before it was done
+        counts = counts + tf.minimum(wanted, ended_at)
+        return chunk, steps, logits, self.plan.layout(state), history, tail, counts, ended
+
+    def _run_loop(self, run, sampling: Sampling, variant: str | None):
+        """`run(filtering, repeating, excluding, unroll)`'s loop for `variant` (None: each
+        row's settings choose, in the graph)."""
         loops = {
             "excluded": lambda: run(sampling.filtering, True, True, unroll=1),
             "repeating": lambda: run(sampling.filtering, True, False),
@@ -152,21 +161,16 @@ class ChunkLoop:
         if self.copy_guard is not None:  # the guard's loops keep the repetition controls
             loops["filtering"] = loops["plain"] = loops["repeating"]
         if variant is not None:
-            drawn = loops[variant]()
-        else:
-            drawn = tf.cond(
-                sampling.excluded.excluding,
-                loops["excluded"],
-                lambda: tf.cond(
-                    sampling.repeating,
-                    loops["repeating"],
-                    lambda: tf.cond(sampling.filtering, loops["filtering"], loops["plain"]),
-                ),
-            )
-        logits, state, chunk, history, tail, ended_at = drawn
-        ended = ended_at < wanted  # the checks ended the row before it was done
-        counts = counts + tf.minimum(wanted, ended_at)
-        return chunk, steps, logits, self.plan.layout(state), history, tail, counts, ended
+            return loops[variant]()
+        return tf.cond(
+            sampling.excluded.excluding,
+            loops["excluded"],
+            lambda: tf.cond(
+                sampling.repeating,
+                loops["repeating"],
+                lambda: tf.cond(sampling.filtering, loops["filtering"], loops["plain"]),
+            ),
+        )
 
     def draw_until_done(
         self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
