@@ -219,6 +219,10 @@ class Generator(tf.Module):
         prev = tf.gather(sequence, drawn, batch_dims=1)
         return text, logits, state, history, tail, prev, counts, t
 
+    def traced(self, kind: str, variant: str):
+        """`traced(self, kind, variant)`: a graph function for one loop alone."""
+        return traced(self, kind, variant)
+
     # -- building blocks ------------------------------------------------------------
 
     def sampling(self, temperature, top_k, top_p, seeds, *rows) -> Sampling:

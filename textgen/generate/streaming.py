@@ -35,12 +35,10 @@ def stream_completion(
     logits, state, history, prev = generator.prime(read)  # with a twin: 2 rows
     history, prev = history[:1], prev[:1]
     tail = generator.empty_tail(prompts)
-    from textgen.generate.generator import traced  # (the generator module imports this one)
-
     variant = loop_variant(settings)  # the one loop these settings need
-    draw = traced(generator, "stream", variant)
+    draw = generator.traced("stream", variant)
     if unlabelled is not None:
-        guided = traced(generator, "guided_stream", variant)
+        guided = generator.traced("guided_stream", variant)
         draw = functools.partial(guided, [settings.label_strength])
     rows = generator.row_tensors(settings, [0])
     total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
