@@ -162,6 +162,8 @@ class ChunkLoop:
             loops["filtering"] = loops["plain"] = loops["repeating"]
         if variant is not None:
             return loops[variant]()
+        if self.copy_guard is not None:
+            return tf.cond(sampling.excluded.excluding, loops["excluded"], loops["repeating"])
         return tf.cond(
             sampling.excluded.excluding,
             loops["excluded"],
