@@ -271,7 +271,7 @@ def test_stateful_resume_matches_an_unbroken_run(tmp_path, corpus_file):
 def test_sigkill_at_random_moments_then_resume_ends_with_an_unbroken_runs_weights(
     tmp_path, corpus_file
 ):
-    """Kill -9 a real `textgen train` 4 times (inside steps, checkpoint writes, epoch-end
+    """Kill -9 a real `textgen train` 3 times (inside steps, checkpoint writes, epoch-end
     samples, start-up); after each kill `sample` works (once a checkpoint exists) and the
     same command with --resume continues; the final weights equal an uninterrupted run's.
 
@@ -301,7 +301,7 @@ def test_sigkill_at_random_moments_then_resume_ends_with_an_unbroken_runs_weight
     rng = random.Random(1)
     cut = tmp_path / "cut"
     kills = 0
-    while kills < 4:
+    while kills < 3:
         extra = ["--resume"] if RunFolder(cut).exists() else []
         process = subprocess.Popen(
             command(cut, *extra), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
@@ -320,7 +320,7 @@ def test_sigkill_at_random_moments_then_resume_ends_with_an_unbroken_runs_weight
     done = subprocess.run(command(cut, "--resume"), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert whole.wait(timeout=300) == 0
-    assert kills >= 3
+    assert kills >= 2
     final = textgen.load_run(cut, weights="latest", xla=False).model.get_weights()
     expected = textgen.load_run(tmp_path / "whole", weights="latest", xla=False).model.get_weights()
     for got, want in zip(final, expected):
