@@ -20,13 +20,12 @@ import numpy as np
 from textgen.core.errors import ConfigError
 from textgen.data.vocabulary import UNK_ID
 from textgen.generate.finish import finish_whole
+from textgen.generate.numpy_beams import search_rules
 from textgen.generate.numpy_loop import NumpyLoop, Place
 from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.inclusion import Inclusion
-from textgen.generate.rules.repetition import Repetition
 from textgen.generate.sampler import Beam
 from textgen.generate.settings import SamplingSettings
-from textgen.generate.stops import StopStrings
 
 
 @dataclass(frozen=True)
@@ -59,13 +58,7 @@ def constrained_beam_search(
     """The finished hypotheses after `place` that hold every `settings.include` text, best
     first, with resolved `settings` (`beams` wide, `max_new_tokens` long at most)."""
     s, width = settings, settings.beams
-    most = max(1, min(s.max_new_tokens, loop.cap))
-    stops = StopStrings([*(s.stop or ()), *loop.item_stops])
-    checks = loop.checks_for(s)
-    size = candidate_checks.tail_size(checks)
-    repetition = None
-    if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
-        repetition = Repetition(s.repetition_penalty, s.repetition_window, s.no_repeat_ngram)
+    most, stops, checks, size, repetition = search_rules(loop, s)
     live = [_Hypothesis(0.0, 0.0, place, "", "", loop.inclusion_for(s, place))]
     finished: list[tuple[float, float, int, str]] = []  # (mean score, log_p, tokens, text)
     for t in range(most):
