@@ -20,7 +20,6 @@ import numpy as np
 from textgen.core.errors import ConfigError
 from textgen.data.vocabulary import UNK_ID
 from textgen.generate.finish import finish_whole
-from textgen.generate.numpy_beams import search_rules
 from textgen.generate.numpy_loop import NumpyLoop, Place
 from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.inclusion import Inclusion
@@ -58,7 +57,7 @@ def constrained_beam_search(
     """The finished hypotheses after `place` that hold every `settings.include` text, best
     first, with resolved `settings` (`beams` wide, `max_new_tokens` long at most)."""
     s, width = settings, settings.beams
-    most, stops, checks, size, repetition = search_rules(loop, s)
+    most, stops, checks, size, repetition = loop.search_rules(s)
     live = [_Hypothesis(0.0, 0.0, place, "", "", loop.inclusion_for(s, place))]
     finished: list[tuple[float, float, int, str]] = []  # (mean score, log_p, tokens, text)
     for t in range(most):

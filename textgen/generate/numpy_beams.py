@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from textgen.data.vocabulary import UNK_ID
+from textgen.generate.constrained_beams import constrained_beam_search
 from textgen.generate.finish import finish_whole
 from textgen.generate.numpy_loop import NumpyLoop, Place
 from textgen.generate.rules import checks as candidate_checks
-from textgen.generate.rules.repetition import Repetition
 from textgen.generate.sampler import Beam
 from textgen.generate.settings import SamplingSettings
-from textgen.generate.stops import StopStrings
 
 
 @dataclass(frozen=True)
@@ -40,28 +39,13 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.sum(np.exp(shifted), dtype=np.float32))
 
 
-def search_rules(loop: NumpyLoop, settings: SamplingSettings) -> tuple:
-    """What a beam search over `loop` with resolved `settings` goes by: its most tokens,
-    stop strings, candidate checks and their tail size, repetition controls (or None)."""
-    s = settings
-    most = max(1, min(s.max_new_tokens, loop.cap))
-    stops = StopStrings([*(s.stop or ()), *loop.item_stops])
-    checks = loop.checks_for(s)
-    repetition = None
-    if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
-        repetition = Repetition(s.repetition_penalty, s.repetition_window, s.no_repeat_ngram)
-    return most, stops, checks, candidate_checks.tail_size(checks), repetition
-
-
 def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> list[Beam]:
     """The finished hypotheses after `place`, best first, with resolved `settings`
     (`beams` wide, `max_new_tokens` long at most; with included texts: `constrained_beams`)."""
     if settings.include:
-        from textgen.generate.constrained_beams import constrained_beam_search
-
         return constrained_beam_search(loop, place, settings)
     width = settings.beams
-    most, stops, checks, size, repetition = search_rules(loop, settings)
+    most, stops, checks, size, repetition = loop.search_rules(settings)
     live = [_Hypothesis(0.0, 0.0, place, "", "")]
     finished: list[tuple[float, float, int, str]] = []  # (mean score, log_p, tokens, text)
     for t in range(most):

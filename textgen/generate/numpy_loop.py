@@ -26,11 +26,12 @@ from textgen.core.config import MAX_NEW_TOKENS, REPETITION_HISTORY
 from textgen.core.errors import ConfigError
 from textgen.data.vocabulary import UNK_ID
 from textgen.generate.finish import StreamFinish
+from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.copy_guard import SpanGuard
 from textgen.generate.rules.exclusion import Exclusion
 from textgen.generate.rules.inclusion import GAP, Inclusion, include_tokens
 from textgen.generate.rules.pipeline import Row, TokenRules
-from textgen.generate.rules.repetition import pushed
+from textgen.generate.rules.repetition import Repetition, pushed
 from textgen.generate.settings import SamplingSettings
 from textgen.generate.stops import StopStrings
 
@@ -152,6 +153,18 @@ class NumpyLoop:
         if settings.exclude:
             checks.append(Exclusion(settings.exclude, self.piece))
         return checks
+
+    def search_rules(self, settings: SamplingSettings) -> tuple:
+        """What a beam search with resolved `settings` goes by: its most tokens, stop
+        strings, candidate checks and their tail size, repetition controls (or None)."""
+        s = settings
+        most = max(1, min(s.max_new_tokens, self.cap))
+        stops = StopStrings([*(s.stop or ()), *self.item_stops])
+        checks = self.checks_for(s)
+        repetition = None
+        if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
+            repetition = Repetition(s.repetition_penalty, s.repetition_window, s.no_repeat_ngram)
+        return most, stops, checks, candidate_checks.tail_size(checks), repetition
 
     def inclusion_for(self, settings: SamplingSettings, place: Place) -> Inclusion | None:
         """The texts `settings` include, owed by a continuation of `place` (None: none)."""
