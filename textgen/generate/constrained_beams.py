@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from textgen.core.errors import ConfigError
-from textgen.data.vocabulary import UNK_ID
 from textgen.generate.finish import finish_whole
-from textgen.generate.numpy_loop import NumpyLoop, Place
+from textgen.generate.numpy_loop import NumpyLoop, Place, search_scores
 from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.inclusion import Inclusion
 from textgen.generate.sampler import Beam
@@ -46,11 +45,6 @@ class _Candidate:
     owes: Inclusion  # after the token
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    shifted = x.astype(np.float32) - np.max(x)
-    return shifted - np.log(np.sum(np.exp(shifted), dtype=np.float32))
-
-
 def constrained_beam_search(
     loop: NumpyLoop, place: Place, settings: SamplingSettings
 ) -> list[Beam]:
@@ -63,10 +57,7 @@ def constrained_beam_search(
     for t in range(most):
         candidates = []
         for parent, hyp in enumerate(live):
-            logits = hyp.place.logits.astype(np.float32)
-            scores = logits if repetition is None else repetition.numpy(logits, hyp.place.history)
-            search, model = _log_softmax(scores), _log_softmax(logits)
-            search[UNK_ID] = -np.inf
+            search, model = search_scores(hyp.place, repetition)
             prev, owes = hyp.place.last, hyp.owes.clone()
             forced = owes.forced(prev)
             if forced is not None:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textgen.data.vocabulary import UNK_ID
 from textgen.generate.constrained_beams import constrained_beam_search
 from textgen.generate.finish import finish_whole
-from textgen.generate.numpy_loop import NumpyLoop, Place
+from textgen.generate.numpy_loop import NumpyLoop, Place, search_scores
 from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.sampler import Beam
 from textgen.generate.settings import SamplingSettings
@@ -33,12 +32,6 @@ class _Hypothesis:
     tail: str  # the candidate checks' (`rules.checks`)
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    """float32, as TensorFlow's kernel computes it."""
-    shifted = x.astype(np.float32) - np.max(x)
-    return shifted - np.log(np.sum(np.exp(shifted), dtype=np.float32))
-
-
 def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> list[Beam]:
     """The finished hypotheses after `place`, best first, with resolved `settings`
     (`beams` wide, `max_new_tokens` long at most; with included texts: `constrained_beams`)."""
@@ -51,11 +44,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
     for t in range(most):
         candidates = []
         for parent, hyp in enumerate(live):
-            logits = hyp.place.logits.astype(np.float32)
-            scores = logits if repetition is None else repetition.numpy(logits, hyp.place.history)
-            search = _log_softmax(scores)
-            search[UNK_ID] = -np.inf
-            model = _log_softmax(logits)
+            search, model = search_scores(hyp.place, repetition)
             best = np.argsort(-search, kind="stable")[: min(2 * width, len(search))]
             for token in map(int, best):
                 value = search[token]

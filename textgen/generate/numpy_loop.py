@@ -188,3 +188,19 @@ class NumpyLoop:
         if span not in self._guards:
             self._guards[span] = self.span_guard(span)
         return self._guards[span]
+
+
+def search_scores(place: Place, repetition) -> tuple[np.ndarray, np.ndarray]:
+    """A beam search's scores of the next token after `place`: the log-softmax of the
+    logits the repetition controls (or None) changed, `[UNK]` never; and the model's own
+    log-softmax. float32, as TensorFlow's kernel computes it."""
+    logits = place.logits.astype(np.float32)
+    scores = logits if repetition is None else repetition.numpy(logits, place.history)
+    search = _log_softmax(scores)
+    search[UNK_ID] = -np.inf
+    return search, _log_softmax(logits)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x.astype(np.float32) - np.max(x)
+    return shifted - np.log(np.sum(np.exp(shifted), dtype=np.float32))
