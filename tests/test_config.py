@@ -70,9 +70,12 @@ def test_bad_settings_raise_config_error_naming_the_setting(make, message):
     assert message in str(info.value)
 
 
-def test_word_level_caps_the_vocabulary_by_default():
-    assert DataConfig(level="word").vocab_limit == 10000
-    assert DataConfig(level="char").vocab_limit is None
+def test_each_level_has_its_default_vocabulary_size():
+    from textgen.data.levels import level_class
+
+    assert level_class(DataConfig(level="word").level).default_size == 10000
+    assert level_class(DataConfig(level="subword").level).default_size == 2000
+    assert level_class(DataConfig(level="char").level).default_size is None
 
 
 def test_flat_settings_are_sorted_into_sections_over_a_presets_own():

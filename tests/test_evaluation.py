@@ -53,9 +53,10 @@ def test_stateful_window_loss_equals_each_stream_read_whole(run):
     assert short_tokens == 10 and math.isfinite(short)  # one stream, one window
 
 
-def test_loss_figures():
-    assert loss_figures(math.log(2) * 1.5, "char") == {"bpc": pytest.approx(1.5)}
-    assert loss_figures(math.log(80.0), "word") == {"perplexity": pytest.approx(80.0)}
+def test_loss_figures_give_bits_per_character_on_every_level():
+    assert loss_figures(math.log(2) * 1.5, 1.0)["bpc"] == pytest.approx(1.5)
+    assert loss_figures(math.log(2) * 6.0, 4.0)["bpc"] == pytest.approx(1.5)  # 4 chars/token
+    assert loss_figures(math.log(80.0), 5.0)["perplexity"] == pytest.approx(80.0)
 
 
 def test_distinct_n_on_hand_made_tokens():

@@ -113,7 +113,7 @@ def test_counting_in_chunks_equals_counting_the_whole_text(level):
     st.booleans(),
 )
 def test_word_tokens_without_tensorflow_equal_the_graphs(text, lowercase):
-    from textgen.data.vocabulary import word_tokens
+    from textgen.data.levels.word import word_tokens
 
     graph = [t.decode("utf-8") for t in split_tokens(tf.constant(text), "word", lowercase).numpy()]
     assert word_tokens(text, lowercase) == graph

@@ -13,12 +13,11 @@ from typing import Any
 from textgen.core.errors import ConfigError
 from textgen.core.presets import PRESETS
 
-LEVELS = ("char", "word")
+LEVELS = ("char", "word", "subword")  # textgen.data.levels: a class each
 ITEM_MODES = ("lines", "paragraphs")  # how a text file splits into items
 CELLS = ("lstm", "gru", "rnn")
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "float32", "bfloat16")  # textgen.training.precision
-DEFAULT_WORD_VOCAB = 10000
 MAX_NEW_TOKENS = 4096  # most tokens one `textgen sample` or library call may generate
 EXPORT_MAX_NEW_TOKENS = 1024  # the export's default cap on max_new_tokens per request
 EXPORT_MODEL_NAME = "textgen"  # the export's default TF Serving model name
@@ -78,9 +77,15 @@ class DataConfig:
                   "with --items, LABEL=PATH labels a file's items. Repeatable.", "choices": (),
                   "flags": ("--corpus",), "metavar": "SOURCE"},
     )  # fmt: skip
-    level: str = setting("char", "Tokens: characters or words.", LEVELS)
+    level: str = setting(
+        "char", "Tokens: characters, words or subword pieces (SentencePiece).", LEVELS
+    )
     lowercase: bool = setting(False, "Lowercase the text first.")
-    max_vocab: int | None = setting(None, "Keep the N most frequent tokens (word: 10000).")
+    max_vocab: int | None = setting(
+        None,
+        "Vocabulary size: the N most frequent tokens (word: 10000), N pieces (subword: 2000).",
+        flags=("--max-vocab", "--vocab-size"),
+    )
     seq_len: int = setting(100, "Tokens per training window.")
     val_fraction: float = setting(0.1, "Tail of each source held out for validation.")
     tfds_manual_dir: str | None = setting(None, "Offline files for tfds: sources.")
@@ -112,13 +117,6 @@ class DataConfig:
             0 <= self.val_fraction < 1,
             f"val_fraction must be in [0, 1), got {self.val_fraction!r}",
         )
-
-    @property
-    def vocab_limit(self) -> int | None:
-        """The vocabulary size cap actually used (word level defaults to 10000)."""
-        if self.max_vocab is None and self.level == "word":
-            return DEFAULT_WORD_VOCAB
-        return self.max_vocab
 
 
 @dataclass

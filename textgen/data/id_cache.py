@@ -16,7 +16,7 @@ import numpy as np
 
 from textgen.core.fileio import atomic_open
 from textgen.data.id_files import cache_key, ids_dtype, ids_folder, open_ids  # noqa: F401
-from textgen.data.tokenizers import Tokenizer, whole_token_chunks
+from textgen.data.tokenizers import Tokenizer
 from textgen.data.vocabulary import Vocabulary
 
 
@@ -50,12 +50,12 @@ def corpus_ids(corpus, corpus_sha256: str, vocab: Vocabulary, data_dir) -> Corpu
 
 def encode_chunks(tokenizer: Tokenizer, chunks: Iterable[str], dtype=np.int32) -> np.ndarray:
     """The ids of a text given as chunks, in memory."""
-    parts = [tokenizer.encode_text(chunk).astype(dtype) for chunk in whole_token_chunks(chunks)]
+    parts = [tokenizer.encode_text(chunk).astype(dtype) for chunk in tokenizer.level.cut(chunks)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
 def _encode_to_file(tokenizer: Tokenizer, chunks: Iterable[str], path: Path, dtype) -> None:
     """Write the ids chunk by chunk to a temporary file, renamed into place when whole."""
     with atomic_open(path, "wb") as f:
-        for chunk in whole_token_chunks(chunks):
+        for chunk in tokenizer.level.cut(chunks):
             f.write(tokenizer.encode_text(chunk).astype(dtype).tobytes())

@@ -24,6 +24,8 @@ def ids_dtype(vocab_size: int) -> np.dtype:
 def cache_key(corpus_sha256: str, vocab: Vocabulary) -> str:
     identity = {"corpus": corpus_sha256, "level": vocab.level, "lowercase": vocab.lowercase}
     identity["tokens"] = vocab.tokens
+    if vocab.model is not None:
+        identity["model"] = vocab.model_sha256
     return hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()[:24]
 
 

@@ -10,6 +10,7 @@ from textgen.core.config import RunConfig
 from textgen.core.errors import CorpusError
 from textgen.data.corpus import load_corpus
 from textgen.data.id_cache import corpus_ids
+from textgen.data.levels import level_class
 from textgen.data.tokenizers import count_tokens
 from textgen.data.vocabulary import Vocabulary, extend_vocabulary
 from textgen.data.windows import stream_windows_per_pass
@@ -25,6 +26,20 @@ class PreparedData:
     val_ids: np.ndarray
     fingerprint: dict
 
+    @property
+    def characters_per_token(self) -> float:
+        return characters_per_token(self.fingerprint)
+
+
+def characters_per_token(fingerprint: dict) -> float:
+    """How many characters a token reads on a run's validation text (else its training
+    text), from its corpus fingerprint: bits per character = nats/token / ln 2 / this.
+    1.0 for runs trained before the fingerprint counted tokens."""
+    for part in ("validation", "train"):
+        if fingerprint.get(f"{part}_tokens"):
+            return fingerprint[f"{part}_chars"] / fingerprint[f"{part}_tokens"]
+    return 1.0
+
 
 def prepare_data(
     config: RunConfig, vocab: Vocabulary | None = None, extend: Vocabulary | None = None
@@ -35,13 +50,14 @@ def prepare_data(
     data = config.data
     corpus = load_corpus(data)
     fingerprint = corpus.fingerprint()
-    if vocab is None:
+    size = data.max_vocab or level_class(data.level).default_size
+    if extend is not None:
         counts = count_tokens(corpus.train_chunks(), data.level, data.lowercase)
-        if extend is not None:
-            vocab = extend_vocabulary(extend, counts, data.vocab_limit)
-        else:
-            vocab = Vocabulary.from_counts(counts, data.level, data.lowercase, data.vocab_limit)
+        vocab = extend_vocabulary(extend, counts, size)
+    elif vocab is None:
+        vocab = Vocabulary.learn(corpus.train_chunks, data.level, data.lowercase, size)
     ids = corpus_ids(corpus, fingerprint["sha256"], vocab, data.data_dir)
+    fingerprint.update(train_tokens=len(ids.train), validation_tokens=len(ids.validation))
     window = data.seq_len + 1
     if len(ids.train) < window:
         raise CorpusError(

@@ -23,6 +23,7 @@ from pathlib import Path
 from textgen.core.config import RunConfig
 from textgen.core.errors import ConfigError
 from textgen.core.fileio import atomic_write_text
+from textgen.data.prepared import characters_per_token
 from textgen.evaluate.probe import DEFAULT_DISTANCES, chance_accuracy, train_probe
 
 CELL_NAMES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
@@ -39,6 +40,7 @@ class CellResult:
     seconds_to_best: float
     steps: int
     generate_tokens_per_sec: float
+    characters_per_token: float = 1.0  # on the validation text: bpc = loss / ln 2 / this
     probe: dict[int, float] = field(default_factory=dict)
     curve: list[tuple[float, int, float]] = field(default_factory=list)  # seconds, step, loss
 
@@ -117,6 +119,7 @@ def _cell_result(cell: str, run_dir) -> CellResult:
         seconds_to_best=best[0],
         steps=curve[-1][1],
         generate_tokens_per_sec=generation_speed(run),
+        characters_per_token=characters_per_token(run.config.corpus),
         curve=curve,
     )
 
@@ -176,7 +179,6 @@ def write_report(results, report_dir: Path, config: RunConfig, budget: float, pr
 
 def markdown(results, config: RunConfig, budget: float, probe_steps: int, distances) -> str:
     m, d = config.model, config.data
-    unit = "bpc" if d.level == "char" else "perplexity"
     lines = [
         "# textgen compare",
         "",
@@ -185,14 +187,14 @@ def markdown(results, config: RunConfig, budget: float, probe_steps: int, distan
         f"{config.train.batch_size} x {d.seq_len}, learning rate {config.train.learning_rate}. "
         f"Budget: {budget:g} minutes of training per cell.",
         "",
-        f"| cell | parameters | train tokens/s | best val loss ({unit}) | reached after "
+        "| cell | parameters | train tokens/s | best val loss (bpc) | reached after "
         "| steps | generate tokens/s |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     from textgen.model.window_loss import loss_figures
 
     for r in results:
-        figure = next(iter(loss_figures(r.best_val_loss, d.level).values()))
+        figure = loss_figures(r.best_val_loss, r.characters_per_token)["bpc"]
         lines.append(
             f"| {CELL_NAMES[r.cell]} | {r.parameters:,} | {r.train_tokens_per_sec:,.0f} | "
             f"{r.best_val_loss:.4f} ({figure:.3f}) | {r.seconds_to_best:.0f} s | {r.steps:,} | "

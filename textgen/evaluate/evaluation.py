@@ -81,7 +81,7 @@ class Evaluation:
 
     loss: float
     tokens: int
-    level: str
+    characters_per_token: float  # of the scored text: bpc = loss / ln 2 / this
     text: str  # what was scored
     samples: int = 0
     sample_tokens: int = 0
@@ -97,17 +97,20 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         values = asdict(self)
-        values.update(loss_figures(self.loss, self.level) if self.tokens else {})
+        values.update(loss_figures(self.loss, self.characters_per_token) if self.tokens else {})
         return values
 
     def rows(self, seed: int) -> list[tuple[str, str]]:
         """The figures as (name, value) lines, as `textgen evaluate` prints them."""
-        unit, figure = next(iter(loss_figures(self.loss, self.level).items()))
-        unit = "bits/char" if unit == "bpc" else unit
+        figures = loss_figures(self.loss, self.characters_per_token)
         rows = [
             ("text", self.text),
-            ("tokens", f"{self.tokens:,}"),
-            ("loss", f"{self.loss:.4f} nats/token ({unit} {figure:.3f})"),
+            ("tokens", f"{self.tokens:,} ({self.characters_per_token:.2f} characters a token)"),
+            (
+                "loss",
+                f"{self.loss:.4f} nats/token (bits/char {figures['bpc']:.3f}, "
+                f"perplexity {figures['perplexity']:.2f})",
+            ),
         ]
         if self.samples:
             rows += [
@@ -157,7 +160,8 @@ def evaluate_run(
     from textgen.core.errors import CorpusError
     from textgen.data.corpus import load_corpus
     from textgen.data.id_cache import encode_chunks
-    from textgen.data.tokenizers import Tokenizer, split_tokens, string_tensor
+    from textgen.data.levels import level_of
+    from textgen.data.tokenizers import Tokenizer
     from textgen.model.sizes import state_sizes
 
     data = run.config.data
@@ -180,14 +184,12 @@ def evaluate_run(
         described += f", read as up to {batch} contiguous streams with the state carried"
     scorer = WindowLoss(run.model, data.seq_len, batch, jit_compile=run.xla, state_sizes=carried)
     loss, tokens = scorer(ids)
-    result = Evaluation(loss, tokens, data.level, described)
+    result = Evaluation(loss, tokens, characters / max(len(ids), 1), described)
     if samples:
         settings = {"max_new_tokens": sample_tokens, "seed": seed, **(sampling or {})}
         texts = run.generate([""] * samples, **settings)
-        split = [
-            [t.decode("utf-8") for t in split_tokens(string_tensor(s), data.level, False).numpy()]
-            for s in texts
-        ]
+        level = level_of(run.vocab)
+        split = [level.tokens_of(text) for text in texts]
         result.samples, result.sample_tokens = samples, sample_tokens
         result.distinct = {f"distinct_{n}": round(distinct_n(split, n), 4) for n in (1, 2, 3, 4)}
         result.copy_rate = copy_rate(texts, corpus.train_chunks())

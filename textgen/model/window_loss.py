@@ -75,8 +75,10 @@ class WindowLoss:
             yield batch_total, batch_count
 
 
-def loss_figures(loss: float, level: str) -> dict[str, float]:
-    """The loss in the unit users compare: bits per character, or word perplexity."""
-    if level == "char":
-        return {"bpc": loss / math.log(2)}
-    return {"perplexity": math.exp(min(loss, 700.0))}
+def loss_figures(loss: float, characters_per_token: float) -> dict[str, float]:
+    """The loss in the units users compare: bits per character (every level, so char,
+    word and subword runs compare on one scale) and perplexity per token."""
+    return {
+        "bpc": loss / math.log(2) / max(characters_per_token, 1e-9),
+        "perplexity": math.exp(min(loss, 700.0)),
+    }

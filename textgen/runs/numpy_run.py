@@ -88,6 +88,8 @@ class NumpyRun(LoopSampler):
     def _encode(self, text: str) -> list[int]:
         ids = text_ids(self.vocab, text)
         if ids is None:
-            what = "word-level" if self.vocab.level == "word" else "lowercased"
-            raise ConfigError(f"non-ASCII {what} text needs TensorFlow's tokenizer")
+            raise ConfigError(
+                f"this non-ASCII text needs TensorFlow's {self.vocab.level}-level tokenizer"
+                + (" (the run lowercases)" if self.vocab.lowercase else "")
+            )
         return ids

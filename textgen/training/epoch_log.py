@@ -33,8 +33,8 @@ def record_epoch(trainer, epoch, val_loss, seconds, tokens, writer) -> dict[str,
 def report_epoch(trainer, row: dict, val_loss: float | None, improved: bool) -> None:
     val_text = "n/a" if val_loss is None else f"{val_loss:.4f}"
     if val_loss is not None:
-        figures = loss_figures(val_loss, trainer.config.data.level)
-        val_text += " (" + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()) + ")"
+        bpc = loss_figures(val_loss, trainer.data.characters_per_token)["bpc"]
+        val_text += f" (bpc {bpc:.3f})"
     trainer.log(
         f"epoch {row['epoch']}: loss {float(row['loss']):.4f}, val_loss {val_text}"
         f"{' (best)' if improved and val_loss is not None else ''}, "

@@ -22,6 +22,7 @@ import textgen
 from textgen.core.config import RunConfig
 from textgen.core.errors import ConfigError, CorpusError, RunError
 from textgen.data.items import token_roles
+from textgen.data.levels import level_class
 from textgen.data.prepared import prepare_data
 from textgen.model.sizes import check_memory
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
@@ -150,6 +151,11 @@ def _fine_tune_run(init_from, init_weights, vocab, settings, run_dir, root, clus
     parent = Parent.load(init_from, init_weights)
     config = fine_tune_config(parent.run.config, settings)
     parent_vocab = parent.run.vocab
+    if vocab == "extend" and not level_class(parent_vocab.level).extendable:
+        raise ConfigError(
+            f"--vocab extend: a {parent_vocab.level} run keeps its parent's pieces "
+            "(a character they lack is read as its bytes); use --vocab keep"
+        )
     folder, prepared = _new_run(
         config,
         run_dir,
@@ -160,7 +166,7 @@ def _fine_tune_run(init_from, init_weights, vocab, settings, run_dir, root, clus
     )
     config.parent = parent.lineage(vocab, prepared.vocab.size)
     added = prepared.vocab.size - parent_vocab.size
-    unit = "characters" if config.data.level == "char" else "words"
+    unit = level_class(config.data.level).unit
     log(
         f"Fine-tuning {parent.run.folder.path} ({init_weights} weights): vocabulary {vocab}, "
         f"{parent_vocab.size} tokens"
