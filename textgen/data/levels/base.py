@@ -29,11 +29,6 @@ def plain_lines(text: str) -> str:
     return valid_unicode(text).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def graph_plain_lines(text: tf.Tensor) -> tf.Tensor:
-    """`plain_lines` in the graph (invalid UTF-8 is replaced by the ops that split it)."""
-    return tf.strings.regex_replace(text, "\r\n?", NEWLINE)
-
-
 class Level:
     """A vocabulary's way of reading text: ids of a text (NumPy and graph), how a text
     is cut into chunks no token spans, how the vocabulary is learned."""
@@ -94,13 +89,13 @@ class Level:
         strings = ["[UNK]", *self.vocab.tokens]
         return [strings[i] for i in self.encode_text(text)]
 
-    def reader(self) -> tf.Module:
+    def reader(self):
         """The graph form (`graph_reader`), built once."""
         if self._reader is None:
             self._reader = self.graph_reader()
         return self._reader
 
-    def graph_reader(self) -> tf.Module:
+    def graph_reader(self):
         """The graph form: a `tf.Module` whose `ids(text)` gives a scalar string's ids
         (tokens,) or a batch's (ragged (batch, tokens)), int32; tracked by the generator,
         so an export carries what it reads with."""
@@ -128,25 +123,3 @@ def ranked_tokens(counts: collections.Counter, size: int | None) -> list[str]:
     tokens = [token for token, _ in ranked]
     return tokens if size is None else tokens[: max(size - 1, 1)]
 
-
-class TokenTable(tf.Module):
-    """A graph reader that splits text into token strings (`split`) and looks each up
-    in the vocabulary: id 0 (`[UNK]`) for a token it lacks."""
-
-    def __init__(self, tokens: list[str], split: Callable[[tf.Tensor], tf.Tensor]):
-        super().__init__(name="token_table")
-        # (a table cannot be empty: an empty vocabulary maps "[UNK]" to its own id)
-        keys, values = (tokens, list(range(1, len(tokens) + 1))) if tokens else (["[UNK]"], [0])
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(keys, tf.string), tf.constant(values, tf.int32)
-            ),
-            default_value=0,
-        )
-        self._split = split
-
-    def ids(self, text: tf.Tensor) -> tf.Tensor:
-        tokens = self._split(text)
-        if isinstance(tokens, tf.RaggedTensor):
-            return tokens.with_flat_values(self.table.lookup(tokens.flat_values))
-        return self.table.lookup(tokens)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from textgen.core.lazy_tf import tf
-from textgen.data.levels.base import Level, TokenTable, graph_plain_lines, plain_lines
+from textgen.data.levels.base import Level, plain_lines
 
 
 class CharLevel(Level):
@@ -44,11 +44,13 @@ class CharLevel(Level):
         inside = codes < len(table)
         return np.where(inside, table[np.where(inside, codes, 0)], 0).astype(np.int32)
 
-    def graph_reader(self) -> tf.Module:
+    def graph_reader(self):
+        from textgen.data.levels.readers import TokenTable
+
         lowercase = self.vocab.lowercase
 
         def split(text):
-            text = graph_plain_lines(text)
+            text = tf.strings.regex_replace(text, "\r\n?", "\n")
             if lowercase:
                 text = tf.strings.lower(text, encoding="utf-8")
             return tf.strings.unicode_split(text, "UTF-8", errors="replace")

@@ -17,9 +17,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from textgen.core.errors import ConfigError
-from textgen.core.lazy_tf import tf
 from textgen.data.items import is_marker
-from textgen.data.levels.base import NEWLINE, Level, graph_plain_lines, plain_lines
+from textgen.data.levels.base import NEWLINE, Level, plain_lines
 from textgen.data.levels.char import CharLevel
 
 SPACE = "\u2581"  # "▁": SentencePiece's space
@@ -77,44 +76,10 @@ class SubwordLevel(Level):
                 strings[i] = bytes([int(_BYTE.fullmatch(processor.id_to_piece(i)).group(1), 16)])
         return strings
 
-    def graph_reader(self) -> tf.Module:
+    def graph_reader(self):
+        from textgen.data.levels.readers import SentencePieceReader
+
         return SentencePieceReader(self.vocab.model, self.vocab.lowercase)
-
-
-class SentencePieceReader(tf.Module):
-    """The graph form: TensorFlow Text's SentencePiece tokenizer over the same model."""
-
-    def __init__(self, model: bytes, lowercase: bool):
-        super().__init__(name="sentencepiece_reader")
-        self.pieces = text_ops().SentencepieceTokenizer(model=model, out_type=tf.int32)
-        self.lowercase = lowercase
-
-    def ids(self, text: tf.Tensor) -> tf.Tensor:
-        text = graph_plain_lines(text)
-        if self.lowercase:
-            text = tf.strings.lower(text, encoding="utf-8")
-        return self.pieces.tokenize(text)
-
-
-def text_ops():
-    """`tensorflow_text`, or one line saying how to install the version that matches."""
-    try:
-        import tensorflow_text
-    except ImportError:
-        raise ConfigError(
-            "subword runs need TensorFlow Text in the graph: pip install "
-            f'"tensorflow-text=={_minor(tf.__version__)}.*"'
-        ) from None
-    if _minor(tensorflow_text.__version__) != _minor(tf.__version__):
-        raise ConfigError(
-            f"tensorflow-text {tensorflow_text.__version__} does not match TensorFlow "
-            f'{tf.__version__}: pip install "tensorflow-text=={_minor(tf.__version__)}.*"'
-        )
-    return tensorflow_text
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
 
 
 @functools.lru_cache(maxsize=4)

@@ -11,7 +11,7 @@ import numpy as np
 
 from textgen.core.lazy_tf import tf
 from textgen.data.items import is_marker, strip_markers
-from textgen.data.levels.base import NEWLINE, Level, TokenTable, graph_plain_lines
+from textgen.data.levels.base import NEWLINE, Level
 
 _NEWLINE_MARK = "\x1e"  # stands in for "\n" while splitting on whitespace
 
@@ -57,7 +57,9 @@ class WordLevel(Level):
         ids = {token: index for index, token in enumerate(self.vocab.tokens, start=1)}
         return [ids.get(token, 0) for token in tokens]
 
-    def graph_reader(self) -> tf.Module:
+    def graph_reader(self):
+        from textgen.data.levels.readers import TokenTable
+
         lowercase = self.vocab.lowercase
         return TokenTable(self.vocab.tokens, lambda text: split_words(text, lowercase))
 
@@ -81,7 +83,7 @@ def word_tokens(text: str, lowercase: bool = False) -> list[str] | None:
 
 def split_words(text: tf.Tensor, lowercase: bool) -> tf.Tensor:
     """Word strings of `text`: a scalar gives a 1-D tensor, a [batch] gives a ragged one."""
-    text = graph_plain_lines(text)
+    text = tf.strings.regex_replace(text, "\r\n?", NEWLINE)
     if lowercase:
         text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, NEWLINE, _NEWLINE_MARK)
