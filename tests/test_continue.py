@@ -48,7 +48,7 @@ def _chunked(generator, rows, total: int, chunk: int) -> tuple[list[str], list[b
     return [a + p.decode() for a, p in zip(got, out["pending"].numpy())], states
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
 @pytest.mark.parametrize("rows", ["greedy", "seeded"])
 def test_chunks_passing_the_state_give_one_calls_text(trained_runs, level, rows):
     run = trained_runs.loaded(level, "lstm")

@@ -113,7 +113,7 @@ def test_index_of_a_text_reports_few_new_spans_as_found():
     assert false_positives <= max(5 * index.false_positive_rate, 0.005)
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
 def test_the_graph_check_equals_a_check_by_hand(level):
     """`CopyGuard.rejects` (hashes in the graph) against windows cut in Python and looked up
     with `SpanIndex.contains` (hashes in NumPy)."""

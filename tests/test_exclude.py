@@ -19,7 +19,7 @@ from textgen.generate.settings import MAX_EXCLUDE, SamplingSettings
 from textgen.runs.numpy_run import NumpyRun
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
 def test_the_graph_check_equals_pythons_in(level):
     """`ExclusionCheck.rejects` (code points compared in the graph) against Python's `in`
     on the tail and the token's text, for rows with different strings (some none)."""
@@ -48,7 +48,7 @@ def test_the_graph_check_equals_pythons_in(level):
     assert any(any(row) for row in expected) and not all(all(row) for row in expected)
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
 def test_samples_never_hold_an_excluded_string_and_every_backend_agrees(trained_runs, level):
     """Strings the free samples hold often are gone from the excluded ones, which are
     otherwise drawn from the same distribution: NumPy == TensorFlow, streamed too."""

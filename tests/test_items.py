@@ -46,7 +46,7 @@ def _kinds_corpus(path, count=300, seed=0):
     return _write_jsonl(path, rows)
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
 def test_items_are_wrapped_in_marker_tokens_that_are_never_printed(level):
     items = [Item("Good night", "verse"), Item("Return the sum.", "doc"), Item("Hello")]
     text = items_text(items, ["doc", "verse"])

@@ -14,7 +14,9 @@ pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (pip install 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("level, cell", [("char", "lstm"), ("char", "gru"), ("word", "gru")])
+@pytest.mark.parametrize(
+    "level, cell", [("char", "lstm"), ("char", "gru"), ("word", "gru"), ("subword", "gru")]
+)
 def test_litert_export_writes_textgens_text(trained_runs, tmp_path, level, cell):
     run_dir = trained_runs(level, cell)
     result = export_litert(run_dir, export_dir=tmp_path / "lite")

@@ -133,7 +133,7 @@ def test_label_guidance_numpy_equals_graph(strength):
     np.testing.assert_array_equal(LabelGuidance.numpy(labelled, unlabelled, strength), graph)
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
 def test_copy_guard_numpy_equals_graph(level):
     corpus = make_corpus(lines=40, seed=2)
     vocab = build_vocabulary(corpus, level)

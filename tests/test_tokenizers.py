@@ -76,7 +76,7 @@ def test_batched_encoding_is_ragged_and_matches_single():
     assert ragged[1].shape[0] == 0
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
 def test_start_id_is_the_newline(level):
     vocab = build_vocabulary(TEXT, level)
     assert vocab.tokens[vocab.start_id - 1] == "\n"
