@@ -465,3 +465,23 @@ def test_the_label_memory_sets_keeps_and_clears_the_label_by_hand(labels):
     rows = memory.rows().numpy()
     np.testing.assert_allclose(vectors.numpy(), rows[np.array(expected)], atol=1e-6)
     np.testing.assert_allclose(last.numpy(), rows[[labels, 1]], atol=1e-6)
+
+
+def test_a_fine_tune_keeps_its_parents_label_tokens_when_a_new_label_sorts_first(
+    item_run, tmp_path
+):
+    """The parent's labels keep their tokens (and ids); a new label ("bold", sorted
+    before them) takes the next token, not one of theirs."""
+    rows = [{"text": "ABBA", "kind": "bold"}, {"text": "lmno", "kind": "soft"}] * 60
+    corpus = _write_jsonl(tmp_path / "more.jsonl", rows)
+    run_dir = textgen.train(
+        run_dir=tmp_path / "child", init_from=item_run.folder.path, log=lambda _: None,
+        verbose=0, settings={"data": {"sources": [str(corpus)]},
+                             "train": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 8}},
+    )  # fmt: skip
+    child = textgen.load_run(run_dir, xla=False)
+    assert child.labels == ["hard", "soft", "bold"]
+    for label in ("hard", "soft"):
+        token = label_token(item_run.labels, label)
+        assert label_token(child.labels, label) == token
+        assert child.vocab.tokens.index(token) == item_run.vocab.tokens.index(token)

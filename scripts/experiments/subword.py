@@ -41,14 +41,18 @@ def corpus_path(name: str, root: Path) -> Path:
     return path
 
 
-def train(corpus: Path, level: str, minutes: float, root: Path) -> Path:
+def train(corpus: Path, level: str, minutes: float, root: Path, extra: dict) -> Path:
+    """The quick preset's run of `level` for `minutes`, with `extra` settings by section."""
     data = {"sources": [str(corpus)], "val_fraction": 0.1}
     if level != "char":
         data.update(level="subword", max_vocab=int(level))
-    config = textgen.RunConfig.from_preset("quick").with_overrides(
-        data=data, train={"minutes": minutes, "sample_length": 0}
-    )
-    return textgen.train(config, run_dir=root / f"{corpus.stem}-{level}-{minutes:g}min",
+    sections = {"data": data, "train": {"minutes": minutes, "sample_length": 0}, "model": {}}
+    for name, value in extra.items():
+        section, key = name.split(".")
+        sections[section][key] = value
+    config = textgen.RunConfig.from_preset("quick").with_overrides(**sections)
+    tag = "".join(f"-{k.split('.')[1]}{v}" for k, v in extra.items())
+    return textgen.train(config, run_dir=root / f"{corpus.stem}-{level}-{minutes:g}min{tag}",
                          log=lambda _: None, verbose=0)  # fmt: skip
 
 
@@ -67,7 +71,7 @@ def real_word_share(samples: list[str], known: set[str]) -> tuple[float, int]:
     return sum(w in known for w in words) / max(len(words), 1), len(words)
 
 
-def measure(run_dir: Path, level: str, minutes: float, corpus: Path) -> dict:
+def measure(run_dir: Path, level: str, minutes: float, corpus: Path, extra: dict) -> dict:
     run = textgen.load_run(run_dir)
     evaluation = evaluate_run(run, samples=0)
     per_token = evaluation.characters_per_token
@@ -90,6 +94,7 @@ def measure(run_dir: Path, level: str, minutes: float, corpus: Path) -> dict:
         "corpus": corpus.name,
         "level": level,
         "minutes": minutes,
+        "settings": extra,
         "vocab": run.vocab.size,
         "characters_per_token": round(per_token, 3),
         "bpc": round(evaluation.to_dict()["bpc"], 4),
@@ -113,12 +118,15 @@ def main() -> None:
     parser.add_argument("--levels", default="char,1000,2000")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--root", type=Path, default=Path("/tmp/subword-runs"))
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON",
+                        help="a setting beside the preset's, e.g. model.dropout=0.3")
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     corpus = corpus_path(args.corpus, args.root)
+    extra = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     for level in args.levels.split(","):
-        run_dir = train(corpus, level, args.minutes, args.root)
-        row = measure(run_dir, level, args.minutes, corpus)
+        run_dir = train(corpus, level, args.minutes, args.root, extra)
+        row = measure(run_dir, level, args.minutes, corpus, extra)
         print(json.dumps({k: v for k, v in row.items() if k != "samples"}), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "a", encoding="utf-8") as f:

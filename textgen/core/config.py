@@ -103,6 +103,9 @@ class DataConfig:
         "JSONL key / CSV column holding an item's label.",
         flags=("--label-field", "--label-column"),
     )
+    # Labels whose tokens come first, in this order: a fine-tune's parent's labels, so each
+    # keeps its token (and its id); a corpus's other labels follow, sorted.
+    label_order: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check(bool(self.sources), "give at least one corpus source")

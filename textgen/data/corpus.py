@@ -180,7 +180,7 @@ def _load_items(config: DataConfig) -> Corpus:
     for item in items:
         if item.label is not None:
             counts[item.label] = counts.get(item.label, 0) + 1
-    labels = sorted(counts)
+    labels = list(config.label_order) + sorted(set(counts) - set(config.label_order))
     check_labels(labels)
     train, validation = split_items(items, config.val_fraction)
     train_text, validation_text = items_text(train, labels), items_text(validation, labels)
@@ -188,7 +188,8 @@ def _load_items(config: DataConfig) -> Corpus:
     part = TextPart("items", text=text, _cut=len(train_text))
     sizes = {"train": len(train), "validation": len(validation)}
     multiline = any("\n" in item.text for item in items)
-    return Corpus([part], list(config.sources), sizes, {k: counts[k] for k in labels}, multiline)
+    labelled = {k: counts.get(k, 0) for k in labels}
+    return Corpus([part], list(config.sources), sizes, labelled, multiline)
 
 
 def _joined(texts: Iterable[Iterator[str]]) -> Iterator[str]:

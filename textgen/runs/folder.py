@@ -176,7 +176,7 @@ class RunFolder:
 
 
 def run_labels(config: RunConfig) -> list[str]:
-    """The labels a run's items carry (sorted), [] if none."""
+    """The labels a run's items carry, in token order, [] if none."""
     return list(config.corpus.get("labels", {}))
 
 

@@ -93,7 +93,7 @@ class Run(Sampler):
 
     @property
     def labels(self) -> list[str]:
-        """The labels the run's items carry (sorted), [] if none."""
+        """The labels the run's items carry, in token order, [] if none."""
         return run_labels(self.config)
 
     @property

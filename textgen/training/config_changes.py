@@ -75,8 +75,10 @@ def fine_tune_config(parent: RunConfig, settings: dict[str, dict]) -> RunConfig:
         raise ConfigError(
             "a fine-tune keeps its parent's model and tokens: " + "; ".join(conflicts)
         )
+    # the parent's labels keep their tokens, in the parent's order (textgen.data.corpus)
+    data = dataclasses.replace(parent.data, label_order=list(parent.corpus.get("labels", {})))
     fresh = dataclasses.replace(
-        parent, train=TrainConfig(), preset=None, textgen_version="", corpus={}, parent={},
-        plan={},
+        parent, data=data, train=TrainConfig(), preset=None, textgen_version="", corpus={},
+        parent={}, plan={},
     )  # fmt: skip
     return fresh.with_overrides(**settings)
