@@ -56,7 +56,7 @@ def test_samples_never_hold_an_excluded_string_and_every_backend_agrees(trained_
     numpy_run = NumpyRun(run.folder)
     prompts = ["ROMEO:", "", "JULIET:\nthe"]
     free = run.generate(prompts * 2, max_new_tokens=60, temperature=1.0, seed=4)
-    common = [s for s in ("the", "e", "O", ":\n", " a") if sum(s in f for f in free) >= 3][:3]
+    common = [s for s in ("the", "e", "O", ":", " a") if sum(s in f for f in free) >= 3][:3]
     assert len(common) >= 2, free
     settings = SamplingSettings(max_new_tokens=60, temperature=1.0, seed=4, exclude=common)
     excluded = run.generate(prompts * 2, settings)

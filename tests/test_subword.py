@@ -177,3 +177,17 @@ def test_the_export_loads_and_serves_in_a_process_that_cannot_import_textgen(
     expected = [run.generate([p], max_new_tokens=20, temperature=0.9, seed=5)[0]
                 for p in ("ROMEO:\n", "déjà")]  # fmt: skip
     assert served == expected
+
+
+def test_a_byte_piece_for_part_of_a_character_is_read_but_never_written(vocab):
+    from textgen.generate.rules.unwritten import Unwritten
+
+    unwritten = Unwritten(["[UNK]", *vocab.tokens])
+    assert len(unwritten.ids) == 128  # <0x80> .. <0xFF>; the ASCII bytes are characters
+    logits = np.random.default_rng(0).normal(size=vocab.size).astype(np.float32)
+    logits[unwritten.ids[::7]] = 50.0  # the model's favourites
+    numpy_scores = unwritten.numpy(logits)
+    graph_scores = (logits + unwritten.graph()).numpy()
+    np.testing.assert_array_equal(numpy_scores, graph_scores)
+    assert int(np.argmax(numpy_scores)) not in set(unwritten.ids.tolist())
+    assert not Unwritten(["[UNK]", "a", "b"])  # other levels have none

@@ -16,7 +16,7 @@ import argparse
 import textgen
 from textgen.data.corpus import load_corpus
 from textgen.data.id_cache import encode_chunks
-from textgen.data.tokenizers import Tokenizer
+from textgen.data.levels import level_of
 from textgen.model.window_loss import WindowLoss
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     for path in args.runs:
         run = textgen.load_run(path)
         corpus = load_corpus(run.config.data)
-        ids = encode_chunks(Tokenizer(run.vocab), corpus.validation_chunks())
+        ids = encode_chunks(level_of(run.vocab), corpus.validation_chunks())
         cells = [f"{WindowLoss(run.model, n, 32)(ids)[0]:.4f}" for n in args.windows]
         data, train = run.config.data, run.config.train
         trained = f"seq_len {data.seq_len}, batch {train.batch_size}"

@@ -16,7 +16,7 @@ import numpy as np
 
 from textgen.core.fileio import atomic_open
 from textgen.data.id_files import cache_key, ids_dtype, ids_folder, open_ids  # noqa: F401
-from textgen.data.tokenizers import Tokenizer
+from textgen.data.levels import Level, level_of
 from textgen.data.vocabulary import Vocabulary
 
 
@@ -33,7 +33,7 @@ def corpus_ids(corpus, corpus_sha256: str, vocab: Vocabulary, data_dir) -> Corpu
 
     If the data dir cannot be written, the ids are encoded into memory instead.
     """
-    tokenizer = Tokenizer(vocab)
+    level = level_of(vocab)
     dtype = ids_dtype(vocab.size)
     folder = ids_folder(data_dir, corpus_sha256, vocab)
     arrays = {}
@@ -41,21 +41,21 @@ def corpus_ids(corpus, corpus_sha256: str, vocab: Vocabulary, data_dir) -> Corpu
         path = folder / f"{name}.{dtype.name}"
         try:
             if not path.is_file():
-                _encode_to_file(tokenizer, chunks(), path, dtype)
+                _encode_to_file(level, chunks(), path, dtype)
             arrays[name] = open_ids(path, dtype)
         except OSError:
-            arrays[name] = encode_chunks(tokenizer, chunks(), dtype)
+            arrays[name] = encode_chunks(level, chunks(), dtype)
     return CorpusIds(arrays["train"], arrays["validation"])
 
 
-def encode_chunks(tokenizer: Tokenizer, chunks: Iterable[str], dtype=np.int32) -> np.ndarray:
-    """The ids of a text given as chunks, in memory."""
-    parts = [tokenizer.encode_text(chunk).astype(dtype) for chunk in tokenizer.level.cut(chunks)]
+def encode_chunks(level: Level, chunks: Iterable[str], dtype=np.int32) -> np.ndarray:
+    """The ids of a text given as chunks, in memory (`level`: the vocabulary's)."""
+    parts = [level.encode_text(chunk).astype(dtype) for chunk in level.cut(chunks)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
-def _encode_to_file(tokenizer: Tokenizer, chunks: Iterable[str], path: Path, dtype) -> None:
+def _encode_to_file(level: Level, chunks: Iterable[str], path: Path, dtype) -> None:
     """Write the ids chunk by chunk to a temporary file, renamed into place when whole."""
     with atomic_open(path, "wb") as f:
-        for chunk in tokenizer.level.cut(chunks):
-            f.write(tokenizer.encode_text(chunk).astype(dtype).tobytes())
+        for chunk in level.cut(chunks):
+            f.write(level.encode_text(chunk).astype(dtype).tobytes())

@@ -161,7 +161,6 @@ def evaluate_run(
     from textgen.data.corpus import load_corpus
     from textgen.data.id_cache import encode_chunks
     from textgen.data.levels import level_of
-    from textgen.data.tokenizers import Tokenizer
     from textgen.model.sizes import state_sizes
 
     data = run.config.data
@@ -177,7 +176,7 @@ def evaluate_run(
         raise CorpusError(
             "there is no text to score: the run has no validation text; pass --corpus"
         )
-    ids = encode_chunks(Tokenizer(run.vocab), chunks())
+    ids = encode_chunks(level_of(run.vocab), chunks())
     batch = run.config.train.batch_size
     carried = state_sizes(run.config.model) if run.config.train.stateful else None
     if carried:

@@ -140,6 +140,8 @@ class BeamSearch:
             scores = tf.cond(repeating, lambda: Repetition.graph(logits, history, controls),
                              lambda: logits)  # fmt: skip
         never = tf.one_hot(UNK_ID, tf.shape(logits)[1], on_value=_NEG_INF, off_value=0.0)
+        if self.generator.unwritten is not None:
+            never = never + self.generator.unwritten
         search = tf.nn.log_softmax(scores) + never
         model = tf.nn.log_softmax(logits)
         per_beam = tf.minimum(2 * n, tf.shape(logits)[1])

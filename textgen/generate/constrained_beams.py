@@ -57,7 +57,7 @@ def constrained_beam_search(
     for t in range(most):
         candidates = []
         for parent, hyp in enumerate(live):
-            search, model = search_scores(hyp.place, repetition)
+            search, model = search_scores(hyp.place, repetition, loop.unwritten)
             prev, owes = hyp.place.last, hyp.owes.clone()
             forced = owes.forced(prev)
             if forced is not None:

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from textgen.core.config import MAX_EXCLUDE_CHARS, MAX_NEW_TOKENS, REPETITION_HISTORY, SampleConfig
 from textgen.data.tokenizers import Tokenizer, string_tensor
-from textgen.data.vocabulary import Vocabulary
+from textgen.data.vocabulary import UNK, Vocabulary
 from textgen.generate.beams import BeamSearch
 from textgen.generate.continuation import continue_text
 from textgen.generate.copy_guard import CopyGuard
@@ -25,6 +25,7 @@ from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size, loop_
 from textgen.generate.pieces import TokenPieces
 from textgen.generate.priming import prime
 from textgen.generate.rules.token_choice import Sampling
+from textgen.generate.rules.unwritten import Unwritten
 from textgen.generate.settings import CONSTRAINTS, CONTROLS, DRAWN, SERVED, SamplingSettings
 from textgen.generate.stops import StopStrings
 from textgen.generate.streaming import stream_completion
@@ -88,9 +89,12 @@ class Generator(tf.Module):
         # Item and label markers (textgen.data.items) are never printed.
         self.finish = GraphFinish(self.tokenizer, self.stops)
         self.pieces = copy_guard.pieces if copy_guard else TokenPieces(vocab)
+        unwritten = Unwritten([UNK, *vocab.tokens])
+        self.unwritten = unwritten.graph() if unwritten else None
         self.chunk_loop = ChunkLoop(
-            self.one_step, self.plan, vocab.size, self.finish, self.pieces, copy_guard
-        )
+            self.one_step, self.plan, vocab.size, self.finish, self.pieces, copy_guard,
+            self.unwritten,
+        )  # fmt: skip
         # The checks on candidates read the completion's last characters.
         self.tail_size = max(copy_guard.tail_size if copy_guard else 0, MAX_EXCLUDE_CHARS - 1)
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731

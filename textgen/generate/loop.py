@@ -95,9 +95,11 @@ class ChunkLoop:
     checks on candidates left it none). `pieces`: the tokens' texts the checks read."""
 
     def __init__(
-        self, one_step, plan: LoopPlan, vocab_size: int, finish, pieces, copy_guard=None
+        self, one_step, plan: LoopPlan, vocab_size: int, finish, pieces, copy_guard=None,
+        unwritten=None,
     ):  # fmt: skip
         self.one_step, self.plan, self.vocab_size = one_step, plan, vocab_size
+        self.unwritten = unwritten  # (vocab,) -inf on tokens never written, or None
         self.copy_guard, self.finish, self.pieces = copy_guard, finish, pieces
         self.draw = tf.function(self._draw, jit_compile=plan.jit_compile, autograph=False)
 
@@ -130,7 +132,8 @@ class ChunkLoop:
 
         def run(filtering, repeating: bool, excluding: bool, unroll: int = self.plan.unroll):
             guard, pieces = self.copy_guard, self.pieces
-            choice = TokenChoice(sampling, filtering, repeating, excluding, guard, pieces, size)
+            choice = TokenChoice(sampling, filtering, repeating, excluding, guard, pieces, size,
+                                 self.unwritten)  # fmt: skip
             states = choice.start(history, tail, prev)
             logits_out, state_out, chunk, states = self._tokens(
                 choice, weights, noise, steps, logits, state, states, wanted if exact else None,

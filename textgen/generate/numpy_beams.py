@@ -44,7 +44,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
     for t in range(most):
         candidates = []
         for parent, hyp in enumerate(live):
-            search, model = search_scores(hyp.place, repetition)
+            search, model = search_scores(hyp.place, repetition, loop.unwritten)
             best = np.argsort(-search, kind="stable")[: min(2 * width, len(search))]
             for token in map(int, best):
                 value = search[token]

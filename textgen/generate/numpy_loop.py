@@ -32,6 +32,7 @@ from textgen.generate.rules.exclusion import Exclusion
 from textgen.generate.rules.inclusion import GAP, Inclusion, include_tokens
 from textgen.generate.rules.pipeline import Row, TokenRules
 from textgen.generate.rules.repetition import Repetition, pushed
+from textgen.generate.rules.unwritten import Unwritten
 from textgen.generate.settings import SamplingSettings
 from textgen.generate.stops import StopStrings
 
@@ -75,6 +76,7 @@ class NumpyLoop:
         self.tokens, self.start_id, self.item_stops = list(tokens), start_id, list(item_stops)
         self.guided, self.span_guard, self.cap = guided, span_guard, cap
         self._guards: dict[int, SpanGuard] = {}
+        self.unwritten = Unwritten(self.tokens)
 
     def start(self, twin: bool | None = None) -> Place:
         """An empty text: the start token read (with its twin if `twin`, default `guided`)."""
@@ -104,7 +106,8 @@ class NumpyLoop:
         the place after it. Ends after `max_new_tokens` (at most `cap`), at a stop string,
         or where the checks (copy guard, excluded strings) leave no candidate."""
         s = settings
-        rules = TokenRules(s, stream, self.checks_for(s), self.inclusion_for(s, place))
+        inclusion = self.inclusion_for(s, place)
+        rules = TokenRules(s, stream, self.checks_for(s), inclusion, self.unwritten)
         finish = StreamFinish(StopStrings([*(s.stop or ()), *self.item_stops]))
         guided, tail = s.guided() and place.twin is not None, ""
         for index in range(min(s.max_new_tokens, self.cap)):
@@ -190,14 +193,18 @@ class NumpyLoop:
         return self._guards[span]
 
 
-def search_scores(place: Place, repetition) -> tuple[np.ndarray, np.ndarray]:
+def search_scores(
+    place: Place, repetition, unwritten: Unwritten | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A beam search's scores of the next token after `place`: the log-softmax of the
-    logits the repetition controls (or None) changed, `[UNK]` never; and the model's own
-    log-softmax. float32, as TensorFlow's kernel computes it."""
+    logits the repetition controls (or None) changed, `[UNK]` and `unwritten` tokens
+    never; and the model's own log-softmax. float32, as TensorFlow's kernel computes it."""
     logits = place.logits.astype(np.float32)
     scores = logits if repetition is None else repetition.numpy(logits, place.history)
     search = _log_softmax(scores)
     search[UNK_ID] = -np.inf
+    if unwritten:
+        search = unwritten.numpy(search)
     return search, _log_softmax(logits)
 
 

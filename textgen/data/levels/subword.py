@@ -114,8 +114,8 @@ def learn_model(chunks: Callable[[], Iterable[str]], lowercase: bool, size: int)
     counts = CharLevel.count(chunks(), lowercase)
     if not counts:
         raise ConfigError("there is no text to learn subword pieces from")
-    required = "".join(sorted(c for c in counts if c not in (" ", NEWLINE)))
     markers = sorted(c for c in counts if is_marker(c))
+    required = "".join(sorted(c for c in counts if c not in (" ", NEWLINE, *markers)))
     smallest = 2 + len(markers) + 256 + len(required)  # [UNK], "\n", markers, bytes, chars
     if size < smallest:
         raise ConfigError(

@@ -44,7 +44,9 @@ class TokenRules:
     their first tokens before the draw and write the rest (and at the deadline) without
     one."""
 
-    def __init__(self, settings, stream: int, checks: Sequence = (), inclusion=None):
+    def __init__(
+        self, settings, stream: int, checks: Sequence = (), inclusion=None, unwritten=None
+    ):
         s = settings
         self.checks, self.inclusion = list(checks), inclusion
         self.tail_size = candidate_checks.tail_size(self.checks)
@@ -53,6 +55,8 @@ class TokenRules:
             strength = float(s.label_strength)
             self._add("label guidance", lambda x, row: LabelGuidance.numpy(x, row.twin_logits,
                                                                           strength))  # fmt: skip
+        if unwritten:
+            self._add("unwritten tokens", lambda x, row: unwritten.numpy(x))
         if s.repetition_penalty is not None and Repetition.in_use(
             s.repetition_penalty, s.no_repeat_ngram or 0
         ):

@@ -121,9 +121,10 @@ class TokenChoice:
 
     def __init__(
         self, sampling: Sampling, filtering, repeating: bool, excluding: bool, guard, pieces,
-        size: int,
+        size: int, unwritten: tf.Tensor | None = None,
     ):  # fmt: skip
         self.sampling, self.filtering, self.size = sampling, filtering, size
+        self.unwritten = unwritten  # (vocab,) -inf on tokens never written (rules.unwritten)
         self.inverse_t = Temperature.graph(sampling.temperature)  # (batch, 1)
         self.repetition = RepetitionRule(sampling.controls) if repeating else None
         self.checked = None
@@ -157,6 +158,8 @@ class TokenChoice:
     def __call__(self, logits, noise, states: tuple, step) -> tuple[tf.Tensor, tuple]:
         """Each row's token (batch,) from `logits` and this step's `noise`, and the rules'
         states after it; `step()` is the step's index (built only if a rule needs it)."""
+        if self.unwritten is not None:
+            logits = logits + self.unwritten
         for rule, state in zip(self.rules, states):
             logits = rule.adjust(logits, state)
         s = self.sampling
