@@ -77,9 +77,7 @@ class DataConfig:
                   "with --items, LABEL=PATH labels a file's items. Repeatable.", "choices": (),
                   "flags": ("--corpus",), "metavar": "SOURCE"},
     )  # fmt: skip
-    level: str = setting(
-        "char", "Tokens: characters, words or subword pieces (SentencePiece).", LEVELS
-    )
+    level: str = setting("char", "Tokens: characters, words or subword pieces.", LEVELS)
     lowercase: bool = setting(False, "Lowercase the text first.")
     max_vocab: int | None = setting(
         None,

@@ -89,12 +89,9 @@ class Generator(tf.Module):
         # Item and label markers (textgen.data.items) are never printed.
         self.finish = GraphFinish(self.tokenizer, self.stops)
         self.pieces = copy_guard.pieces if copy_guard else TokenPieces(vocab)
-        unwritten = Unwritten([UNK, *vocab.tokens])
-        self.unwritten = unwritten.graph() if unwritten else None
-        self.chunk_loop = ChunkLoop(
-            self.one_step, self.plan, vocab.size, self.finish, self.pieces, copy_guard,
-            self.unwritten,
-        )  # fmt: skip
+        self.unwritten = Unwritten([UNK, *vocab.tokens]).graph_or_none()
+        self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, self.finish,
+                                    self.pieces, copy_guard, self.unwritten)  # fmt: skip
         # The checks on candidates read the completion's last characters.
         self.tail_size = max(copy_guard.tail_size if copy_guard else 0, MAX_EXCLUDE_CHARS - 1)
         batch_of = lambda *shape: tf.TensorSpec([None, *shape], tf.float32)  # noqa: E731

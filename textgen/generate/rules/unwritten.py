@@ -31,6 +31,10 @@ class Unwritten:
         scores[self.ids] = -np.inf
         return scores
 
+    def graph_or_none(self) -> tf.Tensor | None:
+        """`graph()`, or None when no token is unwritten (nothing to add)."""
+        return self.graph() if self else None
+
     def graph(self) -> tf.Tensor:
         """(vocab,) float32: -inf on the unwritten ids, 0 elsewhere (added to logits)."""
         mask = np.zeros(self.size, np.float32)
