@@ -3,8 +3,9 @@
     python scripts/experiments/subword.py CORPUS --minutes 2 --levels char,1000,2000 \
         --out docs/data/subword.jsonl [--root /tmp/subword-runs]
 
-Each level ("char", or a subword vocabulary size) trains the quick preset's model
-(2 x GRU(128), the same size for every level) on CORPUS (its last 10% held out) for
+Each level ("char", or a subword vocabulary size) trains `--preset`'s model (default
+quick: 2 x GRU(128), the same size for every level; `--set section.key=JSON` changes a
+setting) on CORPUS (its last 10% held out) for
 `--minutes`, then measures what issue #46 asks, appending a JSON line per run to `--out`:
 held-out bits per character (`evaluate`), generation characters/s at batch 1 (the
 in-process graph generator and the NumPy loop, median of 3 after a warm-up), the share of
@@ -41,8 +42,10 @@ def corpus_path(name: str, root: Path) -> Path:
     return path
 
 
-def train(corpus: Path, level: str, minutes: float, root: Path, extra: dict) -> Path:
-    """The quick preset's run of `level` for `minutes`, with `extra` settings by section."""
+def train(
+    corpus: Path, level: str, minutes: float, root: Path, extra: dict, preset: str = "quick"
+) -> Path:
+    """`preset`'s run of `level` for `minutes`, with `extra` settings by section."""
     data = {"sources": [str(corpus)], "val_fraction": 0.1}
     if level != "char":
         data.update(level="subword", max_vocab=int(level))
@@ -50,8 +53,8 @@ def train(corpus: Path, level: str, minutes: float, root: Path, extra: dict) -> 
     for name, value in extra.items():
         section, key = name.split(".")
         sections[section][key] = value
-    config = textgen.RunConfig.from_preset("quick").with_overrides(**sections)
-    tag = "".join(f"-{k.split('.')[1]}{v}" for k, v in extra.items())
+    config = textgen.RunConfig.from_preset(preset).with_overrides(**sections)
+    tag = "".join(f"-{k.split('.')[1]}{v}" for k, v in extra.items()) + f"-{preset}"
     return textgen.train(config, run_dir=root / f"{corpus.stem}-{level}-{minutes:g}min{tag}",
                          log=lambda _: None, verbose=0)  # fmt: skip
 
@@ -118,6 +121,7 @@ def main() -> None:
     parser.add_argument("--levels", default="char,1000,2000")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--root", type=Path, default=Path("/tmp/subword-runs"))
+    parser.add_argument("--preset", default="quick")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON",
                         help="a setting beside the preset's, e.g. model.dropout=0.3")
     args = parser.parse_args()
@@ -125,8 +129,8 @@ def main() -> None:
     corpus = corpus_path(args.corpus, args.root)
     extra = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     for level in args.levels.split(","):
-        run_dir = train(corpus, level, args.minutes, args.root, extra)
-        row = measure(run_dir, level, args.minutes, corpus, extra)
+        run_dir = train(corpus, level, args.minutes, args.root, extra, args.preset)
+        row = measure(run_dir, level, args.minutes, corpus, {**extra, "preset": args.preset})
         print(json.dumps({k: v for k, v in row.items() if k != "samples"}), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "a", encoding="utf-8") as f:
