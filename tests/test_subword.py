@@ -21,7 +21,7 @@ from textgen.data.vocabulary import Vocabulary
 from textgen.runs.folder import RunFolder
 from textgen.runs.numpy_run import NumpyRun
 
-from conftest import built_once, make_corpus, run_cli, tiny_config
+from conftest import built_once, make_corpus, run_cli
 
 # A corpus with what a lossless tokenizer must keep: tabs, runs of spaces, blank lines,
 # accented letters and a character outside the Basic Multilingual Plane.
@@ -81,14 +81,10 @@ def test_a_vocabulary_too_small_for_the_bytes_and_characters_is_one_line():
 
 
 @pytest.fixture(scope="module")
-def subword_run(tmp_path_factory):
-    import textgen
-
-    corpus = tmp_path_factory.mktemp("subword-corpus") / "play.txt"
-    corpus.write_text(make_corpus() + ODD, encoding="utf-8")
-    config = tiny_config(corpus, "subword", "gru").with_overrides(data={"max_vocab": 400})
-    return textgen.train(config, run_dir=tmp_path_factory.mktemp("subword") / "run",
-                         log=lambda _: None, verbose=0)  # fmt: skip
+def subword_run(trained_runs):
+    """The session's subword GRU run (its corpus has no accented letters: a prompt's
+    "é" is read as its bytes)."""
+    return trained_runs("subword", "gru")
 
 
 def test_a_subword_run_samples_the_same_text_in_numpy_and_tensorflow(subword_run):

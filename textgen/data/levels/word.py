@@ -11,7 +11,7 @@ import numpy as np
 
 from textgen.core.lazy_tf import tf
 from textgen.data.items import is_marker, strip_markers
-from textgen.data.levels.base import NEWLINE, Level
+from textgen.data.levels.base import NEWLINE, Level, valid_unicode
 
 _NEWLINE_MARK = "\x1e"  # stands in for "\n" while splitting on whitespace
 
@@ -45,7 +45,8 @@ class WordLevel(Level):
         for chunk in cls.cut(chunks):
             tokens = word_tokens(chunk, lowercase)
             if tokens is None:
-                raw = split_words(tf.constant(chunk.encode("utf-8")), lowercase).numpy()
+                text = valid_unicode(chunk).encode("utf-8")  # (lone surrogates: U+FFFD)
+                raw = split_words(tf.constant(text), lowercase).numpy()
                 tokens = [token.decode("utf-8") for token in raw.tolist()]
             counts.update(tokens)
         return counts
