@@ -35,7 +35,6 @@ class Level:
 
     name: ClassVar[str]
     unit: ClassVar[str]  # what a token is, for messages: "characters", "words", "pieces"
-    spaced: ClassVar[bool] = False  # a space is written between tokens unless one glues
     default_size: ClassVar[int | None] = None  # the vocabulary size when none is asked
     extendable: ClassVar[bool] = True  # fine-tuning may add a corpus's new tokens
     page_reads: ClassVar[bool] = True  # the web page's JavaScript reads its prompts
@@ -110,10 +109,6 @@ class Level:
         Unspaced levels glue everything: their tokens carry their own spacing."""
         size = len(self.vocab.tokens) + 1
         return np.ones(size, bool), np.ones(size, bool)
-
-    def bits_per_character(self, nats_per_token: float, tokens: int, characters: int) -> float:
-        """Bits per character of a text of `characters` read as `tokens` tokens."""
-        return nats_per_token * tokens / max(characters, 1) / np.log(2)
 
 
 def ranked_tokens(counts: collections.Counter, size: int | None) -> list[str]:

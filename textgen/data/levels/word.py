@@ -36,7 +36,6 @@ GLUE_RIGHT = set("([{") | {NEWLINE, "-"}  # no space after these
 class WordLevel(Level):
     name = "word"
     unit = "words"
-    spaced = True
     default_size = 10000
 
     @classmethod
