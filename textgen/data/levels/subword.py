@@ -72,8 +72,9 @@ class SubwordLevel(Level):
         processor = self._processor()
         strings = super().id_bytes()
         for i in range(1, processor.get_piece_size()):
-            if processor.is_byte(i):
-                strings[i] = bytes([int(_BYTE.fullmatch(processor.id_to_piece(i)).group(1), 16)])
+            byte = byte_of(processor, i)
+            if byte is not None:
+                strings[i] = bytes([byte])
         return strings
 
     def graph_reader(self):
@@ -89,18 +90,24 @@ def _processor(model: bytes):
     return sentencepiece.SentencePieceProcessor(model_proto=model)
 
 
+def byte_of(processor, i: int) -> int | None:
+    """The byte that id `i` stands for, if it is a byte piece ("<0xC3>"), else None."""
+    if not processor.is_byte(i):
+        return None
+    return int(_BYTE.fullmatch(processor.id_to_piece(i)).group(1), 16)
+
+
 def piece_texts(processor) -> list[str]:
     """The text of each id after [UNK] (id 0): "▁" read as a space; a byte piece is its
-    character if ASCII, else "" (a part of a character: never written, see `learn_model`)."""
+    character if ASCII, else "" (a part of a character: read, never written, see
+    `textgen.generate.rules.unwritten`)."""
     texts = []
     for i in range(1, processor.get_piece_size()):
-        piece = processor.id_to_piece(i)
-        byte = _BYTE.fullmatch(piece) if processor.is_byte(i) else None
-        if byte is not None:
-            code = int(byte.group(1), 16)
-            texts.append(chr(code) if code < 0x80 else "")
+        byte = byte_of(processor, i)
+        if byte is None:
+            texts.append(processor.id_to_piece(i).replace(SPACE, " "))
         else:
-            texts.append(piece.replace(SPACE, " "))
+            texts.append(chr(byte) if byte < 0x80 else "")
     return texts
 
 
