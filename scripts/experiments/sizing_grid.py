@@ -1,0 +1,144 @@
+"""Sizes and regularisation against corpora and budgets (issue #47), one part per call:
+
+    python scripts/experiments/sizing_grid.py CORPUS --minutes 2 \
+        --configs 128,192:light,256:reg,default,auto --out docs/data/sizing.jsonl \
+        [--root /tmp/sizing-runs]
+
+Each config is trained as a user would (a cold `textgen train ... --minutes M --seed 1`
+process, the last 10% of CORPUS held out), alone on the machine; a JSON line per run is
+appended to `--out`: the config, the plan as printed (steps, passes, estimated time and
+memory), the best held-out loss the run kept (nats per token), the minutes it trained,
+the whole command's seconds and the process's peak resident memory.
+
+A config is `UNITS[:REG]` (2 x GRU(UNITS), the quick preset's recipe otherwise: batch 32,
+windows of 100, cosine learning rate, skip connections; the learning rate by size as
+the sizing rule sets it) with REG none (default), light (dropout 0.1, weight decay 0.1) or
+reg (variational dropout 0.3, weight decay 0.2); `default` is `textgen train --minutes M`
+with no other setting (2 x GRU(256), today's default); `auto` is the same command after
+#47, the size chosen by the rule.
+
+CORPUS: a path, or `pydoc100k` (the first 100 KB of Python's pydoc topics: technical
+prose) or `code10m` (10 MB of Python's standard library source, files in path order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+REGS = {
+    "none": ["--dropout", "0"],
+    "light": ["--dropout", "0.1", "--weight-decay", "0.1"],
+    "reg": ["--dropout", "0.3", "--variational-dropout", "--weight-decay", "0.2"],
+}
+
+
+def corpus_path(name: str, root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    if name == "pydoc100k":
+        from pydoc_data.topics import topics
+
+        text = "\n\n".join(topics[key] for key in sorted(topics))
+        path = root / "pydoc100k.txt"
+        path.write_text(text[: text.rfind("\n\n", 0, 100_000)], encoding="utf-8")
+        return path
+    if name == "code10m":
+        path, parts, size = root / "code10m.txt", [], 0
+        stdlib = Path(sysconfig.get_paths()["stdlib"])
+        for source in sorted(stdlib.rglob("*.py")):
+            if "site-packages" in source.parts or "test" in source.parts:
+                continue
+            try:
+                text = source.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            parts.append(text)
+            size += len(text.encode("utf-8"))
+            if size >= 10_000_000:
+                break
+        path.write_text("\n".join(parts), encoding="utf-8")
+        return path
+    return Path(name)
+
+
+def learning_rate(units: int) -> float:
+    return 5e-3 if units <= 192 else 4e-3 if units <= 256 else 3e-3
+
+
+def flags(config: str) -> list[str]:
+    if config in ("default", "auto"):
+        return []
+    units, _, reg = config.partition(":")
+    embedding = 64 if int(units) <= 192 else 128
+    return [
+        "--preset", "quick", "--units", units, "--embedding-dim", str(embedding),
+        "--learning-rate", str(learning_rate(int(units))), *REGS[reg or "none"],
+    ]  # fmt: skip
+
+
+def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
+    """One cold `textgen train`; its figures."""
+    run_dir = root / "runs" / f"{corpus.stem}-{config.replace(':', '-')}-{minutes:g}min"
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    command = [
+        sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus), "--minutes",
+        str(minutes), "--seed", "1", "--run-dir", str(run_dir), "--samples", "1",
+        *flags(config),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if status:
+        raise SystemExit(f"{config} failed:\n{out}")
+    saved = json.loads((run_dir / "config.json").read_text())
+    plan = saved.get("plan") or {}
+    rows = (run_dir / "logs" / "training.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    losses = [float(row.split(",")[header.index("val_loss")]) for row in rows[1:]]
+    trained = sum(float(row.split(",")[header.index("seconds")]) for row in rows[1:]) / 60
+    plan_lines = [line for line in out.splitlines() if line.startswith(("Plan", "Memory", "Size"))]
+    return {
+        "corpus": corpus.stem, "minutes": minutes, "config": config,
+        "model": {k: saved["model"][k] for k in ("cell", "layers", "units", "embedding_dim",
+                                                  "dropout", "variational_dropout")},
+        "train": {k: saved["train"][k] for k in ("batch_size", "learning_rate",
+                                                  "weight_decay", "average_last")},
+        "seq_len": saved["data"]["seq_len"], "steps": plan.get("steps"),
+        "passes": plan.get("passes"), "seconds_per_step": plan.get("seconds_per_step"),
+        "val_losses": losses, "best": min(losses), "trained_minutes": round(trained, 3),
+        "command_seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "plan_lines": plan_lines, "sample": out.strip().splitlines()[-3:],
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus")
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--configs", default="128,192,256")
+    parser.add_argument("--out", default="docs/data/sizing.jsonl")
+    parser.add_argument("--root", default="/tmp/sizing-runs", type=Path)
+    args = parser.parse_args()
+    corpus = corpus_path(args.corpus, args.root)
+    for config in args.configs.split(","):
+        result = run(corpus, config, args.minutes, args.root)
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+        print(f"{corpus.stem} {config} {args.minutes:g} min: {result['best']:.4f} "
+              f"({result['passes']:.1f} passes, {result['command_seconds']:.0f} s, "
+              f"{result['peak_rss_mb']} MB)", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
