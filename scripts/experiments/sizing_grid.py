@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import resource
 import subprocess
 import sys
 import sysconfig
@@ -95,9 +95,16 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
         *flags(config),
     ]  # fmt: skip
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    output = open(root / "out.txt", "w+", encoding="utf-8")
+    child = subprocess.Popen(command, stdout=output, text=True)
+    polled = 0  # the largest resident size seen (a process may reset its own peak count)
+    while child.poll() is None:
+        polled = max(polled, _resident_kib(child.pid))
+        time.sleep(0.1)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    status = child.returncode
+    output.seek(0)
+    out = output.read()
     seconds = time.perf_counter() - started
     if status:
         raise SystemExit(f"{config} failed:\n{out}")
@@ -115,11 +122,23 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
         "train": {k: saved["train"][k] for k in ("batch_size", "learning_rate",
                                                   "weight_decay", "average_last")},
         "seq_len": saved["data"]["seq_len"], "steps": plan.get("steps"),
+        "corpus_tokens": saved["corpus"]["train_tokens"],
+        "vocab_size": len(json.loads((run_dir / "vocab.json").read_text())["tokens"]),
+        "sizing": saved.get("sizing", {}),
         "passes": plan.get("passes"), "seconds_per_step": plan.get("seconds_per_step"),
         "val_losses": losses, "best": min(losses), "trained_minutes": round(trained, 3),
-        "command_seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "command_seconds": round(seconds, 1), "peak_rss_mb": round(polled / 1024),
+        "children_maxrss_mb": round(usage.ru_maxrss / 1024),
         "plan_lines": plan_lines, "sample": out.strip().splitlines()[-3:],
     }  # fmt: skip
+
+
+def _resident_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmRSS")), 0)
+    except OSError:
+        return 0
 
 
 def main() -> None:
