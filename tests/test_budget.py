@@ -170,8 +170,8 @@ def test_a_run_given_a_whole_recorded_plan_trains_its_steps_whatever_the_clock(p
 def test_minutes_on_the_command_line(corpus_file, tmp_path):
     result = run_cli(
         "train", "--corpus", corpus_file, "--run-dir", tmp_path / "r", "--minutes", 0.1,
-        "--preset", "quick", "--seq-len", 24, "--units", 24, "--layers", 1, "--embedding-dim", 8, "--batch-size", 8,
-        "--no-xla", "--samples", 0,
+        "--preset", "quick", "--seq-len", 24, "--units", 24, "--layers", 1,
+        "--embedding-dim", 8, "--batch-size", 8, "--no-xla", "--samples", 0,
     )  # fmt: skip
     assert "Plan for 0.1 minutes:" in result.output
     run_cli("train", "--corpus", corpus_file, "--minutes", 0, expect=2)

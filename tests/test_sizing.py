@@ -57,8 +57,13 @@ def options(tokens_per_step=3200, corpus=1_000_000, seconds=110.0, vocab=65):
     """The rule's options for a corpus and budget, step times growing as units squared."""
     return [
         sizing.weigh(
-            ModelConfig(units=u, embedding_dim=sizing.embedding_dim(u)), 0.05 * (u / 128) ** 2,
-            True, seconds, corpus, vocab, tokens_per_step,
+            ModelConfig(units=u, embedding_dim=sizing.embedding_dim(u)),
+            0.05 * (u / 128) ** 2,
+            True,
+            seconds,
+            corpus,
+            vocab,
+            tokens_per_step,
         )  # fmt: skip
         for u in sizing.CANDIDATE_UNITS
     ]

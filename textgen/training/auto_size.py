@@ -192,10 +192,11 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
         spent = time.perf_counter() - started  # start-up and sizing: about as long again
         steps = 2 * (sizing.FEWEST_STEPS + PLANNER_STEPS)  # the steps and their validations
         needed = max(60 * config.train.minutes, 2 * spent) + steps * chosen.seconds_per_step
+        minutes = math.ceil(needed / 6) / 10
         raise ConfigError(
             f"--minutes {config.train.minutes:g} is too short to train on this machine: "
             f"2 x {config.model.cell.upper()}({chosen.units}) would make {chosen.steps} steps "
-            f"(at least {sizing.FEWEST_STEPS}); give --minutes {math.ceil(needed / 6) / 10:g} or more"
+            f"(at least {sizing.FEWEST_STEPS}); give --minutes {minutes:g} or more"
         )
     seconds = chosen.steps * chosen.seconds_per_step
     result = Sizing(chosen, sizing.runners_up(options, chosen), options, tokens, seconds)

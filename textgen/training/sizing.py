@@ -119,8 +119,7 @@ def teachable(option: Option) -> bool:
     """The budget teaches `option` what its size can learn: enough tokens per parameter,
     enough steps."""
     return (
-        option.tokens_per_parameter >= TOKENS_PER_PARAMETER
-        and option.steps >= FEWEST_CHOSEN_STEPS
+        option.tokens_per_parameter >= TOKENS_PER_PARAMETER and option.steps >= FEWEST_CHOSEN_STEPS
     )
 
 
