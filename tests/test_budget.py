@@ -124,7 +124,7 @@ def test_a_budget_run_records_its_plan_and_follows_it(planned):
     assert config["train"]["steps_per_epoch"] == plan.steps_per_epoch
     assert [again["epoch"] for again in plan.replans] == list(range(1, plan.epochs))
     assert any(line.startswith("Plan for 0.25 minutes:") for line in lines)
-    assert any(line.startswith("Memory to train about") for line in lines)
+    assert any(line.startswith("Memory at the peak about") for line in lines)
     assert lines[-1].startswith("Trained for ") and "of a 0.25-minute budget" in lines[-1]
     info = run_cli("info", "--run-dir", run_dir).output
     assert f"0.25 minutes: {plan.steps:,} steps planned" in info
@@ -170,8 +170,8 @@ def test_a_run_given_a_whole_recorded_plan_trains_its_steps_whatever_the_clock(p
 def test_minutes_on_the_command_line(corpus_file, tmp_path):
     result = run_cli(
         "train", "--corpus", corpus_file, "--run-dir", tmp_path / "r", "--minutes", 0.1,
-        "--seq-len", 24, "--units", 24, "--layers", 1, "--embedding-dim", 8, "--batch-size", 8,
-        "--no-xla", "--samples", 0,
+        "--preset", "quick", "--seq-len", 24, "--units", 24, "--layers", 1,
+        "--embedding-dim", 8, "--batch-size", 8, "--no-xla", "--samples", 0,
     )  # fmt: skip
     assert "Plan for 0.1 minutes:" in result.output
     run_cli("train", "--corpus", corpus_file, "--minutes", 0, expect=2)

@@ -116,17 +116,17 @@ def test_bad_train_input_is_one_line_on_stderr(tmp_path, corpus_file, args, code
 
 
 @pytest.mark.parametrize(
-    "content, message",
+    "content, code, message",
     [
-        (b"", "the corpus is empty"),
-        (b"ab\xff\xfecd" * 10, "not UTF-8"),
-        (b"ROMEO: hi\n", "too short"),
+        (b"", 1, "the corpus is empty"),
+        (b"ab\xff\xfecd" * 10, 1, "not UTF-8"),
+        (b"ROMEO: hi\n", 2, "too short"),  # too short for the settings: a usage error
     ],
 )
-def test_bad_corpus_files_are_one_line_errors(tmp_path, content, message):
+def test_bad_corpus_files_are_one_line_errors(tmp_path, content, code, message):
     corpus = tmp_path / "c.txt"
     corpus.write_bytes(content)
-    result = run_cli("train", "--corpus", corpus, "--root", tmp_path / "runs", *TINY, expect=1)
+    result = run_cli("train", "--corpus", corpus, "--root", tmp_path / "runs", *TINY, expect=code)
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
 

@@ -25,6 +25,7 @@ VOCAB, STRATEGY = click.Choice(["extend", "keep"]), click.Choice(STRATEGIES)
      help="tf.distribute strategy (multi-worker: the cluster from TF_CONFIG).")
 @opt("--samples", "closing_samples", default=3, help="Samples printed at the end (0: none).")
 @opt("--quiet", is_flag=True, help="Print only the summary at the end (and errors).")
+@opt("--dry-run", is_flag=True, help="Print the plan (size, steps, time, memory) and exit.")
 # fmt: on
 def train(**opts) -> None:
     """Train a model and save a run folder under --root."""
@@ -32,7 +33,11 @@ def train(**opts) -> None:
 
     if opts["init_from"] and opts["preset"]:
         raise click.UsageError("--preset and --init-from: a fine-tune's model is its parent's")
+    if opts["dry_run"] and opts["resume"]:
+        raise click.UsageError("--dry-run plans a new run; a resumed run follows its plan")
     settings = settings_by_section(opts, opts["preset"])
+    # A budget with no preset: the sizing rule chooses what the user did not give.
+    auto_size = bool(opts["minutes"] and not opts["preset"] and not opts["init_from"])
     if not (opts["resume"] or opts["init_from"]):  # bad settings: an error before TensorFlow
         RunConfig.from_preset(opts["preset"]).with_overrides(**settings)
     quiet_tensorflow()
@@ -46,8 +51,11 @@ def train(**opts) -> None:
         run_dir=opts["run_dir"], root=opts["root"], resume=opts["resume"], settings=settings,
         log=(lambda _: None) if quiet else click.echo, verbose=shown_progress(quiet),
         strategy=opts["strategy"], init_from=opts["init_from"], init_weights=opts["init_weights"],
-        vocab=opts["vocab_mode"],
+        vocab=opts["vocab_mode"], auto_size=auto_size and not opts["resume"],
+        dry_run=opts["dry_run"],
     )  # fmt: skip
+    if opts["dry_run"]:
+        return
     for line in closing_lines(run_path, 0 if quiet else opts["closing_samples"], summary=quiet):
         click.echo(line)
 

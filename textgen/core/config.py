@@ -49,12 +49,9 @@ def setting(
 
 
 def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    _check(
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
-        f"{name} must be a positive number, got {value!r}",
-    )
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    ok = number or (value is None and allow_none)
+    _check(ok, f"{name} must be a positive number, got {value!r}")
 
 
 def _count(name: str, value: Any, zero: str = "") -> None:
@@ -327,8 +324,7 @@ SECTIONS = {  # a run config's sections by name
     "train": TrainConfig,
     "sample": SampleConfig,
 }
-# Settings that change the weights' shapes and whose default differs from what run folders
-# written before the field existed were trained with: such a folder gets this value.
+# Settings that change the weights' shapes, as run folders from before the field have them.
 _BEFORE_FIELD = {"model": {"skip_connections": False}, "train": {"label_contrast": 0.0}}
 
 
@@ -346,8 +342,10 @@ class RunConfig:
     # A fine-tune's lineage (textgen.training.finetune.lineage): the parent run's folder, config and
     # weights digests, and how the vocabulary was carried over; {} for a run from scratch.
     parent: dict[str, Any] = field(default_factory=dict)
-    # A time budget's plan (textgen.training.plan.Plan), made once when training starts.
+    # A time budget's plan (textgen.training.plan.Plan), made once when training starts,
+    # and the size chosen for it (textgen.training.auto_size.Sizing), if the rule chose it.
     plan: dict[str, Any] = field(default_factory=dict)
+    sizing: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_preset(cls, name: str | None = None) -> RunConfig:
@@ -394,6 +392,7 @@ class RunConfig:
             extra = {key: values[key] for key in ("preset", "textgen_version", "corpus")}
             extra["parent"] = values.get("parent", {})  # absent in runs from before fine-tuning
             extra["plan"] = values.get("plan", {})  # absent in runs from before budgets
+            extra["sizing"] = values.get("sizing", {})
         except (TypeError, KeyError) as err:
             raise ConfigError(f"config does not match this textgen version: {err}") from None
         return cls(**sections, **extra)

@@ -21,6 +21,13 @@ class CorpusError(TextgenError):
     """The training text is missing, unreadable, empty or too short."""
 
 
+class CorpusTooShort(CorpusError):
+    """The corpus is too short for the run's windows, batch or split (fixed by settings
+    or more text: a usage error, exit code 2, as the issue #47 asks)."""
+
+    exit_code = 2
+
+
 class RunError(TextgenError):
     """A run folder is missing, incomplete, or cannot be written."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from textgen.core.config import RunConfig
-from textgen.core.errors import CorpusError
+from textgen.core.errors import CorpusTooShort
 from textgen.data.corpus import load_corpus
 from textgen.data.id_cache import corpus_ids
 from textgen.data.levels import level_class
@@ -60,7 +60,7 @@ def prepare_data(
     fingerprint.update(train_tokens=len(ids.train), validation_tokens=len(ids.validation))
     window = data.seq_len + 1
     if len(ids.train) < window:
-        raise CorpusError(
+        raise CorpusTooShort(
             f"the corpus is too short: {len(ids.train)} training tokens, but one window "
             f"needs seq_len+1 = {window}; lower --seq-len or add text"
         )
@@ -68,13 +68,13 @@ def prepare_data(
     if config.train.stateful:
         windows = stream_windows_per_pass(len(ids.train), data.seq_len, config.train.batch_size)
         if windows < 1:
-            raise CorpusError(
+            raise CorpusTooShort(
                 f"--stateful cuts the corpus into {config.train.batch_size} streams of "
                 f"{len(ids.train) // config.train.batch_size} tokens, shorter than one window "
                 f"of {window}; lower --batch-size or --seq-len"
             )
     elif windows < config.train.batch_size:
-        raise CorpusError(
+        raise CorpusTooShort(
             f"the corpus makes {windows} training windows of {window} tokens, fewer than "
             f"--batch-size {config.train.batch_size}; lower --batch-size or --seq-len"
         )

@@ -55,6 +55,22 @@ def check_memory(config: RunConfig, vocab_size: int) -> None:
         )
 
 
+def peak_memory_bytes(reset: bool = False) -> int | None:
+    """This process's peak resident memory so far (Linux's VmHWM), None where it cannot
+    be read; `reset`: count the peak from now on (the kernel's clear_refs)."""
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+                f.write("5")
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def available_memory_bytes() -> int | None:
     """MemAvailable from /proc/meminfo (Linux), else physical memory, else None."""
     try:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 import keras
 import tensorflow as tf
 
-from textgen.model.sizes import training_memory_bytes
+from textgen.model.sizes import peak_memory_bytes, training_memory_bytes
 
 # Epochs (validations and checkpoints) a budget is split into, at most and at least.
 MOST_EPOCHS, FEWEST_EPOCHS = 10, 2
@@ -89,7 +89,7 @@ def make_plan(
     """The plan that fills what is left of `minutes` after `spent_seconds` (start-up and
     timing): epochs of equal steps, each ending in a validation."""
     left = max(0.0, 60 * minutes - spent_seconds - END_SECONDS)
-    epochs = int(min(MOST_EPOCHS, max(FEWEST_EPOCHS, left // SECONDS_PER_EPOCH)))
+    epochs = plan_epochs(left)
     trainable = max(0.0, left - epochs * validation_seconds)
     steps = max(epochs, measured_steps + int(trainable / seconds_per_step))
     per_epoch = max(1, math.ceil(steps / epochs))
@@ -101,6 +101,11 @@ def make_plan(
     )  # fmt: skip
 
 
+def plan_epochs(seconds: float) -> int:
+    """The epochs `seconds` of training are split into."""
+    return int(min(MOST_EPOCHS, max(FEWEST_EPOCHS, seconds // SECONDS_PER_EPOCH)))
+
+
 def plan_lines(plan: Plan, memory_bytes: int, started: float) -> list[str]:
     """The block printed before training goes on: the plan, memory, and a warning when
     the model would see its text less than once or very many times."""
@@ -109,7 +114,7 @@ def plan_lines(plan: Plan, memory_bytes: int, started: float) -> list[str]:
         f"Plan for {plan.minutes:g} minutes: {plan.steps:,} steps ({plan.epochs} epochs of "
         f"{plan.steps_per_epoch:,}, {plan.seconds_per_step * 1000:.0f} ms a step as measured), "
         f"{plan.passes:.1f} passes over the text, done about {finish}",
-        f"Memory to train about {memory_bytes / 2**20:,.0f} MiB (weights, Adam, activations)",
+        f"Memory at the peak about {memory_bytes / 2**20:,.0f} MiB (as measured while timing)",
     ]
     if plan.passes < FEWEST_PASSES:
         lines.append(
@@ -176,7 +181,7 @@ def plan_run(trainer) -> Plan:
     for _ in range(TIMED_STEPS):  # each waited for, as the loop does (it checks the loss)
         float(trainer._train_step(trainer.iterator))
     per_step = (time.perf_counter() - started) / TIMED_STEPS
-    each_epoch = _validation_seconds(trainer) + _sample_seconds(trainer) + CHECKPOINT_SECONDS
+    each_epoch = epoch_end_seconds(trainer)
     plan = make_plan(
         config.train.minutes, time.perf_counter() - trainer.started, per_step, each_epoch,
         UNTIMED_STEPS + TIMED_STEPS, trainer.windows_per_pass,
@@ -186,13 +191,18 @@ def plan_run(trainer) -> Plan:
     trainer.steps_per_epoch = plan.steps_per_epoch
     trainer.schedule.set(plan)
     trainer.folder.save_config(config)
-    memory = training_memory_bytes(
+    memory = peak_memory_bytes() or training_memory_bytes(
         trainer.data.vocab.size, config.model, config.train.batch_size, config.data.seq_len
     )
     wall_start = time.time() - (time.perf_counter() - trainer.started)
     for line in plan_lines(plan, memory, wall_start):
         trainer.log(line)
     return plan
+
+
+def epoch_end_seconds(trainer) -> float:
+    """An epoch's end as timed here: validation, the sample and the checkpoint."""
+    return _validation_seconds(trainer) + _sample_seconds(trainer) + CHECKPOINT_SECONDS
 
 
 def _validation_seconds(trainer) -> float:

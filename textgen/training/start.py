@@ -53,6 +53,8 @@ def train(
     init_from: str | os.PathLike | None = None,
     init_weights: str = "best",
     vocab: str = "extend",
+    auto_size: bool = False,
+    dry_run: bool = False,
 ) -> Path | None:
     """Train a model; returns the run folder (None on a worker other than the chief).
 
@@ -62,6 +64,9 @@ def train(
     `textgen.training.distribute` name. `init_from` fine-tunes a new run from that run's
     `init_weights`, its vocabulary extended by the new text's tokens or kept (`vocab`).
     The run folder is written once the data is ready and the model fits in memory.
+    `auto_size`: a new budget run's size and regularisation chosen by the sizing rule
+    (`textgen.training.auto_size`), what `settings` gives kept. `dry_run`: log the plan
+    and return None, no run folder written.
     """
     started = time.perf_counter()  # a budget counts from here (textgen.training.plan)
     settings = {section: dict(values) for section, values in (settings or {}).items()}
@@ -70,10 +75,18 @@ def train(
     cluster = make_cluster(strategy)  # first: a multi-worker strategy must precede other ops
     if cluster.workers > 1 and run_dir is None:
         raise ConfigError("--strategy multi-worker needs --run-dir (the same on every worker)")
+    sizer = (settings, started, log) if auto_size else None
     folder, config, prepared, initialize = _the_run(
-        config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab
-    )
+        config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab,
+        sizer,
+    )  # fmt: skip
     _check_strategy(config, cluster)
+    if dry_run:
+        from textgen.training.auto_size import dry_run_lines
+
+        for line in dry_run_lines(config, prepared, started):
+            log(line)
+        return None
     trainer_log, trainer_folder = log, folder
     if not cluster.is_chief:  # other workers write to a private folder, removed at the end
         trainer_folder = RunFolder(tempfile.mkdtemp(prefix="textgen-worker-"))
@@ -110,7 +123,9 @@ def _check_strategy(config: RunConfig, cluster: Cluster) -> None:
         raise ConfigError("--minutes plans one machine's run; with several, give --epochs")
 
 
-def _the_run(config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab):
+def _the_run(
+    config, run_dir, root, resume, settings, log, cluster, init_from, init_weights, vocab, sizer
+):  # fmt: skip
     """(folder, config, prepared data, first-weights initializer or None) of the run to
     train: a fine-tune, a resumed run or a new one."""
     if init_from is not None:
@@ -125,7 +140,7 @@ def _the_run(config, run_dir, root, resume, settings, log, cluster, init_from, i
         initialize = parent_initializer(config.parent) if config.parent else None
         return folder, config, prepared, initialize
     config = (config or RunConfig()).with_overrides(**settings)
-    folder, prepared = _new_run(config, run_dir, root, cluster)
+    folder, prepared, config = _new_run(config, run_dir, root, cluster, sizer=sizer)
     return folder, config, prepared, None
 
 
@@ -156,7 +171,7 @@ def _fine_tune_run(init_from, init_weights, vocab, settings, run_dir, root, clus
             f"--vocab extend: a {parent_vocab.level} run keeps its parent's pieces "
             "(a character they lack is read as its bytes); use --vocab keep"
         )
-    folder, prepared = _new_run(
+    folder, prepared, config = _new_run(
         config,
         run_dir,
         root,
@@ -175,26 +190,36 @@ def _fine_tune_run(init_from, init_weights, vocab, settings, run_dir, root, clus
     return folder, config, prepared, parent_initializer(config.parent, parent)
 
 
-def _new_run(config: RunConfig, run_dir, root, cluster: Cluster, vocab=None, extend=None):
-    """The new run's folder (not yet written) and data; `config` gets the corpus record.
-    `vocab`/`extend`: a vocabulary to use, or to extend (see `prepare_data`)."""
+def _new_run(
+    config: RunConfig, run_dir, root, cluster: Cluster, vocab=None, extend=None, sizer=None
+):  # fmt: skip
+    """The new run's folder (not yet written), data and config (with the corpus record).
+    `vocab`/`extend`: a vocabulary to use, or to extend (see `prepare_data`); `sizer`:
+    (settings given, the budget's start, log) to size the run by the rule."""
     if cluster.is_chief and run_dir is not None and RunFolder(run_dir).exists():
         raise RunError(
             f"{run_dir} already holds a run; pass --resume to continue it "
             "or choose another --run-dir"
         )
+    if sizer is not None:  # the rule's batch and window, before the corpus is checked
+        from textgen.training.auto_size import recipe, size_run, sized
+
+        sizer = sized(config, sizer)
+        config = recipe(config, sizer[0]) if sizer else config
     prepared = prepare_data(config, vocab=vocab, extend=extend)
     # A new model keeps its items' labels in mind if asked; a fine-tune if its parent does.
     fine_tune = vocab is not None or extend is not None
     if config.model.label_input and (config.model.label_memory or not fine_tune):
         config.model.label_memory = max(token_roles(prepared.vocab.tokens))
+    if sizer is not None:
+        config = size_run(config, prepared, *sizer)
     check_memory(config, prepared.vocab.size)
     folder = (
         RunFolder(run_dir) if run_dir else RunFolder.create(root, RunFolder.default_name(config))
     )
     config.textgen_version = textgen.__version__
     config.corpus = prepared.fingerprint
-    return folder, prepared
+    return folder, prepared, config
 
 
 def _write_run_folder(

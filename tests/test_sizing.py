@@ -1,0 +1,149 @@
+"""Sizing a budget run (`textgen train --minutes N` alone): the rule's choices are the
+grid's measurements, the plan says why, flags given win, `--dry-run` writes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+import textgen
+from textgen.core.config import ModelConfig
+from textgen.training import sizing
+from textgen.training.plan import Plan
+
+from conftest import run_cli
+
+GRID = Path(__file__).parents[1] / "docs" / "data" / "sizing.jsonl"
+
+
+def grid_runs() -> dict[tuple[str, float], list[dict]]:
+    """The sizing grid's runs (docs/data/sizing.jsonl), by corpus and budget."""
+    runs = defaultdict(list)
+    for line in GRID.read_text().splitlines():
+        row = json.loads(line)
+        runs[row["corpus"], row["minutes"]].append(row)
+    return runs
+
+
+def option_of(row: dict, corpus_tokens: int, vocab_size: int) -> sizing.Option:
+    """A grid run as the rule would weigh it: its model at its measured step time, for
+    the training seconds the run had."""
+    model = ModelConfig(**{**row["model"]})
+    seconds = row["steps"] * row["seconds_per_step"]
+    return sizing.weigh(model, row["seconds_per_step"], True, seconds, corpus_tokens, vocab_size)
+
+
+@pytest.mark.parametrize("case", sorted(grid_runs()), ids=lambda case: f"{case[0]}-{case[1]:g}")
+def test_the_rules_choice_is_within_2_percent_of_the_grids_best(case):
+    runs = [r for r in grid_runs()[case] if r["config"] not in ("default", "auto")]
+    sized = [r for r in runs if r["config"].split(":")[0].isdigit()]
+    tokens, vocab = sized[0]["corpus_tokens"], sized[0]["vocab_size"]
+    # each size of the grid as the rule weighs it (at its first run's step time)
+    first = {}
+    for r in sized:
+        first.setdefault(r["model"]["units"], r)
+    options = [option_of(r, tokens, vocab) for r in first.values()]
+    chosen = sizing.choose(options)
+    recipe = {"none": "", "full": ":reg"}[chosen.regularisation]
+    ran = {r["config"]: r["best"] for r in runs}
+    best = min(ran.values())
+    assert ran[f"{chosen.units}{recipe}"] <= 1.02 * best, (chosen, ran)
+
+
+def options(tokens_per_step=3200, corpus=1_000_000, seconds=110.0, vocab=65):
+    """The rule's options for a corpus and budget, step times growing as units squared."""
+    return [
+        sizing.weigh(
+            ModelConfig(units=u, embedding_dim=sizing.embedding_dim(u)),
+            0.05 * (u / 128) ** 2,
+            True,
+            seconds,
+            corpus,
+            vocab,
+            tokens_per_step,
+        )  # fmt: skip
+        for u in sizing.CANDIDATE_UNITS
+    ]
+
+
+def test_the_rule_picks_the_largest_size_the_budget_can_teach_and_grows_with_it():
+    chosen = [sizing.choose(options(seconds=60 * m)).units for m in (0.5, 2, 10, 60)]
+    assert chosen == sorted(chosen) and chosen[0] < chosen[-1]
+    for minutes in (0.5, 2, 10, 60):
+        ranked = sorted(options(seconds=60 * minutes), key=lambda o: o.units)
+        pick = sizing.choose(ranked)
+        larger = [o for o in ranked if o.units > pick.units]
+        assert sizing.teachable(pick) or pick is ranked[0]
+        assert not any(sizing.teachable(o) for o in larger)
+
+
+def test_more_budget_than_text_means_the_largest_size_that_reads_it_often_regularised():
+    big, small = sizing.choose(options(corpus=10_000_000)), sizing.choose(options(corpus=50_000))
+    assert (small.regularisation, big.regularisation) == ("full", "none")
+    assert small.passes >= sizing.DATA_BOUND_PASSES > big.passes
+    larger = [o for o in options(corpus=50_000) if o.units > small.units]
+    assert all(
+        o.passes < sizing.DATA_BOUND_PASSES or o.steps < sizing.DATA_BOUND_FEWEST_STEPS
+        for o in larger
+    )
+
+
+def test_the_expected_loss_falls_with_the_budget():
+    short, long = sizing.expected_bits(2.6, 2), sizing.expected_bits(2.6, 20)
+    assert short[0] < short[1] and long[1] < short[1] and long[0] < short[0]
+
+
+def test_a_dry_run_prints_the_size_the_plan_and_the_memory_and_writes_nothing(
+    corpus_file, tmp_path
+):
+    root = tmp_path / "runs"
+    result = run_cli("train", "--corpus", corpus_file, "--minutes", 1, "--dry-run",
+                     "--root", root, "--data-dir", tmp_path / "data")  # fmt: skip
+    lines = result.output.splitlines()
+    sized = next(line for line in lines if line.startswith("Sized for 1 minutes: 2 x GRU("))
+    units = int(sized.split("GRU(")[1].split(")")[0])
+    assert units in sizing.CANDIDATE_UNITS
+    assert any(line.startswith("Weighed: GRU(") for line in lines)
+    assert any(line.startswith("Expected held-out loss: ") for line in lines)
+    assert any(line.startswith("Plan for 1 minutes: ") for line in lines)
+    assert any(line.startswith("Memory at the peak about ") for line in lines)
+    assert lines[-1] == "Dry run: nothing trained, no run folder written"
+    assert not root.exists()
+
+
+def test_flags_given_win_over_the_rule_which_plans_the_rest(corpus_file, tmp_path):
+    lines: list[str] = []
+    config = textgen.RunConfig().with_overrides(
+        data={"sources": [str(corpus_file)], "data_dir": str(tmp_path / "data")},
+        model={"units": 48, "dropout": 0.25},
+        train={"minutes": 0.25, "sample_length": 0},
+    )
+    given = {"model": {"units": 48, "dropout": 0.25}, "train": {"minutes": 0.25}}
+    run = textgen.train(config, run_dir=tmp_path / "r", settings=given, auto_size=True,
+                        log=lines.append, verbose=0)  # fmt: skip
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["units"] == 48 and saved["model"]["dropout"] == 0.25
+    assert saved["train"]["batch_size"] == sizing.BATCH  # the rule's, not the default's
+    assert saved["train"]["learning_rate"] == sizing.learning_rate(48)
+    assert saved["sizing"]["chosen"] == 48
+    assert [option["units"] for option in saved["sizing"]["options"]] == [48]
+    assert any(line.startswith("Sized for 0.25 minutes: 2 x GRU(48)") for line in lines)
+    assert Plan.from_dict(saved["plan"]).steps > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--minutes", "0.01"], "too short to train on this machine"),
+        (["--minutes", "1", "--val-fraction", "0.99"], "fewer than --batch-size 32"),
+    ],
+)
+def test_a_budget_or_corpus_too_small_is_one_line_and_exit_2(corpus_file, tmp_path, args, message):
+    root = tmp_path / "runs"
+    result = run_cli("train", "--corpus", corpus_file, "--root", root, "--data-dir",
+                     tmp_path / "data", *args, expect=2)  # fmt: skip
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not root.exists()

@@ -1,0 +1,228 @@
+"""The sizing rule: from a corpus, a budget and this machine's step times to a run's size.
+
+`textgen train --minutes N` with no preset and no model flags asks this module which
+model to train (`textgen.training.auto_size` times the candidates and applies the answer).
+The rule is compute-optimal training's, for small recurrent models on a CPU:
+
+- **Size.** Each candidate is 2 x GRU(units) with the `quick` preset's recipe (batch 32,
+  windows of 100, a cosine learning rate, skip connections). In the budget it trains
+  `steps = seconds / seconds_per_step` steps and reads `steps x 32 x 100` tokens. Too
+  large a model reads too few tokens per parameter to learn what its size could; too
+  small a one learns less than the budget allows: the rule picks the largest candidate
+  that reads `TOKENS_PER_PARAMETER` tokens per parameter in at least
+  `FEWEST_CHOSEN_STEPS` steps.
+- **More budget than text.** If that size would read the text `DATA_BOUND_PASSES`
+  times or more, the text (not the budget) is what limits the run, and a larger model,
+  regularised, learns more from the same text: the rule takes the largest size that
+  still reads it that often.
+- **Regularisation** follows the exposure, passes x parameters / corpus tokens (how many
+  times over the model could have stored the text it read): none below
+  `FULL_EXPOSURE`, variational dropout 0.3 and weight decay 0.2 from there (the
+  `shakespeare` preset's), the last 2 epochs' weights averaged when there are 6 or more.
+
+Where the constants came from: the grid of docs/experiments.md, "Sizing a run for its
+budget" (data: docs/data/sizing.jsonl), 2-minute runs of 7 configurations on each of
+three corpora (100 KB of technical prose, Tiny Shakespeare's 1 MB, 10 MB of Python
+source) on a 2-core AMD EPYC (AVX-512), and the presets' 5-, 10- and 20-minute runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from textgen.core.config import ModelConfig
+from textgen.model.sizes import parameter_count
+
+SIZED_LEVELS = ("char",)  # the levels the grid measured
+CANDIDATE_UNITS = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
+BATCH, WINDOW = 32, 100  # the quick preset's (docs/experiments.md, "Presets")
+# Tokens read per parameter the chosen size gets at least. On Tiny Shakespeare at 2
+# minutes 2 x GRU(256) read 4.7 per parameter and scored best (1.542); 2 x GRU(384) read
+# 1.4 and scored 1.641, worse than 2 x GRU(128)'s 1.555 at 29. The shakespeare preset's
+# 2 x GRU(512) reads 3.6 in its 20 minutes.
+TOKENS_PER_PARAMETER = 3.0
+# Optimizer steps the chosen size gets at least: early on, updates count (the quick
+# preset's batch 32 x 1000 steps beat 64 x 800). On the 10 MB of Python source at 2
+# minutes 2 x GRU(128) trained 1,740 steps (1.426), 2 x GRU(192) 882 (1.423), 2 x GRU(256)
+# 666 (1.496); on Tiny Shakespeare 2 x GRU(256) 1,050 (best), 2 x GRU(384) 614 (1.641).
+FEWEST_CHOSEN_STEPS = 1000
+# A size that would read the text this many times has more budget than text: the rule
+# then takes the largest size that still reads it this often, fully regularised. On the
+# 100 KB corpus at 2 minutes 2 x GRU(384) (24 passes) scored 1.359, 2 x GRU(256) (41
+# passes) 1.403, 2 x GRU(128) (86 passes) 1.390.
+DATA_BOUND_PASSES = 20.0
+# ... in at least this many steps: 2 x GRU(384)'s 650 there scored best, 2 x GRU(512)'s 418
+# (15 passes) 1.432.
+DATA_BOUND_FEWEST_STEPS = 500
+# Exposure: passes x parameters / corpus tokens, how many times over the model could have
+# stored the text it read. From FULL_EXPOSURE on the run is regularised: dropout 0.1 and
+# weight decay 0.1 scored worse than none at 1.5-2.5 (Tiny Shakespeare, 2 minutes: 1.580
+# against 1.554, 1.590 against 1.542); the full recipe is the shakespeare preset's, best
+# at its 23 (1.451 against 1.467 lighter) and on the 100 KB corpus at 170-400 (1.390
+# against 2.073 without).
+FULL_EXPOSURE = 8.0
+REGULARISATION = {
+    "none": {"dropout": 0.0, "variational_dropout": False, "weight_decay": 0.0},
+    "full": {"dropout": 0.3, "variational_dropout": True, "weight_decay": 0.2},
+}
+FEWEST_STEPS = 100  # a budget that buys fewer steps for every size is refused
+AVERAGE_FROM_EPOCHS = 6  # a regularised run of this many epochs averages its last 2
+
+
+@dataclass(frozen=True)
+class Option:
+    """One candidate size as the rule weighed it."""
+
+    units: int
+    seconds_per_step: float
+    measured: bool  # timed on this machine, else scaled from the timed ones
+    steps: int
+    passes: float
+    parameters: int
+    corpus_tokens: int
+
+    @property
+    def tokens_per_parameter(self) -> float:
+        return self.passes * self.corpus_tokens / self.parameters
+
+    @property
+    def exposure(self) -> float:
+        return self.passes * self.parameters / max(1, self.corpus_tokens)
+
+    @property
+    def regularisation(self) -> str:
+        return "full" if self.exposure >= FULL_EXPOSURE else "none"
+
+
+def embedding_dim(units: int) -> int:
+    return 64 if units <= 192 else 128
+
+
+def learning_rate(units: int) -> float:
+    """The presets' peak rates: 5e-3 for `quick`'s 128 units, 3e-3 for `shakespeare`'s 512."""
+    return 5e-3 if units <= 192 else 4e-3 if units <= 256 else 3e-3
+
+
+def weigh(
+    model: ModelConfig, seconds_per_step: float, measured: bool, seconds: float,
+    corpus_tokens: int, vocab_size: int, tokens_per_step: int = BATCH * WINDOW,
+) -> Option:  # fmt: skip
+    """What `model` would make of `seconds` of training on `corpus_tokens` tokens."""
+    steps = max(0, int(seconds / seconds_per_step))
+    passes = steps * tokens_per_step / max(1, corpus_tokens)
+    parameters = parameter_count(vocab_size, model)
+    return Option(model.units, seconds_per_step, measured, steps, passes, parameters, corpus_tokens)
+
+
+def teachable(option: Option) -> bool:
+    """The budget teaches `option` what its size can learn: enough tokens per parameter,
+    enough steps."""
+    return (
+        option.tokens_per_parameter >= TOKENS_PER_PARAMETER and option.steps >= FEWEST_CHOSEN_STEPS
+    )
+
+
+def choose(options: list[Option]) -> Option:
+    """The largest teachable option (the smallest if none is); if that one would read the
+    text `DATA_BOUND_PASSES` times or more, the largest that still does in
+    `DATA_BOUND_FEWEST_STEPS` steps."""
+    ranked = sorted(options, key=lambda option: option.units)
+    fitting = [o for o in ranked if teachable(o)]
+    chosen = fitting[-1] if fitting else ranked[0]
+    if chosen.passes >= DATA_BOUND_PASSES:
+        larger = [o for o in ranked if o.units > chosen.units and o.passes >= DATA_BOUND_PASSES]
+        larger = [o for o in larger if o.steps >= DATA_BOUND_FEWEST_STEPS]
+        chosen = larger[-1] if larger else chosen
+    return chosen
+
+
+def runners_up(options: list[Option], chosen: Option) -> list[Option]:
+    """The sizes either side of the chosen one."""
+    ranked = sorted(options, key=lambda option: option.units)
+    at = ranked.index(chosen)
+    return ranked[max(0, at - 1) : at] + ranked[at + 1 : at + 2]
+
+
+def settings_of(option: Option, epochs: int) -> dict[str, dict]:
+    """The run settings the rule gives an option, by config section."""
+    model = {
+        "cell": "gru", "layers": 2, "units": option.units,
+        "embedding_dim": embedding_dim(option.units), "memory_span": 0,
+        "embedding_init": 0.05, "skip_connections": True,
+    }  # fmt: skip
+    regularisation = dict(REGULARISATION[option.regularisation])
+    model.update(dropout=regularisation.pop("dropout"))
+    model.update(variational_dropout=regularisation.pop("variational_dropout"))
+    average = 2 if option.regularisation != "none" and epochs >= AVERAGE_FROM_EPOCHS else 0
+    train = {
+        "batch_size": BATCH, "learning_rate": learning_rate(option.units),
+        "lr_schedule": "cosine", "patience": 0, "average_last": average, **regularisation,
+    }  # fmt: skip
+    return {"data": {"seq_len": WINDOW}, "model": model, "train": train}
+
+
+# The held-out bits per character the grid's best run reached, as a share of what xz
+# (LZMA, preset 6) makes of the first MB of the training text: 0.85 on Tiny Shakespeare
+# (2.224 against 2.622), 0.87 on the 100 KB of prose (1.960 against 2.249), 1.37 on the
+# 10 MB of Python source (2.019 against 1.474: xz finds the long repeats of code that a
+# model trained for minutes has not learned); and how the share falls with the budget
+# (the shakespeare preset's 2-, 10- and 20-minute runs: 0.848, 0.823, 0.797 of xz's).
+XZ_SHARE_AT_2_MINUTES = (0.85, 1.37)
+XZ_SHARE_PER_TENFOLD_MINUTES = 0.94
+XZ_SAMPLE_CHARACTERS = 1_000_000
+
+
+def expected_bits(xz_bits_per_character: float, minutes: float) -> tuple[float, float]:
+    """The held-out bits per character to expect, as a (low, high) range."""
+    scale = XZ_SHARE_PER_TENFOLD_MINUTES ** math.log10(max(minutes, 0.1) / 2)
+    low, high = XZ_SHARE_AT_2_MINUTES
+    return xz_bits_per_character * low * scale, xz_bits_per_character * high * scale
+
+
+def xz_bits_per_character(text: str) -> float:
+    """What xz makes of `text`, in bits per character."""
+    import lzma
+
+    return 8 * len(lzma.compress(text.encode("utf-8"), preset=6)) / max(1, len(text))
+
+
+REGULARISATION_WORDS = {
+    "none": "no dropout",
+    "full": "variational dropout 0.3, weight decay 0.2",
+}
+
+
+def choice_lines(chosen: Option, runners_up: list[Option], config) -> list[str]:
+    """What the plan says about the size before training: the choice and why, and the
+    sizes either side that it weighed."""
+    model, minutes = config.model, config.train.minutes
+    cell = f"{model.layers} x {model.cell.upper()}({model.units})"
+    regularisation = REGULARISATION_WORDS[chosen.regularisation]
+    if config.train.average_last:
+        regularisation += f", the last {config.train.average_last} epochs averaged"
+    lines = [
+        f"Sized for {minutes:g} minutes: {cell}, {chosen.parameters / 1e6:.2f}M parameters, "
+        f"about {chosen.steps:,} steps ({chosen.seconds_per_step * 1000:.0f} ms a step), "
+        f"{chosen.passes:.1f} passes over {chosen.corpus_tokens:,} tokens, "
+        f"{chosen.tokens_per_parameter:.1f} tokens read per parameter; {regularisation}"
+    ]
+    weighed = []
+    for option in runners_up:
+        if option.units < chosen.units:
+            why = "learns less than the budget allows"
+        elif option.tokens_per_parameter < TOKENS_PER_PARAMETER:
+            why = f"under {TOKENS_PER_PARAMETER:g} tokens per parameter: too few to learn"
+        elif option.steps < FEWEST_CHOSEN_STEPS:
+            why = f"under {FEWEST_CHOSEN_STEPS:,} steps: too few to learn"
+        else:
+            why = f"reads the text under {DATA_BOUND_PASSES:g} times"
+        timed = "" if option.measured else ", its step time scaled"
+        weighed.append(
+            f"GRU({option.units}) {option.parameters / 1e6:.2f}M parameters, "
+            f"{option.passes:.1f} passes, {option.tokens_per_parameter:.1f} tokens per "
+            f"parameter ({why}{timed})"
+        )  # fmt: skip
+    if weighed:
+        lines.append("Weighed: " + "; ".join(weighed))
+    return lines
