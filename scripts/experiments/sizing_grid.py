@@ -13,7 +13,8 @@ the whole command's seconds and the process's peak resident memory.
 A config is `UNITS[:REG]` (2 x GRU(UNITS), the quick preset's recipe otherwise: batch 32,
 windows of 100, cosine learning rate, skip connections; the learning rate by size as
 the sizing rule sets it) with REG none (default), light (dropout 0.1, weight decay 0.1) or
-reg (variational dropout 0.3, weight decay 0.2); `default` is `textgen train --minutes M`
+reg (variational dropout 0.3, weight decay 0.2) or reg2 (the same, the last 2 epochs
+averaged); `default` is `textgen train --minutes M`
 with no other setting (2 x GRU(256), today's default); `auto` is the same command after
 #47, the size chosen by the rule.
 
@@ -37,6 +38,7 @@ REGS = {
     "light": ["--dropout", "0.1", "--weight-decay", "0.1"],
     "reg": ["--dropout", "0.3", "--variational-dropout", "--weight-decay", "0.2"],
 }
+REGS["reg2"] = [*REGS["reg"], "--average-last", "2"]  # as the rule has it from 6 epochs
 
 
 def corpus_path(name: str, root: Path) -> Path:
