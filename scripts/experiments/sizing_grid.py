@@ -116,7 +116,8 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
     header = rows[0].split(",")
     losses = [float(row.split(",")[header.index("val_loss")]) for row in rows[1:]]
     trained = sum(float(row.split(",")[header.index("seconds")]) for row in rows[1:]) / 60
-    plan_lines = [line for line in out.splitlines() if line.startswith(("Plan", "Memory", "Size", "Weighed", "Expected", "Trained for"))]
+    kept = ("Plan", "Memory", "Size", "Weighed", "Expected", "Trained for")
+    plan_lines = [line for line in out.splitlines() if line.startswith(kept)]
     return {
         "corpus": corpus.stem, "minutes": minutes, "config": config,
         "model": {k: saved["model"][k] for k in ("cell", "layers", "units", "embedding_dim",
