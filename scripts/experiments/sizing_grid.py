@@ -14,9 +14,9 @@ A config is `UNITS[:REG]` (2 x GRU(UNITS), the quick preset's recipe otherwise: 
 windows of 100, cosine learning rate, skip connections; the learning rate by size as
 the sizing rule sets it) with REG none (default), light (dropout 0.1, weight decay 0.1) or
 reg (variational dropout 0.3, weight decay 0.2) or reg2 (the same, the last 2 epochs
-averaged); `default` is `textgen train --minutes M`
-with no other setting (2 x GRU(256), today's default); `auto` is the same command after
-#47, the size chosen by the rule.
+averaged); `default` and `auto` are both `textgen train --minutes M` with no other
+setting: before #47 that trained the default 2 x GRU(256) (the grid's `default` rows),
+after it the rule's choice (`auto`).
 
 CORPUS: a path, or `pydoc100k` (the first 100 KB of Python's pydoc topics: technical
 prose) or `code10m` (10 MB of Python's standard library source, files in path order).
