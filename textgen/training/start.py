@@ -87,6 +87,11 @@ def train(
         for line in dry_run_lines(config, prepared, started):
             log(line)
         return None
+    return _fit(folder, config, prepared, initialize, cluster, resume, log, verbose, started)
+
+
+def _fit(folder, config, prepared, initialize, cluster, resume, log, verbose, started):
+    """Write the run folder, train, report: the folder (None on a worker but the chief)."""
     trainer_log, trainer_folder = log, folder
     if not cluster.is_chief:  # other workers write to a private folder, removed at the end
         trainer_folder = RunFolder(tempfile.mkdtemp(prefix="textgen-worker-"))
