@@ -160,8 +160,7 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
     """`config` with the rule's size and regularisation (what `given` sets, by section,
     kept) for the budget left after `started`, its sizing recorded and logged; a
     ConfigError if the budget is too short for any size."""
-    fixed = {key for values in given.values() for key in values}
-    sizes = (config.model.units,) if "units" in fixed else sizing.CANDIDATE_UNITS
+    sizes = (config.model.units,) if _fixed(given, "units") else sizing.CANDIDATE_UNITS
     candidates = {u: _candidate(config, u, given) for u in sizes}
     candidates = {u: c for u, c in candidates.items() if _fits(c, prepared)} or candidates
     units = tuple(candidates)
