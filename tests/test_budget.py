@@ -13,15 +13,20 @@ from textgen.core.config import RunConfig
 from textgen.core.errors import ConfigError
 from textgen.training.plan import (
     END_SECONDS,
+    FEWEST_VALIDATION_TOKENS,
     FLOOR,
     MOST_EPOCHS,
+    VALIDATION_SHARE,
     Plan,
     PlannedDecay,
+    budget_validation_tokens,
     epoch_of,
     epoch_start,
     make_plan,
+    plan_epochs,
     plan_lines,
     replan,
+    validation_tokens,
 )
 
 from conftest import run_cli, tiny_config
@@ -116,9 +121,38 @@ def planned(corpus_file, tmp_path_factory):
     return textgen.train(config, run_dir=run_dir, log=lines.append, verbose=0), lines
 
 
+@pytest.mark.parametrize("left", [20.0, 110.0, 590.0, 3600.0])
+@pytest.mark.parametrize("per_token", [1e-6, 1e-5, 5e-5])
+def test_a_budgets_validations_take_their_share_of_it_on_enough_text(left, per_token):
+    """Never more than the text or 1M tokens, never fewer than the floor (or the text),
+    and above the floor the validations of all epochs take the share of the budget."""
+    for available in (10_000, 150_000, 1_000_000, 3_000_000):
+        tokens = budget_validation_tokens(left, per_token, available)
+        assert min(available, FEWEST_VALIDATION_TOKENS) <= tokens <= min(available, 1_000_000)
+        if min(available, 1_000_000) > tokens > FEWEST_VALIDATION_TOKENS:
+            spent = plan_epochs(left) * tokens * per_token
+            assert spent == pytest.approx(VALIDATION_SHARE * left, rel=1e-3)
+    # more time, or a faster machine, reads at least as much
+    assert budget_validation_tokens(3600, 1e-5, 10**7) >= budget_validation_tokens(60, 1e-5, 10**7)
+    assert budget_validation_tokens(60, 1e-6, 10**7) >= budget_validation_tokens(60, 1e-5, 10**7)
+
+
+def test_validation_tokens_given_are_kept_and_0_is_all():
+    train = RunConfig().train
+    assert validation_tokens(train, 3_000_000) == 1_000_000  # unset: 1M
+    assert validation_tokens(train, 5_000) == 5_000
+    train.val_tokens = 0
+    assert validation_tokens(train, 3_000_000) == 3_000_000
+    train.val_tokens = 7
+    assert validation_tokens(train, 3_000_000) == 7
+
+
 def test_a_budget_run_records_its_plan_and_follows_it(planned):
     run_dir, lines = planned
     config = json.loads((run_dir / "config.json").read_text())
+    # its validation tokens, chosen for its budget, recorded (a resumed run reads as many)
+    validation = config["corpus"]["validation_tokens"]
+    assert config["train"]["val_tokens"] == min(validation - 1, FEWEST_VALIDATION_TOKENS)
     plan = Plan.from_dict(config["plan"])
     assert config["train"]["epochs"] == plan.epochs
     assert config["train"]["steps_per_epoch"] == plan.steps_per_epoch
@@ -172,8 +206,11 @@ def test_minutes_on_the_command_line(corpus_file, tmp_path):
         "train", "--corpus", corpus_file, "--run-dir", tmp_path / "r", "--minutes", 0.1,
         "--preset", "quick", "--seq-len", 24, "--units", 24, "--layers", 1,
         "--embedding-dim", 8, "--batch-size", 8, "--no-xla", "--samples", 0,
+        "--val-tokens", 50,
     )  # fmt: skip
     assert "Plan for 0.1 minutes:" in result.output
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert saved["train"]["val_tokens"] == 50  # given: kept, whatever the budget
     run_cli("train", "--corpus", corpus_file, "--minutes", 0, expect=2)
     with pytest.raises(ConfigError, match="minutes must be a positive number"):
         tiny_config(corpus_file).with_overrides(train={"minutes": -1})

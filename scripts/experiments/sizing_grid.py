@@ -8,7 +8,10 @@ Each config is trained as a user would (a cold `textgen train ... --minutes M --
 process, the last 10% of CORPUS held out), alone on the machine; a JSON line per run is
 appended to `--out`: the config, the plan as printed (steps, passes, estimated time and
 memory), the best held-out loss the run kept (nats per token), the minutes it trained,
-the whole command's seconds and the process's peak resident memory.
+the whole command's seconds and the process's peak resident memory, and (`held_out`) the
+kept weights' loss on the whole held-out text (`textgen evaluate`): since a budget's
+validations take at most 5% of it (`val_rule` "budget"), a run may validate on the
+first 200k tokens of a large corpus's held-out tenth, not all of it.
 
 A config is `UNITS[:REG]` (2 x GRU(UNITS), the quick preset's recipe otherwise: batch 32,
 windows of 100, cosine learning rate, skip connections; the learning rate by size as
@@ -16,7 +19,8 @@ the sizing rule sets it) with REG none (default), light (dropout 0.1, weight dec
 reg (variational dropout 0.3, weight decay 0.2) or reg2 (the same, the last 2 epochs
 averaged); `default` and `auto` are both `textgen train --minutes M` with no other
 setting: before #47 that trained the default 2 x GRU(256) (the grid's `default` rows),
-after it the rule's choice (`auto`).
+after it the rule's choice (`auto`); `olddefault` trains the default size through the
+library, which does not size (as `textgen train --minutes M` did before #47).
 
 CORPUS: a path, or `pydoc100k` (the first 100 KB of Python's pydoc topics: technical
 prose) or `code10m` (10 MB of Python's standard library source, files in path order).
@@ -39,6 +43,12 @@ REGS = {
     "reg": ["--dropout", "0.3", "--variational-dropout", "--weight-decay", "0.2"],
 }
 REGS["reg2"] = [*REGS["reg"], "--average-last", "2"]  # as the rule has it from 6 epochs
+
+
+OLD_DEFAULT = """import textgen
+config = textgen.RunConfig().with_overrides(
+    data={{"sources": [{0!r}]}}, train={{"minutes": {1!r}, "seed": 1}})
+textgen.train(config, run_dir={2!r}, log=print, verbose=0)"""
 
 
 def corpus_path(name: str, root: Path) -> Path:
@@ -96,6 +106,8 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
         str(minutes), "--seed", "1", "--run-dir", str(run_dir), "--samples", "1",
         *flags(config),
     ]  # fmt: skip
+    if config == "olddefault":  # the library, not sized: `textgen train --minutes` before #47
+        command = [sys.executable, "-c", OLD_DEFAULT.format(str(corpus), minutes, str(run_dir))]
     started = time.perf_counter()
     output = open(root / "out.txt", "w+", encoding="utf-8")
     child = subprocess.Popen(command, stdout=output, text=True)
@@ -116,6 +128,11 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
     header = rows[0].split(",")
     losses = [float(row.split(",")[header.index("val_loss")]) for row in rows[1:]]
     trained = sum(float(row.split(",")[header.index("seconds")]) for row in rows[1:]) / 60
+    scored = subprocess.run(  # the kept weights on the whole held-out text
+        [sys.executable, "-m", "textgen.cli", "evaluate", "--run-dir", str(run_dir),
+         "--samples", "0", "--json"], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    held_out = json.loads(scored.stdout.strip().splitlines()[-1])["loss"]
     kept = ("Plan", "Memory", "Size", "Weighed", "Expected", "Trained for")
     plan_lines = [line for line in out.splitlines() if line.startswith(kept)]
     return {
@@ -130,6 +147,8 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
         "sizing": saved.get("sizing", {}),
         "passes": plan.get("passes"), "seconds_per_step": plan.get("seconds_per_step"),
         "val_losses": losses, "best": min(losses), "trained_minutes": round(trained, 3),
+        "held_out": round(held_out, 5), "val_tokens": saved["train"]["val_tokens"],
+        "val_rule": "budget",
         "command_seconds": round(seconds, 1), "peak_rss_mb": round(polled / 1024),
         "children_maxrss_mb": round(usage.ru_maxrss / 1024),
         "plan_lines": plan_lines, "sample": out.strip().splitlines()[-3:],
@@ -157,7 +176,7 @@ def main() -> None:
         result = run(corpus, config, args.minutes, args.root)
         with open(args.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(result) + "\n")
-        print(f"{corpus.stem} {config} {args.minutes:g} min: {result['best']:.4f} "
+        print(f"{corpus.stem} {config} {args.minutes:g} min: {result['held_out']:.4f} "
               f"({result['passes']:.1f} passes, {result['command_seconds']:.0f} s, "
               f"{result['peak_rss_mb']} MB)", flush=True)  # fmt: skip
 

@@ -202,7 +202,8 @@ class TrainConfig:
     precision: str = setting(
         "auto", "Training arithmetic (auto: bfloat16 where the CPU has it, 256+ units).", PRECISIONS
     )
-    val_tokens: int = setting(1_000_000, "Validate on at most N tokens (0: all).")
+    # None: 1,000,000, or under a budget what its share allows (training.plan).
+    val_tokens: int | None = setting(None, "Validate on at most N tokens (0: all).")
     max_minutes: float | None = setting(None, "Stop (validate and save) after this long.")
     # A time budget (textgen.training.plan): epochs, steps and schedule planned to fill it.
     minutes: float | None = setting(None, "Train for this long: steps and schedule planned.")
@@ -233,7 +234,7 @@ class TrainConfig:
         )
         _positive("max_minutes", self.max_minutes, allow_none=True)
         _positive("minutes", self.minutes, allow_none=True)
-        _count("val_tokens", self.val_tokens, " (0 is all)")
+        _count("val_tokens", 0 if self.val_tokens is None else self.val_tokens, " (0 is all)")
         _count("sample_length", self.sample_length)
         _check(
             0 <= self.label_contrast <= 1,

@@ -28,10 +28,12 @@ from textgen.training import sizing
 from textgen.training.plan import (
     END_SECONDS,
     MOST_EPOCHS,
+    budget_validation_tokens,
     epoch_end_seconds,
     make_plan,
     plan_epochs,
     plan_lines,
+    validation_tokens,
 )
 
 LN2 = math.log(2)
@@ -251,8 +253,11 @@ def _training_seconds(config, prepared, left: float, seconds_per_step: float) ->
     validation read at `VALIDATION_SHARE` of a step's time a batch, a sample and a
     checkpoint)."""
     train, window = config.train, config.data.seq_len * config.train.batch_size
-    tokens = min(len(prepared.val_ids) - 1, train.val_tokens or len(prepared.val_ids))
-    validation = math.ceil(max(0, tokens) / window) * seconds_per_step * VALIDATION_SHARE
+    per_token, available = seconds_per_step * VALIDATION_SHARE / window, len(prepared.val_ids) - 1
+    tokens = validation_tokens(train, available) if train.val_tokens is not None else (
+        budget_validation_tokens(left, per_token, available) if available > 0 else 0
+    )  # fmt: skip
+    validation = math.ceil(tokens / window) * window * per_token
     return max(0.0, left - plan_epochs(left) * (validation + EPOCH_END_SECONDS))
 
 

@@ -40,6 +40,12 @@ GUARD = 1.25  # the hard stop, as a multiple of the budget
 FLOOR = 0.1  # the learning rate's floor, as a fraction of its peak (the cosine presets')
 # Passes over the training text outside which the plan warns (too big / too small a model).
 FEWEST_PASSES, MOST_PASSES = 1.0, 50.0
+# A validation's tokens unless set (`val_tokens`); under a budget, its validations take at
+# most VALIDATION_SHARE of it, on no fewer than FEWEST_VALIDATION_TOKENS: 1M tokens took
+# 40% of a 2-minute run of 2 x GRU(128) on a 10 MB corpus (docs/experiments.md, "Sizing a
+# run for its budget"); 200k hold a 1 MB corpus's tenth whole.
+DEFAULT_VALIDATION_TOKENS = 1_000_000
+VALIDATION_SHARE, FEWEST_VALIDATION_TOKENS = 0.05, 200_000
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,20 @@ def make_plan(
         minutes, spent_seconds, seconds_per_step, validation_seconds, measured_steps, steps,
         epochs, per_epoch, passes,
     )  # fmt: skip
+
+
+def validation_tokens(train, available: int) -> int:
+    """The tokens a validation reads of the `available` ones (`train`: a TrainConfig)."""
+    cap = DEFAULT_VALIDATION_TOKENS if train.val_tokens is None else train.val_tokens
+    return min(cap or available, available)
+
+
+def budget_validation_tokens(left: float, seconds_per_token: float, available: int) -> int:
+    """A budget run's validation tokens: its validations in `left` seconds of training
+    (one an epoch) take `VALIDATION_SHARE` of them, at `seconds_per_token`."""
+    allowed = VALIDATION_SHARE * left / plan_epochs(left)
+    tokens = int(allowed / seconds_per_token) if seconds_per_token > 0 else available
+    return min(available, DEFAULT_VALIDATION_TOKENS, max(FEWEST_VALIDATION_TOKENS, tokens))
 
 
 def plan_epochs(seconds: float) -> int:
@@ -181,7 +201,7 @@ def plan_run(trainer) -> Plan:
     for _ in range(TIMED_STEPS):  # each waited for, as the loop does (it checks the loss)
         float(trainer._train_step(trainer.iterator))
     per_step = (time.perf_counter() - started) / TIMED_STEPS
-    each_epoch = epoch_end_seconds(trainer)
+    each_epoch = epoch_end_seconds(trainer, time.perf_counter() - trainer.started)
     plan = make_plan(
         config.train.minutes, time.perf_counter() - trainer.started, per_step, each_epoch,
         UNTIMED_STEPS + TIMED_STEPS, trainer.windows_per_pass,
@@ -200,24 +220,31 @@ def plan_run(trainer) -> Plan:
     return plan
 
 
-def epoch_end_seconds(trainer) -> float:
-    """An epoch's end as timed here: validation, the sample and the checkpoint."""
-    return _validation_seconds(trainer) + _sample_seconds(trainer) + CHECKPOINT_SECONDS
+def epoch_end_seconds(trainer, spent_seconds: float = 0.0) -> float:
+    """An epoch's end as timed here: validation, the sample and the checkpoint. A budget
+    run's validation tokens, unless set, are first chosen for what is left of its budget
+    after `spent_seconds` (`budget_validation_tokens`) and set in its config."""
+    train, available = trainer.config.train, len(trainer.data.val_ids) - 1
+    per_token = _validation_seconds_per_token(trainer)
+    if train.minutes and train.val_tokens is None and trainer.has_validation:
+        left = max(0.0, 60 * train.minutes - spent_seconds - END_SECONDS)
+        train.val_tokens = budget_validation_tokens(left, per_token, available)
+    validation = per_token * validation_tokens(train, available)
+    return validation + _sample_seconds(trainer) + CHECKPOINT_SECONDS
 
 
-def _validation_seconds(trainer) -> float:
-    """One validation's time: a slice of two batches timed (after a call that compiles),
-    scaled to the tokens a validation reads."""
+def _validation_seconds_per_token(trainer) -> float:
+    """A validation's time a token: a slice of two batches timed (after a call that
+    compiles)."""
     if not trainer.has_validation:
         return 0.0
     data, train = trainer.config.data, trainer.config.train
-    tokens = min(len(trainer.data.val_ids) - 1, train.val_tokens or len(trainer.data.val_ids))
-    window = 2 * data.seq_len * train.batch_size
+    window = min(2 * data.seq_len * train.batch_size, len(trainer.data.val_ids) - 1)
     piece = trainer.data.val_ids[: window + 1]
     trainer.window_loss(piece)  # compiles
     started = time.perf_counter()
     trainer.window_loss(piece)
-    return (time.perf_counter() - started) * max(1.0, tokens / window)
+    return (time.perf_counter() - started) / window
 
 
 def _sample_seconds(trainer) -> float:

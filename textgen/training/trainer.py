@@ -29,6 +29,7 @@ from textgen.runs.folder import RunFolder
 from textgen.training.epochs import EpochLoop
 from textgen.training.label_contrast import LabelContrast
 from textgen.training.optimizer import build_optimizer
+from textgen.training.plan import validation_tokens
 from textgen.training.precision import build_models, copy_weights, resolve
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class Trainer:
         """Mean per-token loss over the validation text (its first `val_tokens` tokens)."""
         if not self.has_validation:
             return None
-        cap = self.config.train.val_tokens or len(self.data.val_ids)
+        cap = validation_tokens(self.config.train, len(self.data.val_ids))
         copy_weights(self.model, self.scoring_model)
         return self.window_loss(self.data.val_ids[: cap + 1])[0]
 
