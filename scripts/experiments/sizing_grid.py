@@ -84,7 +84,7 @@ def learning_rate(units: int) -> float:
 
 
 def flags(config: str) -> list[str]:
-    if config in ("default", "auto"):
+    if config in ("default", "auto", "olddefault"):
         return []
     units, _, reg = config.partition(":")
     embedding = 64 if int(units) <= 192 else 128
