@@ -45,7 +45,8 @@ TOKENS_PER_PARAMETER = 3.0
 # Optimizer steps the chosen size gets at least: early on, updates count (the quick
 # preset's batch 32 x 1000 steps beat 64 x 800). On the 10 MB of Python source at 2
 # minutes 2 x GRU(128) trained 1,740 steps (1.426), 2 x GRU(192) 882 (1.423), 2 x GRU(256)
-# 666 (1.496); on Tiny Shakespeare 2 x GRU(256) 1,050 (best), 2 x GRU(384) 614 (1.641).
+# 666 (1.496); with validation cut to 5% of the budget, 192 1,148 (best, 1.375), 256 1,014
+# (1.382), 384 540 (1.566); on Tiny Shakespeare 2 x GRU(256) 1,050 (best), 384 614 (1.641).
 FEWEST_CHOSEN_STEPS = 1000
 # A size that would read the text this many times has more budget than text: the rule
 # then takes the largest size that still reads it this often, fully regularised. On the
