@@ -20,7 +20,9 @@ reg (variational dropout 0.3, weight decay 0.2) or reg2 (the same, the last 2 ep
 averaged); `default` and `auto` are both `textgen train --minutes M` with no other
 setting: before #47 that trained the default 2 x GRU(256) (the grid's `default` rows),
 after it the rule's choice (`auto`); `olddefault` trains the default size through the
-library, which does not size (as `textgen train --minutes M` did before #47).
+library, which does not size (as `textgen train --minutes M` did before #47); `sizedUNITS`
+(`sized384`, `sized384:none`) is `textgen train --minutes M --units UNITS`: the rule's
+run of that size (its regularisation, or none), cut short where the text limits it.
 
 CORPUS: a path, or `pydoc100k` (the first 100 KB of Python's pydoc topics: technical
 prose) or `code10m` (10 MB of Python's standard library source, files in path order).
@@ -43,11 +45,14 @@ REGS = {
     "reg": ["--dropout", "0.3", "--variational-dropout", "--weight-decay", "0.2"],
 }
 REGS["reg2"] = [*REGS["reg"], "--average-last", "2"]  # as the rule has it from 6 epochs
+SIZED_NONE = [
+    "--dropout", "0", "--no-variational-dropout", "--weight-decay", "0", "--average-last", "0",
+]  # fmt: skip
 
 
 OLD_DEFAULT = """import textgen
 config = textgen.RunConfig().with_overrides(
-    data={{"sources": [{0!r}]}}, train={{"minutes": {1!r}, "seed": 1}})
+    data={{"sources": [{0!r}], "level": {3!r}}}, train={{"minutes": {1!r}, "seed": 1}})
 textgen.train(config, run_dir={2!r}, log=print, verbose=0)"""
 
 
@@ -86,6 +91,9 @@ def learning_rate(units: int) -> float:
 def flags(config: str) -> list[str]:
     if config in ("default", "auto", "olddefault"):
         return []
+    if config.startswith("sized"):  # the rule's run of these units (regularisation: given)
+        units, _, reg = config.removeprefix("sized").partition(":")
+        return ["--units", units, *(SIZED_NONE if reg == "none" else [])]
     units, _, reg = config.partition(":")
     embedding = 64 if int(units) <= 192 else 128
     return [
@@ -94,9 +102,10 @@ def flags(config: str) -> list[str]:
     ]  # fmt: skip
 
 
-def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
+def run(corpus: Path, config: str, minutes: float, root: Path, level: str = "char") -> dict:
     """One cold `textgen train`; its figures."""
-    run_dir = root / "runs" / f"{corpus.stem}-{config.replace(':', '-')}-{minutes:g}min"
+    name = f"{corpus.stem}-{level}-{config.replace(':', '-')}-{minutes:g}min"
+    run_dir = root / "runs" / name
     if run_dir.exists():
         import shutil
 
@@ -104,10 +113,11 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
     command = [
         sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus), "--minutes",
         str(minutes), "--seed", "1", "--run-dir", str(run_dir), "--samples", "1",
-        *flags(config),
+        "--level", level, *flags(config),
     ]  # fmt: skip
     if config == "olddefault":  # the library, not sized: `textgen train --minutes` before #47
-        command = [sys.executable, "-c", OLD_DEFAULT.format(str(corpus), minutes, str(run_dir))]
+        code = OLD_DEFAULT.format(str(corpus), minutes, str(run_dir), level)
+        command = [sys.executable, "-c", code]
     started = time.perf_counter()
     output = open(root / "out.txt", "w+", encoding="utf-8")
     child = subprocess.Popen(command, stdout=output, text=True)
@@ -132,11 +142,12 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
         [sys.executable, "-m", "textgen.cli", "evaluate", "--run-dir", str(run_dir),
          "--samples", "0", "--json"], capture_output=True, text=True, check=True,
     )  # fmt: skip
-    held_out = json.loads(scored.stdout.strip().splitlines()[-1])["loss"]
+    evaluation = json.loads(scored.stdout.strip().splitlines()[-1])
+    held_out = evaluation["loss"]
     kept = ("Plan", "Memory", "Size", "Weighed", "Expected", "Trained for")
     plan_lines = [line for line in out.splitlines() if line.startswith(kept)]
     return {
-        "corpus": corpus.stem, "minutes": minutes, "config": config,
+        "corpus": corpus.stem, "minutes": minutes, "config": config, "level": level,
         "model": {k: saved["model"][k] for k in ("cell", "layers", "units", "embedding_dim",
                                                   "dropout", "variational_dropout")},
         "train": {k: saved["train"][k] for k in ("batch_size", "learning_rate",
@@ -147,7 +158,8 @@ def run(corpus: Path, config: str, minutes: float, root: Path) -> dict:
         "sizing": saved.get("sizing", {}),
         "passes": plan.get("passes"), "seconds_per_step": plan.get("seconds_per_step"),
         "val_losses": losses, "best": min(losses), "trained_minutes": round(trained, 3),
-        "held_out": round(held_out, 5), "val_tokens": saved["train"]["val_tokens"],
+        "held_out": round(held_out, 5), "held_out_bpc": round(evaluation["bpc"], 5),
+        "val_tokens": saved["train"]["val_tokens"],
         "val_rule": "budget",
         "command_seconds": round(seconds, 1), "peak_rss_mb": round(polled / 1024),
         "children_maxrss_mb": round(usage.ru_maxrss / 1024),
@@ -170,13 +182,15 @@ def main() -> None:
     parser.add_argument("--configs", default="128,192,256")
     parser.add_argument("--out", default="docs/data/sizing.jsonl")
     parser.add_argument("--root", default="/tmp/sizing-runs", type=Path)
+    parser.add_argument("--level", default="char", choices=("char", "word", "subword"))
     args = parser.parse_args()
     corpus = corpus_path(args.corpus, args.root)
     for config in args.configs.split(","):
-        result = run(corpus, config, args.minutes, args.root)
+        result = run(corpus, config, args.minutes, args.root, args.level)
         with open(args.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(result) + "\n")
-        print(f"{corpus.stem} {config} {args.minutes:g} min: {result['held_out']:.4f} "
+        print(f"{corpus.stem} {args.level} {config} {args.minutes:g} min: "
+              f"{result['held_out']:.4f} "
               f"({result['passes']:.1f} passes, {result['command_seconds']:.0f} s, "
               f"{result['peak_rss_mb']} MB)", flush=True)  # fmt: skip
 

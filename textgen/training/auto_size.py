@@ -189,7 +189,7 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
             break
         for u in untimed:
             timed[u] = time_training(candidates[u], prepared).seconds_per_step
-    if chosen.steps < sizing.FEWEST_STEPS:
+    if _uncapped(chosen, options).steps < sizing.FEWEST_STEPS:  # (not a text's cut)
         spent = time.perf_counter() - started  # start-up and sizing: about as long again
         steps = 2 * (sizing.FEWEST_STEPS + PLANNER_STEPS)  # the steps and their validations
         needed = max(60 * config.train.minutes, 2 * spent) + steps * chosen.seconds_per_step
@@ -201,10 +201,12 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
         )
     seconds = chosen.steps * chosen.seconds_per_step
     result = Sizing(chosen, sizing.runners_up(options, chosen), options, tokens, seconds)
+    asked = config.train.minutes
+    config.train.minutes = _minutes_needed(asked, chosen, options)
     epochs = plan_epochs(60 * config.train.minutes - (time.perf_counter() - started))
     config = _candidate(config, chosen.units, given, chosen, epochs)
-    config.sizing = result.to_dict()
-    for line in sizing.choice_lines(result.chosen, result.runners_up, config):
+    config.sizing = {**result.to_dict(), "minutes_asked": asked}
+    for line in sizing.choice_lines(result.chosen, result.runners_up, config, asked):
         log(line)
     xz = sizing.xz_bits_per_character(_sample(config))
     low, high = sizing.expected_bits(xz, config.train.minutes)
@@ -216,6 +218,18 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
         f"{share} of xz's)"
     )
     return config
+
+
+def _minutes_needed(minutes: float, chosen: sizing.Option, options) -> float:
+    """The budget `chosen` needs: `minutes`, less the steps the rule cut it (a text too
+    small for the budget), to the tenth of a minute above."""
+    unused = (_uncapped(chosen, options).steps - chosen.steps) * chosen.seconds_per_step
+    return min(minutes, math.ceil((60 * minutes - unused) / 6) / 10)
+
+
+def _uncapped(chosen: sizing.Option, options) -> sizing.Option:
+    """`chosen` as the budget alone would train it (before `sizing.read_at_most`)."""
+    return next(o for o in options if o.units == chosen.units)
 
 
 def _candidate(config, units, given, option=None, epochs=MOST_EPOCHS) -> RunConfig:

@@ -29,7 +29,7 @@ source) on a 2-core AMD EPYC (AVX-512), and the presets' 5-, 10- and 20-minute r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textgen.core.config import ModelConfig
 from textgen.model.sizes import parameter_count
@@ -56,6 +56,14 @@ DATA_BOUND_PASSES = 20.0
 # ... in at least this many steps: 2 x GRU(384)'s 650 there scored best, 2 x GRU(512)'s 418
 # (15 passes) 1.432.
 DATA_BOUND_FEWEST_STEPS = 500
+# ... and no size reads the text more than DATA_BOUND_MOST_PASSES times (the run ends
+# there, before its budget), nor is chosen if its exposure (below) at that would pass
+# MOST_EXPOSURE: at 10 minutes on the 100 KB corpus the first rule chose 2 x GRU(1024),
+# regularised (720 steps, 27 passes, exposure 3,000): its best held-out loss, 1.411 at
+# pass 8.5 (exposure 950), then worse every epoch to 1.860, behind the 2-minute run's
+# 1.345 (2 x GRU(384), 21 passes, exposure 370); 384 at 24 passes (exposure 430) 1.359.
+DATA_BOUND_MOST_PASSES = 25.0
+MOST_EXPOSURE = 500.0
 # Exposure: passes x parameters / corpus tokens, how many times over the model could have
 # stored the text it read. From FULL_EXPOSURE on the run is regularised: dropout 0.1 and
 # weight decay 0.1 scored worse than none at 1.5-2.5 (Tiny Shakespeare, 2 minutes: 1.580
@@ -126,22 +134,37 @@ def teachable(option: Option) -> bool:
 
 def choose(options: list[Option]) -> Option:
     """The largest teachable option (the smallest if none is); if that one would read the
-    text `DATA_BOUND_PASSES` times or more, the largest that still does in
-    `DATA_BOUND_FEWEST_STEPS` steps."""
+    text `DATA_BOUND_PASSES` times or more, each size reads it at most
+    `DATA_BOUND_MOST_PASSES` times (`read_at_most`), and of those exposed at most
+    `MOST_EXPOSURE` the largest that still reads it `DATA_BOUND_PASSES` times in
+    `DATA_BOUND_FEWEST_STEPS` steps is chosen (else the largest of them, else the
+    smallest)."""
     ranked = sorted(options, key=lambda option: option.units)
     fitting = [o for o in ranked if teachable(o)]
     chosen = fitting[-1] if fitting else ranked[0]
-    if chosen.passes >= DATA_BOUND_PASSES:
-        larger = [o for o in ranked if o.units > chosen.units and o.passes >= DATA_BOUND_PASSES]
-        larger = [o for o in larger if o.steps >= DATA_BOUND_FEWEST_STEPS]
-        chosen = larger[-1] if larger else chosen
-    return chosen
+    if chosen.passes < DATA_BOUND_PASSES:
+        return chosen
+    capped = [read_at_most(o, DATA_BOUND_MOST_PASSES) for o in ranked]
+    modest = [o for o in capped if o.exposure <= MOST_EXPOSURE] or capped[:1]
+    kept = [
+        o for o in modest
+        if o.passes >= DATA_BOUND_PASSES and o.steps >= DATA_BOUND_FEWEST_STEPS
+    ]  # fmt: skip
+    return (kept or modest)[-1]
+
+
+def read_at_most(option: Option, passes: float) -> Option:
+    """`option` with its steps cut to read the text at most `passes` times."""
+    if option.passes <= passes:
+        return option
+    steps = int(option.steps * passes / option.passes)
+    return replace(option, steps=steps, passes=option.passes * steps / option.steps)
 
 
 def runners_up(options: list[Option], chosen: Option) -> list[Option]:
     """The sizes either side of the chosen one."""
     ranked = sorted(options, key=lambda option: option.units)
-    at = ranked.index(chosen)
+    at = [option.units for option in ranked].index(chosen.units)
     return ranked[max(0, at - 1) : at] + ranked[at + 1 : at + 2]
 
 
@@ -194,10 +217,13 @@ REGULARISATION_WORDS = {
 }
 
 
-def choice_lines(chosen: Option, runners_up: list[Option], config) -> list[str]:
-    """What the plan says about the size before training: the choice and why, and the
-    sizes either side that it weighed."""
-    model, minutes = config.model, config.train.minutes
+def choice_lines(
+    chosen: Option, runners_up: list[Option], config, asked: float | None = None
+) -> list[str]:
+    """What the plan says about the size before training: the choice and why, the sizes
+    either side that it weighed, and, if the text cut the budget of `asked` minutes
+    short, where the run ends."""
+    model, minutes = config.model, asked or config.train.minutes
     cell = f"{model.layers} x {model.cell.upper()}({model.units})"
     regularisation = REGULARISATION_WORDS[chosen.regularisation]
     if config.train.average_last:
@@ -210,8 +236,11 @@ def choice_lines(chosen: Option, runners_up: list[Option], config) -> list[str]:
     ]
     weighed = []
     for option in runners_up:
+        capped = read_at_most(option, DATA_BOUND_MOST_PASSES)
         if option.units < chosen.units:
             why = "learns less than the budget allows"
+        elif chosen.passes >= DATA_BOUND_PASSES and capped.exposure > MOST_EXPOSURE:
+            why = "too large for the text: it would learn it by heart"
         elif option.tokens_per_parameter < TOKENS_PER_PARAMETER:
             why = f"under {TOKENS_PER_PARAMETER:g} tokens per parameter: too few to learn"
         elif option.steps < FEWEST_CHOSEN_STEPS:
@@ -226,4 +255,10 @@ def choice_lines(chosen: Option, runners_up: list[Option], config) -> list[str]:
         )  # fmt: skip
     if weighed:
         lines.append("Weighed: " + "; ".join(weighed))
+    if asked and config.train.minutes < asked:
+        lines.append(
+            f"The text, not the time, limits this run: {DATA_BOUND_MOST_PASSES:g} passes "
+            f"over it are all a model of this size learns from (more learn it by heart), "
+            f"so it ends after {config.train.minutes:g} of the {asked:g} minutes"
+        )
     return lines
