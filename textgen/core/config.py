@@ -205,8 +205,8 @@ class TrainConfig:
     # None: 1,000,000, or under a budget what its share allows (training.plan).
     val_tokens: int | None = setting(None, "Validate on at most N tokens (0: all).")
     max_minutes: float | None = setting(None, "Stop (validate and save) after this long.")
-    # A time budget (textgen.training.plan): epochs, steps and schedule planned to fill it.
     minutes: float | None = setting(None, "Train for this long: steps and schedule planned.")
+    max_steps: int | None = setting(None, "With --minutes: at most N steps in all.")
     # Truncated backpropagation through time: contiguous streams, state carried across
     # windows (char-rnn's way); off, as it did not help the probe ("Stateful training").
     stateful: bool = setting(False, "Carry the RNN state across windows (truncated BPTT).")
@@ -234,6 +234,7 @@ class TrainConfig:
         )
         _positive("max_minutes", self.max_minutes, allow_none=True)
         _positive("minutes", self.minutes, allow_none=True)
+        _positive("max_steps", self.max_steps, allow_none=True)
         _count("val_tokens", 0 if self.val_tokens is None else self.val_tokens, " (0 is all)")
         _count("sample_length", self.sample_length)
         _check(

@@ -108,7 +108,7 @@ def dry_run_lines(config: RunConfig, prepared, started: float) -> list[str]:
     if train.minutes:
         plan = make_plan(
             train.minutes, time.perf_counter() - started, timing.seconds_per_step,
-            timing.epoch_end_seconds, 0, windows,
+            timing.epoch_end_seconds, 0, windows, train.max_steps,
         )  # fmt: skip
         lines = plan_lines(plan, memory, time.time())
     else:
@@ -201,12 +201,13 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
         )
     seconds = chosen.steps * chosen.seconds_per_step
     result = Sizing(chosen, sizing.runners_up(options, chosen), options, tokens, seconds)
-    asked = config.train.minutes
-    config.train.minutes = _minutes_needed(asked, chosen, options)
-    epochs = plan_epochs(60 * config.train.minutes - (time.perf_counter() - started))
+    needed = _minutes_needed(config.train.minutes, chosen, options)
+    epochs = plan_epochs(60 * needed - (time.perf_counter() - started))
     config = _candidate(config, chosen.units, given, chosen, epochs)
-    config.sizing = {**result.to_dict(), "minutes_asked": asked}
-    for line in sizing.choice_lines(result.chosen, result.runners_up, config, asked):
+    if needed < config.train.minutes and not _fixed(given, "max_steps"):  # the text limits
+        config.train.max_steps = PLANNER_STEPS + chosen.steps
+    config.sizing = result.to_dict()
+    for line in sizing.choice_lines(result.chosen, result.runners_up, config, needed):
         log(line)
     xz = sizing.xz_bits_per_character(_sample(config))
     low, high = sizing.expected_bits(xz, config.train.minutes)

@@ -64,6 +64,7 @@ class Plan:
     # at epoch ends: {"epoch", "step", "steps" (the new total), "progress" (the cosine's, at
     # "step"), "seconds_per_step" (as trained so far), "used_seconds" (of the budget)}
     replans: tuple[dict, ...] = ()
+    most_steps: int | None = None  # the steps the run stops at, if fewer than fit
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,19 +92,25 @@ def make_plan(
     validation_seconds: float,
     measured_steps: int,
     windows_per_pass: int,
+    most_steps: int | None = None,
 ) -> Plan:
     """The plan that fills what is left of `minutes` after `spent_seconds` (start-up and
-    timing): epochs of equal steps, each ending in a validation."""
+    timing): epochs of equal steps, each ending in a validation; or, if fewer, the time
+    `most_steps` take (the steps in all, rounded down to whole epochs)."""
     left = max(0.0, 60 * minutes - spent_seconds - END_SECONDS)
+    if most_steps:
+        needed = max(0, most_steps - measured_steps) * seconds_per_step
+        left = min(left, needed + plan_epochs(needed) * validation_seconds)
     epochs = plan_epochs(left)
     trainable = max(0.0, left - epochs * validation_seconds)
     steps = max(epochs, measured_steps + int(trainable / seconds_per_step))
-    per_epoch = max(1, math.ceil(steps / epochs))
+    steps = min(steps, most_steps or steps)
+    per_epoch = max(1, steps // epochs if most_steps else math.ceil(steps / epochs))
     steps = per_epoch * epochs
     passes = steps / max(1, windows_per_pass)
     return Plan(
         minutes, spent_seconds, seconds_per_step, validation_seconds, measured_steps, steps,
-        epochs, per_epoch, passes,
+        epochs, per_epoch, passes, most_steps=most_steps,
     )  # fmt: skip
 
 
@@ -129,7 +136,8 @@ def plan_epochs(seconds: float) -> int:
 def plan_lines(plan: Plan, memory_bytes: int, started: float) -> list[str]:
     """The block printed before training goes on: the plan, memory, and a warning when
     the model would see its text less than once or very many times."""
-    finish = time.strftime("%H:%M", time.localtime(started + 60 * plan.minutes))
+    ends = plan.spent_seconds + plan.estimated_seconds if plan.most_steps else 60 * plan.minutes
+    finish = time.strftime("%H:%M", time.localtime(started + ends))
     lines = [
         f"Plan for {plan.minutes:g} minutes: {plan.steps:,} steps ({plan.epochs} epochs of "
         f"{plan.steps_per_epoch:,}, {plan.seconds_per_step * 1000:.0f} ms a step as measured), "
@@ -204,7 +212,7 @@ def plan_run(trainer) -> Plan:
     each_epoch = epoch_end_seconds(trainer, time.perf_counter() - trainer.started)
     plan = make_plan(
         config.train.minutes, time.perf_counter() - trainer.started, per_step, each_epoch,
-        UNTIMED_STEPS + TIMED_STEPS, trainer.windows_per_pass,
+        UNTIMED_STEPS + TIMED_STEPS, trainer.windows_per_pass, config.train.max_steps,
     )  # fmt: skip
     config.train.epochs, config.train.steps_per_epoch = plan.epochs, plan.steps_per_epoch
     config.plan = plan.to_dict()
@@ -305,10 +313,11 @@ def replan(
     trainable = max(0.0, left - ends_left * plan.validation_seconds)
     shortest = max(1, plan.steps_per_epoch // LAST_EPOCH_PARTS)
     fewest = (plan.epochs - 1) * plan.steps_per_epoch + shortest
+    steps = step + int(trainable / seconds_per_step)
     return {
         "epoch": epoch + 1,
         "step": step,
-        "steps": max(fewest, step + int(trainable / seconds_per_step)),
+        "steps": max(fewest, min(steps, plan.most_steps or steps)),
         "progress": round(float(progress), 6),
         "seconds_per_step": round(seconds_per_step, 6),
         "used_seconds": round(used_seconds, 3),

@@ -218,12 +218,12 @@ REGULARISATION_WORDS = {
 
 
 def choice_lines(
-    chosen: Option, runners_up: list[Option], config, asked: float | None = None
+    chosen: Option, runners_up: list[Option], config, needed: float | None = None
 ) -> list[str]:
     """What the plan says about the size before training: the choice and why, the sizes
-    either side that it weighed, and, if the text cut the budget of `asked` minutes
-    short, where the run ends."""
-    model, minutes = config.model, asked or config.train.minutes
+    either side that it weighed, and, if the text limits the run to fewer steps than the
+    budget holds, the minutes it `needed`."""
+    model, minutes = config.model, config.train.minutes
     cell = f"{model.layers} x {model.cell.upper()}({model.units})"
     regularisation = REGULARISATION_WORDS[chosen.regularisation]
     if config.train.average_last:
@@ -255,10 +255,10 @@ def choice_lines(
         )  # fmt: skip
     if weighed:
         lines.append("Weighed: " + "; ".join(weighed))
-    if asked and config.train.minutes < asked:
+    if needed and needed < minutes:
         lines.append(
             f"The text, not the time, limits this run: {DATA_BOUND_MOST_PASSES:g} passes "
             f"over it are all a model of this size learns from (more learn it by heart), "
-            f"so it ends after {config.train.minutes:g} of the {asked:g} minutes"
+            f"so it ends after about {needed:g} of the {minutes:g} minutes"
         )
     return lines
