@@ -26,6 +26,8 @@ def grid_runs() -> dict[tuple[str, float, str], list[dict]]:
     runs = defaultdict(list)
     for line in GRID.read_text().splitlines():
         row = json.loads(line)
+        if "superseded" in row:  # a run of a rule or protocol since changed (it says how)
+            continue
         scored = {**row, "best": row.get("held_out", row["best"])}
         runs[row["corpus"], row["minutes"], row.get("level", "char")].append(scored)
     for case, rows in runs.items():
@@ -95,7 +97,7 @@ def test_the_rule_picks_the_largest_size_the_budget_can_teach_and_grows_with_it(
         assert not any(sizing.teachable(o) for o in larger)
 
 
-def test_more_budget_than_text_means_a_larger_size_regularised_reading_it_at_most_25_times():
+def test_more_budget_than_text_means_a_larger_size_regularised_reading_it_at_most_21_times():
     big, small = sizing.choose(options(corpus=10_000_000)), sizing.choose(options(corpus=100_000))
     assert (small.regularisation, big.regularisation) == ("full", "none")
     assert sizing.DATA_BOUND_MOST_PASSES >= small.passes >= sizing.DATA_BOUND_PASSES > big.passes
