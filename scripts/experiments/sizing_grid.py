@@ -144,7 +144,7 @@ def run(corpus: Path, config: str, minutes: float, root: Path, level: str = "cha
     )  # fmt: skip
     evaluation = json.loads(scored.stdout.strip().splitlines()[-1])
     held_out = evaluation["loss"]
-    kept = ("Plan", "Memory", "Size", "Weighed", "Expected", "Trained for")
+    kept = ("Plan", "Memory", "Size", "Weighed", "Expected", "The text", "Trained for")
     plan_lines = [line for line in out.splitlines() if line.startswith(kept)]
     return {
         "corpus": corpus.stem, "minutes": minutes, "config": config, "level": level,
