@@ -190,15 +190,7 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
         for u in untimed:
             timed[u] = time_training(candidates[u], prepared).seconds_per_step
     if _uncapped(chosen, options).steps < sizing.FEWEST_STEPS:  # (not a text's cut)
-        spent = time.perf_counter() - started  # start-up and sizing: about as long again
-        steps = 2 * (sizing.FEWEST_STEPS + PLANNER_STEPS)  # the steps and their validations
-        needed = max(60 * config.train.minutes, 2 * spent) + steps * chosen.seconds_per_step
-        minutes = math.ceil(needed / 6) / 10
-        raise ConfigError(
-            f"--minutes {config.train.minutes:g} is too short to train on this machine: "
-            f"2 x {config.model.cell.upper()}({chosen.units}) would make {chosen.steps} steps "
-            f"(at least {sizing.FEWEST_STEPS}); give --minutes {minutes:g} or more"
-        )
+        raise _too_short(config, chosen, started)
     seconds = chosen.steps * chosen.seconds_per_step
     result = Sizing(chosen, sizing.runners_up(options, chosen), options, tokens, seconds)
     needed = _minutes_needed(config.train.minutes, chosen, options)
@@ -219,6 +211,19 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
         f"{share} of xz's)"
     )
     return config
+
+
+def _too_short(config: RunConfig, chosen: sizing.Option, started: float) -> ConfigError:
+    """The error of a budget too short for `sizing.FEWEST_STEPS` steps of any size."""
+    spent = time.perf_counter() - started  # start-up and sizing: about as long again
+    steps = 2 * (sizing.FEWEST_STEPS + PLANNER_STEPS)  # the steps and their validations
+    needed = max(60 * config.train.minutes, 2 * spent) + steps * chosen.seconds_per_step
+    minutes = math.ceil(needed / 6) / 10
+    return ConfigError(
+        f"--minutes {config.train.minutes:g} is too short to train on this machine: "
+        f"2 x {config.model.cell.upper()}({chosen.units}) would make {chosen.steps} steps "
+        f"(at least {sizing.FEWEST_STEPS}); give --minutes {minutes:g} or more"
+    )
 
 
 def _minutes_needed(minutes: float, chosen: sizing.Option, options) -> float:

@@ -12,9 +12,11 @@ The rule is compute-optimal training's, for small recurrent models on a CPU:
   that reads `TOKENS_PER_PARAMETER` tokens per parameter in at least
   `FEWEST_CHOSEN_STEPS` steps.
 - **More budget than text.** If that size would read the text `DATA_BOUND_PASSES`
-  times or more, the text (not the budget) is what limits the run, and a larger model,
-  regularised, learns more from the same text: the rule takes the largest size that
-  still reads it that often.
+  times or more, the text (not the budget) is what limits the run: no size reads it more
+  than `DATA_BOUND_MOST_PASSES` times (the run stops there, early: more passes learn it
+  by heart), and a larger model, regularised, learns more from the same text up to an
+  exposure of `MOST_EXPOSURE`: the rule takes the largest size that still reads it
+  `DATA_BOUND_PASSES` times within that.
 - **Regularisation** follows the exposure, passes x parameters / corpus tokens (how many
   times over the model could have stored the text it read): none below
   `FULL_EXPOSURE`, variational dropout 0.3 and weight decay 0.2 from there (the
@@ -23,7 +25,8 @@ The rule is compute-optimal training's, for small recurrent models on a CPU:
 Where the constants came from: the grid of docs/experiments.md, "Sizing a run for its
 budget" (data: docs/data/sizing.jsonl), 2-minute runs of 7 configurations on each of
 three corpora (100 KB of technical prose, Tiny Shakespeare's 1 MB, 10 MB of Python
-source) on a 2-core AMD EPYC (AVX-512), and the presets' 5-, 10- and 20-minute runs.
+source) on a 2-core AMD EPYC (AVX-512), 10-minute runs on the first two, and the
+presets' 5-, 10- and 20-minute runs.
 """
 
 from __future__ import annotations
