@@ -121,6 +121,16 @@ def planned(corpus_file, tmp_path_factory):
     return textgen.train(config, run_dir=run_dir, log=lines.append, verbose=0), lines
 
 
+def test_a_plan_with_most_steps_stops_there_and_ends_early():
+    full = make_plan(10, 20.0, 0.1, 1.0, 13, windows_per_pass=100)
+    cut = make_plan(10, 20.0, 0.1, 1.0, 13, windows_per_pass=100, most_steps=700)
+    assert full.steps > 700 >= cut.steps > 700 - cut.epochs and cut.most_steps == 700
+    assert cut.estimated_seconds < 0.2 * full.estimated_seconds
+    again = replan(cut, 0, cut.steps_per_epoch, 30.0, 0.05, 0.3)  # a faster machine
+    assert again["steps"] <= 700  # the text's cut holds, however fast the steps go
+    assert Plan.from_dict(cut.to_dict()) == cut
+
+
 @pytest.mark.parametrize("left", [20.0, 110.0, 590.0, 3600.0])
 @pytest.mark.parametrize("per_token", [1e-6, 1e-5, 5e-5])
 def test_a_budgets_validations_take_their_share_of_it_on_enough_text(left, per_token):

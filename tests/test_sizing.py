@@ -156,7 +156,12 @@ def test_flags_given_win_over_the_rule_which_plans_the_rest(corpus_file, tmp_pat
     assert saved["sizing"]["chosen"] == 48
     assert [option["units"] for option in saved["sizing"]["options"]] == [48]
     assert any(line.startswith("Sized for 0.25 minutes: 2 x GRU(48)") for line in lines)
-    assert Plan.from_dict(saved["plan"]).steps > 0
+    plan = Plan.from_dict(saved["plan"])
+    # 13 KB of text: the text limits the run, cut to the passes the rule allows
+    assert any(line.startswith("The text, not the time, limits this run") for line in lines)
+    assert plan.total_steps <= saved["train"]["max_steps"] == plan.most_steps
+    assert saved["train"]["max_steps"] == saved["sizing"]["steps"]
+    assert saved["sizing"]["passes"] == pytest.approx(sizing.DATA_BOUND_MOST_PASSES, rel=0.1)
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,8 @@ class Sizing:
             return {**option.__dict__, "regularisation": option.regularisation}
 
         return {
-            "chosen": self.chosen.units, "corpus_tokens": self.corpus_tokens,
+            "chosen": self.chosen.units, "steps": self.chosen.steps,
+            "passes": round(self.chosen.passes, 2), "corpus_tokens": self.corpus_tokens,
             "seconds": round(self.seconds, 1), "options": [row(o) for o in self.options],
         }  # fmt: skip
 
@@ -197,7 +198,7 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
     epochs = plan_epochs(60 * needed - (time.perf_counter() - started))
     config = _candidate(config, chosen.units, given, chosen, epochs)
     if needed < config.train.minutes and not _fixed(given, "max_steps"):  # the text limits
-        config.train.max_steps = PLANNER_STEPS + chosen.steps
+        config.train.max_steps = max(chosen.steps, PLANNER_STEPS + 1)  # the planner's included
     config.sizing = result.to_dict()
     for line in sizing.choice_lines(result.chosen, result.runners_up, config, needed):
         log(line)
