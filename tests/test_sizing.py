@@ -129,11 +129,10 @@ def test_a_dry_run_prints_the_size_the_plan_and_the_memory_and_writes_nothing(
     assert units in sizing.CANDIDATE_UNITS
     assert any(line.startswith("Weighed: GRU(") for line in lines)
     assert any(line.startswith("Expected held-out loss: ") for line in lines)
-    plan = next(line for line in lines if line.startswith("Plan for "))
-    minutes = float(plan.split()[2])  # the whole minute, or less if the text limits the run
-    assert minutes == 1 or (
-        minutes < 1 and any(line.startswith("The text, not the time, limits") for line in lines)
-    )
+    assert any(line.startswith("Plan for 1 minutes: ") for line in lines)
+    # 13 KB of text read 20 times in far less than a minute on any machine: the text limits
+    limits = next(line for line in lines if line.startswith("The text, not the time, limits"))
+    assert "ends after about " in limits and " of the 1 minutes" in limits
     assert any(line.startswith("Memory at the peak about ") for line in lines)
     assert lines[-1] == "Dry run: nothing trained, no run folder written"
     assert not root.exists()
@@ -157,11 +156,12 @@ def test_flags_given_win_over_the_rule_which_plans_the_rest(corpus_file, tmp_pat
     assert [option["units"] for option in saved["sizing"]["options"]] == [48]
     assert any(line.startswith("Sized for 0.25 minutes: 2 x GRU(48)") for line in lines)
     plan = Plan.from_dict(saved["plan"])
-    # 13 KB of text: the text limits the run, cut to the passes the rule allows
-    assert any(line.startswith("The text, not the time, limits this run") for line in lines)
-    assert plan.total_steps <= saved["train"]["max_steps"] == plan.most_steps
-    assert saved["train"]["max_steps"] == saved["sizing"]["steps"]
-    assert saved["sizing"]["passes"] == pytest.approx(sizing.DATA_BOUND_MOST_PASSES, rel=0.1)
+    # 13 KB of text: the text limits the run, cut to the passes the rule allows (unless
+    # the machine is so slow that a quarter-minute reads it fewer than 20 times)
+    cut = any(line.startswith("The text, not the time, limits this run") for line in lines)
+    assert cut == (saved["sizing"]["steps"] < saved["sizing"]["options"][0]["steps"])
+    assert saved["train"]["max_steps"] == (saved["sizing"]["steps"] if cut else None)
+    assert plan.total_steps <= (plan.most_steps or plan.total_steps)
 
 
 @pytest.mark.parametrize(

@@ -194,10 +194,11 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
         raise _too_short(config, chosen, started)
     seconds = chosen.steps * chosen.seconds_per_step
     result = Sizing(chosen, sizing.runners_up(options, chosen), options, tokens, seconds)
-    needed = _minutes_needed(config.train.minutes, chosen, options)
-    epochs = plan_epochs(60 * needed - (time.perf_counter() - started))
+    cut = chosen.steps < _uncapped(chosen, options).steps  # the text limits the run
+    needed = _minutes_needed(config.train.minutes, chosen, options) if cut else None
+    epochs = plan_epochs(60 * (needed or config.train.minutes) - (time.perf_counter() - started))
     config = _candidate(config, chosen.units, given, chosen, epochs)
-    if needed < config.train.minutes and not _fixed(given, "max_steps"):  # the text limits
+    if cut and not _fixed(given, "max_steps"):
         config.train.max_steps = max(chosen.steps, PLANNER_STEPS + 1)  # the planner's included
     config.sizing = result.to_dict()
     for line in sizing.choice_lines(result.chosen, result.runners_up, config, needed):

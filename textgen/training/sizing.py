@@ -260,7 +260,7 @@ def choice_lines(
         )  # fmt: skip
     if weighed:
         lines.append("Weighed: " + "; ".join(weighed))
-    if needed and needed < minutes:
+    if needed is not None:
         lines.append(
             f"The text, not the time, limits this run: {DATA_BOUND_MOST_PASSES:g} passes "
             f"over it are all a model of this size learns from (more learn it by heart), "
