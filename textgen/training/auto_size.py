@@ -204,7 +204,7 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
     for line in sizing.choice_lines(result.chosen, result.runners_up, config, needed):
         log(line)
     xz = sizing.xz_bits_per_character(_sample(config))
-    low, high = sizing.expected_bits(xz, config.train.minutes)
+    low, high = sizing.expected_bits(xz, needed or config.train.minutes)
     config.sizing["expected_bits"] = [round(low, 3), round(high, 3)]
     share = "-".join(f"{x:.2f}" for x in sizing.XZ_SHARE_AT_2_MINUTES)
     log(
@@ -276,10 +276,11 @@ def _training_seconds(config, prepared, left: float, seconds_per_step: float) ->
     checkpoint)."""
     train, window = config.train, config.data.seq_len * config.train.batch_size
     per_token, available = seconds_per_step * VALIDATION_SHARE / window, len(prepared.val_ids) - 1
-    tokens = validation_tokens(train, available) if train.val_tokens is not None else (
-        budget_validation_tokens(left, per_token, available) if available > 0 else 0
-    )  # fmt: skip
-    validation = math.ceil(tokens / window) * window * per_token
+    if train.val_tokens is None:  # as the planner will choose them
+        tokens = budget_validation_tokens(left, per_token, available)
+    else:
+        tokens = validation_tokens(train, available)
+    validation = math.ceil(max(0, tokens) / window) * window * per_token
     return max(0.0, left - plan_epochs(left) * (validation + EPOCH_END_SECONDS))
 
 
