@@ -190,12 +190,13 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
             break
         for u in untimed:
             timed[u] = time_training(candidates[u], prepared).seconds_per_step
-    if _uncapped(chosen, options).steps < sizing.FEWEST_STEPS:  # (not a text's cut)
+    full = next(o for o in options if o.units == chosen.units)  # before the text's cut
+    if full.steps < sizing.FEWEST_STEPS:
         raise _too_short(config, chosen, started)
     seconds = chosen.steps * chosen.seconds_per_step
     result = Sizing(chosen, sizing.runners_up(options, chosen), options, tokens, seconds)
-    cut = chosen.steps < _uncapped(chosen, options).steps  # the text limits the run
-    needed = _minutes_needed(config.train.minutes, chosen, options) if cut else None
+    cut = chosen.steps < full.steps  # the text limits the run
+    needed = _minutes_needed(config.train.minutes, chosen, full) if cut else None
     epochs = plan_epochs(60 * (needed or config.train.minutes) - (time.perf_counter() - started))
     config = _candidate(config, chosen.units, given, chosen, epochs)
     if cut and not _fixed(given, "max_steps"):
@@ -228,16 +229,11 @@ def _too_short(config: RunConfig, chosen: sizing.Option, started: float) -> Conf
     )
 
 
-def _minutes_needed(minutes: float, chosen: sizing.Option, options) -> float:
-    """The budget `chosen` needs: `minutes`, less the steps the rule cut it (a text too
-    small for the budget), to the tenth of a minute above."""
-    unused = (_uncapped(chosen, options).steps - chosen.steps) * chosen.seconds_per_step
+def _minutes_needed(minutes: float, chosen: sizing.Option, full: sizing.Option) -> float:
+    """The budget `chosen` needs: `minutes`, less the steps the text cut from `full` (its
+    size as the budget alone would train it), to the tenth of a minute above."""
+    unused = (full.steps - chosen.steps) * chosen.seconds_per_step
     return min(minutes, math.ceil((60 * minutes - unused) / 6) / 10)
-
-
-def _uncapped(chosen: sizing.Option, options) -> sizing.Option:
-    """`chosen` as the budget alone would train it (before `sizing.read_at_most`)."""
-    return next(o for o in options if o.units == chosen.units)
 
 
 def _candidate(config, units, given, option=None, epochs=MOST_EPOCHS) -> RunConfig:

@@ -253,6 +253,7 @@ def choice_lines(
         else:
             why = f"reads the text under {DATA_BOUND_PASSES:g} times"
         timed = "" if option.measured else ", its step time scaled"
+        option = capped if needed is not None else option  # as the text's cut reads it
         weighed.append(
             f"GRU({option.units}) {option.parameters / 1e6:.2f}M parameters, "
             f"{option.passes:.1f} passes, {option.tokens_per_parameter:.1f} tokens per "
