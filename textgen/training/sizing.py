@@ -243,7 +243,7 @@ def choice_lines(
     for option in runners_up:
         capped = read_at_most(option, DATA_BOUND_MOST_PASSES)
         if option.units < chosen.units:
-            why = "learns less than the budget allows"
+            why = "learns less than the " + ("text" if needed is not None else "budget") + " allows"
         elif chosen.passes >= DATA_BOUND_PASSES and capped.exposure > MOST_EXPOSURE:
             why = "too large for the text: it would learn it by heart"
         elif option.tokens_per_parameter < TOKENS_PER_PARAMETER:
