@@ -11,6 +11,7 @@ import pytest
 
 import textgen
 from textgen.core.config import ModelConfig
+from textgen.model.sizes import recurrent_parameter_count
 from textgen.training import sizing
 from textgen.training.plan import Plan
 
@@ -47,7 +48,10 @@ def option_of(row: dict, corpus_tokens: int, vocab_size: int) -> sizing.Option:
     return sizing.weigh(model, per_step, True, steps * per_step, corpus_tokens, vocab_size)
 
 
-@pytest.mark.parametrize("case", sorted(grid_runs()), ids=lambda case: "{}-{:g}-{}".format(*case))
+SIZED_CASES = sorted(case for case in grid_runs() if case[2] in sizing.SIZED_LEVELS)
+
+
+@pytest.mark.parametrize("case", SIZED_CASES, ids=lambda case: "{}-{:g}-{}".format(*case))
 def test_the_rules_choice_is_within_2_percent_of_the_grids_best(case):
     """The rule, given the grid's corpus and each size's measured steps, chooses a size
     and regularisation whose run scored within 2% of the best run of the grid."""
@@ -110,6 +114,37 @@ def test_more_budget_than_text_means_a_larger_size_regularised_reading_it_at_mos
     larger = [sizing.read_at_most(o, sizing.DATA_BOUND_MOST_PASSES)
               for o in options(corpus=100_000, seconds=6600) if o.units > plenty.units]  # fmt: skip
     assert larger and all(o.exposure > sizing.MOST_EXPOSURE for o in larger)
+
+
+def test_the_rule_counts_the_recurrent_layers_so_a_vocabulary_moves_it_only_by_step_times():
+    """Words' and pieces' embeddings and logits grow with the vocabulary, not with what the
+    model can learn: at the same step times, 65 characters and 10,000 words size alike."""
+    for minutes in (0.5, 2, 10):
+        chars, words = options(seconds=60 * minutes), options(seconds=60 * minutes, vocab=10_000)
+        assert sizing.choose(chars).units == sizing.choose(words).units
+        assert all(w.parameters > 10 * w.recurrent for w in words if w.units <= 128)
+    model = ModelConfig(units=128, embedding_dim=64)
+    option = sizing.weigh(model, 0.1, True, 100.0, 500_000, 2000)
+    assert option.recurrent == recurrent_parameter_count(model) < option.parameters
+    assert option.tokens_per_parameter == pytest.approx(1000 * 3200 / option.recurrent)
+
+
+def test_subword_runs_are_sized_and_word_runs_say_why_not(corpus_file, tmp_path):
+    root = tmp_path / "runs"
+    result = run_cli("train", "--corpus", corpus_file, "--level", "subword", "--minutes", 1,
+                     "--dry-run", "--root", root, "--data-dir", tmp_path / "data")  # fmt: skip
+    lines = result.output.splitlines()
+    sized = next(line for line in lines if line.startswith("Sized for 1 minutes: 2 x GRU("))
+    assert "in its recurrent layers" in sized and "per recurrent parameter" in sized
+    assert any(line.startswith("Expected held-out loss: ") for line in lines)
+    assert any(line.startswith("Plan for 1 minutes: ") for line in lines)
+    assert lines[-1] == "Dry run: nothing trained, no run folder written"
+    result = run_cli("train", "--corpus", corpus_file, "--level", "word", "--minutes", 1,
+                     "--batch-size", 8, "--dry-run", "--root", root,
+                     "--data-dir", tmp_path / "data")  # fmt: skip
+    assert "The sizing rule is not measured for words" in result.output
+    assert "Sized for" not in result.output and "Plan for 1 minutes: " in result.output
+    assert not root.exists()
 
 
 def test_the_expected_loss_falls_with_the_budget():

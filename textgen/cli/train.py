@@ -63,7 +63,8 @@ def train(**opts) -> None:
 
 @click.command()
 @opt("--cells", default="rnn,lstm,gru", help="Cells to compare, comma-separated (rnn, lstm, gru).")
-@opt("--budget-minutes", type=click.FloatRange(min=0.05), default=5.0, help="Time per cell.")
+@opt("--levels", help="Levels to compare, comma-separated (char, word, subword; default --level).")
+@opt("--budget-minutes", type=click.FloatRange(min=0.05), default=5.0, help="Time per run.")
 @opt("--eval-steps", type=click.IntRange(min=1), default=50, help="Validate every N steps.")
 @opt("--probe-steps", default=600, help="Steps of each cell's long-range probe (0: none).")
 @opt("--probe-distances", default="15,25,50,75,100,150", help="Distances (words) it scores.")
@@ -71,7 +72,8 @@ def train(**opts) -> None:
 @train_settings
 @opt("--quiet", is_flag=True, help="No progress bars or lines.")
 def compare(**opts) -> None:
-    """Train RNN, LSTM and GRU on the same data and budget; write a report folder."""
+    """Train RNN, LSTM and GRU (at one level or several) on the same data and budget;
+    write a report folder."""
     import time
 
     from textgen.evaluate.probe import parse_distances
@@ -84,11 +86,16 @@ def compare(**opts) -> None:
     from textgen.training.progress import shown_progress
 
     compare_cells(
-        [cell.strip() for cell in opts["cells"].split(",") if cell.strip()],
+        _listed(opts["cells"]),
         RunConfig.from_preset(opts["preset"]).with_overrides(**settings_by_section(opts)),
         report, budget_minutes=opts["budget_minutes"], eval_steps=opts["eval_steps"],
         probe_steps=opts["probe_steps"], probe_distances=distances, log=click.echo,
-        verbose=shown_progress(opts["quiet"]),
+        verbose=shown_progress(opts["quiet"]), levels=_listed(opts["levels"]),
     )  # fmt: skip
     click.echo(f"\nReport: {report}/compare.md (table), compare.png (plot), compare.csv")
     click.echo(open(f"{report}/compare.md", encoding="utf-8").read())
+
+
+def _listed(value: str | None) -> list[str] | None:
+    """A comma-separated option's items (None if not given)."""
+    return None if value is None else [item.strip() for item in value.split(",") if item.strip()]

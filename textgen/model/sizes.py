@@ -22,7 +22,13 @@ def parameter_count(vocab_size: int, config: ModelConfig) -> int:
     """Weights of `build_model(vocab_size, config)`, computed without building it."""
     count = vocab_size * config.embedding_dim + config.head_inputs * vocab_size + vocab_size
     count += config.label_memory * config.embedding_dim
-    inputs = config.embedding_dim
+    return count + recurrent_parameter_count(config)
+
+
+def recurrent_parameter_count(config: ModelConfig) -> int:
+    """Weights of the recurrent layers alone (the embedding and the logits layer, whose
+    sizes follow the vocabulary's, left out)."""
+    count, inputs = 0, config.embedding_dim
     for _ in range(config.layers):
         biases = 2 if config.cell == "gru" else 1  # GRU (reset_after): two bias vectors
         count += GATES[config.cell] * config.units * (inputs + config.units + biases)
