@@ -3,6 +3,9 @@ export carries what reads its prompts): imported only when a graph is built."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -45,7 +48,10 @@ class SentencePieceReader(tf.Module):
 
     def __init__(self, model: bytes, lowercase: bool):
         super().__init__(name="sentencepiece_reader")
-        self.pieces = text_ops().SentencepieceTokenizer(model=model, out_type=tf.int32)
+        ops = text_ops()
+        with _native_stderr_muted():  # its one line, "precompiled_charsmap is empty. use
+            # identity normalization." (LOG(INFO), which no setting of TF Text turns off)
+            self.pieces = ops.SentencepieceTokenizer(model=model, out_type=tf.int32)
         self.lowercase = lowercase
 
     def ids(self, text: tf.Tensor) -> tf.Tensor:
@@ -53,6 +59,20 @@ class SentencePieceReader(tf.Module):
         if self.lowercase:
             text = tf.strings.lower(text, encoding="utf-8")
         return self.pieces.tokenize(text)
+
+
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """Native code's writes to stderr (file descriptor 2) dropped while in the block."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def text_ops():
