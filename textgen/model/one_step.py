@@ -110,7 +110,8 @@ class OneStep(tf.Module):
         if memory:  # the label in mind, added to the input
             held = state[-1][0]
             held = tf.transpose(held) if feature_major else held
-            x = x + (held := step_memory(*memory, ids, held))
+            held = step_memory(*memory, ids, held)  # (no `:=`: AutoGraph cannot read it)
+            x = x + held
             label = ((tf.transpose(held) if feature_major else held),)
         if feature_major:
             axis = 0
