@@ -82,19 +82,9 @@ def compare(
 ) -> list[CellResult]:
     """Train, time and probe each cell at each of `levels` (default: `config`'s); write
     the report; return the results."""
-    from textgen.core.config import LEVELS
     from textgen.training.start import train
 
-    unknown = [cell for cell in cells if cell not in CELL_NAMES]
-    if unknown or not cells:
-        raise ConfigError(
-            f"cells must be some of {', '.join(CELL_NAMES)}; got {', '.join(cells) or 'none'}"
-        )
-    levels = list(levels or [config.data.level])
-    if any(level not in LEVELS for level in levels) or len(set(levels)) < len(levels):
-        raise ConfigError(
-            f"levels must be some of {', '.join(LEVELS)}, each once; got {', '.join(levels)}"
-        )
+    levels = _checked(cells, list(levels or [config.data.level]))
     report_dir = Path(report_dir)
     if (report_dir / "runs").exists():
         raise ConfigError(f"{report_dir} already holds a comparison; choose another --report")
@@ -137,6 +127,22 @@ def compare(
         results.append(result)
         write_report(results, report_dir, config, budget_minutes, probe_steps)
     return results
+
+
+def _checked(cells: Sequence[str], levels: list[str]) -> list[str]:
+    """`levels`, if `cells` and `levels` name known ones (each level once); else a ConfigError."""
+    from textgen.core.config import LEVELS
+
+    unknown = [cell for cell in cells if cell not in CELL_NAMES]
+    if unknown or not cells:
+        raise ConfigError(
+            f"cells must be some of {', '.join(CELL_NAMES)}; got {', '.join(cells) or 'none'}"
+        )
+    if any(level not in LEVELS for level in levels) or len(set(levels)) < len(levels):
+        raise ConfigError(
+            f"levels must be some of {', '.join(LEVELS)}, each once; got {', '.join(levels)}"
+        )
+    return levels
 
 
 def entry_name(cell: str, level: str, several: bool) -> str:
