@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,9 +54,13 @@ class CellResult:
 
     @property
     def best_val_bpc(self) -> float:
+        return self.bits_per_character(self.best_val_loss)
+
+    def bits_per_character(self, loss: float) -> float:
+        """A validation loss (nats per token) in bits per character."""
         from textgen.model.window_loss import loss_figures
 
-        return loss_figures(self.best_val_loss, self.characters_per_token)["bpc"]
+        return loss_figures(loss, self.characters_per_token)["bpc"]
 
     @property
     def generate_chars_per_sec(self) -> float:
@@ -150,8 +153,13 @@ def entry_name(cell: str, level: str, several: bool) -> str:
     return f"{CELL_NAMES[cell]}, {level}" if several else CELL_NAMES[cell]
 
 
+def _several_levels(results: Sequence[CellResult]) -> bool:
+    """Whether `results` hold runs of more than one level (then ranked by what they share)."""
+    return len({r.level for r in results}) > 1
+
+
 def _name(result: CellResult, results: Sequence[CellResult]) -> str:
-    return entry_name(result.cell, result.level, len({r.level for r in results}) > 1)
+    return entry_name(result.cell, result.level, _several_levels(results))
 
 
 def _probed(results: Sequence[CellResult]) -> list[CellResult]:
@@ -283,7 +291,7 @@ def verdicts(results: Sequence[CellResult]) -> list[str]:
     if not results:
         return []
     name = lambda r: _name(r, results)  # noqa: E731
-    several = len({r.level for r in results}) > 1
+    several = _several_levels(results)
     lines = []
     if several:
         best = min(results, key=lambda r: r.best_val_bpc)
@@ -332,12 +340,12 @@ def plot(results: Sequence[CellResult], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = 3 if any(r.probe for r in results) else 2
-    several = len({r.level for r in results}) > 1  # then in bits per character: comparable
+    several = _several_levels(results)  # then in bits per character: comparable
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), constrained_layout=True)
     for r in results:
         seconds, steps, losses = zip(*r.curve)
         if several:
-            losses = [loss / math.log(2) / r.characters_per_token for loss in losses]
+            losses = [r.bits_per_character(loss) for loss in losses]
         axes[0].plot(seconds, losses, marker=".", label=_name(r, results))
         axes[1].plot(steps, losses, marker=".", label=_name(r, results))
     for r in _probed(results) if panels == 3 else []:

@@ -245,7 +245,7 @@ def _minutes_needed(minutes: float, chosen: sizing.Option, full: sizing.Option) 
 def _candidate(config, units, given, option=None, epochs=MOST_EPOCHS) -> RunConfig:
     """`config` sized to `units` (with `option`'s regularisation if given), what the user
     gave kept."""
-    option = option or sizing.Option(units, 1.0, False, 0, 0.0, 1, 0.0)
+    option = option or sizing.Option(units, 1.0, False, 0, 0.0, 1, 0, 1)
     sections = sizing.settings_of(option, epochs)
     for section, values in sections.items():
         for key in given.get(section, {}):

@@ -110,11 +110,11 @@ class Option:
     passes: float
     parameters: int
     corpus_tokens: int
-    recurrent: int = 0  # the recurrent layers' parameters: what the rule counts
+    recurrent: int  # the recurrent layers' parameters: what the rule counts
 
     @property
     def tokens_per_parameter(self) -> float:
-        return self.passes * self.corpus_tokens / max(1, self.recurrent)
+        return self.passes * self.corpus_tokens / self.recurrent
 
     @property
     def exposure(self) -> float:
