@@ -13,7 +13,7 @@ kept weights' loss on the whole held-out text (`textgen evaluate`): since a budg
 validations take at most 5% of it (`val_rule` "budget"), a run may validate on the
 first 200k tokens of a large corpus's held-out tenth, not all of it.
 
-A config is `UNITS[:REG]` (2 x GRU(UNITS), the quick preset's recipe otherwise: batch 32,
+A config is `UNITS[:REG][:eEMB][:lrRATE][:bBATCH]` (2 x GRU(UNITS), the quick preset's recipe otherwise: batch 32,
 windows of 100, cosine learning rate, skip connections; the learning rate by size as
 the sizing rule sets it) with REG none (default), light (dropout 0.1, weight decay 0.1) or
 reg (variational dropout 0.3, weight decay 0.2) or reg2 (the same, the last 2 epochs
@@ -94,11 +94,19 @@ def flags(config: str) -> list[str]:
     if config.startswith("sized"):  # the rule's run of these units (regularisation: given)
         units, _, reg = config.removeprefix("sized").partition(":")
         return ["--units", units, *(SIZED_NONE if reg == "none" else [])]
-    units, _, reg = config.partition(":")
-    embedding = 64 if int(units) <= 192 else 128
+    units, *extras = config.split(":")
+    embedding, rate, batch, reg = 64 if int(units) <= 192 else 128, None, None, "none"
+    for extra in extras:  # e128 (embedding), lr1e-2 (learning rate), b64 (batch), or a REG
+        if extra.startswith("lr"):
+            rate = extra[2:]
+        elif extra[:1] in "eb" and extra[1:].isdigit():
+            embedding, batch = (int(extra[1:]), batch) if extra[0] == "e" else (embedding, extra[1:])
+        else:
+            reg = extra
     return [
         "--preset", "quick", "--units", units, "--embedding-dim", str(embedding),
-        "--learning-rate", str(learning_rate(int(units))), *REGS[reg or "none"],
+        "--learning-rate", rate or str(learning_rate(int(units))), *REGS[reg],
+        *(["--batch-size", batch] if batch else []),
     ]  # fmt: skip
 
 
