@@ -25,7 +25,7 @@ library, which does not size (as `textgen train --minutes M` did before #47); `s
 run of that size (its regularisation, or none), cut short where the text limits it.
 
 CORPUS: a path, or `pydoc100k` (the first 100 KB of Python's pydoc topics: technical
-prose) or `code10m` (10 MB of Python's standard library source, files in path order).
+prose), `pydoc` (all of them, 465 KB) or `code10m` (10 MB of Python's standard library source, files in path order).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+
+from textgen.training.sizing import learning_rate
 
 REGS = {
     "none": ["--dropout", "0"],
@@ -58,12 +60,13 @@ textgen.train(config, run_dir={2!r}, log=print, verbose=0)"""
 
 def corpus_path(name: str, root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    if name == "pydoc100k":
+    if name in ("pydoc100k", "pydoc"):
         from pydoc_data.topics import topics
 
         text = "\n\n".join(topics[key] for key in sorted(topics))
-        path = root / "pydoc100k.txt"
-        path.write_text(text[: text.rfind("\n\n", 0, 100_000)], encoding="utf-8")
+        path = root / f"{name}.txt"
+        cut = text.rfind("\n\n", 0, 100_000) if name == "pydoc100k" else len(text)
+        path.write_text(text[:cut], encoding="utf-8")
         return path
     if name == "code10m":
         path, parts, size = root / "code10m.txt", [], 0
@@ -84,11 +87,7 @@ def corpus_path(name: str, root: Path) -> Path:
     return Path(name)
 
 
-def learning_rate(units: int) -> float:
-    return 5e-3 if units <= 192 else 4e-3 if units <= 256 else 3e-3
-
-
-def flags(config: str) -> list[str]:
+def flags(config: str, level: str = "char") -> list[str]:
     if config in ("default", "auto", "olddefault"):
         return []
     if config.startswith("sized"):  # the rule's run of these units (regularisation: given)
@@ -105,7 +104,7 @@ def flags(config: str) -> list[str]:
             reg = extra
     return [
         "--preset", "quick", "--units", units, "--embedding-dim", str(embedding),
-        "--learning-rate", rate or str(learning_rate(int(units))), *REGS[reg],
+        "--learning-rate", rate or str(learning_rate(int(units), level)), *REGS[reg],
         *(["--batch-size", batch] if batch else []),
     ]  # fmt: skip
 
@@ -121,7 +120,7 @@ def run(corpus: Path, config: str, minutes: float, root: Path, level: str = "cha
     command = [
         sys.executable, "-m", "textgen.cli", "train", "--corpus", str(corpus), "--minutes",
         str(minutes), "--seed", "1", "--run-dir", str(run_dir), "--samples", "1",
-        "--level", level, *flags(config),
+        "--level", level, *flags(config, level),
     ]  # fmt: skip
     if config == "olddefault":  # the library, not sized: `textgen train --minutes` before #47
         code = OLD_DEFAULT.format(str(corpus), minutes, str(run_dir), level)

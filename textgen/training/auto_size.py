@@ -138,18 +138,6 @@ def scaled(units: int, timed: dict[int, float]) -> float:
     return sa * (units / a) ** max(0.5, slope)
 
 
-def sized(config: RunConfig, sizer: tuple) -> tuple | None:
-    """`sizer` if the rule has measurements for `config`'s level, else None (logged)."""
-    if config.data.level in sizing.SIZED_LEVELS:
-        return sizer
-    sizer[2](
-        f"The sizing rule is not measured for {config.data.level}s (at 2 minutes on Tiny "
-        "Shakespeare its choice lost to the default size): the default size is trained; "
-        "--preset or --units choose another"
-    )
-    return None
-
-
 def recipe(config: RunConfig, given: dict[str, dict]) -> RunConfig:
     """`config` with the rule's recipe (batch, window, cell...; its size not yet chosen),
     what `given` sets kept: what the corpus is checked against before sizing."""
@@ -181,7 +169,7 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
             )
             for u, c in candidates.items()
         ]  # fmt: skip
-        chosen = sizing.choose(options)
+        chosen = sizing.choose(options, config.data.level)
         wanted = [chosen, *sizing.runners_up(options, chosen)] if timed else []
         untimed = [o.units for o in wanted if o.units not in timed]
         if not timed:
@@ -246,7 +234,7 @@ def _candidate(config, units, given, option=None, epochs=MOST_EPOCHS) -> RunConf
     """`config` sized to `units` (with `option`'s regularisation if given), what the user
     gave kept."""
     option = option or sizing.Option(units, 1.0, False, 0, 0.0, 1, 0, 1)
-    sections = sizing.settings_of(option, epochs)
+    sections = sizing.settings_of(option, epochs, config.data.level)
     for section, values in sections.items():
         for key in given.get(section, {}):
             values.pop(key, None)

@@ -10,7 +10,8 @@ The rule is compute-optimal training's, for small recurrent models on a CPU:
   large a model reads too few tokens per parameter to learn what its size could; too
   small a one learns less than the budget allows: the rule picks the largest candidate
   that reads `TOKENS_PER_PARAMETER` tokens per parameter in at least
-  `FEWEST_CHOSEN_STEPS` steps.
+  `FEWEST_CHOSEN_STEPS` steps (fewer for words, whose steps are slow and hold more), at
+  the level's learning rate (`learning_rate`: higher for words).
 - **Parameters** are the recurrent layers' (`recurrent_parameter_count`): the embedding
   and the logits layer grow with the vocabulary, not with what the model can learn, as
   compute-optimal scaling counts non-embedding parameters (Kaplan et al., 2020). With
@@ -35,8 +36,9 @@ three corpora (100 KB of technical prose, Tiny Shakespeare's 1 MB, 10 MB of Pyth
 source) on a 2-core AMD EPYC (AVX-512), 10-minute runs on the first two, and the
 presets' 5-, 10- and 20-minute runs; for subword pieces, 2-minute grids of 8 and 10
 configurations on Tiny Shakespeare and the 100 KB of prose, which the same rule, counting
-recurrent parameters, meets (the grid's test holds each level to it). Words are not
-sized (`SIZED_LEVELS`).
+recurrent parameters, meets; for words, grids of 2 and 5 minutes on Tiny Shakespeare and
+2 minutes on the pydoc topics (465 KB), which moved the steps' floor and the learning
+rate (the grid's test holds each level to its grids).
 """
 
 from __future__ import annotations
@@ -47,11 +49,8 @@ from dataclasses import dataclass, replace
 from textgen.core.config import ModelConfig
 from textgen.model.sizes import parameter_count, recurrent_parameter_count
 
-# The levels the grids measured the rule on: for words (10,000 of them, Tiny Shakespeare,
-# 2 minutes) its choice, 2 x GRU(64) in 364 steps, scored 4.854 nats a word, behind the
-# old default 2 x GRU(256) at learning rate 1e-2 in 102 steps (4.650) and the grid's best,
-# 2 x GRU(256) in 218 (4.604): few steps, a wide model and a high rate win there.
-SIZED_LEVELS = ("char", "subword")
+# The levels the grids measured the rule on (each level's own grids: docs/experiments.md).
+SIZED_LEVELS = ("char", "subword", "word")
 CANDIDATE_UNITS = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
 BATCH, WINDOW = 32, 100  # the quick preset's (docs/experiments.md, "Presets")
 # Tokens read per (recurrent) parameter the chosen size gets at least. On Tiny Shakespeare
@@ -64,7 +63,11 @@ TOKENS_PER_PARAMETER = 3.0
 # minutes 2 x GRU(128) trained 1,740 steps (1.426), 2 x GRU(192) 882 (1.423), 2 x GRU(256)
 # 666 (1.496); with validation cut to 5% of the budget, 192 1,148 (best, 1.375), 256 1,014
 # (1.382), 384 540 (1.566); on Tiny Shakespeare 2 x GRU(256) 1,050 (best), 384 614 (1.641).
-FEWEST_CHOSEN_STEPS = 1000
+FEWEST_CHOSEN_STEPS = {"char": 1000, "subword": 1000, "word": 250}
+# Words: a step reads 3,200 words with a 10,000-wide softmax (0.2-0.6 s here), and a word
+# holds what 4-5 characters do. On Tiny Shakespeare at 2 minutes (learning rate 1e-2)
+# 2 x GRU(128) trained 302 steps and scored best (4.368 nats a word); 2 x GRU(192) 188
+# steps (2.3 passes) 4.462; 2 x GRU(64) 590 steps 4.444.
 # A size that would read the text this many times has more budget than text: the rule
 # then takes the largest size that still reads it this often, fully regularised. On the
 # 100 KB corpus at 2 minutes 2 x GRU(384) (24 passes) scored 1.359, 2 x GRU(256) (41
@@ -126,11 +129,22 @@ class Option:
 
 
 def embedding_dim(units: int) -> int:
+    """64 up to 192 units, then 128 (with words, 64 and 128 scored alike at 128 units:
+    4.371 and 4.368 nats a word)."""
     return 64 if units <= 192 else 128
 
 
-def learning_rate(units: int) -> float:
-    """The presets' peak rates: 5e-3 for `quick`'s 128 units, 3e-3 for `shakespeare`'s 512."""
+# Words learn fastest at a higher rate: on Tiny Shakespeare at 2 minutes 2 x GRU(128)
+# scored 4.669 nats a word at 5e-3, 4.368 at 1e-2, 4.427 at 2e-2; 2 x GRU(64) 4.642 and
+# 4.444; but 2 x GRU(256) 4.604 at 4e-3 and 5.034 at 1e-2.
+WORD_LEARNING_RATE, WORD_RATE_UP_TO = 1e-2, 192
+
+
+def learning_rate(units: int, level: str) -> float:
+    """The presets' peak rates: 5e-3 for `quick`'s 128 units, 3e-3 for `shakespeare`'s 512;
+    with words `WORD_LEARNING_RATE` up to `WORD_RATE_UP_TO` units."""
+    if level == "word" and units <= WORD_RATE_UP_TO:
+        return WORD_LEARNING_RATE
     return 5e-3 if units <= 192 else 4e-3 if units <= 256 else 3e-3
 
 
@@ -148,15 +162,16 @@ def weigh(
     )  # fmt: skip
 
 
-def teachable(option: Option) -> bool:
+def teachable(option: Option, level: str) -> bool:
     """The budget teaches `option` what its size can learn: enough tokens per parameter,
-    enough steps."""
+    enough steps (`level`'s)."""
     return (
-        option.tokens_per_parameter >= TOKENS_PER_PARAMETER and option.steps >= FEWEST_CHOSEN_STEPS
+        option.tokens_per_parameter >= TOKENS_PER_PARAMETER
+        and option.steps >= FEWEST_CHOSEN_STEPS[level]
     )
 
 
-def choose(options: list[Option]) -> Option:
+def choose(options: list[Option], level: str) -> Option:
     """The largest teachable option (the smallest if none is); if that one would read the
     text `DATA_BOUND_PASSES` times or more, each size reads it at most
     `DATA_BOUND_MOST_PASSES` times (`read_at_most`), and of those exposed at most
@@ -164,7 +179,7 @@ def choose(options: list[Option]) -> Option:
     `DATA_BOUND_FEWEST_STEPS` steps is chosen (else the largest of them, else the
     smallest)."""
     ranked = sorted(options, key=lambda option: option.units)
-    fitting = [o for o in ranked if teachable(o)]
+    fitting = [o for o in ranked if teachable(o, level)]
     chosen = fitting[-1] if fitting else ranked[0]
     if chosen.passes < DATA_BOUND_PASSES:
         return chosen
@@ -192,7 +207,7 @@ def runners_up(options: list[Option], chosen: Option) -> list[Option]:
     return ranked[max(0, at - 1) : at] + ranked[at + 1 : at + 2]
 
 
-def settings_of(option: Option, epochs: int) -> dict[str, dict]:
+def settings_of(option: Option, epochs: int, level: str) -> dict[str, dict]:
     """The run settings the rule gives an option, by config section."""
     model = {
         "cell": "gru", "layers": 2, "units": option.units,
@@ -204,7 +219,7 @@ def settings_of(option: Option, epochs: int) -> dict[str, dict]:
     model.update(variational_dropout=regularisation.pop("variational_dropout"))
     average = 2 if option.regularisation != "none" and epochs >= AVERAGE_FROM_EPOCHS else 0
     train = {
-        "batch_size": BATCH, "learning_rate": learning_rate(option.units),
+        "batch_size": BATCH, "learning_rate": learning_rate(option.units, level),
         "lr_schedule": "cosine", "patience": 0, "average_last": average, **regularisation,
     }  # fmt: skip
     return {"data": {"seq_len": WINDOW}, "model": model, "train": train}
@@ -269,8 +284,8 @@ def choice_lines(
             why = "too large for the text: it would learn it by heart"
         elif option.tokens_per_parameter < TOKENS_PER_PARAMETER:
             why = f"under {TOKENS_PER_PARAMETER:g} tokens per recurrent parameter: too few"
-        elif option.steps < FEWEST_CHOSEN_STEPS:
-            why = f"under {FEWEST_CHOSEN_STEPS:,} steps: too few to learn"
+        elif option.steps < FEWEST_CHOSEN_STEPS[config.data.level]:
+            why = f"under {FEWEST_CHOSEN_STEPS[config.data.level]:,} steps: too few to learn"
         else:
             why = f"reads the text under {DATA_BOUND_PASSES:g} times"
         timed = "" if option.measured else ", its step time scaled"

@@ -207,10 +207,9 @@ def _new_run(
             "or choose another --run-dir"
         )
     if sizer is not None:  # the rule's batch and window, before the corpus is checked
-        from textgen.training.auto_size import recipe, size_run, sized
+        from textgen.training.auto_size import recipe, size_run
 
-        sizer = sized(config, sizer)
-        config = recipe(config, sizer[0]) if sizer else config
+        config = recipe(config, sizer[0])
     prepared = prepare_data(config, vocab=vocab, extend=extend)
     # A new model keeps its items' labels in mind if asked; a fine-tune if its parent does.
     fine_tune = vocab is not None or extend is not None
