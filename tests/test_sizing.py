@@ -21,9 +21,10 @@ GRID = Path(__file__).parents[1] / "docs" / "data" / "sizing.jsonl"
 
 
 def grid_runs() -> dict[tuple[str, float, str], list[dict]]:
-    """The sizing grid's runs (docs/data/sizing.jsonl), by corpus, budget and level: where a case
-    was run again under the budget's validation share (`val_rule`), those runs only, each
-    scored (`best`) on the whole held-out text."""
+    """The sizing grid's runs (docs/data/sizing.jsonl), by corpus, budget and level: where a case's
+    grid (not only its other windows and batches, `auto:w50`) was run again under the
+    budget's validation share (`val_rule`), those runs only, each scored (`best`) on the
+    whole held-out text."""
     runs = defaultdict(list)
     for line in GRID.read_text().splitlines():
         row = json.loads(line)
@@ -32,12 +33,13 @@ def grid_runs() -> dict[tuple[str, float, str], list[dict]]:
         scored = {**row, "best": row.get("held_out", row["best"])}
         runs[row["corpus"], row["minutes"], row.get("level", "char")].append(scored)
     for case, rows in runs.items():
-        if any("val_rule" in row for row in rows):
-            runs[case] = [row for row in rows if "val_rule" in row]
+        again = [row for row in rows if "val_rule" in row]
+        if any(not row["config"].startswith("auto:") for row in again):  # not only windows
+            runs[case] = again
     return runs
 
 
-def option_of(row: dict, corpus_tokens: int, vocab_size: int) -> sizing.Option:
+def option_of(row: dict, corpus_tokens: int, vocab_size: int, level: str) -> sizing.Option:
     """A grid run as the rule would weigh it: its model at its measured step time, for
     the training seconds the run had."""
     model = ModelConfig(**{**row["model"]})
@@ -45,7 +47,8 @@ def option_of(row: dict, corpus_tokens: int, vocab_size: int) -> sizing.Option:
     steps, per_step = row["steps"], row["seconds_per_step"]
     if weighed:  # a sized run: its budget's steps before the text cut them short
         steps, per_step = weighed[0]["steps"], weighed[0]["seconds_per_step"]
-    return sizing.weigh(model, per_step, True, steps * per_step, corpus_tokens, vocab_size)
+    seconds = steps * per_step
+    return sizing.weigh(model, per_step, True, seconds, corpus_tokens, vocab_size, level)
 
 
 SIZED_CASES = sorted(grid_runs())
@@ -54,22 +57,24 @@ SIZED_CASES = sorted(grid_runs())
 @pytest.mark.parametrize("case", SIZED_CASES, ids=lambda case: "{}-{:g}-{}".format(*case))
 def test_the_rules_choice_is_within_2_percent_of_the_grids_best(case):
     """The rule, given the grid's corpus and each size's measured steps, chooses a size
-    and regularisation whose run (at the level's learning rate) scored within 2% of the
-    best run of the grid."""
+    and regularisation whose run (at the level's learning rate, the rule's batch and
+    window) scored within 2% of the best run of the grid (other batches and windows
+    among them)."""
     runs = [r for r in grid_runs()[case] if r["config"] not in ("default", "olddefault")]
     tokens, vocab = runs[0]["corpus_tokens"], runs[0]["vocab_size"]
     first = {}  # each size of the grid as the rule weighs it (at its first run's step time)
-    for r in runs:
-        if r["config"] != "auto":
+    for r in sorted(runs, key=lambda r: r["config"] == "auto"):  # the auto run's size last
+        if r["config"] == "auto" or not r["config"].startswith("auto"):  # (auto:w50: windows)
             first.setdefault(r["model"]["units"], r)
     level = case[2]
-    chosen = sizing.choose([option_of(r, tokens, vocab) for r in first.values()], level)
+    chosen = sizing.choose([option_of(r, tokens, vocab, level) for r in first.values()])
     regularised = chosen.regularisation == "full"
     rate = sizing.learning_rate(chosen.units, level)
     same = [  # the grid's run of that choice (the auto-sized run's where the grid has none)
         r for r in sorted(runs, key=lambda r: r["config"] == "auto")
         if r["model"]["units"] == chosen.units and (r["model"]["dropout"] > 0) == regularised
         and r["train"]["learning_rate"] == rate and r["train"]["batch_size"] == sizing.BATCH
+        and r["seq_len"] == sizing.WINDOW
     ]  # fmt: skip
     best = min(r["best"] for r in runs)
     assert same and same[0]["best"] <= 1.02 * best, (
@@ -88,6 +93,7 @@ def options(tokens_per_step=3200, corpus=1_000_000, seconds=110.0, vocab=65):
             seconds,
             corpus,
             vocab,
+            "char",
             tokens_per_step,
         )  # fmt: skip
         for u in sizing.CANDIDATE_UNITS
@@ -95,24 +101,24 @@ def options(tokens_per_step=3200, corpus=1_000_000, seconds=110.0, vocab=65):
 
 
 def test_the_rule_picks_the_largest_size_the_budget_can_teach_and_grows_with_it():
-    chosen = [sizing.choose(options(seconds=60 * m), "char").units for m in (0.5, 2, 10, 60)]
+    chosen = [sizing.choose(options(seconds=60 * m)).units for m in (0.5, 2, 10, 60)]
     assert chosen == sorted(chosen) and chosen[0] < chosen[-1]
     for minutes in (0.5, 2, 10, 60):
         ranked = sorted(options(seconds=60 * minutes), key=lambda o: o.units)
-        pick = sizing.choose(ranked, "char")
+        pick = sizing.choose(ranked)
         larger = [o for o in ranked if o.units > pick.units]
-        assert sizing.teachable(pick, "char") or pick is ranked[0]
-        assert not any(sizing.teachable(o, "char") for o in larger)
+        assert sizing.teachable(pick) or pick is ranked[0]
+        assert not any(sizing.teachable(o) for o in larger)
 
 
 def test_more_budget_than_text_means_a_larger_size_regularised_reading_it_at_most_21_times():
-    big = sizing.choose(options(corpus=10_000_000), "char")
-    small = sizing.choose(options(corpus=100_000), "char")
+    big = sizing.choose(options(corpus=10_000_000))
+    small = sizing.choose(options(corpus=100_000))
     assert (small.regularisation, big.regularisation) == ("full", "none")
     assert sizing.DATA_BOUND_MOST_PASSES >= small.passes >= sizing.DATA_BOUND_PASSES > big.passes
     # the text limits: past some budget, ten times more trains the same size as long
-    plenty = sizing.choose(options(corpus=100_000, seconds=6600), "char")
-    more = sizing.choose(options(corpus=100_000, seconds=66_000), "char")
+    plenty = sizing.choose(options(corpus=100_000, seconds=6600))
+    more = sizing.choose(options(corpus=100_000, seconds=66_000))
     assert (more.units, more.steps) == (plenty.units, plenty.steps)
     assert plenty.passes == pytest.approx(sizing.DATA_BOUND_MOST_PASSES, rel=0.01)
     assert plenty.exposure <= sizing.MOST_EXPOSURE and plenty.steps >= 500
@@ -126,10 +132,10 @@ def test_the_rule_counts_the_recurrent_layers_so_a_vocabulary_moves_it_only_by_s
     model can learn: at the same step times, 65 characters and 10,000 words size alike."""
     for minutes in (0.5, 2, 10):
         chars, words = options(seconds=60 * minutes), options(seconds=60 * minutes, vocab=10_000)
-        assert sizing.choose(chars, "char").units == sizing.choose(words, "char").units
+        assert sizing.choose(chars).units == sizing.choose(words).units
         assert all(w.parameters > 10 * w.recurrent for w in words if w.units <= 128)
     model = ModelConfig(units=128, embedding_dim=64)
-    option = sizing.weigh(model, 0.1, True, 100.0, 500_000, 2000)
+    option = sizing.weigh(model, 0.1, True, 100.0, 500_000, 2000, "subword")
     assert option.recurrent == recurrent_parameter_count(model) < option.parameters
     assert option.tokens_per_parameter == pytest.approx(1000 * 3200 / option.recurrent)
 
@@ -137,7 +143,8 @@ def test_the_rule_counts_the_recurrent_layers_so_a_vocabulary_moves_it_only_by_s
 @pytest.mark.parametrize("level", ["subword", "word"])
 def test_subword_and_word_runs_are_sized(level, corpus_file, tmp_path):
     result = run_cli("train", "--corpus", corpus_file, "--level", level, "--minutes", 1,
-                     "--dry-run", "--root", tmp_path / "runs", "--data-dir", tmp_path / "data")  # fmt: skip
+                     "--dry-run", "--root", tmp_path / "runs",
+                     "--data-dir", tmp_path / "data")  # fmt: skip
     lines = result.output.splitlines()
     sized = next(line for line in lines if line.startswith("Sized for 1 minutes: 2 x GRU("))
     assert "in its recurrent layers" in sized and "per recurrent parameter" in sized
@@ -146,15 +153,21 @@ def test_subword_and_word_runs_are_sized(level, corpus_file, tmp_path):
     assert lines[-1] == "Dry run: nothing trained, no run folder written"
 
 
-def test_words_take_fewer_steps_at_a_higher_rate():
-    """A word step is slow and holds what several characters do: the rule lets words
-    choose a size that trains fewer steps than characters need, at a higher rate."""
-    ranked = options(seconds=15, vocab=10_000)  # as 2 minutes at 0.4 s a step for 128 units
-    words, chars = sizing.choose(ranked, "word"), sizing.choose(ranked, "char")
-    assert words.units > chars.units
-    assert sizing.FEWEST_CHOSEN_STEPS["word"] <= words.steps < sizing.FEWEST_CHOSEN_STEPS["char"]
+def test_words_train_at_a_higher_rate_and_are_regularised_sooner():
+    """Words learn fastest at a higher rate (for sizes up to `WORD_RATE_UP_TO`) and, at
+    it, overfit at a lower exposure: the same option is regularised as words where it is
+    not as characters."""
     assert sizing.learning_rate(128, "word") > sizing.learning_rate(128, "char")
     assert sizing.learning_rate(512, "word") == sizing.learning_rate(512, "char")
+    model = ModelConfig(units=128, embedding_dim=64)
+    exposed = {
+        level: sizing.weigh(model, 0.4, True, 10.0, 50_000, 10_000, level)
+        for level in ("char", "word")
+    }  # fmt: skip
+    assert sizing.FULL_EXPOSURE["word"] <= exposed["word"].exposure < sizing.FULL_EXPOSURE["char"]
+    assert (exposed["char"].regularisation, exposed["word"].regularisation) == ("none", "full")
+    settings = sizing.settings_of(exposed["word"], epochs=4)
+    assert settings["model"]["dropout"] > 0 and settings["train"]["learning_rate"] == 1e-2
 
 
 def test_the_expected_loss_falls_with_the_budget():
@@ -214,6 +227,7 @@ def test_flags_given_win_over_the_rule_which_plans_the_rest(corpus_file, tmp_pat
     [
         (["--minutes", "0.01"], "too short to train on this machine"),
         (["--minutes", "1", "--val-fraction", "0.99"], "fewer than --batch-size 32"),
+        (["--max-steps", "50"], "max_steps caps a budget: give minutes"),
     ],
 )
 def test_a_budget_or_corpus_too_small_is_one_line_and_exit_2(corpus_file, tmp_path, args, message):

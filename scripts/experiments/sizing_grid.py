@@ -13,19 +13,23 @@ kept weights' loss on the whole held-out text (`textgen evaluate`): since a budg
 validations take at most 5% of it (`val_rule` "budget"), a run may validate on the
 first 200k tokens of a large corpus's held-out tenth, not all of it.
 
-A config is `UNITS[:REG][:eEMB][:lrRATE][:bBATCH]` (2 x GRU(UNITS), the quick preset's recipe otherwise: batch 32,
-windows of 100, cosine learning rate, skip connections; the learning rate by size as
-the sizing rule sets it) with REG none (default), light (dropout 0.1, weight decay 0.1) or
-reg (variational dropout 0.3, weight decay 0.2) or reg2 (the same, the last 2 epochs
-averaged); `default` and `auto` are both `textgen train --minutes M` with no other
-setting: before #47 that trained the default 2 x GRU(256) (the grid's `default` rows),
-after it the rule's choice (`auto`); `olddefault` trains the default size through the
-library, which does not size (as `textgen train --minutes M` did before #47); `sizedUNITS`
-(`sized384`, `sized384:none`) is `textgen train --minutes M --units UNITS`: the rule's
-run of that size (its regularisation, or none), cut short where the text limits it.
+A config is `UNITS[:REG][:eEMB][:lrRATE][:bBATCH][:wWINDOW]` (2 x GRU(UNITS), the quick
+preset's recipe otherwise: batch 32, windows of 100, cosine learning rate, skip
+connections; the learning rate by size as the sizing rule sets it) with
+REG none (default), light (dropout 0.1, weight decay 0.1) or reg (variational dropout
+0.3, weight decay 0.2) or reg2 (the same, the last 2 epochs averaged), and the
+embedding's width, learning rate, batch and window given by `e`, `lr`, `b` and `w`
+(`auto` and `sized` configs take them too: `auto:w200`); `default` and `auto` are both
+`textgen train --minutes M` with no other setting: before #47 that trained the default
+2 x GRU(256) (the grid's `default` rows), after it the rule's choice (`auto`);
+`olddefault` trains the default size through the library, which does not size (as
+`textgen train --minutes M` did before #47); `sizedUNITS` (`sized384`, `sized384:none`)
+is `textgen train --minutes M --units UNITS`: the rule's run of that size (its
+regularisation, or none), cut short where the text limits it.
 
 CORPUS: a path, or `pydoc100k` (the first 100 KB of Python's pydoc topics: technical
-prose), `pydoc` (all of them, 465 KB) or `code10m` (10 MB of Python's standard library source, files in path order).
+prose), `pydoc` (all of them, 465 KB) or `code10m` (10 MB of Python's standard library
+source, files in path order).
 """
 
 from __future__ import annotations
@@ -87,26 +91,30 @@ def corpus_path(name: str, root: Path) -> Path:
     return Path(name)
 
 
+EXTRAS = {"e": "--embedding-dim", "lr": "--learning-rate", "b": "--batch-size", "w": "--seq-len"}
+
+
 def flags(config: str, level: str = "char") -> list[str]:
-    if config in ("default", "auto", "olddefault"):
-        return []
-    if config.startswith("sized"):  # the rule's run of these units (regularisation: given)
-        units, _, reg = config.removeprefix("sized").partition(":")
-        return ["--units", units, *(SIZED_NONE if reg == "none" else [])]
-    units, *extras = config.split(":")
-    embedding, rate, batch, reg = 64 if int(units) <= 192 else 128, None, None, "none"
-    for extra in extras:  # e128 (embedding), lr1e-2 (learning rate), b64 (batch), or a REG
-        if extra.startswith("lr"):
-            rate = extra[2:]
-        elif extra[:1] in "eb" and extra[1:].isdigit():
-            embedding, batch = (int(extra[1:]), batch) if extra[0] == "e" else (embedding, extra[1:])
+    name, *extras = config.split(":")
+    given, reg = {}, None
+    for extra in extras:  # e128, lr1e-2, b64, w200, or a REG
+        key = "lr" if extra.startswith("lr") else extra[:1]
+        if key in EXTRAS and (key == "lr" or extra[1:].isdigit()):
+            given[EXTRAS[key]] = extra[len(key):]
         else:
             reg = extra
-    return [
-        "--preset", "quick", "--units", units, "--embedding-dim", str(embedding),
-        "--learning-rate", rate or str(learning_rate(int(units), level)), *REGS[reg],
-        *(["--batch-size", batch] if batch else []),
-    ]  # fmt: skip
+    if name in ("default", "auto", "olddefault"):
+        return [item for pair in given.items() for item in pair]
+    if name.startswith("sized"):  # the rule's run of these units (regularisation: given)
+        units = name.removeprefix("sized")
+        given = {"--units": units, **given}
+        return [*(SIZED_NONE if reg == "none" else []), *(i for p in given.items() for i in p)]
+    units = int(name)
+    given = {
+        "--units": name, "--embedding-dim": str(64 if units <= 192 else 128),
+        "--learning-rate": str(learning_rate(units, level)), **given,
+    }  # fmt: skip
+    return ["--preset", "quick", *(i for p in given.items() for i in p), *REGS[reg or "none"]]
 
 
 def run(corpus: Path, config: str, minutes: float, root: Path, level: str = "char") -> dict:

@@ -197,8 +197,7 @@ class TrainConfig:
     seed: int = setting(0, "Random seed for weights and data order.")
     keep_checkpoints: int = 3
     sample_length: int = 200  # tokens of the sample printed after each epoch
-    # docs/performance.md, "Training".
-    xla: bool = setting(True, "XLA-compile the training step.")
+    xla: bool = setting(True, "XLA-compile the training step.")  # docs/performance.md
     precision: str = setting(
         "auto", "Training arithmetic (auto: bfloat16 where the CPU has it, 256+ units).", PRECISIONS
     )
@@ -235,6 +234,7 @@ class TrainConfig:
         _positive("max_minutes", self.max_minutes, allow_none=True)
         _positive("minutes", self.minutes, allow_none=True)
         _positive("max_steps", self.max_steps, allow_none=True)
+        _check(self.max_steps is None or self.minutes, "max_steps caps a budget: give minutes")
         _count("val_tokens", 0 if self.val_tokens is None else self.val_tokens, " (0 is all)")
         _count("sample_length", self.sample_length)
         _check(

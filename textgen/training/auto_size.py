@@ -38,6 +38,10 @@ from textgen.training.plan import (
 
 LN2 = math.log(2)
 UNTIMED, TIMED = 3, 5  # steps of each candidate: the first compiles, the next warm up
+# ... the timed ones stop once they took this long (2 at least): a word step with a
+# 10,000-wide softmax takes 0.2-0.6 s, and four candidates timed 5 steps each took 19 s
+# of a 2-minute budget.
+TIMING_SECONDS = 1.0
 FIRST = (128, 256)  # the sizes timed first
 MOST_TIMED = 4  # sizes timed at most; the rest scaled from them
 PLANNER_STEPS = 13  # the steps the planner times again (textgen.training.plan)
@@ -79,8 +83,9 @@ class Timing:
 
 def time_training(config: RunConfig, prepared, epoch_end: bool = False) -> Timing:
     """`config`'s training timed here: a trainer built in a scratch folder, `UNTIMED`
-    steps run, `TIMED` timed (each waited for, as training does), and with `epoch_end` an
-    epoch's end (as the planner times it); the memory's peak counted from the start."""
+    steps run, up to `TIMED` timed (each waited for, as training does; `timed_steps`), and
+    with `epoch_end` an epoch's end (as the planner times it); the memory's peak counted
+    from the start."""
     from textgen.training.trainer import Trainer
 
     peak_memory_bytes(reset=True)
@@ -88,15 +93,24 @@ def time_training(config: RunConfig, prepared, epoch_end: bool = False) -> Timin
         trainer = Trainer(config, RunFolder(scratch), prepared, log=lambda _: None, verbose=0)
         for _ in range(UNTIMED):
             float(trainer._train_step(trainer.iterator))
-        started = time.perf_counter()
-        for _ in range(TIMED):
+        started, steps = time.perf_counter(), 0
+        while steps < timed_steps((time.perf_counter() - started) / max(1, steps)):
             float(trainer._train_step(trainer.iterator))
-        seconds = (time.perf_counter() - started) / TIMED
+            steps += 1
+        seconds = (time.perf_counter() - started) / steps
         ends = epoch_end_seconds(trainer) if epoch_end else 0.0
         peak = peak_memory_bytes()
     del trainer
     keras.backend.clear_session()
     return Timing(seconds, ends, peak)
+
+
+def timed_steps(seconds_per_step: float) -> int:
+    """Steps timed for a step of `seconds_per_step` (0: not yet known): `TIMED`, or as
+    many as take `TIMING_SECONDS`, 2 at least."""
+    if seconds_per_step <= 0:
+        return TIMED
+    return max(2, min(TIMED, math.ceil(TIMING_SECONDS / seconds_per_step)))
 
 
 def dry_run_lines(config: RunConfig, prepared, started: float) -> list[str]:
@@ -165,11 +179,12 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
             sizing.weigh(
                 c.model, scaled(u, timed) if timed else 1.0, u in timed,
                 _training_seconds(c, prepared, left, scaled(u, timed) if timed else 1.0),
-                tokens, prepared.vocab.size, c.train.batch_size * c.data.seq_len,
+                tokens, prepared.vocab.size, config.data.level,
+                c.train.batch_size * c.data.seq_len,
             )
             for u, c in candidates.items()
         ]  # fmt: skip
-        chosen = sizing.choose(options, config.data.level)
+        chosen = sizing.choose(options)
         wanted = [chosen, *sizing.runners_up(options, chosen)] if timed else []
         untimed = [o.units for o in wanted if o.units not in timed]
         if not timed:
@@ -233,8 +248,8 @@ def _minutes_needed(minutes: float, chosen: sizing.Option, full: sizing.Option) 
 def _candidate(config, units, given, option=None, epochs=MOST_EPOCHS) -> RunConfig:
     """`config` sized to `units` (with `option`'s regularisation if given), what the user
     gave kept."""
-    option = option or sizing.Option(units, 1.0, False, 0, 0.0, 1, 0, 1)
-    sections = sizing.settings_of(option, epochs, config.data.level)
+    option = option or sizing.Option(units, 1.0, False, 0, 0.0, 1, 0, 1, config.data.level)
+    sections = sizing.settings_of(option, epochs)
     for section, values in sections.items():
         for key in given.get(section, {}):
             values.pop(key, None)
@@ -256,7 +271,8 @@ def _seconds_left(config, started: float, timed: dict[int, float]) -> float:
     """The budget's seconds left after the timing still to come (two more sizes, as long
     as the slowest timed) and the planner's own timing."""
     slowest = max(timed.values(), default=0.0)
-    spent = time.perf_counter() - started + (2 * (UNTIMED + TIMED) + PLANNER_STEPS) * slowest
+    timing = 2 * (UNTIMED + timed_steps(slowest)) + PLANNER_STEPS
+    spent = time.perf_counter() - started + timing * slowest
     return max(0.0, 60 * config.train.minutes - spent - END_SECONDS)
 
 

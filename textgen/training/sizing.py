@@ -10,8 +10,8 @@ The rule is compute-optimal training's, for small recurrent models on a CPU:
   large a model reads too few tokens per parameter to learn what its size could; too
   small a one learns less than the budget allows: the rule picks the largest candidate
   that reads `TOKENS_PER_PARAMETER` tokens per parameter in at least
-  `FEWEST_CHOSEN_STEPS` steps (fewer for words, whose steps are slow and hold more), at
-  the level's learning rate (`learning_rate`: higher for words).
+  `FEWEST_CHOSEN_STEPS` steps, at the level's learning rate (`learning_rate`: higher
+  for words).
 - **Parameters** are the recurrent layers' (`recurrent_parameter_count`): the embedding
   and the logits layer grow with the vocabulary, not with what the model can learn, as
   compute-optimal scaling counts non-embedding parameters (Kaplan et al., 2020). With
@@ -63,11 +63,7 @@ TOKENS_PER_PARAMETER = 3.0
 # minutes 2 x GRU(128) trained 1,740 steps (1.426), 2 x GRU(192) 882 (1.423), 2 x GRU(256)
 # 666 (1.496); with validation cut to 5% of the budget, 192 1,148 (best, 1.375), 256 1,014
 # (1.382), 384 540 (1.566); on Tiny Shakespeare 2 x GRU(256) 1,050 (best), 384 614 (1.641).
-FEWEST_CHOSEN_STEPS = {"char": 1000, "subword": 1000, "word": 250}
-# Words: a step reads 3,200 words with a 10,000-wide softmax (0.2-0.6 s here), and a word
-# holds what 4-5 characters do. On Tiny Shakespeare at 2 minutes (learning rate 1e-2)
-# 2 x GRU(128) trained 302 steps and scored best (4.368 nats a word); 2 x GRU(192) 188
-# steps (2.3 passes) 4.462; 2 x GRU(64) 590 steps 4.444.
+FEWEST_CHOSEN_STEPS = 1000
 # A size that would read the text this many times has more budget than text: the rule
 # then takes the largest size that still reads it this often, fully regularised. On the
 # 100 KB corpus at 2 minutes 2 x GRU(384) (24 passes) scored 1.359, 2 x GRU(256) (41
@@ -93,7 +89,10 @@ MOST_EXPOSURE = 500.0
 # against 1.554, 1.590 against 1.542); the full recipe is the shakespeare preset's, best
 # at its 23 (1.451 against 1.467 lighter) and on the 100 KB corpus at 170-400 (1.390
 # against 2.073 without).
-FULL_EXPOSURE = 8.0
+# Words, at their higher rate, overfit sooner: on Tiny Shakespeare at 5 minutes 2 x GRU(128)
+# unregularised (exposure 6.2) was best after 4.6 passes and ended at 4.478 nats a word;
+# at 2 minutes 128 (exposure 2.5) and 64 (1.3) went on gaining to their ends.
+FULL_EXPOSURE = {"char": 8.0, "subword": 8.0, "word": 4.0}
 REGULARISATION = {
     "none": {"dropout": 0.0, "variational_dropout": False, "weight_decay": 0.0},
     "full": {"dropout": 0.3, "variational_dropout": True, "weight_decay": 0.2},
@@ -114,6 +113,7 @@ class Option:
     parameters: int
     corpus_tokens: int
     recurrent: int  # the recurrent layers' parameters: what the rule counts
+    level: str  # the tokens': char, word or subword
 
     @property
     def tokens_per_parameter(self) -> float:
@@ -125,7 +125,7 @@ class Option:
 
     @property
     def regularisation(self) -> str:
-        return "full" if self.exposure >= FULL_EXPOSURE else "none"
+        return "full" if self.exposure >= FULL_EXPOSURE[self.level] else "none"
 
 
 def embedding_dim(units: int) -> int:
@@ -135,8 +135,9 @@ def embedding_dim(units: int) -> int:
 
 
 # Words learn fastest at a higher rate: on Tiny Shakespeare at 2 minutes 2 x GRU(128)
-# scored 4.669 nats a word at 5e-3, 4.368 at 1e-2, 4.427 at 2e-2; 2 x GRU(64) 4.642 and
-# 4.444; but 2 x GRU(256) 4.604 at 4e-3 and 5.034 at 1e-2.
+# scored 4.669 nats a word at 5e-3, 4.368 at 1e-2, 4.427 at 2e-2, 2 x GRU(64) 4.642 and
+# 4.444; on the pydoc topics, regularised, 2 x GRU(128) 3.187 and 3.092. But 2 x GRU(256)
+# scored 4.604 at 4e-3, 4.541 at 6e-3 and 5.034 at 1e-2 (5.90 after its first epoch).
 WORD_LEARNING_RATE, WORD_RATE_UP_TO = 1e-2, 192
 
 
@@ -150,28 +151,28 @@ def learning_rate(units: int, level: str) -> float:
 
 def weigh(
     model: ModelConfig, seconds_per_step: float, measured: bool, seconds: float,
-    corpus_tokens: int, vocab_size: int, tokens_per_step: int = BATCH * WINDOW,
+    corpus_tokens: int, vocab_size: int, level: str, tokens_per_step: int = BATCH * WINDOW,
 ) -> Option:  # fmt: skip
-    """What `model` would make of `seconds` of training on `corpus_tokens` tokens."""
+    """What `model` would make of `seconds` of training on `corpus_tokens` tokens of
+    `level`."""
     steps = max(0, int(seconds / seconds_per_step))
     passes = steps * tokens_per_step / max(1, corpus_tokens)
     parameters, recurrent = parameter_count(vocab_size, model), recurrent_parameter_count(model)
     return Option(
         model.units, seconds_per_step, measured, steps, passes, parameters, corpus_tokens,
-        recurrent,
+        recurrent, level,
     )  # fmt: skip
 
 
-def teachable(option: Option, level: str) -> bool:
+def teachable(option: Option) -> bool:
     """The budget teaches `option` what its size can learn: enough tokens per parameter,
-    enough steps (`level`'s)."""
+    enough steps."""
     return (
-        option.tokens_per_parameter >= TOKENS_PER_PARAMETER
-        and option.steps >= FEWEST_CHOSEN_STEPS[level]
+        option.tokens_per_parameter >= TOKENS_PER_PARAMETER and option.steps >= FEWEST_CHOSEN_STEPS
     )
 
 
-def choose(options: list[Option], level: str) -> Option:
+def choose(options: list[Option]) -> Option:
     """The largest teachable option (the smallest if none is); if that one would read the
     text `DATA_BOUND_PASSES` times or more, each size reads it at most
     `DATA_BOUND_MOST_PASSES` times (`read_at_most`), and of those exposed at most
@@ -179,7 +180,7 @@ def choose(options: list[Option], level: str) -> Option:
     `DATA_BOUND_FEWEST_STEPS` steps is chosen (else the largest of them, else the
     smallest)."""
     ranked = sorted(options, key=lambda option: option.units)
-    fitting = [o for o in ranked if teachable(o, level)]
+    fitting = [o for o in ranked if teachable(o)]
     chosen = fitting[-1] if fitting else ranked[0]
     if chosen.passes < DATA_BOUND_PASSES:
         return chosen
@@ -207,7 +208,7 @@ def runners_up(options: list[Option], chosen: Option) -> list[Option]:
     return ranked[max(0, at - 1) : at] + ranked[at + 1 : at + 2]
 
 
-def settings_of(option: Option, epochs: int, level: str) -> dict[str, dict]:
+def settings_of(option: Option, epochs: int) -> dict[str, dict]:
     """The run settings the rule gives an option, by config section."""
     model = {
         "cell": "gru", "layers": 2, "units": option.units,
@@ -219,7 +220,7 @@ def settings_of(option: Option, epochs: int, level: str) -> dict[str, dict]:
     model.update(variational_dropout=regularisation.pop("variational_dropout"))
     average = 2 if option.regularisation != "none" and epochs >= AVERAGE_FROM_EPOCHS else 0
     train = {
-        "batch_size": BATCH, "learning_rate": learning_rate(option.units, level),
+        "batch_size": BATCH, "learning_rate": learning_rate(option.units, option.level),
         "lr_schedule": "cosine", "patience": 0, "average_last": average, **regularisation,
     }  # fmt: skip
     return {"data": {"seq_len": WINDOW}, "model": model, "train": train}
@@ -284,8 +285,8 @@ def choice_lines(
             why = "too large for the text: it would learn it by heart"
         elif option.tokens_per_parameter < TOKENS_PER_PARAMETER:
             why = f"under {TOKENS_PER_PARAMETER:g} tokens per recurrent parameter: too few"
-        elif option.steps < FEWEST_CHOSEN_STEPS[config.data.level]:
-            why = f"under {FEWEST_CHOSEN_STEPS[config.data.level]:,} steps: too few to learn"
+        elif option.steps < FEWEST_CHOSEN_STEPS:
+            why = f"under {FEWEST_CHOSEN_STEPS:,} steps: too few to learn"
         else:
             why = f"reads the text under {DATA_BOUND_PASSES:g} times"
         timed = "" if option.measured else ", its step time scaled"
