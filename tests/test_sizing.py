@@ -122,6 +122,10 @@ def test_more_budget_than_text_means_a_larger_size_regularised_reading_it_at_mos
     assert (more.units, more.steps) == (plenty.units, plenty.steps)
     assert plenty.passes == pytest.approx(sizing.DATA_BOUND_MOST_PASSES, rel=0.01)
     assert plenty.exposure <= sizing.MOST_EXPOSURE and plenty.steps >= 500
+    # long windows on a small text: no size reads it 20 times in 500 steps; the largest
+    # that reads it 20 times in fewer is chosen, not one that cannot read it twice
+    long = sizing.choose(options(tokens_per_step=6400, corpus=90_000))
+    assert long.passes >= 0.99 * sizing.DATA_BOUND_PASSES and long.steps >= sizing.FEWEST_STEPS
     larger = [sizing.read_at_most(o, sizing.DATA_BOUND_MOST_PASSES)
               for o in options(corpus=100_000, seconds=6600) if o.units > plenty.units]  # fmt: skip
     assert larger and all(o.exposure > sizing.MOST_EXPOSURE for o in larger)

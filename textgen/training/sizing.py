@@ -177,8 +177,8 @@ def choose(options: list[Option]) -> Option:
     text `DATA_BOUND_PASSES` times or more, each size reads it at most
     `DATA_BOUND_MOST_PASSES` times (`read_at_most`), and of those exposed at most
     `MOST_EXPOSURE` the largest that still reads it `DATA_BOUND_PASSES` times in
-    `DATA_BOUND_FEWEST_STEPS` steps is chosen (else the largest of them, else the
-    smallest)."""
+    `DATA_BOUND_FEWEST_STEPS` steps is chosen (else the largest that reads it that often
+    in fewer, else the smallest)."""
     ranked = sorted(options, key=lambda option: option.units)
     fitting = [o for o in ranked if teachable(o)]
     chosen = fitting[-1] if fitting else ranked[0]
@@ -186,11 +186,10 @@ def choose(options: list[Option]) -> Option:
         return chosen
     capped = [read_at_most(o, DATA_BOUND_MOST_PASSES) for o in ranked]
     modest = [o for o in capped if o.exposure <= MOST_EXPOSURE] or capped[:1]
-    kept = [  # (a size cut to DATA_BOUND_MOST_PASSES reads it that often, to a step)
-        o for o in modest
-        if o.passes >= 0.99 * DATA_BOUND_PASSES and o.steps >= DATA_BOUND_FEWEST_STEPS
-    ]  # fmt: skip
-    return (kept or modest)[-1]
+    # (a size cut to DATA_BOUND_MOST_PASSES reads it that often, to a step)
+    reading = [o for o in modest if o.passes >= 0.99 * DATA_BOUND_PASSES] or modest[:1]
+    kept = [o for o in reading if o.steps >= DATA_BOUND_FEWEST_STEPS]
+    return (kept or reading)[-1]
 
 
 def read_at_most(option: Option, passes: float) -> Option:
