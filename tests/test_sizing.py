@@ -157,20 +157,21 @@ def test_subword_and_word_runs_are_sized(level, corpus_file, tmp_path):
     assert lines[-1] == "Dry run: nothing trained, no run folder written"
 
 
-def test_words_train_at_a_higher_rate_and_are_regularised_sooner():
+def test_words_train_at_a_higher_rate_and_are_regularised_by_their_passes():
     """Words learn fastest at a higher rate (for sizes up to `WORD_RATE_UP_TO`) and, at
-    it, overfit at a lower exposure: the same option is regularised as words where it is
-    not as characters."""
+    it, learn the text by heart after a few passes whatever the recurrent layers' size:
+    an option read `WORD_FULL_PASSES` times is regularised as words, not as characters."""
     assert sizing.learning_rate(128, "word") > sizing.learning_rate(128, "char")
     assert sizing.learning_rate(512, "word") == sizing.learning_rate(512, "char")
-    model = ModelConfig(units=128, embedding_dim=64)
-    exposed = {
-        level: sizing.weigh(model, 0.4, True, 10.0, 50_000, 10_000, level)
+    model = ModelConfig(units=64, embedding_dim=64)
+    read = {
+        level: sizing.weigh(model, 0.2, True, 300.0, 260_000, 10_000, level)
         for level in ("char", "word")
     }  # fmt: skip
-    assert sizing.FULL_EXPOSURE["word"] <= exposed["word"].exposure < sizing.FULL_EXPOSURE["char"]
-    assert (exposed["char"].regularisation, exposed["word"].regularisation) == ("none", "full")
-    settings = sizing.settings_of(exposed["word"], epochs=4)
+    assert read["word"].passes >= sizing.WORD_FULL_PASSES
+    assert read["word"].exposure < sizing.FULL_EXPOSURE
+    assert (read["char"].regularisation, read["word"].regularisation) == ("none", "full")
+    settings = sizing.settings_of(read["word"], epochs=4)
     assert settings["model"]["dropout"] > 0 and settings["train"]["learning_rate"] == 1e-2
 
 

@@ -29,6 +29,8 @@ The rule is compute-optimal training's, for small recurrent models on a CPU:
   times over the model could have stored the text it read): none below
   `FULL_EXPOSURE`, variational dropout 0.3 and weight decay 0.2 from there (the
   `shakespeare` preset's), the last 2 epochs' weights averaged when there are 6 or more.
+  Words are regularised by their passes instead (`WORD_FULL_PASSES`): what a word model
+  learns by heart sits in its embedding and logits layer, which the vocabulary sizes.
 
 Where the constants came from: the grid of docs/experiments.md, "Sizing a run for its
 budget" (data: docs/data/sizing.jsonl), 2-minute runs of 7 configurations on each of
@@ -37,8 +39,8 @@ source) on a 2-core AMD EPYC (AVX-512), 10-minute runs on the first two, and the
 presets' 5-, 10- and 20-minute runs; for subword pieces, 2-minute grids of 8 and 10
 configurations on Tiny Shakespeare and the 100 KB of prose, which the same rule, counting
 recurrent parameters, meets; for words, grids of 2 and 5 minutes on Tiny Shakespeare and
-2 minutes on the pydoc topics (465 KB), which moved the steps' floor and the learning
-rate (the grid's test holds each level to its grids).
+2 minutes on the pydoc topics (465 KB), which set their learning rate and regularisation
+(the grid's test holds each level to its grids).
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ from textgen.model.sizes import parameter_count, recurrent_parameter_count
 # The levels the grids measured the rule on (each level's own grids: docs/experiments.md).
 SIZED_LEVELS = ("char", "subword", "word")
 CANDIDATE_UNITS = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
-BATCH, WINDOW = 32, 100  # the quick preset's (docs/experiments.md, "Presets")
+# The quick preset's (docs/experiments.md, "Presets"); the rule sizing for windows of 50
+# or 200, batches of 16 or 64 scored worse on Tiny Shakespeare and the 100 KB of prose at
+# 2 minutes (16: within 0.4%; "Windows and batches").
+BATCH, WINDOW = 32, 100
 # Tokens read per (recurrent) parameter the chosen size gets at least. On Tiny Shakespeare
 # at 2 minutes 2 x GRU(256) read 4.9 per parameter and scored best (1.542); 2 x GRU(384)
 # read 1.4 and scored 1.641, worse than 2 x GRU(128)'s 1.555 at 36. The shakespeare
@@ -89,10 +94,13 @@ MOST_EXPOSURE = 500.0
 # against 1.554, 1.590 against 1.542); the full recipe is the shakespeare preset's, best
 # at its 23 (1.451 against 1.467 lighter) and on the 100 KB corpus at 170-400 (1.390
 # against 2.073 without).
-# Words, at their higher rate, overfit sooner: on Tiny Shakespeare at 5 minutes 2 x GRU(128)
-# unregularised (exposure 6.2) was best after 4.6 passes and ended at 4.478 nats a word;
-# at 2 minutes 128 (exposure 2.5) and 64 (1.3) went on gaining to their ends.
-FULL_EXPOSURE = {"char": 8.0, "subword": 8.0, "word": 4.0}
+FULL_EXPOSURE = 8.0
+# Words, at their higher rate, unregularised, learn the text by heart after 4-5 passes of
+# a longer run: on Tiny Shakespeare at 5 minutes 2 x GRU(64) was best after its first
+# epoch (4 passes, 4.433 nats a word) and ended at 4.777 (16.1 passes), 128 best at 4.6
+# passes and ended at 4.478 (9.3), 192 best at 5.1 (6.8); the 2-minute runs, whose rate
+# falls sooner, gained to their ends (64: 6.8 passes, 96: 5.2, 128: 3.8).
+WORD_FULL_PASSES = 7.0
 REGULARISATION = {
     "none": {"dropout": 0.0, "variational_dropout": False, "weight_decay": 0.0},
     "full": {"dropout": 0.3, "variational_dropout": True, "weight_decay": 0.2},
@@ -125,7 +133,9 @@ class Option:
 
     @property
     def regularisation(self) -> str:
-        return "full" if self.exposure >= FULL_EXPOSURE[self.level] else "none"
+        if self.level == "word":
+            return "full" if self.passes >= WORD_FULL_PASSES else "none"
+        return "full" if self.exposure >= FULL_EXPOSURE else "none"
 
 
 def embedding_dim(units: int) -> int:
