@@ -152,7 +152,9 @@ def test_subword_and_word_runs_are_sized(level, corpus_file, tmp_path):
     lines = result.output.splitlines()
     sized = next(line for line in lines if line.startswith("Sized for 1 minutes: 2 x GRU("))
     assert "in its recurrent layers" in sized and "per recurrent parameter" in sized
-    assert any(line.startswith("Expected held-out loss: ") for line in lines)
+    expected = next(line for line in lines if line.startswith("Expected held-out loss: "))
+    # a word outside the vocabulary is [UNK]: its letters are not scored, no range is given
+    assert ("not estimated for words" in expected) == (level == "word")
     assert any(line.startswith("Plan for 1 minutes: ") for line in lines)
     assert lines[-1] == "Dry run: nothing trained, no run folder written"
 
@@ -232,7 +234,7 @@ def test_flags_given_win_over_the_rule_which_plans_the_rest(corpus_file, tmp_pat
     [
         (["--minutes", "0.01"], "too short to train on this machine"),
         (["--minutes", "1", "--val-fraction", "0.99"], "fewer than --batch-size 32"),
-        (["--max-steps", "50"], "max_steps caps a budget: give minutes"),
+        (["--max-steps", "50"], "max_steps caps a budget: give --minutes"),
     ],
 )
 def test_a_budget_or_corpus_too_small_is_one_line_and_exit_2(corpus_file, tmp_path, args, message):

@@ -234,7 +234,7 @@ class TrainConfig:
         _positive("max_minutes", self.max_minutes, allow_none=True)
         _positive("minutes", self.minutes, allow_none=True)
         _positive("max_steps", self.max_steps, allow_none=True)
-        _check(self.max_steps is None or self.minutes, "max_steps caps a budget: give minutes")
+        _check(self.max_steps is None or self.minutes, "max_steps caps a budget: give --minutes")
         _count("val_tokens", 0 if self.val_tokens is None else self.val_tokens, " (0 is all)")
         _count("sample_length", self.sample_length)
         _check(

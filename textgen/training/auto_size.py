@@ -22,6 +22,7 @@ import keras
 from textgen.core.config import RunConfig
 from textgen.core.errors import ConfigError
 from textgen.data.corpus import load_corpus
+from textgen.data.levels import level_class
 from textgen.model.sizes import available_memory_bytes, peak_memory_bytes, training_memory_bytes
 from textgen.runs.folder import RunFolder
 from textgen.training import sizing
@@ -213,7 +214,13 @@ def size_run(config: RunConfig, prepared, given: dict[str, dict], started: float
 
 
 def _expected_line(config: RunConfig, minutes: float) -> str:
-    """The held-out loss to expect, as a range from what xz makes of the text (recorded)."""
+    """The held-out loss to expect, as a range from what xz makes of the text (recorded),
+    where the level reads every character (a word run leaves [UNK]'s letters unscored)."""
+    if not level_class(config.data.level).reads_every_character:
+        return (
+            f"Expected held-out loss: not estimated for {config.data.level}s (a token outside "
+            "the vocabulary reads as [UNK], its letters unscored)"
+        )
     xz = sizing.xz_bits_per_character(_sample(config))
     low, high = sizing.expected_bits(xz, minutes)
     config.sizing["expected_bits"] = [round(low, 3), round(high, 3)]

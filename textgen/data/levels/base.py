@@ -38,6 +38,7 @@ class Level:
     default_size: ClassVar[int | None] = None  # the vocabulary size when none is asked
     extendable: ClassVar[bool] = True  # fine-tuning may add a corpus's new tokens
     page_reads: ClassVar[bool] = True  # the web page's JavaScript reads its prompts
+    reads_every_character: ClassVar[bool] = True  # no character is read as [UNK]
 
     def __init__(self, vocab):
         self.vocab = vocab

@@ -37,6 +37,7 @@ class WordLevel(Level):
     name = "word"
     unit = "words"
     default_size = 10000
+    reads_every_character = False  # a word outside the vocabulary is [UNK]
 
     @classmethod
     def count(cls, chunks: Iterable[str], lowercase: bool) -> collections.Counter:
