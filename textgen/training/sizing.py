@@ -51,8 +51,6 @@ from dataclasses import dataclass, replace
 from textgen.core.config import ModelConfig
 from textgen.model.sizes import parameter_count, recurrent_parameter_count
 
-# The levels the grids measured the rule on (each level's own grids: docs/experiments.md).
-SIZED_LEVELS = ("char", "subword", "word")
 CANDIDATE_UNITS = (64, 96, 128, 192, 256, 384, 512, 768, 1024)
 # The quick preset's (docs/experiments.md, "Presets"); the rule sizing for windows of 50
 # or 200, batches of 16 or 64 scored worse on Tiny Shakespeare and the 100 KB of prose at
