@@ -43,7 +43,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from textgen.training.sizing import learning_rate
+from textgen.training.sizing import embedding_dim, learning_rate
 
 REGS = {
     "none": ["--dropout", "0"],
@@ -111,7 +111,7 @@ def flags(config: str, level: str = "char") -> list[str]:
         return [*(SIZED_NONE if reg == "none" else []), *(i for p in given.items() for i in p)]
     units = int(name)
     given = {
-        "--units": name, "--embedding-dim": str(64 if units <= 192 else 128),
+        "--units": name, "--embedding-dim": str(embedding_dim(units)),
         "--learning-rate": str(learning_rate(units, level)), **given,
     }  # fmt: skip
     return ["--preset", "quick", *(i for p in given.items() for i in p), *REGS[reg or "none"]]
