@@ -16,6 +16,7 @@ import numpy as np
 
 from textgen.core.config import SampleConfig
 from textgen.core.errors import ExportError
+from textgen.data.levels import level_class
 from textgen.data.vocabulary import UNK, Vocabulary, text_ids, token_piece
 from textgen.export.litert_format import MODEL_FILE, read_metadata
 from textgen.generate.loop_sampler import LoopSampler
@@ -52,7 +53,7 @@ class LiteRTSampler(LoopSampler):
         self.loop = NumpyLoop(
             self.step, zero, self.encode, self.piece, [UNK, *self.vocab.tokens],
             meta["start_id"], meta["item_stops"], guided=bool(self.labels),
-            cap=d["max_new_tokens_cap"],
+            cap=d["max_new_tokens_cap"], heals=level_class(self.vocab.level).heals,
         )  # fmt: skip
 
     def encode(self, text: str) -> list[int]:

@@ -19,11 +19,14 @@ from textgen.generate.settings import SamplingSettings
 
 class RemotePlace(NamedTuple):
     """The text so far and the server's state after it (b"": nothing read yet); `fresh`:
-    the state has drawn nothing since it read text (a draw's noise starts at 0)."""
+    the state has drawn nothing since it read text (a draw's noise starts at 0);
+    `unread`: the end of the text the state has not read yet, sent with the next draw
+    (a prompt: the server heals it where it ends inside a word)."""
 
     text: str
     state: bytes
     fresh: bool = True
+    unread: str = ""
 
 
 _NOTHING = SamplingSettings(max_new_tokens=0)  # read text, draw no token
@@ -40,10 +43,16 @@ class RemoteSession:
 
     def read(self, place: RemotePlace, text: str, unlabelled: str | None = None) -> RemotePlace:
         """`place` after the server read `text` (and drew nothing)."""
-        if not text:
+        if not place.unread + text:
             return place
-        chunk = self.sampler.continue_text(text, place.state, _NOTHING)
+        chunk = self.sampler.continue_text(place.unread + text, place.state, _NOTHING)
         return RemotePlace(place.text + text, chunk.state)
+
+    def read_prompt(
+        self, place: RemotePlace, text: str, unlabelled: str | None = None
+    ) -> RemotePlace:
+        """`place` with `text` to continue: read by the server with the next draw."""
+        return place._replace(text=place.text + text, unread=place.unread + text)
 
     def draw(
         self, place: RemotePlace, settings: SamplingSettings, stream: int = 0
@@ -52,8 +61,8 @@ class RemoteSession:
         since its text was read (continued again with no new text) is read anew: the
         server counts a continuation's tokens, and keys its noise, from the text last read."""
         if not place.fresh:
-            place = self.read(self.start(), place.text)
-        chunk = self.sampler.continue_text("", place.state, settings, stream)
+            place = self.read_prompt(self.start(), place.text)
+        chunk = self.sampler.continue_text(place.unread, place.state, settings, stream)
         while True:
             place = RemotePlace(place.text + chunk.completion, chunk.state, fresh=False)
             yield chunk.completion, place

@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from textgen.data.vocabulary import UNK_ID
 from textgen.generate.rules.exclusion import ExclusionCheck
+from textgen.generate.rules.healing import strip_bytes
 from textgen.generate.rules.repetition import Repetition, RepetitionControls, push_history
 
 _NEG_INF = float("-inf")
@@ -65,20 +66,23 @@ class BeamSearch:
         self.pieces, self.tail_size = generator.pieces, generator.tail_size
 
     def search(
-        self, primed, width, max_new_tokens, controls: RepetitionControls, repeating, excluded
+        self, primed, width, max_new_tokens, controls: RepetitionControls, repeating, excluded,
+        skip,
     ):  # fmt: skip
         """Beams of the `primed` prompts: `width` (batch,) hypotheses each, at most
-        `max_new_tokens` (batch,) tokens long, none holding an `excluded` string."""
+        `max_new_tokens` (batch,) tokens long, none holding an `excluded` string; each
+        text's first `skip` (batch,) bytes not shown (a healed prompt's)."""
         batch, n = tf.shape(width)[0], tf.reduce_max(width)
         fm = self.plan.feature_major
         loop, controls = self._start(primed, n, controls)
+        skip = tf.repeat(skip, n)  # (rows,)
         checks = [] if self.guard is None else [self.guard]
         checks.append(ExclusionCheck(self.pieces, excluded.spread(n)))
         weights = self.one_step.read_weights(fm)
 
         def body(t, logits, state, history, tail, prev, text, live, live_lp, finished, *arrays):
             found = self._candidates(t, logits, history, tail, prev, text, live, live_lp, controls,
-                                     repeating, max_new_tokens, n, checks)  # fmt: skip
+                                     repeating, max_new_tokens, n, checks, skip)  # fmt: skip
             cand, cand_text = found
             finished = finished.add(cand, t, width)
             # The best `n` candidates that go on (a prompt whose list is full stops).
@@ -110,7 +114,7 @@ class BeamSearch:
         loop = tf.while_loop(going_on, body, loop)
         finished, (tokens, parents, chosen_at) = loop[9], loop[10:]
         ids = self._backtrack(finished, tokens.stack(), parents.stack(), chosen_at.stack())
-        return self._beams(finished, ids, tf.repeat(primed.last_ids, n, axis=0), width)
+        return self._beams(finished, ids, tf.repeat(primed.last_ids, n, axis=0), width, skip)
 
     def _start(self, primed, n, controls):
         """The search's loop variables at its start, and the controls, for n beams each."""
@@ -132,7 +136,7 @@ class BeamSearch:
         return loop, controls
 
     def _candidates(self, t, logits, history, tail, prev, text, live, live_lp, controls,
-                    repeating, max_new_tokens, n, checks):  # fmt: skip
+                    repeating, max_new_tokens, n, checks, skip):  # fmt: skip
         """The 2 x n best candidates of each prompt at step `t`, and their texts."""
         batch = tf.shape(live)[0]
         scores = logits
@@ -160,7 +164,8 @@ class BeamSearch:
         cand_text = tf.strings.join([tf.gather(text, flat_parent), piece])
         ended = tf.broadcast_to((t + 1 >= max_new_tokens)[:, None], tf.shape(score))
         if self.stops:
-            ended |= tf.reshape(self.stops.found(cand_text), tf.shape(score))
+            shown = strip_bytes(cand_text, tf.gather(skip, flat_parent))
+            ended |= tf.reshape(self.stops.found(shown), tf.shape(score))
         ended &= tf.math.is_finite(score)
         return _Candidates(score, token, parent, log_p, ended), cand_text
 
@@ -184,12 +189,12 @@ class BeamSearch:
         _, _, ids = tf.while_loop(lambda s, *_: s >= 0, back, (longest - 1, cand, ids))
         return tf.transpose(tf.reshape(ids.stack(), [-1, batch * n]))  # (batch x n, longest)
 
-    def _beams(self, finished, ids, prev, width) -> Beams:
-        """The finished hypotheses as text, best first."""
+    def _beams(self, finished, ids, prev, width, skip) -> Beams:
+        """The finished hypotheses as text, best first (each row's first `skip` bytes cut)."""
         counts = tf.reshape(tf.where(finished.filled(), finished.step + 1, 0), [-1])
         sequence = tf.concat([prev[:, None], ids], 1)
         finish = self.generator.finish
-        completion = finish.completion(finish.text(sequence, counts))
+        completion = finish.completion(strip_bytes(finish.text(sequence, counts), skip))
         shape = tf.shape(finished.score)
         log_p = tf.where(finished.filled(), finished.log_p, 0.0)
         return Beams(tf.reshape(completion, shape), log_p, tf.reshape(counts, shape))

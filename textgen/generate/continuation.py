@@ -20,6 +20,7 @@ import tensorflow as tf
 from textgen.core.config import REPETITION_HISTORY
 from textgen.generate.carry import Carried, StateCodec, fingerprint
 from textgen.generate.priming import Primed, feed, pushed_history
+from textgen.generate.rules.healing import strip_bytes
 from textgen.generate.rules.label_guidance import twice
 
 
@@ -49,7 +50,6 @@ def continue_text(
     new = tf.equal(states, "")
     carried = codec.decode(tf.where(new, codec.blank(1)[0], states))
     given = tf.strings.length(texts) > 0
-    primed, strength = _read(g, carried, new, texts, guide)
     batch = tf.shape(texts)[0]
     # New text read resets the checks' tail (copy guard, excluded strings: they look at
     # what is drawn) and lets an ended row go on.
@@ -61,11 +61,14 @@ def continue_text(
     wanted = tf.minimum(tf.maximum(max_new_tokens - since, 0), chunk)
     wanted = tf.where(done, 0, tf.minimum(wanted, g.max_new_tokens_cap))
     until = carried.counts + wanted
+    # New text drawn from at once is healed where it ends inside a word (text only read
+    # is read whole: what follows it is not known yet).
+    primed, strength, skip = _read(g, carried, new, texts, guide, given & (wanted > 0))
     # The noise is keyed by the tokens drawn since text was last read, so a continuation
     # after new text is drawn as one `generate` of the whole text would draw it.
     sequence, drawn, _, state, _, tail, counts, _ = g.chunk_loop.draw_until_done(
         primed.logits, primed.state, primed.history[:batch], tail, primed.last_ids[:batch],
-        carried.counts, since, until, sampling, exact=True, strength=strength,
+        carried.counts, since, until, sampling, exact=True, strength=strength, skip=skip,
     )  # fmt: skip
     # the recent tokens carried whether or not a repetition control drew them (a later
     # chunk may use one)
@@ -75,8 +78,9 @@ def continue_text(
         twin = tf.nest.map_structure(lambda x: x[batch:], state)
         state = tf.nest.map_structure(lambda x: x[:batch], state)
     held = tf.where(given, "", carried.pending)  # new text: what was held back is over
-    text = tf.strings.join([held, g.finish.text(sequence, drawn)])
-    shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, held)
+    text = tf.strings.join([held, strip_bytes(g.finish.text(sequence, drawn), skip)])
+    offset = tf.strings.length(held) - skip  # where the sequence's text starts in `text`
+    shown, pending, num_tokens, stopped = _stop(g, text, sequence, drawn, offset)
     ended = stopped | (counts < until)  # a stop string, or the checks ended it
     prev = tf.gather(sequence, drawn, batch_dims=1)
     since = since + drawn
@@ -92,34 +96,49 @@ def continue_text(
     }
 
 
-def _read(g, carried: Carried, new, texts, guide) -> tuple[Primed, tf.Tensor | None]:
+def _read(g, carried: Carried, new, texts, guide, heal) -> tuple:
     """The network after reading `texts` into the `carried` rows (a `new` row starts a
-    line: the start token first), and each row's label strength (None: no guidance).
-    With `guide`, the twins too, after their rows (as the loop steps them): a new row's
-    twin reads its twin text, a carried one the same text."""
+    line: the start token first), each row's label strength (None: no guidance) and the
+    bytes its text drawn begins with that are not shown: a row in `heal` is healed where
+    its text ends inside a word (`rules.healing`). With `guide`, the twins too, after
+    their rows (as the loop steps them): a new row's twin reads its twin text, a carried
+    one the same text."""
     start = tf.RaggedTensor.from_row_lengths(
         tf.fill([tf.reduce_sum(tf.cast(new, tf.int32))], g.tokenizer.start_id),
         tf.cast(new, tf.int64),
     )
-    ids = tf.concat([start, g.tokenizer.encode(texts)], axis=1)
+
+    def read(strings):
+        if g.healing is None:
+            return tf.concat([start, g.tokenizer.encode(strings)], axis=1), None
+        ids, healed = g.healing.graph_split(g.tokenizer.encode(strings), heal)
+        return tf.concat([start, ids], axis=1), healed
+
+    ids, healed = read(texts)
     state, prev, history, strength = carried.state, carried.prev, carried.history, None
     if guide is not None:
         twin_texts, strengths = guide
         strength = tf.where(new, strengths, carried.strength)
-        twin_ids = tf.concat([start, g.tokenizer.encode(tf.where(new, twin_texts, texts))], 1)
+        twin_ids, _ = read(tf.where(new, twin_texts, texts))
         ids = tf.concat([ids, twin_ids], axis=0)
         state = tf.nest.map_structure(lambda a, b: tf.concat([a, b], 0), state, carried.twin)
         prev, history = twice(prev), twice(history)
     weights = g.one_step.read_weights(g.plan.feature_major)
     logits = g.one_step.head_logits(weights, g.plan.layout(state), g.plan.feature_major)
     before = Primed(logits, state, prev, history, None, None)
-    return feed(g.one_step, g.plan, ids, before), strength
+    primed = feed(g.one_step, g.plan, ids, before)
+    if healed is None:
+        return primed, strength, tf.zeros_like(carried.counts)
+    batch = tf.shape(texts)[0]
+    masked = g.healing.graph(primed.logits[:batch], healed)
+    logits = tf.concat([masked, primed.logits[batch:]], 0)
+    return primed._replace(logits=logits), strength, g.healing.graph_skip(healed)
 
 
-def _stop(g, text, sequence, drawn, before):
+def _stop(g, text, sequence, drawn, offset):
     """Text to show, text held back (it may start a stop string), tokens through a stop
-    string, and whether one ended the row: of `text`, the held-back text `before` and
-    the `drawn` tokens of `sequence`."""
+    string, and whether one ended the row: of `text` and the `drawn` tokens of `sequence`,
+    whose text starts at byte `offset` of `text`."""
     if not g.stops:
         return text, tf.fill(tf.shape(text), ""), drawn, tf.zeros(tf.shape(text), tf.bool)
     found = g.stops.found(text)
@@ -128,5 +147,5 @@ def _stop(g, text, sequence, drawn, before):
     shown = tf.strings.substr(text, tf.zeros_like(size), size - held)
     shown = tf.where(found, g.stops.cut(text), shown)
     pending = tf.strings.substr(text, size - held, held)
-    num_tokens = g.finish.tokens_through_stop(sequence, drawn, text, tf.strings.length(before))
+    num_tokens = g.finish.tokens_through_stop(sequence, drawn, text, offset)
     return shown, pending, num_tokens, found

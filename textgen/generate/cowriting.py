@@ -67,7 +67,7 @@ class CoWriting:
             labels = self.sampler.labels
             (read,) = self.settings.prompts_to_read([text], self.sampler.items, labels)
             unlabelled = self.settings.unlabelled([text], labels)[0] if labels else None
-            self.place = self.session.read(self.place, read, unlabelled)
+            self.place = self.session.read_prompt(self.place, read, unlabelled)
             self.stream = 0
             self.continuation()
             return True

@@ -24,6 +24,7 @@ from textgen.generate.graph_finish import GraphFinish
 from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size, loop_variant
 from textgen.generate.pieces import TokenPieces
 from textgen.generate.priming import prime
+from textgen.generate.rules.healing import Healing, strip_bytes
 from textgen.generate.rules.token_choice import Sampling
 from textgen.generate.rules.unwritten import Unwritten
 from textgen.generate.settings import CONSTRAINTS, CONTROLS, DRAWN, SERVED, SamplingSettings
@@ -90,6 +91,10 @@ class Generator(tf.Module):
         self.finish = GraphFinish(self.tokenizer, self.stops)
         self.pieces = copy_guard.pieces if copy_guard else TokenPieces(vocab)
         self.unwritten = Unwritten([UNK, *vocab.tokens]).graph_or_none()
+        self.healing = None  # prompts ending inside a word healed (`rules.healing`)
+        if self.tokenizer.level.heals:
+            self.healing = Healing([UNK, *vocab.tokens])
+            self.healing.graph_tables()  # built once, outside any graph function
         self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, self.finish,
                                     self.pieces, copy_guard, self.unwritten)  # fmt: skip
         # The checks on candidates read the completion's last characters.
@@ -102,7 +107,7 @@ class Generator(tf.Module):
         tail_spec = tf.TensorSpec([None, self.tail_size], tf.int32)
         loop_specs = [
             batch_of(vocab.size), state_spec, history_spec, tail_spec, _INTS, _INTS,
-            tf.TensorSpec([], tf.int32), _INTS, *_SETTINGS,
+            tf.TensorSpec([], tf.int32), _INTS, _INTS, *_SETTINGS,
         ]  # fmt: skip
         self._loop_specs = loop_specs
         self.continue_stream = tf.function(
@@ -137,14 +142,14 @@ class Generator(tf.Module):
         max_new_tokens = tf.minimum(max_new_tokens, self.max_new_tokens_cap)
         batch = tf.shape(prompts)[0]
         read = prompts if strength is None else tf.concat([prompts, unlabelled], 0)
-        primed = self._prime(read)  # with twins: labelled rows, then their twins
+        primed, skip = self._prime_healed(read, batch)  # with twins: rows, then their twins
         sequence, counts, *_ = self.chunk_loop.draw_until_done(
             primed.logits, primed.state, primed.history[:batch], self.empty_tail(prompts),
             primed.last_ids[:batch], tf.zeros([batch], tf.int32), 0, max_new_tokens, sampling,
-            strength=strength, variant=variant,
+            strength=strength, variant=variant, skip=skip,
         )  # fmt: skip
-        completion = self.finish.text(sequence, counts)
-        counts = self.finish.tokens_through_stop(sequence, counts, completion)
+        completion = strip_bytes(self.finish.text(sequence, counts), skip)
+        counts = self.finish.tokens_through_stop(sequence, counts, completion, -skip)
         return self.finish.completion(completion), counts
 
     @tf.function(
@@ -160,11 +165,12 @@ class Generator(tf.Module):
         )  # fmt: skip
         max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
         max_new_tokens = tf.clip_by_value(max_new_tokens, 1, self.max_new_tokens_cap)
+        primed, skip = self._prime_healed(prompts, tf.shape(prompts)[0])
         return (
             BeamSearch(self)
             .search(
-                self._prime(prompts), tf.maximum(beams, 1), max_new_tokens, sampling.controls,
-                sampling.repeating, sampling.excluded,
+                primed, tf.maximum(beams, 1), max_new_tokens, sampling.controls,
+                sampling.repeating, sampling.excluded, skip,
             )
             ._asdict()
         )  # fmt: skip
@@ -199,24 +205,27 @@ class Generator(tf.Module):
         mean = tf.math.divide_no_nan(primed.nll, tf.cast(primed.counts, tf.float32))
         return {"mean_nll": mean, "num_tokens": primed.counts}
 
-    @tf.function(input_signature=[_STRINGS], autograph=False)
-    def prime(self, prompts):
-        """Start a streamed generation: next-token logits, state, history, last token id."""
-        primed = self._prime(prompts)
-        return primed.logits, primed.state, primed.history, primed.last_ids
+    @tf.function(input_signature=[_STRINGS, _INTS], autograph=False)
+    def prime(self, prompts, rows):
+        """Start a streamed generation of the first `rows` of `prompts` (the rest their
+        twins): next-token logits, state, history, last token id, and the bytes its text
+        begins with that are not shown (a healed prompt's, `rules.healing`)."""
+        primed, skip = self._prime_healed(prompts, rows[0])
+        return primed.logits, primed.state, primed.history, primed.last_ids, skip
 
     def _continue_stream(
-        self, logits, state, history, tail, prev, counts, t, until, *rows, strength=None,
+        self, logits, state, history, tail, prev, counts, t, until, skip, *rows, strength=None,
         variant=None,
     ):  # fmt: skip
         """One stretch of a streamed generation: tokens until each row has `until` (fewer
-        if the copy guard ends it); their text (batch,), and the loop state after them."""
+        if the copy guard ends it); their text (batch,) without its first `skip` bytes,
+        and the loop state after them."""
         sampling = self.sampling(*rows)
         sequence, drawn, logits, state, history, tail, counts, t = self.chunk_loop.draw_until_done(
             logits, state, history, tail, prev, counts, t, until, sampling, strength=strength,
-            variant=variant,
+            variant=variant, skip=skip,
         )  # fmt: skip
-        text = self.finish.text(sequence, drawn)
+        text = strip_bytes(self.finish.text(sequence, drawn), skip)
         prev = tf.gather(sequence, drawn, batch_dims=1)
         return text, logits, state, history, tail, prev, counts, t
 
@@ -235,6 +244,18 @@ class Generator(tf.Module):
 
     def _prime(self, prompts, with_nll: bool = False):
         return prime(self.one_step, self.tokenizer, self.plan, prompts, with_nll)
+
+    def _prime_healed(self, prompts, batch):
+        """The network after reading `prompts` to continue (its first `batch` rows; the
+        rest, their twins, are read alike), each healed where it ends inside a word, and
+        the bytes (batch,) each completion's text begins with that are not shown."""
+        if self.healing is None:
+            return self._prime(prompts), tf.zeros([batch], tf.int32)
+        primed = prime(self.one_step, self.tokenizer, self.plan, prompts, healing=self.healing)
+        healed = primed.healed[:batch]
+        logits = self.healing.graph(primed.logits[:batch], healed)
+        logits = tf.concat([logits, primed.logits[batch:]], 0)
+        return primed._replace(logits=logits), self.healing.graph_skip(healed)
 
     def empty_tail(self, prompts):
         """The checks' tail of a completion not yet begun: (batch, tail_size) -1s."""
@@ -317,7 +338,5 @@ def traced(generator: Generator, kind: str, variant: str):
                 *loop, strength=strength, variant=v), [_FLOATS, *generator._loop_specs]),
         }  # fmt: skip
         function, signature = functions[kind]
-        cache[kind, variant] = tf.function(
-            function, input_signature=signature, autograph=False
-        )
+        cache[kind, variant] = tf.function(function, input_signature=signature, autograph=False)
     return cache[kind, variant]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from textgen.generate.rules.healing import strip_bytes
 from textgen.generate.rules.label_guidance import LabelGuidance, twice
 from textgen.generate.rules.seeded_draw import SeededDraw
 from textgen.generate.rules.temperature import Temperature
@@ -179,7 +180,7 @@ class ChunkLoop:
 
     def draw_until_done(
         self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
-        exact=False, strength=None, variant=None,
+        exact=False, strength=None, variant=None, skip=None,
     ):  # fmt: skip
         """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
         was ended by the copy guard.
@@ -187,7 +188,9 @@ class ChunkLoop:
         Starts from the network's `logits`, `state`, token `history`, copy-guard `tail`
         and each row's previous token `prev`; `t` is the index of the next token (it keys
         the sampling noise; (batch,): each row's own), `counts` the tokens each row has so
-        far; `exact`, `strength`, `variant`: see `ChunkLoop.draw`. Returns the ids
+        far; `exact`, `strength`, `variant`: see `ChunkLoop.draw`; `skip` (batch,): bytes
+        the text drawn begins with that a stop string is not looked for in (a healed
+        prompt's, `rules.healing`; None: none). Returns the ids
         drawn (batch, 1 + steps) after `prev`, how many each row drew, and the logits,
         state, history, tail, counts and t after.
         """
@@ -209,7 +212,8 @@ class ChunkLoop:
             if stops:  # a row whose text holds a stop string needs no more tokens
                 piece = self.finish.text(tf.concat([prev[:, None], ids], 1), new_counts - counts)
                 text = tf.strings.join([text, piece])
-                max_new = tf.where(stops.found(text), new_counts, max_new)
+                found = stops.found(text if skip is None else strip_bytes(text, skip))
+                max_new = tf.where(found, new_counts, max_new)
             last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
             prev = tf.where(new_counts > counts, last, prev)
             return t + steps, logits, state, history, tail, prev, new_counts, max_new, text, chunks

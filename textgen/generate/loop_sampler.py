@@ -27,7 +27,7 @@ class LoopSampler(Sampler):
         (read,) = settings.prompts_to_read([prompt], self.items, self.labels)
         guided = settings.guided()
         unlabelled = settings.unlabelled([prompt], self.labels)[0] if guided else None
-        place = self.loop.read(self.loop.start(twin=guided), read, unlabelled)
+        place = self.loop.read_prompt(self.loop.start(twin=guided), read, unlabelled)
         return self.loop.pieces(place, settings, stream)
 
     def _draw(self, prompts, streams, settings) -> list[str]:
@@ -40,7 +40,7 @@ class LoopSampler(Sampler):
         settings = settings.with_defaults(self.defaults)
         found = []
         for prompt in settings.prompts_to_read(prompts, self.items, self.labels):
-            place = self.loop.read(self.loop.start(twin=False), prompt)
+            place = self.loop.read_prompt(self.loop.start(twin=False), prompt)
             found.append(beam_search(self.loop, place, settings))
         return found
 

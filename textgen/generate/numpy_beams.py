@@ -28,7 +28,7 @@ class _Hypothesis:
     score: float  # total search score (float32 sums, as the graph's)
     log_p: float  # the model's own log-probability of its tokens
     place: Place  # the network after its tokens; place.text ends with `text`
-    text: str  # its completion so far
+    text: str  # its completion so far (a healed prompt's backed-off text first)
     tail: str  # the candidate checks' (`rules.checks`)
 
 
@@ -40,6 +40,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
     width = settings.beams
     most, stops, checks, size, repetition = loop.search_rules(settings)
     live = [_Hypothesis(0.0, 0.0, place, "", "")]
+    skip = len(loop.backed_off(place))  # a healed prompt's text, not shown again
     finished: list[tuple[float, float, int, str]] = []  # (mean score, log_p, tokens, text)
     for t in range(most):
         candidates = []
@@ -59,7 +60,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
         for rank, (total, log_p, parent, token) in enumerate(candidates[: 2 * width]):
             hyp = live[parent]
             text = hyp.text + loop.piece(hyp.place.last, token)
-            if t + 1 >= most or stops.found_text(text):
+            if t + 1 >= most or stops.found_text(text[skip:]):
                 if rank < width:
                     mean = float(np.float32(total) / np.float32(t + 1))
                     finished.append((mean, log_p, t + 1, text))
@@ -73,8 +74,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
         if not live:
             break
     return [
-        Beam(finish_whole(text, stops), log_p, tokens)
-        for _, log_p, tokens, text in finished
+        Beam(finish_whole(text[skip:], stops), log_p, tokens) for _, log_p, tokens, text in finished
     ]
 
 

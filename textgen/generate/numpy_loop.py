@@ -18,7 +18,7 @@ its labels, so that a continuation with a label can be drawn from `unlabelled + 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from textgen.generate.finish import StreamFinish
 from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.copy_guard import SpanGuard
 from textgen.generate.rules.exclusion import Exclusion
+from textgen.generate.rules.healing import Healing
 from textgen.generate.rules.inclusion import GAP, Inclusion, include_tokens
 from textgen.generate.rules.pipeline import Row, TokenRules
 from textgen.generate.rules.repetition import Repetition, pushed
@@ -47,6 +48,7 @@ class Place:
     last: int  # the last token read
     history: np.ndarray  # (REPETITION_HISTORY,) int32 the last tokens read, oldest first
     twin: tuple | None = None  # (logits, state) of the text read without its labels
+    healed: int = -1  # the prompt's last token, backed off (`rules.healing`), or -1
 
 
 class NumpyLoop:
@@ -56,7 +58,9 @@ class NumpyLoop:
     ids, `piece(prev, token)` a token's text after `prev`; `start_id` is read first.
     `item_stops` end every text besides the settings' stop strings; `guided`: places
     carry the twin that label guidance needs; `span_guard(span)` gives the copy guard
-    for `max_copy` (None: this loop cannot guard); `cap` bounds a continuation's tokens.
+    for `max_copy` (None: this loop cannot guard); `cap` bounds a continuation's tokens;
+    `heals`: prompts read with `read_prompt` are healed (`rules.healing`: the level's
+    tokens carry text of their own).
     """
 
     def __init__(
@@ -71,12 +75,14 @@ class NumpyLoop:
         guided: bool = False,
         span_guard: Callable[[int], SpanGuard] | None = None,
         cap: int = MAX_NEW_TOKENS,
+        heals: bool = False,
     ):
         self.step, self.zero_state, self.encode, self.piece = step, zero_state, encode, piece
         self.tokens, self.start_id, self.item_stops = list(tokens), start_id, list(item_stops)
         self.guided, self.span_guard, self.cap = guided, span_guard, cap
         self._guards: dict[int, SpanGuard] = {}
         self.unwritten = Unwritten(self.tokens)
+        self.healing = Healing(self.tokens) if heals else None
 
     def start(self, twin: bool | None = None) -> Place:
         """An empty text: the start token read (with its twin if `twin`, default `guided`)."""
@@ -88,15 +94,47 @@ class NumpyLoop:
     def read(self, place: Place, text: str, unlabelled: str | None = None) -> Place:
         """`place` after reading `text` (only its tokens are read); its twin reads
         `unlabelled` (`text` without its labels; default `text`)."""
+        return self._read(place, text, unlabelled, heal=False)
+
+    def read_prompt(self, place: Place, text: str, unlabelled: str | None = None) -> Place:
+        """`read`, the text a prompt to continue: healed where the loop heals (its last
+        token backed off, the next token drawn one that begins with its text)."""
+        return self._read(place, text, unlabelled, heal=self.healing is not None)
+
+    def _read(self, place: Place, text: str, unlabelled: str | None, heal: bool) -> Place:
+        if place.healed >= 0:  # the token backed off is read first
+            place = self._read_ids(replace(place, healed=-1), [place.healed], [place.healed])
+        ids = list(self.encode(text))
+        twin_ids = ids if unlabelled is None else list(self.encode(unlabelled))
+        healed = -1
+        if heal:  # (a twin's text ends as its row's: it is backed off alike)
+            ids, healed = self.healing.split(ids)
+            twin_ids, _ = self.healing.split(twin_ids)
+        place = self._read_ids(place, ids, twin_ids)
+        if healed < 0:
+            return replace(place, text=place.text + text)
+        logits = self.healing.numpy(place.logits, healed)
+        return replace(place, text=place.text + text, logits=logits, healed=healed)
+
+    def _read_ids(self, place: Place, ids: Sequence[int], twin_ids: Sequence[int]) -> Place:
+        """`place` after reading token `ids` (its twin `twin_ids`), its text unchanged."""
         logits, state, last, history = place.logits, place.state, place.last, place.history
-        for token in self.encode(text):
+        for token in ids:
             logits, state = self.step(token, state)
             last, history = token, pushed(history, token)
         twin = place.twin
         if twin is not None:
-            for token in self.encode(text if unlabelled is None else unlabelled):
+            for token in twin_ids:
                 twin = self.step(token, twin[1])
-        return Place(place.text + text, logits, state, last, history, twin)
+        return Place(place.text, logits, state, last, history, twin)
+
+    def unhealed(self, place: Place) -> Place:
+        """`place` with its backed-off token read again (as it is if not healed)."""
+        return self._read(place, "", None, heal=False) if place.healed >= 0 else place
+
+    def backed_off(self, place: Place) -> str:
+        """The text `place`'s next token begins with, not shown again ("" unless healed)."""
+        return self.healing.backed_off(place.healed) if place.healed >= 0 else ""
 
     def draw(
         self, place: Place, settings: SamplingSettings, stream: int = 0
@@ -106,6 +144,8 @@ class NumpyLoop:
         the place after it. Ends after `max_new_tokens` (at most `cap`), at a stop string,
         or where the checks (copy guard, excluded strings) leave no candidate."""
         s = settings
+        if s.include:  # (a text owed may have to start at once: no healing)
+            place = self.unhealed(place)
         inclusion = self.inclusion_for(s, place)
         rules = TokenRules(s, stream, self.checks_for(s), inclusion, self.unwritten)
         finish = StreamFinish(StopStrings([*(s.stop or ()), *self.item_stops]))
@@ -118,8 +158,9 @@ class NumpyLoop:
                 break
             piece = self.piece(place.last, token)
             tail = rules.advance(tail, piece)
+            new = piece[len(self.backed_off(place)) :]
             place = self.advance(place, token, piece)
-            shown, stopped = finish.add(piece)
+            shown, stopped = finish.add(new)
             yield shown, place
             if stopped:
                 return
@@ -142,11 +183,13 @@ class NumpyLoop:
         return [(self.tokens[i], float(probs[i])) for i in best]
 
     def advance(self, place: Place, token: int, piece: str) -> Place:
-        """`place` after `token` (whose text is `piece`): the network stepped, twin too."""
+        """`place` after `token` (whose text is `piece`): the network stepped, twin too
+        (a healed place's text grows by the piece after its backed-off text)."""
         logits, state = self.step(token, place.state)
         twin = None if place.twin is None else self.step(token, place.twin[1])
         history = pushed(place.history, token)
-        return Place(place.text + piece, logits, state, token, history, twin)
+        text = place.text + piece[len(self.backed_off(place)) :]
+        return Place(text, logits, state, token, history, twin)
 
     def checks_for(self, settings: SamplingSettings) -> list:
         """The checks on candidates that resolved `settings` ask for: the copy guard,

@@ -19,16 +19,26 @@ class Primed(NamedTuple):
     history: tf.Tensor  # (batch, REPETITION_HISTORY) the last tokens read, oldest first, -1 empty
     nll: tf.Tensor  # (batch,) summed NLL of the prompt's tokens (with_nll), else zeros
     counts: tf.Tensor  # (batch,) prompt tokens
+    healed: tf.Tensor | None = None  # (batch,) the last token backed off (-1 none), if healing
 
 
-def prime(one_step, tokenizer, plan: LoopPlan, prompts: tf.Tensor, with_nll=False) -> Primed:
+def prime(
+    one_step, tokenizer, plan: LoopPlan, prompts: tf.Tensor, with_nll=False, healing=None
+) -> Primed:
     """Feed each row's start token and prompt (batch,) strings through the network.
+
+    With `healing` (`rules.healing.Healing`) a row's last token is backed off where it
+    heals (`Primed.healed`); the logits are as the network gives them (the caller masks
+    the rows it draws from: a guided row's twin must stay unmasked).
 
     With `plan.unroll` > 1 the prompts are read in blocks of that many tokens while at
     least half a block is prompt (rows that end inside a block are masked), then one
     token per iteration; `with_nll` sums the NLL of each prompt token after the first.
     """
     ids = tokenizer.encode(prompts)  # ragged (batch, tokens)
+    healed = None
+    if healing is not None:
+        ids, healed = healing.graph_split(ids)
     batch = tf.shape(prompts)[0]
     start = tf.fill([batch, 1], tokenizer.start_id)
     ids = tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1)
@@ -36,7 +46,7 @@ def prime(one_step, tokenizer, plan: LoopPlan, prompts: tf.Tensor, with_nll=Fals
         tf.zeros([batch, one_step.head.units]), one_step.zero_state(batch), start[:, 0],
         tf.fill([batch, REPETITION_HISTORY], -1), tf.zeros([batch]), tf.zeros([batch], tf.int32),
     )  # fmt: skip
-    return feed(one_step, plan, ids, empty, with_nll)
+    return feed(one_step, plan, ids, empty, with_nll)._replace(healed=healed)
 
 
 def feed(one_step, plan: LoopPlan, ids: tf.RaggedTensor, start: Primed, with_nll=False) -> Primed:

@@ -32,7 +32,7 @@ def stream_completion(
     """
     prompts = string_tensor([prompt])
     read = prompts if unlabelled is None else string_tensor([prompt, unlabelled])
-    logits, state, history, prev = generator.prime(read)  # with a twin: 2 rows
+    logits, state, history, prev, skip = generator.prime(read, tf.constant([1]))  # (+ twin)
     history, prev = history[:1], prev[:1]
     tail = generator.empty_tail(prompts)
     variant = loop_variant(settings)  # the one loop these settings need
@@ -49,8 +49,9 @@ def stream_completion(
     while until < total:
         started, before, until = time.perf_counter(), until, min(total, until + stretch)
         piece, logits, state, history, tail, prev, counts, t = draw(
-            logits, state, history, tail, prev, counts, t, tf.constant([until]), *rows
+            logits, state, history, tail, prev, counts, t, tf.constant([until]), skip, *rows
         )
+        skip = tf.zeros_like(skip)  # (a healed prompt's text begins the first stretch)
         rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
         stretch = max(shortest, int(rate * STREAM_INTERVAL))
         ready, stopped = finish.add(piece.numpy()[0].decode("utf-8"))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from textgen.core.config import SampleConfig
 from textgen.core.errors import ConfigError, RunError
+from textgen.data.levels import level_class
 from textgen.data.vocabulary import UNK, text_ids, token_piece
 from textgen.generate.loop_sampler import LoopSampler
 from textgen.generate.numpy_loop import NumpyLoop
@@ -46,6 +47,7 @@ class NumpyRun(LoopSampler):
             self.network.step, self.network.zero_state(), self._encode, token_piece(self.vocab),
             [UNK, *self.vocab.tokens], self.vocab.start_id, run_item_stops(self.config),
             guided=bool(self.labels), span_guard=self._span_guard,
+            heals=level_class(self.vocab.level).heals,
         )  # fmt: skip
 
     @property

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 
 from textgen.core.config import validate_max_copy
 from textgen.core.errors import ConfigError, RunError
+from textgen.data.levels import level_class
 from textgen.generate.rules.inclusion import NO_INCLUDE
 from textgen.generate.sampler import Beam, Sampler, beams_of
 from textgen.generate.settings import SamplingSettings
@@ -176,6 +177,7 @@ class Run(Sampler):
             step, one_step.zero_state(1), lambda text: tokenizer.encode_text(text).tolist(),
             piece, [UNK, *self.vocab.tokens], self.vocab.start_id, self.item_stops,
             guided=bool(self.labels), span_guard=span_guard,
+            heals=level_class(self.vocab.level).heals,
         )  # fmt: skip
 
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:

@@ -39,6 +39,7 @@ class Level:
     extendable: ClassVar[bool] = True  # fine-tuning may add a corpus's new tokens
     page_reads: ClassVar[bool] = True  # the web page's JavaScript reads its prompts
     reads_every_character: ClassVar[bool] = True  # no character is read as [UNK]
+    heals: ClassVar[bool] = False  # a prompt ending inside a word is healed (rules.healing)
 
     def __init__(self, vocab):
         self.vocab = vocab
@@ -118,4 +119,3 @@ def ranked_tokens(counts: collections.Counter, size: int | None) -> list[str]:
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     tokens = [token for token, _ in ranked]
     return tokens if size is None else tokens[: max(size - 1, 1)]
-

@@ -33,6 +33,7 @@ class SubwordLevel(Level):
     default_size = 2000
     extendable = False  # a fine-tune keeps its parent's pieces
     page_reads = False  # not yet: the page has no SentencePiece reader in JavaScript
+    heals = True  # a piece may end inside a word: "the kin" goes on as " king"
 
     @classmethod
     def learn(
@@ -172,5 +173,3 @@ def _sentences(chunks: Iterable[str], lowercase: bool) -> Iterator[str]:
             text = text[cut:]
         if text:
             yield text
-
-
