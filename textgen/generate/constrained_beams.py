@@ -51,7 +51,7 @@ def constrained_beam_search(
     """The finished hypotheses after `place` that hold every `settings.include` text, best
     first, with resolved `settings` (`beams` wide, `max_new_tokens` long at most)."""
     s, width = settings, settings.beams
-    place = loop.unhealed(place)  # (a text owed may have to start at once: no healing)
+    place = loop.healed_for(place, settings)
     most, stops, checks, size, repetition = loop.search_rules(s)
     live = [_Hypothesis(0.0, 0.0, place, "", "", loop.inclusion_for(s, place))]
     finished: list[tuple[float, float, int, str]] = []  # (mean score, log_p, tokens, text)

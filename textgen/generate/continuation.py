@@ -63,7 +63,8 @@ def continue_text(
     until = carried.counts + wanted
     # New text drawn from at once is healed where it ends inside a word (text only read
     # is read whole: what follows it is not known yet).
-    primed, strength, skip = _read(g, carried, new, texts, guide, given & (wanted > 0))
+    heal = given & (wanted > 0) & ~tf.reduce_any(sampling.excluded.valid, axis=1)
+    primed, strength, skip = _read(g, carried, new, texts, guide, heal)
     # The noise is keyed by the tokens drawn since text was last read, so a continuation
     # after new text is drawn as one `generate` of the whole text would draw it.
     sequence, drawn, _, state, _, tail, counts, _ = g.chunk_loop.draw_until_done(

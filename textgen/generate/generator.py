@@ -92,7 +92,7 @@ class Generator(tf.Module):
         self.pieces = copy_guard.pieces if copy_guard else TokenPieces(vocab)
         self.unwritten = Unwritten([UNK, *vocab.tokens]).graph_or_none()
         self.healing = None  # prompts ending inside a word healed (`rules.healing`)
-        if self.tokenizer.level.heals:
+        if self.tokenizer.level.heals and copy_guard is None:  # (checks see no healing)
             self.healing = Healing([UNK, *vocab.tokens])
             self.healing.graph_tables()  # built once, outside any graph function
         self.chunk_loop = ChunkLoop(self.one_step, self.plan, vocab.size, self.finish,
@@ -142,7 +142,7 @@ class Generator(tf.Module):
         max_new_tokens = tf.minimum(max_new_tokens, self.max_new_tokens_cap)
         batch = tf.shape(prompts)[0]
         read = prompts if strength is None else tf.concat([prompts, unlabelled], 0)
-        primed, skip = self._prime_healed(read, batch)  # with twins: rows, then their twins
+        primed, skip = self._prime_healed(read, healable(sampling))  # (+ twins, read alike)
         sequence, counts, *_ = self.chunk_loop.draw_until_done(
             primed.logits, primed.state, primed.history[:batch], self.empty_tail(prompts),
             primed.last_ids[:batch], tf.zeros([batch], tf.int32), 0, max_new_tokens, sampling,
@@ -165,7 +165,7 @@ class Generator(tf.Module):
         )  # fmt: skip
         max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
         max_new_tokens = tf.clip_by_value(max_new_tokens, 1, self.max_new_tokens_cap)
-        primed, skip = self._prime_healed(prompts, tf.shape(prompts)[0])
+        primed, skip = self._prime_healed(prompts, healable(sampling))
         return (
             BeamSearch(self)
             .search(
@@ -205,12 +205,20 @@ class Generator(tf.Module):
         mean = tf.math.divide_no_nan(primed.nll, tf.cast(primed.counts, tf.float32))
         return {"mean_nll": mean, "num_tokens": primed.counts}
 
-    @tf.function(input_signature=[_STRINGS, _INTS], autograph=False)
-    def prime(self, prompts, rows):
-        """Start a streamed generation of the first `rows` of `prompts` (the rest their
-        twins): next-token logits, state, history, last token id, and the bytes its text
-        begins with that are not shown (a healed prompt's, `rules.healing`)."""
-        primed, skip = self._prime_healed(prompts, rows[0])
+    @tf.function(input_signature=[_STRINGS], autograph=False)
+    def prime(self, prompts):
+        """The network after reading `prompts` whole: next-token logits, state, history,
+        last token id."""
+        primed = self._prime(prompts)
+        return primed.logits, primed.state, primed.history, primed.last_ids
+
+    @tf.function(input_signature=[_STRINGS, tf.TensorSpec([None], tf.bool)], autograph=False)
+    def prime_to_continue(self, prompts, heal):
+        """Start a streamed generation of the first rows of `prompts` (as many as `heal`;
+        the rest their twins): `prime`'s tensors as the generation starts from them (a
+        row healed where `heal`, `rules.healing`), and the bytes each text drawn begins
+        with that are not shown."""
+        primed, skip = self._prime_healed(prompts, heal)
         return primed.logits, primed.state, primed.history, primed.last_ids, skip
 
     def _continue_stream(
@@ -245,13 +253,18 @@ class Generator(tf.Module):
     def _prime(self, prompts, with_nll: bool = False):
         return prime(self.one_step, self.tokenizer, self.plan, prompts, with_nll)
 
-    def _prime_healed(self, prompts, batch):
-        """The network after reading `prompts` to continue (its first `batch` rows; the
-        rest, their twins, are read alike), each healed where it ends inside a word, and
-        the bytes (batch,) each completion's text begins with that are not shown."""
+    def _prime_healed(self, prompts, heal):
+        """The network after reading `prompts` to continue (its first rows, as many as
+        `heal` (batch,) bools; the rest, their twins, are read alike), a row in `heal`
+        healed where it ends inside a word, and the bytes (batch,) each completion's text
+        begins with that are not shown."""
+        batch = tf.shape(heal)[0]
         if self.healing is None:
             return self._prime(prompts), tf.zeros([batch], tf.int32)
-        primed = prime(self.one_step, self.tokenizer, self.plan, prompts, healing=self.healing)
+        rows = tf.tile(heal, [tf.shape(prompts)[0] // batch])
+        primed = prime(
+            self.one_step, self.tokenizer, self.plan, prompts, healing=(self.healing, rows)
+        )  # fmt: skip
         healed = primed.healed[:batch]
         logits = self.healing.graph(primed.logits[:batch], healed)
         logits = tf.concat([logits, primed.logits[batch:]], 0)
@@ -314,6 +327,12 @@ class Generator(tf.Module):
         same text as `generate([prompt], ...)` with the same settings (and `unlabelled`)."""
         settings = self.resolve(settings, **changes)
         return stream_completion(self, prompt, settings, unlabelled if settings.guided() else None)
+
+
+def healable(sampling: Sampling) -> tf.Tensor:
+    """(batch,) the rows whose prompt may be healed: those with no excluded strings (the
+    checks on candidates read a token's whole text, the backed-off part too)."""
+    return ~tf.reduce_any(sampling.excluded.valid, axis=1)
 
 
 def traced(generator: Generator, kind: str, variant: str):

@@ -38,6 +38,7 @@ def beam_search(loop: NumpyLoop, place: Place, settings: SamplingSettings) -> li
     if settings.include:
         return constrained_beam_search(loop, place, settings)
     width = settings.beams
+    place = loop.healed_for(place, settings)
     most, stops, checks, size, repetition = loop.search_rules(settings)
     live = [_Hypothesis(0.0, 0.0, place, "", "")]
     skip = len(loop.backed_off(place))  # a healed prompt's text, not shown again

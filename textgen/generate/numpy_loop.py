@@ -128,6 +128,14 @@ class NumpyLoop:
                 twin = self.step(token, twin[1])
         return Place(place.text, logits, state, last, history, twin)
 
+    def healed_for(self, place: Place, settings: SamplingSettings) -> Place:
+        """`place`, unhealed where resolved `settings` check candidates (excluded strings,
+        the copy guard: they read a token's whole text, the backed-off part too) or
+        include texts (one owed may have to start at once)."""
+        if settings.include or settings.exclude or settings.max_copy:
+            return self.unhealed(place)
+        return place
+
     def unhealed(self, place: Place) -> Place:
         """`place` with its backed-off token read again (as it is if not healed)."""
         return self._read(place, "", None, heal=False) if place.healed >= 0 else place
@@ -144,8 +152,7 @@ class NumpyLoop:
         the place after it. Ends after `max_new_tokens` (at most `cap`), at a stop string,
         or where the checks (copy guard, excluded strings) leave no candidate."""
         s = settings
-        if s.include:  # (a text owed may have to start at once: no healing)
-            place = self.unhealed(place)
+        place = self.healed_for(place, s)
         inclusion = self.inclusion_for(s, place)
         rules = TokenRules(s, stream, self.checks_for(s), inclusion, self.unwritten)
         finish = StreamFinish(StopStrings([*(s.stop or ()), *self.item_stops]))

@@ -27,9 +27,10 @@ def prime(
 ) -> Primed:
     """Feed each row's start token and prompt (batch,) strings through the network.
 
-    With `healing` (`rules.healing.Healing`) a row's last token is backed off where it
-    heals (`Primed.healed`); the logits are as the network gives them (the caller masks
-    the rows it draws from: a guided row's twin must stay unmasked).
+    With `healing` ((`rules.healing.Healing`, (batch,) bools: the rows that may heal)) a
+    row's last token is backed off where it heals (`Primed.healed`); the logits are as
+    the network gives them (the caller masks the rows it draws from: a guided row's twin
+    must stay unmasked).
 
     With `plan.unroll` > 1 the prompts are read in blocks of that many tokens while at
     least half a block is prompt (rows that end inside a block are masked), then one
@@ -38,7 +39,7 @@ def prime(
     ids = tokenizer.encode(prompts)  # ragged (batch, tokens)
     healed = None
     if healing is not None:
-        ids, healed = healing.graph_split(ids)
+        ids, healed = healing[0].graph_split(ids, healing[1])
     batch = tf.shape(prompts)[0]
     start = tf.fill([batch, 1], tokenizer.start_id)
     ids = tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1)

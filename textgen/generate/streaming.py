@@ -32,7 +32,7 @@ def stream_completion(
     """
     prompts = string_tensor([prompt])
     read = prompts if unlabelled is None else string_tensor([prompt, unlabelled])
-    logits, state, history, prev, skip = generator.prime(read, tf.constant([1]))  # (+ twin)
+    logits, state, history, prev, skip = generator.prime_to_continue(read, [not settings.exclude])
     history, prev = history[:1], prev[:1]
     tail = generator.empty_tail(prompts)
     variant = loop_variant(settings)  # the one loop these settings need
