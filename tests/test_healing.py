@@ -18,39 +18,44 @@ TEXTS = ["[UNK]", "\n", " ", "a", " k", " kin", " king", " kind", "ing", "é", "
 PROMPTS = ["ROMEO:\nSwe", "JULIET:\nMy hea", "NURSE:\nThe moo", "ROMEO:\n", ""]
 
 
-def test_a_token_is_extended_by_the_tokens_that_begin_with_its_text():
+def test_the_cut_words_last_pieces_are_backed_off_while_a_piece_begins_with_them():
     healing = Healing(TEXTS)
-    texts = lambda ids: {TEXTS[i] for i in ids}  # noqa: E731
-    assert texts(healing.extensions[TEXTS.index(" kin")]) == {" kin", " king", " kind"}
-    assert texts(healing.extensions[TEXTS.index(" k")]) == {" k", " kin", " king", " kind"}
-    assert texts(healing.extensions[TEXTS.index("é")]) == {"é"}
-    # a piece that does not end inside a word (a space, a line end, a sign, a marker) and
-    # [UNK] are never backed off
+    ids = {text: i for i, text in enumerate(TEXTS)}
+    split = lambda *texts: healing.split([ids[t] for t in texts])  # noqa: E731
+    assert split("\n", "a", " kin") == ([1, 3], (ids[" kin"],))  # " kin" starts the word
+    assert split(" k", "ing") == ([], (ids[" k"], ids["ing"]))  # " king" begins with both
+    assert split("a", "ki") == ([3], (ids["ki"],))  # no piece begins with "aki"
+    assert split("é") == ([], (ids["é"],))
+    # a piece that does not end inside a word (a space, a line end, a sign, a marker)
+    # and [UNK] are never backed off
     for text in ("[UNK]", "\n", " ", ":", "\x1e"):
-        assert healing.extensions[TEXTS.index(text)] == []
-    assert healing.split([1, 3, 5]) == ([1, 3], 5)
-    assert healing.split([5, 10]) == ([5, 10], -1)
-    assert healing.split([]) == ([], -1)
-    assert healing.backed_off(5) == " kin" and healing.backed_off(-1) == ""
+        assert split("a", text) == ([3, ids[text]], ())
+    assert healing.split([]) == ([], ())
+    assert healing.backed_off((ids[" k"], ids["ing"])) == " king"
+    logits = np.zeros(len(TEXTS), np.float32)
+    allowed = np.isfinite(healing.numpy(logits, (ids[" k"],)))
+    assert {TEXTS[i] for i in np.flatnonzero(allowed)} == {" k", " kin", " king", " kind"}
 
 
 def test_the_numpy_and_graph_forms_back_off_and_mask_alike():
     healing = Healing(TEXTS)
     healing.graph_tables()
-    rows = [[1, 3, 5], [5, 10], [], [9], [2, 12]]
+    rng = np.random.default_rng(1)
+    rows = [[1, 3, 5], [4, 8], [3, 12], [], [9], [5, 10], [0], [2, 4, 8, 8, 8, 8]]
+    rows += [list(rng.integers(0, len(TEXTS), rng.integers(0, 6))) for _ in range(40)]
     ragged = tf.ragged.constant(rows, dtype=tf.int32)
-    head, healed = healing.graph_split(ragged)
+    head, backed = healing.graph_split(ragged)
     expected = [healing.split(row) for row in rows]
     assert head.to_list() == [ids for ids, _ in expected]
-    assert healed.numpy().tolist() == [h for _, h in expected]
-    logits = np.random.default_rng(0).normal(size=(len(rows), len(TEXTS))).astype(np.float32)
-    masked = healing.graph(tf.constant(logits), healed).numpy()
-    for row, h in enumerate(healed.numpy()):
-        np.testing.assert_array_equal(masked[row], healing.numpy(logits[row], int(h)))
-    assert set(np.flatnonzero(np.isfinite(masked[0]))) == set(healing.extensions[5])
-    skip = healing.graph_skip(healed).numpy().tolist()
-    assert skip == [len(healing.backed_off(int(h)).encode()) for h in healed.numpy()]
-    assert skip[3] == 2  # "é": two bytes
+    texts = [healing.backed_off(healed) for _, healed in expected]
+    assert [b.decode() for b in backed.numpy()] == texts
+    assert any(texts) and not all(texts)
+    logits = rng.normal(size=(len(rows), len(TEXTS))).astype(np.float32)
+    masked = healing.graph(tf.constant(logits), backed).numpy()
+    for row, (_, healed) in enumerate(expected):
+        np.testing.assert_array_equal(masked[row], healing.numpy(logits[row], healed))
+    skip = healing.graph_skip(backed).numpy().tolist()
+    assert skip == [len(text.encode()) for text in texts]
     stripped = strip_bytes(tf.constant([" kind", "", "éa"]), tf.constant([4, 3, 2]))
     assert stripped.numpy().tolist() == [b"d", b"", b"a"]
 
@@ -62,7 +67,7 @@ def test_only_subword_runs_heal(trained_runs):
     assert not level_class("char").heals and not level_class("word").heals
     run = NumpyRun(RunFolder(trained_runs("char", "lstm")))
     place = run.loop.read_prompt(run.loop.start(), "ROMEO:\nSwe")
-    assert place.healed == -1
+    assert place.healed == ()
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ class Place:
     last: int  # the last token read
     history: np.ndarray  # (REPETITION_HISTORY,) int32 the last tokens read, oldest first
     twin: tuple | None = None  # (logits, state) of the text read without its labels
-    healed: int = -1  # the prompt's last token, backed off (`rules.healing`), or -1
+    healed: tuple[int, ...] = ()  # the prompt's last tokens, backed off (`rules.healing`)
 
 
 class NumpyLoop:
@@ -97,21 +97,22 @@ class NumpyLoop:
         return self._read(place, text, unlabelled, heal=False)
 
     def read_prompt(self, place: Place, text: str, unlabelled: str | None = None) -> Place:
-        """`read`, the text a prompt to continue: healed where the loop heals (its last
-        token backed off, the next token drawn one that begins with its text)."""
+        """`read`, the text a prompt to continue: healed where the loop heals (the last
+        pieces of a cut word backed off, the next token drawn one that begins with their
+        text)."""
         return self._read(place, text, unlabelled, heal=self.healing is not None)
 
     def _read(self, place: Place, text: str, unlabelled: str | None, heal: bool) -> Place:
-        if place.healed >= 0:  # the token backed off is read first
-            place = self._read_ids(replace(place, healed=-1), [place.healed], [place.healed])
+        if place.healed:  # the tokens backed off are read first
+            place = self._read_ids(replace(place, healed=()), place.healed, place.healed)
         ids = list(self.encode(text))
         twin_ids = ids if unlabelled is None else list(self.encode(unlabelled))
-        healed = -1
+        healed: tuple[int, ...] = ()
         if heal:  # (a twin's text ends as its row's: it is backed off alike)
             ids, healed = self.healing.split(ids)
             twin_ids, _ = self.healing.split(twin_ids)
         place = self._read_ids(place, ids, twin_ids)
-        if healed < 0:
+        if not healed:
             return replace(place, text=place.text + text)
         logits = self.healing.numpy(place.logits, healed)
         return replace(place, text=place.text + text, logits=logits, healed=healed)
@@ -137,12 +138,12 @@ class NumpyLoop:
         return place
 
     def unhealed(self, place: Place) -> Place:
-        """`place` with its backed-off token read again (as it is if not healed)."""
-        return self._read(place, "", None, heal=False) if place.healed >= 0 else place
+        """`place` with its backed-off tokens read again (as it is if not healed)."""
+        return self._read(place, "", None, heal=False) if place.healed else place
 
     def backed_off(self, place: Place) -> str:
         """The text `place`'s next token begins with, not shown again ("" unless healed)."""
-        return self.healing.backed_off(place.healed) if place.healed >= 0 else ""
+        return self.healing.backed_off(place.healed) if place.healed else ""
 
     def draw(
         self, place: Place, settings: SamplingSettings, stream: int = 0
