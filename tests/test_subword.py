@@ -6,6 +6,8 @@ uses only TensorFlow's core ops and TF Text's SentencePiece ops."""
 from __future__ import annotations
 
 import json
+import random
+import shutil
 import subprocess
 import sys
 
@@ -173,6 +175,37 @@ def test_the_export_loads_and_serves_in_a_process_that_cannot_import_textgen(
     expected = [run.generate([p], max_new_tokens=20, temperature=0.9, seed=5)[0]
                 for p in ("ROMEO:\n", "déjà")]  # fmt: skip
     assert served == expected
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="needs Node.js (scripts/test installs npm's)")
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_the_pages_reader_segments_any_text_as_sentencepiece_does(vocab, tmp_path_factory, seed):
+    """`textgen/export/web/sentencepiece.js` (run by Node) against the `sentencepiece`
+    package, on pieces of the corpus and on random text (bytes for what no piece holds)."""
+    from textgen.export.web import ASSETS
+
+    rng = random.Random(seed)
+    corpus = make_corpus(60, seed=seed % 7) + ODD
+    alphabet = corpus + "".join(chr(rng.randrange(32, 0x3000)) for _ in range(40)) + "😀\t  "
+    texts = []
+    for _ in range(60):
+        start = rng.randrange(len(corpus))
+        texts.append(corpus[start : start + rng.randint(0, 120)])
+        texts.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))))
+    folder = tmp_path_factory.mktemp("reader")
+    reader = level_of(vocab).page_reader()
+    (folder / "in.json").write_text(json.dumps({"reader": reader, "texts": texts}))
+    (folder / "read.mjs").write_text(
+        f"import {{PieceReader}} from {json.dumps((ASSETS / 'sentencepiece.js').as_uri())};\n"
+        "import fs from 'fs';\n"
+        f"const data = JSON.parse(fs.readFileSync({json.dumps(str(folder / 'in.json'))}));\n"
+        "const reader = new PieceReader(data.reader);\n"
+        "console.log(JSON.stringify(data.texts.map((t) => reader.encode(t))));\n"
+    )
+    done = subprocess.run(["node", str(folder / "read.mjs")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == [level_of(vocab).ids(text) for text in texts]
 
 
 def test_a_byte_piece_for_part_of_a_character_is_read_but_never_written(vocab):

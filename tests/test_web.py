@@ -41,7 +41,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def pages(trained_runs, tmp_path_factory):
-    """Web exports of a char and a word run, served on loopback: (base URL, run dir)."""
+    """Web exports of a char, a word and a subword run, served on loopback: (base URL,
+    run dir)."""
     from textgen.export.web import find_runtime, web_server
 
     try:
@@ -49,7 +50,7 @@ def pages(trained_runs, tmp_path_factory):
     except textgen.TextgenError as err:
         pytest.skip(str(err))
     root = tmp_path_factory.mktemp("web")
-    for level in ("char", "word"):
+    for level in ("char", "word", "subword"):
         run_cli(
             "export", "--run-dir", trained_runs(level, "gru"), "--format", "web",
             "--export-dir", root / level,
@@ -75,7 +76,10 @@ def _generate(browser, url: str, **params) -> str:
     return browser.execute_script("return document.getElementById('output').textContent")
 
 
-@pytest.mark.parametrize("level, prompt", [("char", "ROMEO:"), ("word", "Love the")])
+@pytest.mark.parametrize(
+    "level, prompt",
+    [("char", "ROMEO:"), ("word", "Love the"), ("subword", "ROMEO:\nMy hea"), ("subword", "déjà")],
+)
 def test_the_page_writes_textgens_greedy_text(browser, pages, trained_runs, level, prompt):
     base, _ = pages
     page = _generate(browser, f"{base}/{level}", prompt=prompt, temperature=0, length=60)
@@ -153,6 +157,26 @@ def test_label_guidance_in_the_page_writes_textgens_text(browser, tmp_path):
     assert page == expected[0]
     assert expected != run.generate([""], max_new_tokens=40, temperature=0.9, seed=2, label="soft",
                                     label_strength=1.0)  # fmt: skip
+
+
+def test_a_subword_page_reads_and_heals_prompts_as_textgen_does(browser, pages, trained_runs):
+    """Its prompts segmented by the page's SentencePiece reader, a prompt that ends inside
+    a word healed, byte pieces never written: the NumPy sampler's text, seeded and guided
+    by the same settings."""
+    from textgen.runs.numpy_run import NumpyRun
+
+    base, _ = pages
+    from textgen.runs.folder import RunFolder
+
+    run = NumpyRun(RunFolder(trained_runs("subword", "gru")))
+    for prompt in ("JULIET:\nThe moo", "NURSE:\nSwe", "ROMEO: café 😀 sw"):
+        place = run.loop.read_prompt(run.loop.start(), prompt)
+        assert place.healed  # (each ends inside a word)
+        for settings in ({"temperature": 0.9, "seed": 5}, {"temperature": 0.8, "seed": 2,
+                                                           "repetition_penalty": 1.3}):  # fmt: skip
+            page = _generate(browser, f"{base}/subword", prompt=prompt, length=30, **settings)
+            expected = run.generate([prompt], max_new_tokens=30, **settings)[0]
+            assert page == prompt + expected
 
 
 def test_the_repetition_controls_in_the_page_write_textgens_text(browser, pages, trained_runs):

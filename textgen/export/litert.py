@@ -28,6 +28,7 @@ from textgen.core.config import REPETITION_HISTORY
 from textgen.core.errors import ExportError
 from textgen.core.fileio import atomic_write_json
 from textgen.data.items import ITEM_START, label_token
+from textgen.data.levels import level_of
 from textgen.data.tokenizers import WORD_PATTERN
 from textgen.data.vocabulary import glue_flags
 from textgen.export.litert_format import META_FILE, MODEL_FILE
@@ -93,6 +94,7 @@ def convert(run: Run, quantize: str = "none") -> tuple[bytes, int]:
 def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> dict:
     """What a sampling loop needs besides the weights (`textgen.json`)."""
     vocab, sample = run.vocab, run.config.sample
+    level = level_of(vocab)
     left, right = glue_flags(vocab)
     stop = list(sample.stop if stop is None else stop) + run.item_stops
     return {
@@ -105,6 +107,8 @@ def metadata(run: Run, state_size: int, max_new_tokens_cap: int, stop=None) -> d
         "word_pattern": WORD_TOKEN_JS,
         "glue_left": [int(x) for x in left],
         "glue_right": [int(x) for x in right],
+        "reader": level.page_reader(),  # a subword run's pieces (the page reads with them)
+        "heals": level.heals,  # prompts ending inside a word healed (rules.healing)
         "defaults": {
             "temperature": sample.temperature,
             "top_k": sample.top_k,

@@ -15,7 +15,6 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from textgen.core.errors import ExportError
-from textgen.data.levels import level_class
 from textgen.export.litert import LiteRTExport, export_litert
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 
@@ -61,15 +60,9 @@ def export_web(
 ) -> LiteRTExport:
     """Write EXPORT_DIR (default RUN/export/web): the LiteRT export, the page, the runtime."""
     folder = RunFolder.find(run_dir, root)
-    level = folder.load_config().data.level
-    if not level_class(level).page_reads:
-        raise ExportError(
-            f"the web page cannot read prompts of a {level} run yet (its JavaScript has no "
-            "SentencePiece reader); export --format litert or the SavedModel instead"
-        )
     runtime = find_runtime(node_modules)
     target = Path(export_dir) if export_dir else folder.export_dir / "web"
-    files = {"index.html": ASSETS / "index.html", "textgen.js": ASSETS / "textgen.js"}
+    files = {name: ASSETS / name for name in ("index.html", "textgen.js", "sentencepiece.js")}
     files.update({name: runtime / source for name, source in RUNTIME_FILES.items()})
     return export_litert(run_dir, root, target, extra_files=files, **options)
 

@@ -37,7 +37,6 @@ class Level:
     unit: ClassVar[str]  # what a token is, for messages: "characters", "words", "pieces"
     default_size: ClassVar[int | None] = None  # the vocabulary size when none is asked
     extendable: ClassVar[bool] = True  # fine-tuning may add a corpus's new tokens
-    page_reads: ClassVar[bool] = True  # the web page's JavaScript reads its prompts
     reads_every_character: ClassVar[bool] = True  # no character is read as [UNK]
     heals: ClassVar[bool] = False  # a prompt ending inside a word is healed (rules.healing)
 
@@ -101,6 +100,10 @@ class Level:
         (tokens,) or a batch's (ragged (batch, tokens)), int32; tracked by the generator,
         so an export carries what it reads with."""
         raise NotImplementedError
+
+    def page_reader(self) -> dict | None:
+        """What the web page reads prompts with besides the tokens (None: the tokens)."""
+        return None
 
     def id_bytes(self) -> list[bytes]:
         """Each id's text as UTF-8 bytes, [UNK] first: what the graph joins into text."""

@@ -32,7 +32,6 @@ class SubwordLevel(Level):
     unit = "pieces"
     default_size = 2000
     extendable = False  # a fine-tune keeps its parent's pieces
-    page_reads = False  # not yet: the page has no SentencePiece reader in JavaScript
     heals = True  # a piece may end inside a word: "the kin" goes on as " king"
 
     @classmethod
@@ -77,6 +76,19 @@ class SubwordLevel(Level):
             if byte is not None:
                 strings[i] = bytes([byte])
         return strings
+
+    def page_reader(self) -> dict:
+        """The pieces, scores and types of the SentencePiece model: what the web page's
+        reader (`textgen/export/web/sentencepiece.js`) segments prompts with."""
+        from sentencepiece import sentencepiece_model_pb2
+
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(self.vocab.model)
+        return {
+            "pieces": [p.piece for p in proto.pieces],
+            "scores": [p.score for p in proto.pieces],
+            "types": [int(p.type) for p in proto.pieces],
+        }
 
     def graph_reader(self):
         from textgen.data.levels.readers import SentencePieceReader

@@ -3,6 +3,7 @@
 // Same tokens, same sampling rules and the same counter-based noise as textgen, so
 // greedy text (and, float rounding aside, seeded text) equals `textgen sample`.
 import {loadLiteRt, loadAndCompile, Tensor} from './litert/core/index.js';
+import {PieceReader} from './sentencepiece.js';
 
 const UNK_ID = 0;
 const MAX_EXCLUDE_CHARS = 32;  // the longest excluded string (characters; 2 UTF-16 units each, at most)
@@ -110,7 +111,11 @@ function chooseChecked(scores, rejects) {
   return -1;
 }
 
-function choose(logits, s, step, history, rejects) {
+function choose(logits, s, step, history, rejects, unwritten) {
+  if (unwritten.length) {  // (rules/unwritten.py: a byte piece for part of a character)
+    logits = Float32Array.from(logits);
+    for (const id of unwritten) logits[id] = -Infinity;
+  }
   if (s.repetitionPenalty !== 1 || s.noRepeatNgram > 0) logits = controlRepetition(logits, history, s);
   const drawn = Math.fround(s.temperature) >= SMALLEST_NORMAL;
   const inverse = Math.fround(drawn ? 1 / Math.fround(s.temperature) : 1);
@@ -129,13 +134,32 @@ export class Vocabulary {
     this.tokens = ['[UNK]', ...vocab.tokens];
     this.ids = new Map(vocab.tokens.map((t, i) => [t, i + 1]));
     this.wordPattern = new RegExp(meta.word_pattern, 'gu');
+    this.reader = meta.reader ? new PieceReader(meta.reader) : null;  // subword pieces
+    // tokens never written: no text of their own (rules/unwritten.py)
+    this.unwritten = this.tokens.flatMap((t, id) => (id && t === '' ? [id] : []));
   }
 
   encode(text) {
     text = text.replace(/\r\n?/g, '\n');
     if (this.meta.lowercase) text = text.toLowerCase();
+    if (this.reader) return this.reader.encode(text);
     const pieces = this.meta.level === 'char' ? Array.from(text) : text.match(this.wordPattern) || [];
     return pieces.map((t) => this.ids.get(t) ?? UNK_ID);
+  }
+
+  // Token healing (rules/healing.py): the prompt's `ids` to read and those backed off, the
+  // most of a cut word's last pieces (up to 4) whose text some piece begins with.
+  heal(ids) {
+    let best = 0;
+    let text = '';
+    for (let k = 1; k <= Math.min(MAX_BACKOFF, ids.length); k++) {
+      const piece = this.tokens[ids[ids.length - k]];
+      if (!ids[ids.length - k] || !HEALS_AFTER.test(piece) || MARKERS_ONE.test(piece)) break;
+      text = piece + text;
+      if (this.tokens.some((t, id) => id && t.startsWith(text))) best = k;
+      if (!ALNUM.test(piece)) break;  // the word's first piece
+    }
+    return [ids.slice(0, ids.length - best), ids.slice(ids.length - best)];
   }
 
   piece(prev, id) {
@@ -145,6 +169,10 @@ export class Vocabulary {
 }
 
 const MARKERS = /[\u{F0000}-\u{F10FF}]/gu;  // item and label markers: never shown
+const MARKERS_ONE = /[\u{F0000}-\u{F10FF}]/u;
+const MAX_BACKOFF = 4;  // rules/healing.py
+const HEALS_AFTER = /[\p{L}\p{N}]$/u;  // a piece ending in a letter or digit
+const ALNUM = /^[\p{L}\p{N}]+$/u;
 
 function overlap(text, stop) {  // the longest end of text that starts stop
   for (let size = Math.min(text.length, stop.length - 1); size > 0; size--) {
@@ -197,17 +225,24 @@ export class Generator {
     const length = Math.min(settings.length ?? d.length, d.max_new_tokens_cap);
     let prefix = this.meta.item_start;
     if (settings.label) prefix += this.meta.labels[settings.label] ?? '';
-    const ids = [this.meta.start_id, ...this.vocab.encode(prefix + prompt)];
+    // healed where the prompt ends inside a word (not with excluded strings, as textgen)
+    const heal = (read) => (this.meta.heals && !s.exclude.length ? this.vocab.heal(read) : [read, []]);
+    const [prompted, healed] = heal(this.vocab.encode(prefix + prompt));
+    const ids = [this.meta.start_id, ...prompted];
     let state = new Float32Array(this.meta.state_size);
     let logits;
     for (const id of ids) [logits, state] = await this.step(id, state);
+    let backedOff = healed.map((id) => this.vocab.tokens[id]).join('');
+    if (backedOff) {  // the first token drawn begins with the text backed off
+      logits = logits.map((x, id) => (id && this.vocab.tokens[id].startsWith(backedOff) ? x : -Infinity));
+    }
     // Label guidance: the prompt read again without its label (the twin), as textgen does.
     const strength = settings.label ? settings.labelStrength ?? d.label_strength ?? 1 : 1;
     let twin = null;
     let twinLogits;
     if (strength !== 1) {
       twin = new Float32Array(this.meta.state_size);
-      const plain = [this.meta.start_id, ...this.vocab.encode(this.meta.item_start + prompt)];
+      const plain = [this.meta.start_id, ...heal(this.vocab.encode(this.meta.item_start + prompt))[0]];
       for (const id of plain) [twinLogits, twin] = await this.step(id, twin);
     }
     let prev = ids[ids.length - 1];
@@ -222,13 +257,15 @@ export class Generator {
     };
     this.drawn = 0;  // tokens drawn so far (the page's tokens/s)
     for (let t = 0; t < length; t++) {
-      const id = choose(twin ? guided(logits, twinLogits, strength) : logits, s, t, history, rejects);
+      const scored = twin ? guided(logits, twinLogits, strength) : logits;
+      const id = choose(scored, s, t, history, rejects, this.vocab.unwritten);
       if (id < 0) break;  // every candidate would complete an excluded string: the end
       tail = (tail + this.vocab.piece(prev, id)).slice(-2 * MAX_EXCLUDE_CHARS);
       history.shift();
       history.push(id);
       this.drawn += 1;
-      pending += this.vocab.piece(prev, id);
+      pending += this.vocab.piece(prev, id).slice(backedOff.length);
+      backedOff = '';
       const cuts = d.stop.map((stop) => pending.indexOf(stop)).filter((i) => i >= 0);
       if (cuts.length) {
         yield pending.slice(0, Math.min(...cuts)).replace(MARKERS, '');
