@@ -103,6 +103,22 @@ def test_a_subword_run_samples_the_same_text_in_numpy_and_tensorflow(subword_run
     assert all(len(text) > len(prompt) for text, prompt in zip(numpy_texts, prompts))
 
 
+def test_a_loaded_run_reads_prompts_after_keras_clears_its_session(subword_run):
+    """`keras.backend.clear_session()` (sizing calls it; users do) clears TensorFlow's
+    eager kernels: a reader whose model lived in one failed after it."""
+    import gc
+
+    import keras
+
+    import textgen
+
+    run = textgen.load_run(subword_run, xla=False)
+    before = run.generate(["ROMEO:\nSwe"], max_new_tokens=12, temperature=0)
+    keras.backend.clear_session()
+    gc.collect()
+    assert run.generate(["ROMEO:\nSwe"], max_new_tokens=12, temperature=0) == before
+
+
 def test_evaluate_reports_bits_per_character_on_every_level(subword_run, trained_runs):
     import textgen
     from textgen.evaluate.evaluation import evaluate_run

@@ -4,6 +4,7 @@ export carries what reads its prompts): imported only when a graph is built."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 from collections.abc import Callable
@@ -44,7 +45,13 @@ class TokenTable(tf.Module):
 
 
 class SentencePieceReader(tf.Module):
-    """The graph form: TensorFlow Text's SentencePiece tokenizer over the same model."""
+    """The graph form: TensorFlow Text's SentencePiece tokenizer over the same model.
+
+    Its model is a resource shared by name (the model's sha256), not TF Text's default
+    resource private to the op's kernel: that one is deleted with the kernel, and
+    `keras.backend.clear_session()` (which `--minutes` sizing calls, as users do) clears
+    eager kernels, so every reader loaded before it failed ("Resource ... does not exist").
+    """
 
     def __init__(self, model: bytes, lowercase: bool):
         super().__init__(name="sentencepiece_reader")
@@ -52,6 +59,7 @@ class SentencePieceReader(tf.Module):
         with _native_stderr_muted():  # its one line, "precompiled_charsmap is empty. use
             # identity normalization." (LOG(INFO), which no setting of TF Text turns off)
             self.pieces = ops.SentencepieceTokenizer(model=model, out_type=tf.int32)
+            self.pieces._model_resource = _SharedModel(model)
         self.lowercase = lowercase
 
     def ids(self, text: tf.Tensor) -> tf.Tensor:
@@ -59,6 +67,22 @@ class SentencePieceReader(tf.Module):
         if self.lowercase:
             text = tf.strings.lower(text, encoding="utf-8")
         return self.pieces.tokenize(text)
+
+
+class _SharedModel(tf.saved_model.experimental.TrackableResource):
+    """A SentencePiece model resource named by the model's sha256 (see `SentencePieceReader`)."""
+
+    def __init__(self, model: bytes):
+        super().__init__()
+        self._model = model
+        self._name = "textgen_sentencepiece_" + hashlib.sha256(model).hexdigest()
+        _ = self.resource_handle  # created now
+
+    def _create_resource(self):
+        from tensorflow_text.python.ops import sentencepiece_tokenizer
+
+        create = sentencepiece_tokenizer.gen_sentencepiece_tokenizer.sentencepiece_op
+        return create(model=self._model, shared_name=self._name)
 
 
 @contextlib.contextmanager
