@@ -139,3 +139,21 @@ def test_a_healed_prompt_continues_in_chunks_as_in_one_call(subword):
             break
     got = [a + p.decode() for a, p in zip(got, out["pending"].numpy())]
     assert got == [w.decode() for w in whole.numpy()]
+
+
+def test_a_session_heals_the_line_typed_as_sample_does(subword):
+    from textgen.generate.cowriting import CoWriting
+
+    folder, _ = subword
+    run = NumpyRun(RunFolder(folder))
+    shown: list[str] = []
+    settings = SamplingSettings(max_new_tokens=20, temperature=0.9, seed=4)
+    writing = CoWriting(run, settings, echo=lambda text="", nl=True, err=False: shown.append(text))
+    writing.line(PROMPTS[1])
+    expected = run.generate([PROMPTS[1]], max_new_tokens=20, temperature=0.9, seed=4)[0]
+    assert "".join(shown) == expected
+    assert writing.place.text == PROMPTS[1] + expected and not writing.place.healed
+    writing.line("/undo")  # back to the healed place: the next line reads its pieces first
+    assert writing.place.healed and writing.place.text == PROMPTS[1]
+    writing.line("rt and")
+    assert writing.place.text.startswith(PROMPTS[1] + "rt and")
