@@ -203,3 +203,30 @@ def test_excluded_strings_in_the_page_write_textgens_text(browser, pages, traine
                          exclude=exclude, **settings)  # fmt: skip
         expected = run.generate(["ROMEO:"], max_new_tokens=40, exclude=exclude, **settings)[0]
         assert page == "ROMEO:" + expected and not any(s in expected for s in exclude)
+
+
+def test_included_texts_in_the_page_write_textgens_text(browser, pages, trained_runs):
+    """The page's port of the inclusion rule (`inclusion.js`): the NumPy sampler's text,
+    every text held; a request the length cannot hold is one line in the status."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from textgen.runs.folder import RunFolder
+    from textgen.runs.numpy_run import NumpyRun
+
+    base, _ = pages
+    for level, include in (("char", ["sword", "moon"]), ("word", ["sword", "moon"]),
+                           ("subword", ["moon", "sweet"])):  # fmt: skip
+        run = NumpyRun(RunFolder(trained_runs(level, "gru")))
+        for settings in ({"temperature": 0.9, "seed": 3}, {"temperature": 0.0}):
+            page = _generate(browser, f"{base}/{level}", prompt="ROMEO:", length=40,
+                             include=include, **settings)  # fmt: skip
+            expected = run.generate(["ROMEO:"], max_new_tokens=40, include=include, **settings)[0]
+            assert page == "ROMEO:" + expected and all(t in expected for t in include)
+    query = urllib.parse.urlencode({"prompt": "ROMEO:", "length": 3, "include": "sword",
+                                    "autorun": 1})  # fmt: skip
+    browser.get(f"{base}/char/index.html?{query}")
+    output = browser.find_element(By.ID, "output")
+    WebDriverWait(browser, 60).until(lambda _: output.get_attribute("data-error"))
+    status = browser.find_element(By.ID, "status").text
+    assert status.startswith("error: include needs 6 tokens") and "\n" not in status

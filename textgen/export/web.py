@@ -62,7 +62,8 @@ def export_web(
     folder = RunFolder.find(run_dir, root)
     runtime = find_runtime(node_modules)
     target = Path(export_dir) if export_dir else folder.export_dir / "web"
-    files = {name: ASSETS / name for name in ("index.html", "textgen.js", "sentencepiece.js")}
+    pages = ("index.html", "textgen.js", "sentencepiece.js", "inclusion.js")
+    files = {name: ASSETS / name for name in pages}
     files.update({name: runtime / source for name, source in RUNTIME_FILES.items()})
     return export_litert(run_dir, root, target, extra_files=files, **options)
 

@@ -4,9 +4,11 @@
 // greedy text (and, float rounding aside, seeded text) equals `textgen sample`.
 import {loadLiteRt, loadAndCompile, Tensor} from './litert/core/index.js';
 import {PieceReader} from './sentencepiece.js';
+import {GAP, Inclusion, includeTokens} from './inclusion.js';
 
 const UNK_ID = 0;
 const MAX_EXCLUDE_CHARS = 32;  // the longest excluded string (characters; 2 UTF-16 units each, at most)
+const MAX_INCLUDE = 4;  // texts one sample may be asked to include
 
 // -- the noise: textgen.generate.rules.seeded_draw, in 32-bit integer arithmetic --------------
 function mix32(h) {
@@ -111,7 +113,18 @@ function chooseChecked(scores, rejects) {
   return -1;
 }
 
-function choose(logits, s, step, history, rejects, unwritten) {
+function choose(logits, s, step, history, rejects, unwritten, inclusion, prev) {
+  const forced = inclusion ? inclusion.forced(prev) : null;
+  if (forced !== null) {  // a text begun is written on; the deadline writes one
+    inclusion.advance(forced, prev, true);
+    return forced;
+  }
+  const id = drawn(logits, s, step, history, rejects, unwritten, inclusion, prev);
+  if (inclusion && id >= 0) inclusion.advance(id, prev, false);
+  return id;
+}
+
+function drawn(logits, s, step, history, rejects, unwritten, inclusion, prev) {
   if (unwritten.length) {  // (rules/unwritten.py: a byte piece for part of a character)
     logits = Float32Array.from(logits);
     for (const id of unwritten) logits[id] = -Infinity;
@@ -122,6 +135,7 @@ function choose(logits, s, step, history, rejects, unwritten) {
   let scaled = logits.map((x) => Math.fround(x * inverse));
   scaled[UNK_ID] = -Infinity;
   if (s.topK > 0 || s.topP < 1) scaled = topFilter(scaled, s.topK, s.topP);
+  if (inclusion) scaled = inclusion.adjust(scaled, prev);
   const noise = drawn ? gumbelNoise(s.seed, 0, step, scaled.length) : null;
   const scores = noise ? scaled.map((x, id) => Math.fround(x + noise[id])) : scaled;
   return chooseChecked(scores, rejects);
@@ -221,12 +235,17 @@ export class Generator {
       repetitionWindow: settings.repetitionWindow ?? d.repetition_window ?? 64,
       noRepeatNgram: settings.noRepeatNgram ?? d.no_repeat_ngram ?? 0,
       exclude: (settings.exclude ?? []).filter((text) => text !== ''),
+      include: (settings.include ?? []).filter((text) => text !== ''),
     };
+    checkTexts('include', s.include, MAX_INCLUDE);
+    const clash = s.include.find((i) => s.exclude.some((e) => i.includes(e)));
+    if (clash !== undefined) throw new Error(`include "${clash}" holds an excluded text`);
     const length = Math.min(settings.length ?? d.length, d.max_new_tokens_cap);
     let prefix = this.meta.item_start;
     if (settings.label) prefix += this.meta.labels[settings.label] ?? '';
     // healed where the prompt ends inside a word (not with excluded strings, as textgen)
-    const heal = (read) => (this.meta.heals && !s.exclude.length ? this.vocab.heal(read) : [read, []]);
+    const heals = this.meta.heals && !s.exclude.length && !s.include.length;
+    const heal = (read) => (heals ? this.vocab.heal(read) : [read, []]);
     const [prompted, healed] = heal(this.vocab.encode(prefix + prompt));
     const ids = [this.meta.start_id, ...prompted];
     let state = new Float32Array(this.meta.state_size);
@@ -255,10 +274,18 @@ export class Generator {
       const text = tail + this.vocab.piece(prev, id);
       return s.exclude.some((excluded) => text.includes(excluded));
     };
+    let inclusion = null;
+    if (s.include.length) {
+      const piece = (p, id) => this.vocab.piece(p, id);
+      const tokensOf = (text) => includeTokens(text, (t) => this.vocab.encode(t), piece, UNK_ID);
+      const space = this.vocab.tokens.indexOf(' ');
+      inclusion = new Inclusion(s.include, tokensOf, piece, length, prefix + prompt,
+        space > 0 ? space : null, GAP[space > 0 ? 'char' : 'word']);
+    }
     this.drawn = 0;  // tokens drawn so far (the page's tokens/s)
     for (let t = 0; t < length; t++) {
       const scored = twin ? guided(logits, twinLogits, strength) : logits;
-      const id = choose(scored, s, t, history, rejects, this.vocab.unwritten);
+      const id = choose(scored, s, t, history, rejects, this.vocab.unwritten, inclusion, prev);
       if (id < 0) break;  // every candidate would complete an excluded string: the end
       tail = (tail + this.vocab.piece(prev, id)).slice(-2 * MAX_EXCLUDE_CHARS);
       history.shift();
@@ -281,6 +308,15 @@ export class Generator {
     }
     if (pending) yield pending.replace(MARKERS, '');
   }
+}
+
+function checkTexts(option, texts, most) {
+  for (const text of texts) {
+    if (Array.from(text).length > MAX_EXCLUDE_CHARS) {
+      throw new Error(`${option} texts may have at most ${MAX_EXCLUDE_CHARS} characters, got "${text}"`);
+    }
+  }
+  if (texts.length > most) throw new Error(`at most ${most} ${option} texts, got ${texts.length}`);
 }
 
 // Label guidance's logits: unlabelled + strength x (labelled - unlabelled), each operation
@@ -311,7 +347,9 @@ async function main() {
       ['no_repeat_ngram', 'no-repeat-ngram']]) {
     if (params.has(param)) document.getElementById(id).value = params.get(param);
   }
-  if (params.has('exclude')) document.getElementById('exclude').value = params.getAll('exclude').join('\n');
+  for (const name of ['exclude', 'include']) {
+    if (params.has(name)) document.getElementById(name).value = params.getAll(name).join('\n');
+  }
   status.textContent = 'loading the model...';
   const started = performance.now();
   const generator = await Generator.load('.');
@@ -339,15 +377,24 @@ async function main() {
       repetitionWindow: read('repetition-window', (v) => parseInt(v, 10)),
       noRepeatNgram: read('no-repeat-ngram', (v) => parseInt(v, 10)),
       exclude: document.getElementById('exclude').value.split('\n'),
+      include: document.getElementById('include').value.split('\n'),
     };
     output.textContent = prompt;
+    output.removeAttribute('data-error');
     const begun = performance.now();
-    for await (const piece of generator.stream(prompt, settings)) {
-      output.textContent += piece;
-      const seconds = (performance.now() - begun) / 1000;
-      status.textContent =
-        `${generator.drawn} tokens, ${Math.round(generator.drawn / seconds)} tokens/s, ` +
-        `seed ${settings.seed}`;
+    try {
+      for await (const piece of generator.stream(prompt, settings)) {
+        output.textContent += piece;
+        const seconds = (performance.now() - begun) / 1000;
+        status.textContent =
+          `${generator.drawn} tokens, ${Math.round(generator.drawn / seconds)} tokens/s, ` +
+          `seed ${settings.seed}`;
+      }
+    } catch (error) {  // a setting the run cannot honour: one line, as textgen says it
+      status.textContent = `error: ${error.message || error}`;
+      output.setAttribute('data-error', String(error.message || error));
+      button.disabled = false;
+      return;
     }
     const seconds = (performance.now() - begun) / 1000;
     output.dataset.tokensPerSecond = String(generator.drawn / seconds);
