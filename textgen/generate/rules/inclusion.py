@@ -20,9 +20,9 @@ texts still owed (not yet in the completion) and works in three ways:
 
 A text the model writes by itself anywhere counts too. The NumPy form, one row: the
 specification every NumPy sampler follows (the NumPy loop, LiteRT, the co-writing
-session; `textgen.generate.constrained_beams` searches beams with it); the graph loops do
-not have it yet (`textgen sample --backend tensorflow`,
-`--server` and the page say so in one line).
+session; `textgen.generate.constrained_beams` searches beams with it; the web page's
+`textgen/export/web/inclusion.js` is its port); the graph loops do not have it yet
+(`textgen sample --backend tensorflow` and `--server` say so in one line).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from textgen.core.errors import ConfigError
 
 NO_INCLUDE = (
     "--include is drawn by the NumPy samplers (--backend numpy, the default where it can; "
-    "--litert; --interactive); the TensorFlow generator and exports do not have it yet"
+    "--litert; --interactive; the web page); the TensorFlow generator and the SavedModel "
+    "do not have it yet"
 )
 GAP = {"char": 6, "word": 1}  # tokens between places a text may start: a word and a space
 
