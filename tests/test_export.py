@@ -475,3 +475,18 @@ def test_the_default_and_the_xla_export_write_the_librarys_text_and_weigh_the_sa
     variables = sum(p.stat().st_size for p in (result.path / "variables").iterdir())
     weights = sum(w.numpy().nbytes for w in run.model.weights)
     assert weights <= variables < 1.2 * weights
+
+
+def test_the_wheel_carries_every_file_the_web_page_is_built_from():
+    """pyproject's package data holds each of the page's own files (a file missing there
+    exports fine from a clone and fails from an installed wheel)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    from textgen.export.web import PAGE_FILES
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["textgen.export"]
+    for name in PAGE_FILES:
+        assert any(fnmatch.fnmatch(f"web/{name}", pattern) for pattern in patterns), name

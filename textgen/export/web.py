@@ -19,6 +19,7 @@ from textgen.export.litert import LiteRTExport, export_litert
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 
 ASSETS = Path(__file__).parent / "web"
+PAGE_FILES = ("index.html", "textgen.js", "sentencepiece.js", "inclusion.js")  # the page's own
 RUNTIME_PACKAGE = "@litertjs/core"
 # What the page loads from the npm packages: LiteRT.js (an ES module), its helper module,
 # and the WebAssembly runtime in its two CPU builds (relaxed SIMD, and without it).
@@ -62,8 +63,7 @@ def export_web(
     folder = RunFolder.find(run_dir, root)
     runtime = find_runtime(node_modules)
     target = Path(export_dir) if export_dir else folder.export_dir / "web"
-    pages = ("index.html", "textgen.js", "sentencepiece.js", "inclusion.js")
-    files = {name: ASSETS / name for name in pages}
+    files = {name: ASSETS / name for name in PAGE_FILES}
     files.update({name: runtime / source for name, source in RUNTIME_FILES.items()})
     return export_litert(run_dir, root, target, extra_files=files, **options)
 
