@@ -19,7 +19,7 @@ from textgen.export.litert import LiteRTExport, export_litert
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder
 
 ASSETS = Path(__file__).parent / "web"
-PAGE_FILES = ("index.html", "textgen.js", "sentencepiece.js", "inclusion.js")  # the page's own
+PAGE_FILES = ("index.html", "textgen.js", "sentencepiece.js", "inclusion.js", "healing.js")
 RUNTIME_PACKAGE = "@litertjs/core"
 # What the page loads from the npm packages: LiteRT.js (an ES module), its helper module,
 # and the WebAssembly runtime in its two CPU builds (relaxed SIMD, and without it).

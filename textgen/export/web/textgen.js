@@ -5,6 +5,7 @@
 import {loadLiteRt, loadAndCompile, Tensor} from './litert/core/index.js';
 import {PieceReader} from './sentencepiece.js';
 import {GAP, Inclusion, includeTokens} from './inclusion.js';
+import {healMask, healSplit} from './healing.js';
 
 const UNK_ID = 0;
 const MAX_EXCLUDE_CHARS = 32;  // the longest excluded string (characters; 2 UTF-16 units each, at most)
@@ -161,21 +162,6 @@ export class Vocabulary {
     return pieces.map((t) => this.ids.get(t) ?? UNK_ID);
   }
 
-  // Token healing (rules/healing.py): the prompt's `ids` to read and those backed off, the
-  // most of a cut word's last pieces (up to 4) whose text some piece begins with.
-  heal(ids) {
-    let best = 0;
-    let text = '';
-    for (let k = 1; k <= Math.min(MAX_BACKOFF, ids.length); k++) {
-      const piece = this.tokens[ids[ids.length - k]];
-      if (!ids[ids.length - k] || !HEALS_AFTER.test(piece) || MARKERS_ONE.test(piece)) break;
-      text = piece + text;
-      if (this.tokens.some((t, id) => id && t.startsWith(text))) best = k;
-      if (!ALNUM.test(piece)) break;  // the word's first piece
-    }
-    return [ids.slice(0, ids.length - best), ids.slice(ids.length - best)];
-  }
-
   piece(prev, id) {
     const glued = this.meta.glue_right[prev] || this.meta.glue_left[id];
     return (glued ? '' : ' ') + this.tokens[id];
@@ -183,10 +169,6 @@ export class Vocabulary {
 }
 
 const MARKERS = /[\u{F0000}-\u{F10FF}]/gu;  // item and label markers: never shown
-const MARKERS_ONE = /[\u{F0000}-\u{F10FF}]/u;
-const MAX_BACKOFF = 4;  // rules/healing.py
-const HEALS_AFTER = /[\p{L}\p{N}]$/u;  // a piece ending in a letter or digit
-const ALNUM = /^[\p{L}\p{N}]+$/u;
 
 function overlap(text, stop) {  // the longest end of text that starts stop
   for (let size = Math.min(text.length, stop.length - 1); size > 0; size--) {
@@ -245,16 +227,14 @@ export class Generator {
     if (settings.label) prefix += this.meta.labels[settings.label] ?? '';
     // healed where the prompt ends inside a word (not with excluded strings, as textgen)
     const heals = this.meta.heals && !s.exclude.length && !s.include.length;
-    const heal = (read) => (heals ? this.vocab.heal(read) : [read, []]);
+    const heal = (read) => (heals ? healSplit(this.vocab.tokens, read) : [read, []]);
     const [prompted, healed] = heal(this.vocab.encode(prefix + prompt));
     const ids = [this.meta.start_id, ...prompted];
     let state = new Float32Array(this.meta.state_size);
     let logits;
     for (const id of ids) [logits, state] = await this.step(id, state);
     let backedOff = healed.map((id) => this.vocab.tokens[id]).join('');
-    if (backedOff) {  // the first token drawn begins with the text backed off
-      logits = logits.map((x, id) => (id && this.vocab.tokens[id].startsWith(backedOff) ? x : -Infinity));
-    }
+    if (backedOff) logits = healMask(this.vocab.tokens, logits, backedOff);
     // Label guidance: the prompt read again without its label (the twin), as textgen does.
     const strength = settings.label ? settings.labelStrength ?? d.label_strength ?? 1 : 1;
     let twin = null;
