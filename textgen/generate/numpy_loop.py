@@ -166,9 +166,8 @@ class NumpyLoop:
                 break
             piece = self.piece(place.last, token)
             tail = rules.advance(tail, piece)
-            new = piece[len(self.backed_off(place)) :]
-            place = self.advance(place, token, piece)
-            shown, stopped = finish.add(new)
+            before, place = place, self.advance(place, token, piece)
+            shown, stopped = finish.add(place.text[len(before.text) :])
             yield shown, place
             if stopped:
                 return

@@ -52,7 +52,7 @@ class Healing:
             if not heals_after(piece):
                 break
             text = piece + text
-            if any(self._starts(text)):
+            if any(t.startswith(text) for t in self.texts[1:]):
                 best = k
             if not piece.isalnum():  # the word's first piece (" S" of " S" + "we")
                 break
