@@ -470,6 +470,7 @@ def test_the_default_and_the_xla_export_write_the_librarys_text_and_weigh_the_sa
         seed=tf.fill([3], tf.constant(4, tf.int64)), stream=tf.range(3, dtype=tf.int64),
         repetition_penalty=tf.fill([3], -1.0), repetition_window=tf.fill([3], -1),
         no_repeat_ngram=tf.fill([3], -1), label=tf.fill([3], ""), exclude=tf.fill([3], ""),
+        include=tf.fill([3], ""),
     )  # fmt: skip
     assert [c.decode() for c in out["completion"].numpy()] == run.generate(prompts, **settings)
     variables = sum(p.stat().st_size for p in (result.path / "variables").iterdir())

@@ -51,12 +51,72 @@ def test_a_session_includes_as_sample_does(trained_runs):
         (["--include", "sword", "--length", "3"], "needs 6 tokens"),
         (["--include", "€"], "no tokens that write it"),
         (["--include", "sword", "--exclude", "or"], "holds --exclude"),
-        (["--include", "sword", "--backend", "tensorflow"], "NumPy samplers"),
+        (["--include", "sword", "--backend", "tensorflow", "--length", "3"], "needs 6 tokens"),
+        (["--include", "sword", "--backend", "tensorflow", "--beams", "2"], "NumPy samplers"),
     ],
 )
 def test_what_cannot_be_included_is_one_line_and_exit_2(trained_runs, args, message):
     result = run_cli("sample", "--run-dir", trained_runs("char", "lstm"), *args, expect=2)
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
+def test_the_tensorflow_generator_includes_as_numpy_does(trained_runs, level):
+    """The graph's inclusion (`InclusionRule`) writes the NumPy samplers' text: seeded,
+    greedy, with the repetition controls, top-k, an excluded string, batched rows with
+    their own settings, streamed, and label-free prompts that end inside a word."""
+    run = trained_runs.loaded(level, "gru")
+    numpy_run = NumpyRun(run.folder)
+    texts = ("sword", "moon") if level != "subword" else ("sword", "moon", "the king")
+    prompts = ["ROMEO:", "", "JULIET:\nthe", "KING:\nMy lo"]
+    for settings in (
+        SamplingSettings(max_new_tokens=40, temperature=0.9, seed=3, include=texts),
+        SamplingSettings(max_new_tokens=30, temperature=0.0, include=texts[:1]),
+        SamplingSettings(max_new_tokens=40, temperature=1.2, seed=5, include=texts,
+                         repetition_penalty=1.3, top_k=20, exclude=("and",)),
+    ):  # fmt: skip
+        expected = numpy_run.generate(prompts, settings)
+        assert all(all(t in s for t in settings.include) for s in expected)
+        assert run.generate(prompts, settings) == expected, settings
+        (alone,) = numpy_run.generate(prompts[2:3], settings)  # stream 0
+        assert "".join(run.stream(prompts[2], settings)) == alone
+
+
+def test_a_served_export_includes_as_numpy_does(trained_runs, served):
+    """The SavedModel's `sample` takes `include` (a text a line) per row: the NumPy
+    samplers' text; streaming through a server with included texts gives it at once, and
+    a co-writing session through the server includes as `sample --server` does."""
+    from textgen.export.client import RemoteSampler
+    from textgen.export.remote_session import RemoteSession
+
+    numpy_run = NumpyRun(trained_runs.loaded("char", "lstm").folder)
+    remote = RemoteSampler(served.url)
+    prompts = ["ROMEO:", "", "JULIET:\nthe"]
+    for texts in (("sword",), ("sword", "moon", "death")):
+        settings = SamplingSettings(max_new_tokens=45, temperature=0.9, seed=2, include=texts)
+        expected = numpy_run.generate(prompts, settings)
+        assert remote.generate(prompts, settings) == expected
+        assert "".join(remote.stream(prompts[0], settings)) == expected[0]
+        session = RemoteSession(remote)
+        place = session.read_prompt(session.start(), prompts[0])
+        drawn = "".join(shown for shown, _ in session.draw(place, settings))
+        assert drawn == expected[0]
+    # rows with and without included texts in one request; too short a length for a
+    # served row writes what fits (a server never fails a request)
+    import tensorflow as tf
+
+    out = served.model.signatures["sample"](
+        prompt=tf.constant(["ROMEO:", "ROMEO:"]), max_new_tokens=tf.constant([30, 3]),
+        temperature=tf.fill([2], 0.9), top_k=tf.fill([2], 0), top_p=tf.fill([2], 1.0),
+        seed=tf.fill([2], tf.constant(2, tf.int64)), stream=tf.zeros([2], tf.int64),
+        repetition_penalty=tf.fill([2], -1.0), repetition_window=tf.fill([2], -1),
+        no_repeat_ngram=tf.fill([2], -1), label=tf.fill([2], ""), exclude=tf.fill([2], ""),
+        include=tf.constant(["moon\nsword", "sword"]),
+    )  # fmt: skip
+    first, short = [c.decode() for c in out["completion"].numpy()]
+    both = SamplingSettings(max_new_tokens=30, temperature=0.9, seed=2, include=("moon", "sword"))
+    assert first == numpy_run.generate(["ROMEO:"], both)[0]
+    assert len(short) == 3 and short in " sword", short
 
 
 def test_a_text_the_word_level_spaces_otherwise_is_refused(trained_runs):

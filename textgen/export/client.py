@@ -10,10 +10,10 @@ import urllib.request
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from textgen.core.errors import ServerError
+from textgen.core.errors import ConfigError, ServerError
 from textgen.generate.rules.inclusion import NO_INCLUDE
 from textgen.generate.sampler import Beam, Sampler, beams_of
-from textgen.generate.settings import CONSTRAINTS, CONTROLS, SamplingSettings
+from textgen.generate.settings import CONTROLS, SamplingSettings
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -76,7 +76,6 @@ class RemoteSampler(Sampler):
         "export the run with --max-copy N",
         "stop": "stop strings are built into an export, not asked of a server: "
         "export the run with --stop",
-        "include": NO_INCLUDE,
     }
 
     def __init__(self, url: str):
@@ -101,8 +100,10 @@ class RemoteSampler(Sampler):
             raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
 
     def _search(self, prompts, settings: SamplingSettings) -> list[list[Beam]]:
+        if settings.include:
+            raise ConfigError(NO_INCLUDE)
         fields = settings.request_fields()
-        controls = ("max_new_tokens", *CONTROLS, *CONSTRAINTS)
+        controls = ("max_new_tokens", *CONTROLS, "exclude")
         instances = [
             {"prompt": prompt, **{name: fields[name] for name in controls},
              "beams": settings.beams, "label": settings.label or ""}
@@ -120,8 +121,10 @@ class RemoteSampler(Sampler):
         chunk_tokens: int = CHUNK_TOKENS,
     ) -> Chunk:  # fmt: skip
         """One chunk: `text` read into `state` (b"": `text` starts a new one), then up to
-        `chunk_tokens` of the settings' max_new_tokens drawn (see the export's `continue`)."""
+        `chunk_tokens` of the settings' max_new_tokens drawn (see the export's `continue`,
+        which takes no included texts: `settings.include` is not sent)."""
         fields = settings.request_fields()
+        del fields["include"]
         instance = {
             "text": text, "state_bytes": {"b64": base64.b64encode(state).decode("ascii")},
             **fields, "chunk_tokens": chunk_tokens, "seed": settings.seed, "stream": stream,
@@ -146,6 +149,9 @@ class RemoteSampler(Sampler):
         return RemoteSession(self)
 
     def _stream(self, prompt: str, settings: SamplingSettings) -> Iterator[str]:
+        if settings.include:  # the `continue` signature takes none: the text at once
+            yield from self._draw([prompt], [0], settings)
+            return
         try:
             chunk = self.continue_text(prompt, b"", settings)
         except ServerError as err:  # an export from before the `continue` signature

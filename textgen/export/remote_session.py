@@ -60,6 +60,11 @@ class RemoteSession:
         """Continue `place`, chunk by chunk as the server draws it. A place that has drawn
         since its text was read (continued again with no new text) is read anew: the
         server counts a continuation's tokens, and keys its noise, from the text last read."""
+        if settings.include:  # the `continue` signature takes none: `sample`, at once
+            (completion,) = self.sampler.generate([place.text], settings, [stream])
+            whole = place.text + completion  # read anew by the next draw
+            yield completion, RemotePlace(whole, b"", fresh=True, unread=whole)
+            return
         if not place.fresh:
             place = self.read_prompt(self.start(), place.text)
         chunk = self.sampler.continue_text(place.unread, place.state, settings, stream)

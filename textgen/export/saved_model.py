@@ -13,23 +13,25 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   label (string; "" or an unknown label: an item of no given kind).
 - `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
   several samples of one prompt and seed differ as they do in process), `label` ("":
-  none), `exclude` (texts a completion never holds, one a line; "": none). What
+  none), `exclude` (texts a completion never holds, one a line; "": none), `include`
+  (texts every completion holds, one a line, the first MAX_INCLUDE; "": none; a text the
+  model cannot write is left out, a length too short for them writes what fits). What
   `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
 - `sample_guided`: `sample`'s inputs plus `label_strength` (label guidance,
   `textgen.generate.rules.label_guidance`; negative: the run's default, 1: none; `sample` takes the
   run's default).
 - `continue`: text (read first; "" for none), state_bytes ("" for a new text: the text
   is then a prompt), max_new_tokens (after the text last read), chunk_tokens (at most
-  this many now), `sample`'s settings -> completion, pending (held back as the possible
-  start of a stop string), state_bytes, num_tokens, done. A stateless server streams by
+  this many now), `sample`'s settings but `include` -> completion, pending (held back as
+  the possible start of a stop string), state_bytes, num_tokens, done. A stateless server streams by
   it: calls that pass the state on give exactly one call's text (`generate.continuation`).
   TF Serving's REST API writes `*_bytes` values as {"b64": ...}. On a run with labels, a
   new text's label strength is the run's default and its state carries the text read
   without the label too (label guidance); `continue_guided` takes `label_strength`.
 - `beam_search`: prompt, max_new_tokens, beams (1 to MAX_BEAMS hypotheses), the
-  repetition controls, label and exclude -> completion, log_probability, num_tokens, each
-  [batch, max(beams)], best first (`textgen.generate.beams`; slots past a row's beams
-  hold "", 0, 0).
+  repetition controls, label and exclude (no `include` yet) -> completion,
+  log_probability, num_tokens, each [batch, max(beams)], best first
+  (`textgen.generate.beams`; slots past a row's beams hold "", 0, 0).
 
 On an item run every prompt starts a new item and each completion is one whole item.
 
@@ -76,7 +78,7 @@ _GENERATE_INPUTS = [
 ]
 _LABEL_INPUT = tf.TensorSpec([None], tf.string, name="label")
 _CONTROL_INPUTS = [_SETTING[name] for name in CONTROLS]
-_CONSTRAINT_INPUTS = [_SETTING[name] for name in CONSTRAINTS]
+_CONSTRAINT_INPUTS = [_SETTING[name] for name in CONSTRAINTS]  # exclude, include
 # Every setting, and each row's noise stream: what `textgen sample --server` asks.
 _SAMPLE_INPUTS = [
     *_GENERATE_INPUTS, tf.TensorSpec([None], tf.int64, name="stream"), *_CONTROL_INPUTS,
@@ -84,15 +86,16 @@ _SAMPLE_INPUTS = [
 ]  # fmt: skip
 _STRENGTH_INPUT = tf.TensorSpec([None], tf.float32, name="label_strength")
 # A chunk of a generation continued from the state a previous answer gave ("": new).
+# (Neither a continuation nor a beam search takes included texts yet: no `include`.)
 _CONTINUE_INPUTS = [
     tf.TensorSpec([None], tf.string, name="text"),
     tf.TensorSpec([None], tf.string, name="state_bytes"),
     _GENERATE_INPUTS[1], tf.TensorSpec([None], tf.int32, name="chunk_tokens"),
-    *_SAMPLE_INPUTS[2:],
+    *_SAMPLE_INPUTS[2:-1],
 ]  # fmt: skip
 _BEAM_INPUTS = [
     _GENERATE_INPUTS[0], _GENERATE_INPUTS[1], tf.TensorSpec([None], tf.int32, name="beams"),
-    *_CONTROL_INPUTS, _LABEL_INPUT, *_CONSTRAINT_INPUTS,
+    *_CONTROL_INPUTS, _LABEL_INPUT, *_CONSTRAINT_INPUTS[:-1],
 ]  # fmt: skip
 
 
@@ -166,30 +169,34 @@ class ServingModule(tf.Module):
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, penalty, window, ngram,
         label,
     ):  # fmt: skip
+        none = tf.fill(tf.shape(prompt), "")
         return self.sample(
             prompt, max_new_tokens, temperature, top_k, top_p, seed, tf.zeros_like(seed),
-            penalty, window, ngram, label, tf.fill(tf.shape(prompt), ""),
+            penalty, window, ngram, label, none, none,
         )  # fmt: skip
 
     @tf.function(input_signature=_SAMPLE_INPUTS, autograph=False)
     def sample(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
-        ngram, label, exclude,
+        ngram, label, exclude, include,
     ):  # fmt: skip
         return self.sample_guided(
             prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
-            ngram, label, exclude, tf.fill(tf.shape(temperature), -1.0),
+            ngram, label, exclude, include, tf.fill(tf.shape(temperature), -1.0),
         )  # fmt: skip
 
     @tf.function(input_signature=[*_SAMPLE_INPUTS, _STRENGTH_INPUT], autograph=False)
     def sample_guided(
         self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stream, penalty, window,
-        ngram, label, exclude, strength,
+        ngram, label, exclude, include, strength,
     ):  # fmt: skip
-        _check_request(prompt)
-        _check_request(exclude)
+        for strings in (prompt, exclude, include):
+            _check_request(strings)
         seeds = tf.stack([seed, stream], axis=1)  # (batch, [seed, stream])
-        rows = (max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram, exclude)
+        rows = (
+            max_new_tokens, temperature, top_k, top_p, seeds, penalty, window, ngram, exclude,
+            include,
+        )  # fmt: skip
         read, generator = self._read(prompt, label), self.generator
         if not self.labels:
             completion, num_tokens = generator.generate_ids(read, *rows)

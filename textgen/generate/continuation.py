@@ -67,7 +67,7 @@ def continue_text(
     primed, strength, skip = _read(g, carried, new, texts, guide, heal)
     # The noise is keyed by the tokens drawn since text was last read, so a continuation
     # after new text is drawn as one `generate` of the whole text would draw it.
-    sequence, drawn, _, state, _, tail, counts, _ = g.chunk_loop.draw_until_done(
+    sequence, drawn, _, state, _, tail, counts, *_ = g.chunk_loop.draw_until_done(
         primed.logits, primed.state, primed.history[:batch], tail, primed.last_ids[:batch],
         carried.counts, since, until, sampling, exact=True, strength=strength, skip=skip,
     )  # fmt: skip

@@ -25,6 +25,7 @@ from textgen.generate.loop import ChunkLoop, LoopPlan, default_chunk_size, loop_
 from textgen.generate.pieces import TokenPieces
 from textgen.generate.priming import prime
 from textgen.generate.rules.healing import Healing, strip_bytes
+from textgen.generate.rules.inclusion import IncludedTexts, Owing
 from textgen.generate.rules.token_choice import Sampling
 from textgen.generate.rules.unwritten import Unwritten
 from textgen.generate.settings import CONSTRAINTS, CONTROLS, DRAWN, SERVED, SamplingSettings
@@ -43,6 +44,9 @@ _SETTINGS = (
     *(_SPEC[n] for n in DRAWN), _SEEDS, *(_SPEC[n] for n in CONTROLS),
     *(_SPEC[n] for n in CONSTRAINTS),
 )  # fmt: skip
+# A continuation carried between calls takes no included texts (`continuation`): the
+# settings without the last, `include`.
+_CARRIED_SETTINGS = _SETTINGS[:-1]
 
 
 class Generator(tf.Module):
@@ -107,7 +111,7 @@ class Generator(tf.Module):
         tail_spec = tf.TensorSpec([None, self.tail_size], tf.int32)
         loop_specs = [
             batch_of(vocab.size), state_spec, history_spec, tail_spec, _INTS, _INTS,
-            tf.TensorSpec([], tf.int32), _INTS, _INTS, *_SETTINGS,
+            tf.TensorSpec([], tf.int32), _INTS, _INTS, Owing.spec(), *_SETTINGS,
         ]  # fmt: skip
         self._loop_specs = loop_specs
         self.continue_stream = tf.function(
@@ -143,10 +147,11 @@ class Generator(tf.Module):
         batch = tf.shape(prompts)[0]
         read = prompts if strength is None else tf.concat([prompts, unlabelled], 0)
         primed, skip = self._prime_healed(read, healable(sampling))  # (+ twins, read alike)
+        owing = Owing.start(sampling.included, prompts, max_new_tokens)
         sequence, counts, *_ = self.chunk_loop.draw_until_done(
             primed.logits, primed.state, primed.history[:batch], self.empty_tail(prompts),
             primed.last_ids[:batch], tf.zeros([batch], tf.int32), 0, max_new_tokens, sampling,
-            strength=strength, variant=variant, skip=skip,
+            strength=strength, variant=variant, skip=skip, owing=owing,
         )  # fmt: skip
         completion = strip_bytes(self.finish.text(sequence, counts), skip)
         counts = self.finish.tokens_through_stop(sequence, counts, completion, -skip)
@@ -175,14 +180,16 @@ class Generator(tf.Module):
             ._asdict()
         )  # fmt: skip
 
-    @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS], autograph=False)
+    @tf.function(
+        input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_CARRIED_SETTINGS], autograph=False
+    )
     def continue_from(self, texts, states, max_new_tokens, chunk_tokens, *rows):
         """One chunk of a generation carried in bytes between calls
         (`continuation.continue_text`)."""
         return continue_text(self, texts, states, max_new_tokens, chunk_tokens, *rows)
 
     @tf.function(
-        input_signature=[_STRINGS, _STRINGS, _FLOATS, _STRINGS, _INTS, _INTS, *_SETTINGS],
+        input_signature=[_STRINGS, _STRINGS, _FLOATS, _STRINGS, _INTS, _INTS, *_CARRIED_SETTINGS],
         autograph=False,
     )
     def continue_guided_from(
@@ -221,21 +228,30 @@ class Generator(tf.Module):
         primed, skip = self._prime_healed(prompts, heal)
         return primed.logits, primed.state, primed.history, primed.last_ids, skip
 
+    @tf.function(input_signature=[_STRINGS, _INTS, _STRINGS], autograph=False)
+    def owing(self, prompts, max_new_tokens, include):
+        """What a streamed generation of `max_new_tokens` after `prompts` (as read) owes
+        of the texts `include` (`rules.inclusion.Owing`)."""
+        included = IncludedTexts.of(include, self.tokenizer.encode)
+        return Owing.start(included, prompts, max_new_tokens)
+
     def _continue_stream(
-        self, logits, state, history, tail, prev, counts, t, until, skip, *rows, strength=None,
-        variant=None,
+        self, logits, state, history, tail, prev, counts, t, until, skip, owing, *rows,
+        strength=None, variant=None,
     ):  # fmt: skip
         """One stretch of a streamed generation: tokens until each row has `until` (fewer
         if the copy guard ends it); their text (batch,) without its first `skip` bytes,
-        and the loop state after them."""
+        and the loop state after them (`owing` too)."""
         sampling = self.sampling(*rows)
-        sequence, drawn, logits, state, history, tail, counts, t = self.chunk_loop.draw_until_done(
-            logits, state, history, tail, prev, counts, t, until, sampling, strength=strength,
-            variant=variant, skip=skip,
+        sequence, drawn, logits, state, history, tail, counts, t, owing = (
+            self.chunk_loop.draw_until_done(
+                logits, state, history, tail, prev, counts, t, until, sampling,
+                strength=strength, variant=variant, skip=skip, owing=Owing(*owing),
+            )
         )  # fmt: skip
         text = strip_bytes(self.finish.text(sequence, drawn), skip)
         prev = tf.gather(sequence, drawn, batch_dims=1)
-        return text, logits, state, history, tail, prev, counts, t
+        return text, logits, state, history, tail, prev, counts, t, owing
 
     def traced(self, kind: str, variant: str):
         """`traced(self, kind, variant)`: a graph function for one loop alone."""
@@ -244,10 +260,13 @@ class Generator(tf.Module):
     # -- building blocks ------------------------------------------------------------
 
     def sampling(self, temperature, top_k, top_p, seeds, *rows) -> Sampling:
-        """The per-row settings tensors (`_SETTINGS`' order) made safe (`Sampling`)."""
-        controls, (exclude,) = rows[: len(CONTROLS)], rows[len(CONTROLS) :]
+        """The per-row settings tensors (`_SETTINGS`' order, or `_CARRIED_SETTINGS`': no
+        included texts) made safe (`Sampling`)."""
+        controls, constraints = rows[: len(CONTROLS)], rows[len(CONTROLS) :]
+        exclude, *include = constraints
+        included = IncludedTexts.of(include[0], self.tokenizer.encode) if include else None
         return Sampling.of_request(
-            self.defaults, temperature, top_k, top_p, seeds, controls, exclude
+            self.defaults, temperature, top_k, top_p, seeds, controls, exclude, included
         )  # fmt: skip
 
     def _prime(self, prompts, with_nll: bool = False):
@@ -331,8 +350,10 @@ class Generator(tf.Module):
 
 def healable(sampling: Sampling) -> tf.Tensor:
     """(batch,) the rows whose prompt may be healed: those with no excluded strings (the
-    checks on candidates read a token's whole text, the backed-off part too)."""
-    return ~tf.reduce_any(sampling.excluded.valid, axis=1)
+    checks on candidates read a token's whole text, the backed-off part too) and no
+    included texts (the NumPy samplers' rule: an owed text may have to start at once)."""
+    strings = (sampling.excluded.valid, sampling.included.strings.valid)
+    return ~tf.reduce_any(tf.concat(strings, axis=1), axis=1)
 
 
 def traced(generator: Generator, kind: str, variant: str):

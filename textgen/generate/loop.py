@@ -56,9 +56,9 @@ class LoopPlan:
 
 
 # The loops a chunk may run (`ChunkLoop.draw`), each a superset of the next: excluded
-# strings (with the repetition controls, a token per iteration), the repetition controls
-# (with top-k/p decided each step), top-k/p, neither.
-VARIANTS = ("excluded", "repeating", "filtering", "plain")
+# strings and included texts (with the repetition controls, a token per iteration), the
+# repetition controls (with top-k/p decided each step), top-k/p, neither.
+VARIANTS = ("constrained", "repeating", "filtering", "plain")
 
 
 def loop_variant(settings) -> str:
@@ -68,8 +68,8 @@ def loop_variant(settings) -> str:
     from textgen.generate.rules.truncation import Truncation
 
     s = settings
-    if s.exclude:
-        return "excluded"
+    if s.exclude or s.include:
+        return "constrained"
     if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
         return "repeating"
     top_p = 1.0 if s.top_p is None else float(s.top_p)
@@ -106,7 +106,7 @@ class ChunkLoop:
 
     def _draw(
         self, logits, state, history, tail, prev, counts, t0, max_new_tokens, sampling,
-        exact=False, strength=None, variant=None,
+        exact=False, strength=None, variant=None, owing=None,
     ):  # fmt: skip
         """Up to a chunk's steps of drawing tokens from the network's `logits`, `state`,
         each row's token `history`, copy-guard `tail` and previous token `prev`.
@@ -120,9 +120,12 @@ class ChunkLoop:
         row's logits, state, history and tail stop at its max_new_tokens (a state to
         continue from); otherwise they run on with the others (faster). `strength`
         (batch,): label guidance (`guidance`), the network's rows twice as many.
+        `owing`: what each row's completion still owes of its included texts
+        (`rules.inclusion.Owing`; None: the included texts are not drawn).
         Returns the token ids (chunk, batch), without XLA (steps, batch) (a row's ids past
         its max_new_tokens are junk), the steps taken, the logits, state, history and tail
-        after them, the counts, and which rows the copy guard ended (no candidate left).
+        after them, the counts, which rows the copy guard ended (no candidate left), and
+        the `owing` after them (if given).
         """
         size = self.plan.chunk_size
         steps = tf.minimum(size, tf.reduce_max(max_new_tokens - counts))
@@ -131,33 +134,37 @@ class ChunkLoop:
         state = self.plan.layout(state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
 
-        def run(filtering, repeating: bool, excluding: bool, unroll: int = self.plan.unroll):
+        def run(filtering, repeating: bool, constrained: bool, unroll: int = self.plan.unroll):
             guard, pieces = self.copy_guard, self.pieces
-            choice = TokenChoice(sampling, filtering, repeating, excluding, guard, pieces, size,
-                                 self.unwritten)  # fmt: skip
-            states = choice.start(history, tail, prev)
+            including = constrained and owing is not None
+            choice = TokenChoice(sampling, filtering, repeating, constrained, guard, pieces, size,
+                                 self.unwritten, including)  # fmt: skip
+            states = choice.start(history, tail, prev, owing)
             logits_out, state_out, chunk, states = self._tokens(
                 choice, weights, noise, steps, logits, state, states, wanted if exact else None,
                 strength, unroll,
             )  # fmt: skip
-            return (logits_out, state_out, chunk, *choice.finish(states, history, tail, prev))
+            *after, owing_out = choice.finish(states, history, tail, prev, owing)
+            owed = () if owing is None else (owing_out,)
+            return (logits_out, state_out, chunk, *after, *owed)
 
         # Few loops, each as small as it can be (the time to build the graph grows with
         # each): a loop with repetition controls filters only when a row uses top-k/p,
         # decided each step (sorting a word vocabulary per token costs ~7x); a loop with
-        # excluded strings has the repetition controls too and draws a token per
-        # iteration; a generator with a copy guard runs the guard in each of its loops.
+        # excluded strings and included texts has the repetition controls too and draws a
+        # token per iteration; a generator with a copy guard runs the guard in each loop.
         drawn = self._run_loop(run, sampling, variant)
-        logits, state, chunk, history, tail, ended_at = drawn
+        logits, state, chunk, history, tail, ended_at, *owed = drawn
         ended = ended_at < wanted  # the checks ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)
-        return chunk, steps, logits, self.plan.layout(state), history, tail, counts, ended
+        state = self.plan.layout(state)
+        return (chunk, steps, logits, state, history, tail, counts, ended, *owed)
 
     def _run_loop(self, run, sampling: Sampling, variant: str | None):
-        """`run(filtering, repeating, excluding, unroll)`'s loop for `variant` (None: each
-        row's settings choose, in the graph)."""
+        """`run(filtering, repeating, constrained, unroll)`'s loop for `variant` (None:
+        each row's settings choose, in the graph)."""
         loops = {
-            "excluded": lambda: run(sampling.filtering, True, True, unroll=1),
+            "constrained": lambda: run(sampling.filtering, True, True, unroll=1),
             "repeating": lambda: run(sampling.filtering, True, False),
             "filtering": lambda: run(True, False, False),
             "plain": lambda: run(False, False, False),
@@ -167,10 +174,10 @@ class ChunkLoop:
         if variant is not None:
             return loops[variant]()
         if self.copy_guard is not None:
-            return tf.cond(sampling.excluded.excluding, loops["excluded"], loops["repeating"])
+            return tf.cond(sampling.constrained, loops["constrained"], loops["repeating"])
         return tf.cond(
-            sampling.excluded.excluding,
-            loops["excluded"],
+            sampling.constrained,
+            loops["constrained"],
             lambda: tf.cond(
                 sampling.repeating,
                 loops["repeating"],
@@ -180,7 +187,7 @@ class ChunkLoop:
 
     def draw_until_done(
         self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,
-        exact=False, strength=None, variant=None, skip=None,
+        exact=False, strength=None, variant=None, skip=None, owing=None,
     ):  # fmt: skip
         """Draw chunks until every row has `max_new_tokens` tokens, holds a stop string or
         was ended by the copy guard.
@@ -188,22 +195,23 @@ class ChunkLoop:
         Starts from the network's `logits`, `state`, token `history`, copy-guard `tail`
         and each row's previous token `prev`; `t` is the index of the next token (it keys
         the sampling noise; (batch,): each row's own), `counts` the tokens each row has so
-        far; `exact`, `strength`, `variant`: see `ChunkLoop.draw`; `skip` (batch,): bytes
-        the text drawn begins with that a stop string is not looked for in (a healed
-        prompt's, `rules.healing`; None: none). Returns the ids
-        drawn (batch, 1 + steps) after `prev`, how many each row drew, and the logits,
-        state, history, tail, counts and t after.
+        far; `exact`, `strength`, `variant`, `owing`: see `ChunkLoop.draw`; `skip`
+        (batch,): bytes the text drawn begins with that a stop string is not looked for in
+        (a healed prompt's, `rules.healing`; None: none). Returns the ids drawn (batch,
+        1 + steps) after `prev`, how many each row drew, and the logits, state, history,
+        tail, counts, t and `owing` (None if not given) after.
         """
         # Chunks of ids, time-major; the first holds each row's previous token.
         chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False)
         chunks = chunks.write(0, prev[None])
         text = tf.fill(tf.shape(prev), "")
         before = counts
+        owed = () if owing is None else (owing,)
 
-        def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks):
-            chunk, steps, logits, state, history, tail, new_counts, ended = self.draw(
+        def body(t, logits, state, history, tail, prev, counts, max_new, text, chunks, *owed):
+            chunk, steps, logits, state, history, tail, new_counts, ended, *owed = self.draw(
                 logits, state, history, tail, prev, counts, t, max_new, sampling, exact, strength,
-                variant,
+                variant, *owed,
             )  # fmt: skip
             max_new = tf.where(ended, new_counts, max_new)
             ids = tf.transpose(chunk[:steps])  # (batch, steps)
@@ -216,15 +224,19 @@ class ChunkLoop:
                 max_new = tf.where(found, new_counts, max_new)
             last = tf.gather(ids, tf.maximum(new_counts - counts - 1, 0), batch_dims=1)
             prev = tf.where(new_counts > counts, last, prev)
-            return t + steps, logits, state, history, tail, prev, new_counts, max_new, text, chunks
+            return (
+                t + steps, logits, state, history, tail, prev, new_counts, max_new, text, chunks,
+                *owed,
+            )  # fmt: skip
 
-        t, logits, state, history, tail, _, counts, _, _, chunks = tf.while_loop(
+        t, logits, state, history, tail, _, counts, _, _, chunks, *owed = tf.while_loop(
             lambda *loop: tf.reduce_any(loop[6] < loop[7]),  # counts < max_new
             body,
-            (t, logits, state, history, tail, prev, counts, max_new_tokens, text, chunks),
+            (t, logits, state, history, tail, prev, counts, max_new_tokens, text, chunks, *owed),
         )
         sequence = tf.transpose(chunks.concat())  # (batch, 1 + steps)
-        return sequence, counts - before, logits, state, history, tail, counts, t
+        owing = owed[0] if owed else None
+        return sequence, counts - before, logits, state, history, tail, counts, t, owing
 
     def _noise(self, sampling: Sampling, t0, steps, batch, logits_shape):
         """What each step adds to the scaled logits, (steps, batch, vocab); XLA needs a

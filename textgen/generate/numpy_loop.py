@@ -30,7 +30,7 @@ from textgen.generate.rules import checks as candidate_checks
 from textgen.generate.rules.copy_guard import SpanGuard
 from textgen.generate.rules.exclusion import Exclusion
 from textgen.generate.rules.healing import Healing
-from textgen.generate.rules.inclusion import GAP, Inclusion, include_tokens
+from textgen.generate.rules.inclusion import Inclusion, inclusion_of
 from textgen.generate.rules.pipeline import Row, TokenRules
 from textgen.generate.rules.repetition import Repetition, pushed
 from textgen.generate.rules.unwritten import Unwritten
@@ -223,14 +223,10 @@ class NumpyLoop:
         """The texts `settings` include, owed by a continuation of `place` (None: none)."""
         if not settings.include:
             return None
-        space = self.tokens.index(" ") if " " in self.tokens else None  # char level
-
-        def tokens_of(text: str) -> list[int]:
-            return include_tokens(text, self.encode, self.piece, UNK_ID)
-
         length = min(settings.max_new_tokens, self.cap)
-        gap = GAP["char" if space is not None else "word"]
-        return Inclusion(settings.include, tokens_of, self.piece, length, place.text, space, gap)
+        return inclusion_of(
+            settings.include, self.tokens, self.encode, self.piece, length, place.text
+        )  # fmt: skip
 
     def guard_for(self, span: int) -> SpanGuard | None:
         """The copy guard for spans of `span` characters (0: none), opened once a span."""

@@ -44,8 +44,8 @@ class SamplingSettings:
     else), so the same settings give the same text in every sampler. `stop`: strings
     that end a sample (None: the run's). `max_copy` N >= 2: never write a span of N
     characters of the training text (0: off). `exclude`: texts a completion never
-    holds (`rules.exclusion`); `include`: texts every completion holds (`rules.inclusion`;
-    the NumPy samplers). `label`: an item run's kind of item.
+    holds (`rules.exclusion`); `include`: texts every completion holds (`rules.inclusion`).
+    `label`: an item run's kind of item.
     `beams` N: the most likely text by beam search over N hypotheses (`textgen.generate.
     beams`) instead of a sampled one; nothing is random then, so temperature, top-k and
     top-p are refused with it and the seed does not matter.
@@ -65,15 +65,18 @@ class SamplingSettings:
     )
     seed: int = 0
     repetition_penalty: float | None = setting(
-        None, "Divide the logits of recently used tokens by F (CTRL's rule; 1: off).",
+        None,
+        "Divide the logits of recently used tokens by F (CTRL's rule; 1: off).",
         served="float32",
     )
     repetition_window: int | None = setting(
-        None, f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64).",
+        None,
+        f"Tokens the penalty looks back on, 1-{REPETITION_HISTORY} (default 64).",
         served="int32",
     )
     no_repeat_ngram: int | None = setting(
-        None, f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off).",
+        None,
+        f"Never repeat an n-gram of this many tokens, 1-{MAX_NGRAM} (default off).",
         served="int32",
     )
     stop: tuple[str, ...] | None = setting(None, "End at this text (not printed). Repeatable.")
@@ -90,7 +93,7 @@ class SamplingSettings:
     )  # fmt: skip
     include: tuple[str, ...] | None = setting(
         None, f"Write this text in every sample (exact, case-sensitive), where the model "
-        f"finds it likely. Repeatable, up to {MAX_INCLUDE}.",
+        f"finds it likely. Repeatable, up to {MAX_INCLUDE}.", served="string",
     )  # fmt: skip
     beams: int | None = setting(
         None, "The most likely text by beam search over N hypotheses; --num-samples K <= N "
@@ -217,13 +220,12 @@ REQUEST_FIELDS = tuple(SERVED)
 # [seed, stream], then the repetition controls, then the constraints.
 DRAWN = ("temperature", "top_k", "top_p")
 CONTROLS = ("repetition_penalty", "repetition_window", "no_repeat_ngram")
-# The strings a row's text must not hold (the candidate checks' per-row settings).
-CONSTRAINTS = ("exclude",)
+# The strings a row's text must not hold (the candidate checks' per-row settings), then
+# the texts it must hold (last: a continuation carried between calls takes none).
+CONSTRAINTS = ("exclude", "include")
 
 
-def _check_texts(
-    option: str, strings: tuple[str, ...] | None, most: int = MAX_EXCLUDE
-) -> None:
+def _check_texts(option: str, strings: tuple[str, ...] | None, most: int = MAX_EXCLUDE) -> None:
     """Raise ConfigError unless `strings` (of `--option`) are at most `most` texts of 1 to
     MAX_EXCLUDE_CHARS characters with no line break (a served request sends a text a line)."""
     for text in strings or ():

@@ -32,25 +32,29 @@ def stream_completion(
     """
     prompts = string_tensor([prompt])
     read = prompts if unlabelled is None else string_tensor([prompt, unlabelled])
-    logits, state, history, prev, skip = generator.prime_to_continue(read, [not settings.exclude])
+    heal = not (settings.exclude or settings.include)
+    logits, state, history, prev, skip = generator.prime_to_continue(read, [heal])
     history, prev = history[:1], prev[:1]
     tail = generator.empty_tail(prompts)
+    total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
+    include = settings.served("include")
+    owing = generator.owing(prompts, tf.constant([total]), string_tensor([include]))
     variant = loop_variant(settings)  # the one loop these settings need
     draw = generator.traced("stream", variant)
     if unlabelled is not None:
         guided = generator.traced("guided_stream", variant)
         draw = functools.partial(guided, [settings.label_strength])
     rows = generator.row_tensors(settings, [0])
-    total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
     counts, t = tf.zeros([1], tf.int32), tf.constant(0)
     finish = StreamFinish(generator.stops)
     shortest = min(generator.plan.chunk_size, STREAM_FIRST)
     until, stretch = 0, shortest
     while until < total:
         started, before, until = time.perf_counter(), until, min(total, until + stretch)
-        piece, logits, state, history, tail, prev, counts, t = draw(
-            logits, state, history, tail, prev, counts, t, tf.constant([until]), skip, *rows
-        )
+        piece, logits, state, history, tail, prev, counts, t, owing = draw(
+            logits, state, history, tail, prev, counts, t, tf.constant([until]), skip, owing,
+            *rows,
+        )  # fmt: skip
         skip = tf.zeros_like(skip)  # (a healed prompt's text begins the first stretch)
         rate = (until - before) / max(time.perf_counter() - started, 1e-6)  # tokens/s
         stretch = max(shortest, int(rate * STREAM_INTERVAL))

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from textgen.core.config import validate_max_copy
 from textgen.core.errors import ConfigError, RunError
 from textgen.data.levels import level_class
-from textgen.generate.rules.inclusion import NO_INCLUDE
+from textgen.generate.rules.inclusion import NO_INCLUDE, inclusion_of
 from textgen.generate.sampler import Beam, Sampler, beams_of
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder, run_item_stops, run_labels
@@ -112,10 +112,19 @@ class Run(Sampler):
         return CopyGuard(run_span_index(self.config, self.vocab, span), self.vocab)
 
     def _generator(self, settings: SamplingSettings):
-        """The generator for `settings` (resolved): its stop strings and copy guard."""
+        """The generator for `settings` (resolved): its stop strings and copy guard; its
+        included texts checked as the NumPy samplers check them (one line)."""
+        generator = self.generator_for(settings.stop, max_copy=settings.max_copy)
         if settings.include:
-            raise ConfigError(NO_INCLUDE)
-        return self.generator_for(settings.stop, max_copy=settings.max_copy)
+            from textgen.data.vocabulary import UNK, token_piece
+
+            length = min(settings.max_new_tokens, generator.max_new_tokens_cap)
+            encode = lambda text: generator.tokenizer.encode_text(text).tolist()  # noqa: E731
+            inclusion_of(
+                settings.include, [UNK, *self.vocab.tokens], encode, token_piece(self.vocab),
+                length, "",
+            )  # fmt: skip
+        return generator
 
     def _draw(self, prompts, streams, settings: SamplingSettings) -> list[str]:
         settings = settings.with_defaults(self.config.sample)
@@ -135,6 +144,8 @@ class Run(Sampler):
         from textgen.data.tokenizers import string_tensor
 
         settings = settings.with_defaults(self.config.sample)
+        if settings.include:
+            raise ConfigError(NO_INCLUDE)
         prompts = settings.prompts_to_read(prompts, self.items, self.labels)
         fields, size = settings.request_fields(), [len(prompts)]
         found = self._generator(settings).beam_search_ids(

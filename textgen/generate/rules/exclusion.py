@@ -47,12 +47,17 @@ class ExcludedStrings(NamedTuple):
     excluding: tf.Tensor  # scalar bool: does any row exclude a string?
 
     @classmethod
-    def of(cls, lines: tf.Tensor) -> ExcludedStrings:
-        """`lines` (batch,) strings, one excluded string a line ("" for none). Strings
-        longer than MAX_EXCLUDE_CHARS characters are cut to their last ones."""
-        ragged = tf.strings.unicode_decode(tf.strings.split(lines, "\n"), "UTF-8")
-        lengths = ragged.row_lengths(axis=2).to_tensor()  # (batch, strings)
-        left = ragged.to_tensor(default_value=_ANY)  # (batch, strings, longest)
+    def of(cls, lines: tf.Tensor, most: int | None = None) -> ExcludedStrings:
+        """`lines` (batch,) strings, one string a line ("" for none). Strings longer than
+        MAX_EXCLUDE_CHARS characters are cut to their last ones. With `most`, each row's
+        first `most` lines, in exactly `most` slots (padding: not a string)."""
+        texts = tf.strings.split(lines, "\n")
+        if most is not None:
+            texts = texts[:, :most]
+        ragged = tf.strings.unicode_decode(texts, "UTF-8")
+        shape = None if most is None else [None, most, None]
+        lengths = ragged.row_lengths(axis=2).to_tensor(shape=shape and shape[:2])
+        left = ragged.to_tensor(default_value=_ANY, shape=shape)  # (batch, strings, longest)
         width = MAX_EXCLUDE_CHARS
         left = tf.pad(left, [[0, 0], [0, 0], [0, width]], constant_values=_ANY)
         # column j of the right-aligned string holds its character j - (width - length)
@@ -80,16 +85,24 @@ class ExclusionCheck:
         excluded = self.excluded
 
         def check():
-            codes, lengths = self.pieces.of(prev, ids)  # (batch, n, width), (batch, n)
-            width, reach = codes.shape[-1], MAX_EXCLUDE_CHARS - 1
-            tails = tf.broadcast_to(tail[:, None, -reach:], [*tf.unstack(tf.shape(ids)), reach])
-            text = tf.concat([tails, codes], axis=-1)  # (batch, n, reach + width)
-            ends = tf.range(width)  # a window ends at each code of the piece
-            windows = tf.gather(text, ends[:, None] + tf.range(MAX_EXCLUDE_CHARS)[None], axis=2)
-            want = excluded.codes[:, None, None]  # (batch, 1, 1, strings, chars)
-            same = (windows[:, :, :, None] == want) | (want == _ANY)
-            found = tf.reduce_all(same, axis=-1) & excluded.valid[:, None, None]
-            ended = (ends < lengths[..., None])[..., None]  # (batch, n, width, 1)
-            return tf.reduce_any(found & ended, axis=[2, 3])
+            found = found_strings(self.pieces, excluded, tail, prev, ids)
+            return tf.reduce_any(found, axis=-1)
 
         return tf.cond(excluded.excluding, check, lambda: tf.zeros(tf.shape(ids), tf.bool))
+
+
+def found_strings(pieces, strings: ExcludedStrings, tail, prev, ids) -> tf.Tensor:
+    """(batch, n, strings) bool: does the text after token `ids` (batch, n) after `prev`
+    (batch,) end a window holding one of each row's `strings`, a window ending within the
+    token's text? `tail` as `ExclusionCheck.rejects` reads it."""
+    codes, lengths = pieces.of(prev, ids)  # (batch, n, width), (batch, n)
+    width, reach = codes.shape[-1], MAX_EXCLUDE_CHARS - 1
+    tails = tf.broadcast_to(tail[:, None, -reach:], [*tf.unstack(tf.shape(ids)), reach])
+    text = tf.concat([tails, codes], axis=-1)  # (batch, n, reach + width)
+    ends = tf.range(width)  # a window ends at each code of the piece
+    windows = tf.gather(text, ends[:, None] + tf.range(MAX_EXCLUDE_CHARS)[None], axis=2)
+    want = strings.codes[:, None, None]  # (batch, 1, 1, strings, chars)
+    same = (windows[:, :, :, None] == want) | (want == _ANY)
+    found = tf.reduce_all(same, axis=-1) & strings.valid[:, None, None]
+    ended = (ends < lengths[..., None])[..., None]  # (batch, n, width, 1)
+    return tf.reduce_any(found & ended, axis=2)

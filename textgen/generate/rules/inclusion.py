@@ -29,15 +29,21 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
+from textgen.core.config import MAX_EXCLUDE_CHARS
 from textgen.core.errors import ConfigError
+from textgen.core.lazy_tf import tf
+from textgen.data.vocabulary import UNK_ID
+from textgen.generate.rules.exclusion import ExcludedStrings, found_strings
+from textgen.generate.settings import MAX_INCLUDE
 
 NO_INCLUDE = (
-    "--include is drawn by the NumPy samplers (--backend numpy, the default where it can; "
-    "--litert; --interactive; the web page); the TensorFlow generator and the SavedModel "
-    "do not have it yet"
+    "--include with --beams is searched by the NumPy samplers (--backend numpy, the default "
+    "where it can; --litert); the TensorFlow generator and the SavedModel's beam_search do "
+    "not have it yet"
 )
 GAP = {"char": 6, "word": 1}  # tokens between places a text may start: a word and a space
 
@@ -169,6 +175,22 @@ class Inclusion:
             self.queue = []
 
 
+def inclusion_of(
+    texts: Sequence[str], tokens: Sequence[str], encode, piece, length: int, before: str
+) -> Inclusion:
+    """The `Inclusion` of `texts` in a completion of `length` tokens after `before`, over
+    a vocabulary's `tokens` (`[UNK]` first), `encode` (text -> ids) and `piece`; a
+    ConfigError (one line) where the run cannot write a text or the length cannot hold
+    them."""
+    space = list(tokens).index(" ") if " " in tokens else None  # char level
+
+    def tokens_of(text: str) -> list[int]:
+        return include_tokens(text, encode, piece, UNK_ID)
+
+    gap = GAP["char" if space is not None else "word"]
+    return Inclusion(texts, tokens_of, piece, length, before, space, gap)
+
+
 def include_tokens(text: str, encode: Callable[[str], Sequence[int]], piece, unk: int) -> list[int]:
     """The token ids that write `text`, or a ConfigError saying why the run cannot."""
     ids = list(encode(text))
@@ -181,3 +203,161 @@ def include_tokens(text: str, encode: Callable[[str], Sequence[int]], piece, unk
             "spaced as its tokens are); give it so"
         )
     return ids
+
+
+# -- the graph form -----------------------------------------------------------------
+
+
+class IncludedTexts(NamedTuple):
+    """Each row's included texts in the graph: its first `MAX_INCLUDE` lines, in
+    `MAX_INCLUDE` slots. A text the run cannot write (no tokens, or `[UNK]` among them)
+    is not owed (the library refuses it first, as the NumPy samplers do)."""
+
+    tokens: tf.Tensor  # (batch, MAX_INCLUDE, longest) int32: the ids that write each text
+    lengths: tf.Tensor  # (batch, MAX_INCLUDE) int32: its tokens, 0 for none
+    strings: ExcludedStrings  # the texts as code points (does the completion hold one?)
+    including: tf.Tensor  # scalar bool: does any row include a text?
+
+    @classmethod
+    def of(cls, lines: tf.Tensor, encode, unk: int = 0) -> IncludedTexts:
+        """`lines` (batch,) strings, a text a line ("": none); `encode` the tokenizer's
+        (strings (n,) -> ragged ids (n, tokens))."""
+        texts = tf.strings.split(lines, "\n")[:, :MAX_INCLUDE]
+        flat = encode(texts.flat_values)
+        ids = tf.RaggedTensor.from_row_splits(flat, texts.row_splits)  # (batch, texts, tokens)
+        writable = ~tf.reduce_any(tf.equal(ids, unk), axis=2)
+        lengths = tf.where(writable, tf.cast(ids.row_lengths(axis=2), tf.int32), 0)
+        lengths = lengths.to_tensor(shape=[None, MAX_INCLUDE])
+        tokens = tf.cast(ids.to_tensor(shape=[None, MAX_INCLUDE, None]), tf.int32)
+        tokens = tf.pad(tokens, [[0, 0], [0, 0], [0, 1]])  # a text has a first token
+        strings = ExcludedStrings.of(lines, MAX_INCLUDE)
+        strings = strings._replace(valid=strings.valid & (lengths > 0))
+        return cls(tokens, lengths, strings, tf.reduce_any(lengths > 0))
+
+
+class Owing(NamedTuple):
+    """One row's `Inclusion` in the graph, batched: the loop state of the texts owed."""
+
+    owed: tf.Tensor  # (batch, MAX_INCLUDE) bool: a text not yet in the completion
+    writing: tf.Tensor  # (batch,) int32: the text begun (-1: none)
+    written: tf.Tensor  # (batch,) int32: its tokens written (the rest are forced)
+    last_alnum: tf.Tensor  # (batch,) bool: the text so far ends with a letter or digit
+    seen: tf.Tensor  # (batch, MAX_INCLUDE) float64: the first token's summed probability
+    starts: tf.Tensor  # (batch, MAX_INCLUDE) float64: the places it was seen at
+    remaining: tf.Tensor  # (batch,) int32: the completion's tokens still to draw
+    tail: tf.Tensor  # (batch, MAX_EXCLUDE_CHARS - 1) int32: its last code points, -1 before
+
+    @classmethod
+    def start(cls, included: IncludedTexts, before: tf.Tensor, length: tf.Tensor) -> Owing:
+        """What a completion of `length` (batch,) tokens after the texts `before` (batch,)
+        owes (the texts `included`)."""
+        batch = tf.shape(before)[0]
+        zeros = tf.zeros([batch, MAX_INCLUDE], tf.float64)
+        return cls(
+            included.lengths > 0, tf.fill([batch], -1), tf.zeros([batch], tf.int32),
+            tf.strings.regex_full_match(before, ENDS_ALNUM), zeros, zeros, length,
+            tf.fill([batch, MAX_EXCLUDE_CHARS - 1], -1),
+        )  # fmt: skip
+
+    @classmethod
+    def spec(cls) -> Owing:
+        """The `tf.TensorSpec`s of a loop state (a graph function's input)."""
+        spec = tf.TensorSpec
+        return cls(
+            spec([None, MAX_INCLUDE], tf.bool), spec([None], tf.int32), spec([None], tf.int32),
+            spec([None], tf.bool), spec([None, MAX_INCLUDE], tf.float64),
+            spec([None, MAX_INCLUDE], tf.float64), spec([None], tf.int32),
+            spec([None, MAX_EXCLUDE_CHARS - 1], tf.int32),
+        )  # fmt: skip
+
+
+# A text whose last character is a letter or digit: Python's str.isalnum in RE2 (letters
+# and numbers; the tokens' own texts are read with isalnum itself)
+ENDS_ALNUM = r"(?s).*[\p{L}\p{N}]"
+
+
+class InclusionRule:
+    """The graph form of `Inclusion` over a batch (`forced`, `adjust`, `advance`, each the
+    NumPy method of the same name, row by row), `included` texts, the tokens' texts
+    `pieces` (`textgen.generate.pieces.TokenPieces`)."""
+
+    def __init__(self, included: IncludedTexts, pieces):
+        self.included, self.pieces = included, pieces
+        self.space = pieces.space
+        self.gap = GAP["char" if self.space is not None else "word"]
+        self.firsts = included.tokens[:, :, 0]  # (batch, MAX_INCLUDE)
+
+    def _glues(self, owing: Owing, prev) -> tf.Tensor:
+        """(batch, MAX_INCLUDE): would each text, begun after `prev`, glue onto a word?"""
+        begins, _, _ = self.pieces.alnum_ends(prev, self.firsts)
+        return begins & owing.last_alnum[:, None]
+
+    def _need(self, owing: Owing) -> tf.Tensor:
+        space = 1 if self.space is not None else 0
+        return tf.reduce_sum(tf.where(owing.owed, self.included.lengths + space, 0), axis=1)
+
+    def forced(self, owing: Owing, prev) -> tuple[tf.Tensor, tf.Tensor, Owing]:
+        """Each row's forced token (batch,), whether it has one, and the state after."""
+        lengths, tokens = self.included.lengths, self.included.tokens
+        text = tf.maximum(owing.writing, 0)
+        queued = (owing.writing >= 0) & (owing.written < tf.gather(lengths, text, batch_dims=1))
+        at = tf.stack([text, tf.minimum(owing.written, tf.shape(tokens)[2] - 1)], axis=1)
+        next_token = tf.gather_nd(tokens, at, batch_dims=1)
+        due = ~queued & tf.reduce_any(owing.owed, 1) & (owing.remaining <= self._need(owing))
+        first = tf.argmax(tf.cast(owing.owed, tf.int32), axis=1, output_type=tf.int32)
+        first_token = tf.gather(self.firsts, first, batch_dims=1)
+        spaced = tf.zeros_like(due)
+        if self.space is not None:
+            spaced = due & tf.gather(self._glues(owing, prev), first, batch_dims=1)
+        token = tf.where(queued, next_token, tf.where(spaced, self.space or 0, first_token))
+        written = tf.where(queued, owing.written + 1, owing.written)
+        written = tf.where(due, tf.where(spaced, 0, 1), written)
+        writing = tf.where(due, first, owing.writing)
+        return token, queued | due, owing._replace(writing=writing, written=written)
+
+    def adjust(self, scores, owing: Owing, prev, forced) -> tuple[tf.Tensor, Owing]:
+        """`scores` (batch, vocab) with each owed text's first token at least as likely as
+        its placement floor, and the state after (the rows not `forced`)."""
+        f64 = lambda value: tf.constant(value, tf.float64)  # noqa: E731
+        spare = tf.cast(owing.remaining - self._need(owing), tf.float64)
+        floor = 1.0 / (1.0 + spare / self.gap)
+        x = tf.cast(scores, tf.float64)
+        finite = tf.math.is_finite(x)
+        top = tf.reduce_max(tf.where(finite, x, f64(-np.inf)), axis=1)
+        mass = tf.reduce_sum(tf.where(finite, tf.exp(x - top[:, None]), f64(0)), axis=1)
+        total = top + tf.math.log(mass)
+        seeing = owing.owed & ~self._glues(owing, prev)
+        seeing &= (~forced & tf.reduce_any(finite, axis=1))[:, None]
+        p = tf.exp(tf.gather(x, self.firsts, batch_dims=1) - total[:, None])  # (batch, texts)
+        seen = owing.seen + tf.where(seeing, p, f64(0))
+        starts = owing.starts + tf.cast(seeing, tf.float64)
+        mean_p = tf.math.divide_no_nan(seen, starts)
+        wanted = tf.where(mean_p > 0, tf.minimum(f64(1), floor[:, None] * p / mean_p), f64(0))
+        lift = seeing & (wanted > p) & (p < 1.0)
+        rest = total[:, None] + tf.math.log1p(-p)
+        lowest = rest + tf.math.log(wanted) - tf.math.log1p(-wanted)
+        lowest = tf.where(wanted < 1, lowest, f64(np.inf))
+        value = tf.cast(tf.minimum(lowest, f64(np.finfo(np.float32).max)), tf.float32)
+        vocab = tf.shape(scores)[1]
+        for index in range(MAX_INCLUDE):  # in order: a later text's value wins, as in NumPy
+            at = tf.one_hot(self.firsts[:, index], vocab, on_value=True, off_value=False)
+            scores = tf.where(at & lift[:, index, None], value[:, index, None], scores)
+        return scores, owing._replace(seen=seen, starts=starts)
+
+    def advance(self, owing: Owing, prev, ids, forced) -> Owing:
+        """The state after each row wrote token `ids` (batch,) after `prev`."""
+        match = tf.equal(self.firsts, ids[:, None]) & owing.owed & ~self._glues(owing, prev)
+        begins = ~forced & tf.reduce_any(match, axis=1)
+        writing = tf.where(
+            begins, tf.argmax(tf.cast(match, tf.int32), 1, output_type=tf.int32), owing.writing
+        )  # fmt: skip
+        written = tf.where(begins, 1, owing.written)
+        found = found_strings(self.pieces, self.included.strings, owing.tail, prev, ids[:, None])
+        owed = owing.owed & ~found[:, 0]
+        _, ends_alnum, written_any = self.pieces.alnum_ends(prev, ids[:, None])
+        last_alnum = tf.where(written_any[:, 0], ends_alnum[:, 0], owing.last_alnum)
+        return owing._replace(
+            owed=owed, writing=tf.where(tf.reduce_any(owed, 1), writing, -1), written=written,
+            last_alnum=last_alnum, remaining=owing.remaining - 1,
+            tail=self.pieces.advance(owing.tail, prev, ids),
+        )  # fmt: skip

@@ -18,27 +18,29 @@ import tensorflow as tf
 from textgen.core.config import MAX_NGRAM, REPETITION_HISTORY, SampleConfig
 from textgen.generate.rules.checks import CheckedChoice
 from textgen.generate.rules.exclusion import ExcludedStrings, ExclusionCheck
+from textgen.generate.rules.inclusion import IncludedTexts, InclusionRule, Owing
 from textgen.generate.rules.repetition import Repetition, RepetitionControls, push_history
 from textgen.generate.rules.temperature import Temperature
 from textgen.generate.rules.truncation import Truncation
 
 
-def sampling_scores(logits, inverse_t, top_k, top_p, noise, filtering) -> tf.Tensor:
+def sampling_scores(logits, inverse_t, top_k, top_p, noise, filtering, adjust=None) -> tf.Tensor:
     """(batch, vocab) scores whose argmax is each row's next token.
 
     `inverse_t` is `Temperature.graph(temperature)` and `noise` this step's
     `SeededDraw.graph(SeededDraw.noise(...), temperature)` (batch, vocab), both prepared
     once per loop; greedy rows take the argmax, `[UNK]` is never chosen (-inf).
     `filtering` (a Python bool, or `Truncation.graph_in_use`'s scalar tensor decided once
-    per loop, then checked each step) applies top-k / top-p.
+    per loop, then checked each step) applies top-k / top-p; `adjust` (or None) changes
+    the scaled, truncated scores before the noise (the included texts' placement).
     """
     scaled = logits * inverse_t
     if isinstance(filtering, tf.Tensor):  # decided in the graph, once per step
-        scaled = tf.cond(
-            filtering, lambda: Truncation.graph(scaled, top_k, top_p), lambda: scaled
-        )
+        scaled = tf.cond(filtering, lambda: Truncation.graph(scaled, top_k, top_p), lambda: scaled)
     elif filtering:
         scaled = Truncation.graph(scaled, top_k, top_p)
+    if adjust is not None:
+        scaled = adjust(scaled)
     return scaled + noise
 
 
@@ -53,16 +55,19 @@ class Sampling(NamedTuple):
     controls: RepetitionControls  # (batch,) each: penalty, window, n-gram
     repeating: tf.Tensor  # scalar bool: does any row use a repetition control?
     excluded: ExcludedStrings  # each row's excluded strings
+    included: IncludedTexts  # each row's included texts
 
     @classmethod
     def of_request(
-        cls, defaults: SampleConfig, temperature, top_k, top_p, seeds, controls, exclude=None
-    ):
+        cls, defaults: SampleConfig, temperature, top_k, top_p, seeds, controls, exclude=None,
+        included: IncludedTexts | None = None,
+    ):  # fmt: skip
         """A request's row settings made safe: a negative value (`settings.UNSET`) or a
         top_p outside (0, 1] is the run's default; a repetition_penalty of 0 (or NaN)
         or a no_repeat_ngram above `MAX_NGRAM` is off; a repetition_window above
         `REPETITION_HISTORY` is `REPETITION_HISTORY`. `exclude` (batch,) strings: a
-        row's excluded texts, one a line (None: none). A served request never fails."""
+        row's excluded texts, one a line (None: none); `included`: its included texts
+        (None: none). A served request never fails."""
         d = defaults
         temperature = tf.where(temperature < 0, d.temperature, temperature)
         top_k = tf.where(top_k < 0, d.top_k, top_k)
@@ -78,10 +83,24 @@ class Sampling(NamedTuple):
         filtering = Truncation.graph_in_use(top_k, top_p)
         if exclude is None:
             exclude = tf.fill(tf.shape(temperature), "")
+        if included is None:
+            included = IncludedTexts.of(tf.fill(tf.shape(temperature), ""), _no_tokens)
         return cls(
             temperature, top_k, top_p, seeds, filtering, controls, controls.in_use(),
-            ExcludedStrings.of(exclude),
+            ExcludedStrings.of(exclude), included,
         )  # fmt: skip
+
+    @property
+    def constrained(self) -> tf.Tensor:
+        """Scalar bool: does any row exclude or include a text?"""
+        return self.excluded.excluding | self.included.including
+
+
+def _no_tokens(strings: tf.Tensor) -> tf.RaggedTensor:
+    """No text has tokens (a request that includes none)."""
+    return tf.RaggedTensor.from_row_lengths(
+        tf.zeros([0], tf.int32), tf.zeros_like(strings, tf.int64)
+    )
 
 
 class LoopRule:
@@ -116,12 +135,14 @@ class TokenChoice:
     `filtering` is a Python bool (top-k / top-p on or off for the whole loop) or a
     scalar tensor decided each step; `repeating` plugs in the repetition controls; the
     checks on candidates are the copy `guard` (if any) and, if `excluding`, the excluded
-    strings, over the tokens' texts `pieces` (`textgen.generate.pieces`).
+    strings, over the tokens' texts `pieces` (`textgen.generate.pieces`); `including`
+    plugs in the included texts (`rules.inclusion`: placed before the noise, their other
+    tokens and the deadline's forced), each row's where it includes any.
     """
 
     def __init__(
         self, sampling: Sampling, filtering, repeating: bool, excluding: bool, guard, pieces,
-        size: int, unwritten: tf.Tensor | None = None,
+        size: int, unwritten: tf.Tensor | None = None, including: bool = False,
     ):  # fmt: skip
         self.sampling, self.filtering, self.size = sampling, filtering, size
         self.unwritten = unwritten  # (vocab,) -inf on tokens never written (rules.unwritten)
@@ -134,26 +155,31 @@ class TokenChoice:
         if checks:
             self.checked = CheckedChoice(checks, pieces, size)
         self.rules = [rule for rule in (self.repetition, self.checked) if rule is not None]
+        self.inclusion = InclusionRule(sampling.included, pieces) if including else None
 
-    def start(self, history, tail, prev) -> tuple:
+    def start(self, history, tail, prev, owing: Owing | None = None) -> tuple:
         """The rules' states at a chunk's start (history (batch, REPETITION_HISTORY),
-        the checks' tail, each row's previous token)."""
+        the checks' tail, each row's previous token, the included texts' `owing`)."""
         states = []
         if self.repetition:
             states.append((history,))
         if self.checked:
             states.append((tail, prev, tf.fill(tf.shape(prev), self.size)))
+        if self.inclusion:
+            states.append((owing, prev))
         return tuple(states)
 
-    def finish(self, states: tuple, history, tail, prev) -> tuple:
-        """(history, tail, ended_at) after a chunk (unchanged where a rule is off)."""
+    def finish(self, states: tuple, history, tail, prev, owing=None) -> tuple:
+        """(history, tail, ended_at, owing) after a chunk (unchanged where a rule is off)."""
         states = list(states)
         if self.repetition:
             (history,) = states.pop(0)
         ended_at = tf.fill(tf.shape(prev), self.size)
         if self.checked:
             tail, _, ended_at = states.pop(0)
-        return history, tail, ended_at
+        if self.inclusion:
+            owing, _ = states.pop(0)
+        return history, tail, ended_at, owing
 
     def __call__(self, logits, noise, states: tuple, step) -> tuple[tf.Tensor, tuple]:
         """Each row's token (batch,) from `logits` and this step's `noise`, and the rules'
@@ -162,11 +188,40 @@ class TokenChoice:
             logits = logits + self.unwritten
         for rule, state in zip(self.rules, states):
             logits = rule.adjust(logits, state)
-        s = self.sampling
-        scores = sampling_scores(logits, self.inverse_t, s.top_k, s.top_p, noise, self.filtering)
+        s, owing = self.sampling, None
+        if self.inclusion:  # a text begun, or the deadline, forces the token
+            owing, prev = states[-1]
+            forced_ids, forced, owing = self._when_including(
+                lambda: self.inclusion.forced(owing, prev),
+                (prev, tf.zeros_like(prev, tf.bool), owing),
+            )  # fmt: skip
+
+        def place_texts(scaled):  # the included texts' first tokens, before the noise
+            nonlocal owing
+            scaled, owing = self._when_including(
+                lambda: self.inclusion.adjust(scaled, owing, prev, forced), (scaled, owing)
+            )
+            return scaled
+
+        adjust = place_texts if self.inclusion else None
+        scores = sampling_scores(
+            logits, self.inverse_t, s.top_k, s.top_p, noise, self.filtering, adjust
+        )  # fmt: skip
         if self.checked:
-            ids, allowed = self.checked.choose(scores, states[-1])
+            ids, allowed = self.checked.choose(scores, states[len(self.rules) - 1])
         else:
             ids, allowed = tf.argmax(scores, axis=-1, output_type=tf.int32), None
-        states = tuple(rule.advance(st, ids, allowed, step) for rule, st in zip(self.rules, states))
-        return ids, states
+        if self.inclusion:
+            ids = tf.where(forced, forced_ids, ids)
+            allowed = None if allowed is None else allowed | forced
+        after = [rule.advance(st, ids, allowed, step) for rule, st in zip(self.rules, states)]
+        if self.inclusion:
+            owing = self._when_including(
+                lambda: self.inclusion.advance(owing, prev, ids, forced), owing
+            )
+            after.append((owing, ids))
+        return ids, tuple(after)
+
+    def _when_including(self, rule, otherwise):
+        """`rule()` if any row includes a text, else `otherwise` (the same structure)."""
+        return tf.cond(self.sampling.included.including, rule, lambda: otherwise)
