@@ -101,9 +101,11 @@ def test_the_export_and_a_served_model_give_the_same_beams(trained_runs, served)
         "signature_name": "beam_search",
         "instances": [
             {"prompt": "ROMEO: ", "max_new_tokens": 30, "beams": 5, "repetition_penalty": -1,
-             "repetition_window": -1, "no_repeat_ngram": -1, "label": "", "exclude": ""},
+             "repetition_window": -1, "no_repeat_ngram": -1, "label": "", "exclude": "",
+             "include": ""},
             {"prompt": "KING", "max_new_tokens": 30, "beams": 2, "repetition_penalty": -1,
-             "repetition_window": -1, "no_repeat_ngram": -1, "label": "", "exclude": ""},
+             "repetition_window": -1, "no_repeat_ngram": -1, "label": "", "exclude": "",
+             "include": ""},
         ],
     })["predictions"]  # fmt: skip
     assert mixed[0]["completion"] == [b.completion for b in expected[0]]
@@ -121,7 +123,8 @@ def test_the_export_and_a_served_model_give_the_same_beams(trained_runs, served)
             "signature_name": "beam_search",
             "inputs": {"prompt": ["a"], "max_new_tokens": [5], "beams": [MAX_BEAMS + 1],
                        "repetition_penalty": [-1.0], "repetition_window": [-1],
-                       "no_repeat_ngram": [-1], "label": [""], "exclude": [""]},
+                       "no_repeat_ngram": [-1], "label": [""], "exclude": [""],
+                       "include": [""]},
         })  # fmt: skip
 
 

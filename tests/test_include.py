@@ -1,6 +1,6 @@
 """Included strings (`--include`): every sample holds each text, placed by the model
-where it can (not all at the end), the same in every NumPy sampler; what cannot be
-written, or fit, is one line; the TensorFlow generator and servers say they lack it."""
+where it can (not all at the end), the same text in every sampler (NumPy, the TensorFlow
+generator, the SavedModel served), beams too; what cannot be written, or fit, is one line."""
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_a_session_includes_as_sample_does(trained_runs):
         (["--include", "€"], "no tokens that write it"),
         (["--include", "sword", "--exclude", "or"], "holds --exclude"),
         (["--include", "sword", "--backend", "tensorflow", "--length", "3"], "needs 6 tokens"),
-        (["--include", "sword", "--backend", "tensorflow", "--beams", "2"], "NumPy samplers"),
+        (["--include", "sword", "--max-copy", "8"], "do not go together"),
     ],
 )
 def test_what_cannot_be_included_is_one_line_and_exit_2(trained_runs, args, message):
@@ -101,6 +101,9 @@ def test_a_served_export_includes_as_numpy_does(trained_runs, served):
         place = session.read_prompt(session.start(), prompts[0])
         drawn = "".join(shown for shown, _ in session.draw(place, settings))
         assert drawn == expected[0]
+    beams = SamplingSettings(beams=3, max_new_tokens=20, include=("sword", "moon"))
+    found = remote.search(prompts, beams, count=3)
+    assert _texts(found) == _texts(numpy_run.search(prompts, beams, count=3))
     # rows with and without included texts in one request; too short a length for a
     # served row writes what fits (a server never fails a request)
     import tensorflow as tf
@@ -133,9 +136,9 @@ def _log_likelihood(run, prompt: str, completion: str) -> float:
 
 
 def test_beams_hold_every_text_and_beat_sampling_with_them(trained_runs):
-    """Constrained beam search (NumPy samplers): every beam holds the texts, reports the
-    model's log-probability, and the best is at least as likely as sampled texts that
-    hold them too; the TensorFlow generator refuses in one line."""
+    """Constrained beam search: every beam holds the texts, reports the model's
+    log-probability, and the best is at least as likely as sampled texts that hold them
+    too; the graph's search (`ConstrainedSearch`) finds the NumPy samplers' beams."""
     run = trained_runs.loaded("word", "gru")
     numpy_run = NumpyRun(run.folder)
     texts = ("sword", "moon")
@@ -149,5 +152,37 @@ def test_beams_hold_every_text_and_beat_sampling_with_them(trained_runs):
         sampled = numpy_run.generate([prompt] * 4, max_new_tokens=20, temperature=0.8, seed=1,
                                      include=texts)  # fmt: skip
         assert best.log_probability >= max(_log_likelihood(run, prompt, s) for s in sampled)
-    with pytest.raises(ConfigError, match="NumPy samplers"):
-        run.search(["ROMEO:"], beams=2, max_new_tokens=10, include=texts)
+        graph = run.search([prompt], beams=4, count=2, max_new_tokens=20, include=texts)
+        assert _texts(graph) == _texts([found])
+
+
+def _texts(found) -> list[list[tuple[str, int]]]:
+    return [[(b.completion, b.num_tokens) for b in beams] for beams in found]
+
+
+@pytest.mark.parametrize("level", ["char", "word", "subword"])
+def test_the_graphs_constrained_beams_are_the_numpy_samplers(trained_runs, level):
+    """Widths 1-5, one to three texts, with the repetition controls, an excluded string,
+    rows with and without texts in one call: the graph's beams (text, tokens and
+    log-probability) equal the NumPy search's."""
+    run = trained_runs.loaded(level, "gru")
+    numpy_run = NumpyRun(run.folder)
+    texts = ("sword", "moon", "death")
+    prompts = ["ROMEO:", "", "JULIET:\nthe"]
+    for settings in (
+        SamplingSettings(beams=1, max_new_tokens=12, include=texts[:1]),
+        SamplingSettings(beams=3, max_new_tokens=16, include=texts[:2]),
+        SamplingSettings(beams=5, max_new_tokens=24, include=texts, no_repeat_ngram=2,
+                         exclude=("and",)),
+    ):  # fmt: skip
+        expected = numpy_run.search(prompts, settings, count=settings.beams)
+        graph = run.search(prompts, settings, count=settings.beams)
+        assert _texts(graph) == _texts(expected), settings
+        for g, e in zip(graph, expected):
+            assert [b.log_probability for b in g] == pytest.approx(
+                [b.log_probability for b in e], abs=1e-4
+            )
+    plain = SamplingSettings(beams=3, max_new_tokens=16)
+    assert _texts(run.search(prompts, plain, count=3)) == _texts(
+        numpy_run.search(prompts, plain, count=3)
+    )

@@ -137,6 +137,7 @@ def test_numpy_beam_search_finds_the_generators_beams(pair, changes):
         tf.fill(size, float(fields["repetition_penalty"])),
         tf.fill(size, fields["repetition_window"]),
         tf.fill(size, fields["no_repeat_ngram"]), tf.fill(size, fields["exclude"]),
+        tf.fill(size, fields["include"]),
     )  # fmt: skip
     expected = beams_of(*(found[k].numpy().tolist() for k in ("completion", "log_probability",
                                                               "num_tokens")))  # fmt: skip

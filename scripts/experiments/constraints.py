@@ -15,7 +15,9 @@ Included: half as many samples, with 1, 2 and 3 words of the training text that 
 samples seldom hold (frequent in the text, in at most 15% of the samples): the share of
 samples holding them all (must be 100%), the mean log-likelihood per token against the
 free samples', the median position of each text's first occurrence (as a share of the
-sample), and tokens/s at batch 1 with 2 texts against none (NumPy loop).
+sample), and tokens/s at batch 1 with 2 texts against none (NumPy loop, and the
+in-process graph without XLA, as an export runs; its text checked equal to NumPy's).
+`--include-only` skips the excluded strings.
 """
 
 from __future__ import annotations
@@ -82,11 +84,14 @@ def measure_include(run, numpy_run, free_settings, before, samples: int) -> None
               f"{ll:.4f} (free {free_ll:.4f}, ratio {ll / free_ll:.3f}); first occurrence "
               f"median {statistics.median(firsts):.0%} of the text")  # fmt: skip
         if count == 2:
+            same = run.generate(prompts[:8], settings) == drawn[:8]
+            print(f"  the graph generator's first 8 samples equal NumPy's: {same}")
             timed = SamplingSettings.of(free_settings, max_new_tokens=400)
-            plain = tokens_per_second(numpy_run, timed)
-            fast = tokens_per_second(numpy_run, SamplingSettings.of(timed, include=texts))
-            print(f"  numpy batch 1: {plain:.0f} tokens/s free, {fast:.0f} with 2 texts "
-                  f"({fast / plain:.2f}x)")  # fmt: skip
+            for name, sampler in (("numpy", numpy_run), ("graph", run)):
+                plain = tokens_per_second(sampler, timed)
+                fast = tokens_per_second(sampler, SamplingSettings.of(timed, include=texts))
+                print(f"  {name} batch 1: {plain:.0f} tokens/s free, {fast:.0f} with 2 texts "
+                      f"({fast / plain:.2f}x)")  # fmt: skip
             for text in drawn[:2]:
                 print("    | " + text[:300].replace("\n", "\n    | "))
 
@@ -97,6 +102,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--length", type=int, default=300)
     parser.add_argument("--strings", type=int, default=3)
+    parser.add_argument("--include-only", action="store_true")
     args = parser.parse_args()
     run = textgen.load_run(args.run_dir, xla=False)
     numpy_run = NumpyRun(run.folder)
@@ -104,6 +110,9 @@ def main() -> None:
     prompts = [""] * args.samples
     before = numpy_run.generate(prompts, free)
     print(f"run {args.run_dir}: {args.samples} samples of {args.length} tokens, temperature 0.8")
+    if args.include_only:
+        measure_include(run, numpy_run, free, before, args.samples // 2)
+        return
     free_ll = mean_log_likelihood(run, before)
     for shortest in (3, 5):  # the commonest words; the commonest longer ones
         words = common_words(before, args.strings, shortest)

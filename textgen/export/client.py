@@ -10,10 +10,9 @@ import urllib.request
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from textgen.core.errors import ConfigError, ServerError
-from textgen.generate.rules.inclusion import NO_INCLUDE
+from textgen.core.errors import ServerError
 from textgen.generate.sampler import Beam, Sampler, beams_of
-from textgen.generate.settings import CONTROLS, SamplingSettings
+from textgen.generate.settings import CONSTRAINTS, CONTROLS, SamplingSettings
 
 
 def predict(url: str, body: dict, timeout: float = 120.0) -> dict:
@@ -100,10 +99,8 @@ class RemoteSampler(Sampler):
             raise ServerError(f"unexpected answer from {self.url}: {str(answer)[:200]}") from None
 
     def _search(self, prompts, settings: SamplingSettings) -> list[list[Beam]]:
-        if settings.include:
-            raise ConfigError(NO_INCLUDE)
         fields = settings.request_fields()
-        controls = ("max_new_tokens", *CONTROLS, "exclude")
+        controls = ("max_new_tokens", *CONTROLS, *CONSTRAINTS)
         instances = [
             {"prompt": prompt, **{name: fields[name] for name in controls},
              "beams": settings.beams, "label": settings.label or ""}

@@ -29,9 +29,11 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   new text's label strength is the run's default and its state carries the text read
   without the label too (label guidance); `continue_guided` takes `label_strength`.
 - `beam_search`: prompt, max_new_tokens, beams (1 to MAX_BEAMS hypotheses), the
-  repetition controls, label and exclude (no `include` yet) -> completion,
+  repetition controls, label, exclude and include (a row with included texts: a
+  constrained search, `textgen.generate.constrained_search`) -> completion,
   log_probability, num_tokens, each [batch, max(beams)], best first
-  (`textgen.generate.beams`; slots past a row's beams hold "", 0, 0).
+  (`textgen.generate.beams`; slots past a row's beams hold "", 0, 0; none at all where
+  every hypothesis met a stop string before it held the texts).
 
 On an item run every prompt starts a new item and each completion is one whole item.
 
@@ -86,7 +88,7 @@ _SAMPLE_INPUTS = [
 ]  # fmt: skip
 _STRENGTH_INPUT = tf.TensorSpec([None], tf.float32, name="label_strength")
 # A chunk of a generation continued from the state a previous answer gave ("": new).
-# (Neither a continuation nor a beam search takes included texts yet: no `include`.)
+# (A continuation takes no included texts: no `include`.)
 _CONTINUE_INPUTS = [
     tf.TensorSpec([None], tf.string, name="text"),
     tf.TensorSpec([None], tf.string, name="state_bytes"),
@@ -95,7 +97,7 @@ _CONTINUE_INPUTS = [
 ]  # fmt: skip
 _BEAM_INPUTS = [
     _GENERATE_INPUTS[0], _GENERATE_INPUTS[1], tf.TensorSpec([None], tf.int32, name="beams"),
-    *_CONTROL_INPUTS, _LABEL_INPUT, *_CONSTRAINT_INPUTS[:-1],
+    *_CONTROL_INPUTS, _LABEL_INPUT, *_CONSTRAINT_INPUTS,
 ]  # fmt: skip
 
 
@@ -252,16 +254,19 @@ class ServingModule(tf.Module):
         return tf.where(known & (strength > 0), strength, 1.0)
 
     @tf.function(input_signature=_BEAM_INPUTS, autograph=False)
-    def beam_search(self, prompt, max_new_tokens, beams, penalty, window, ngram, label, exclude):
-        _check_request(prompt)
-        _check_request(exclude)
+    def beam_search(
+        self, prompt, max_new_tokens, beams, penalty, window, ngram, label, exclude, include
+    ):  # fmt: skip
+        for strings in (prompt, exclude, include):
+            _check_request(strings)
         tf.debugging.assert_less_equal(
             tf.reduce_max(tf.concat([beams, [1]], 0)), MAX_BEAMS,
             message=f"beams may be at most {MAX_BEAMS}",
         )  # fmt: skip
         return self.generator.beam_search_ids(
-            self._read(prompt, label), max_new_tokens, beams, penalty, window, ngram, exclude
-        )
+            self._read(prompt, label), max_new_tokens, beams, penalty, window, ngram, exclude,
+            include,
+        )  # fmt: skip
 
     def _read(self, prompt, label):
         """The prompts as the model reads them: on an item run each starts a new item, of

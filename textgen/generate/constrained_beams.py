@@ -21,7 +21,7 @@ from textgen.core.errors import ConfigError
 from textgen.generate.finish import finish_whole
 from textgen.generate.numpy_loop import NumpyLoop, Place, search_scores
 from textgen.generate.rules import checks as candidate_checks
-from textgen.generate.rules.inclusion import Inclusion
+from textgen.generate.rules.inclusion import NO_BEAM_HOLDS, Inclusion
 from textgen.generate.sampler import Beam
 from textgen.generate.settings import SamplingSettings
 
@@ -90,10 +90,7 @@ def constrained_beam_search(
             break
         live = [_grown(loop, size, live[c.parent], c, text) for c, text in going]
     if not finished:
-        raise ConfigError(
-            "every hypothesis met a stop string before it held every --include text; "
-            "leave out the stop string or give fewer texts"
-        )
+        raise ConfigError(NO_BEAM_HOLDS)
     return [Beam(finish_whole(text, stops), log_p, n) for _, log_p, n, text in finished]
 
 

@@ -18,6 +18,7 @@ from textgen.core.config import MAX_EXCLUDE_CHARS, MAX_NEW_TOKENS, REPETITION_HI
 from textgen.data.tokenizers import Tokenizer, string_tensor
 from textgen.data.vocabulary import UNK, Vocabulary
 from textgen.generate.beams import BeamSearch
+from textgen.generate.constrained_search import ConstrainedSearch
 from textgen.generate.continuation import continue_text
 from textgen.generate.copy_guard import CopyGuard
 from textgen.generate.graph_finish import GraphFinish
@@ -158,27 +159,42 @@ class Generator(tf.Module):
         return self.finish.completion(completion), counts
 
     @tf.function(
-        input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS, _STRINGS], autograph=False
+        input_signature=[_STRINGS, _INTS, _INTS, _FLOATS, _INTS, _INTS, _STRINGS, _STRINGS],
+        autograph=False,
     )
-    def beam_search_ids(self, prompts, max_new_tokens, beams, penalty, window, ngram, exclude):
-        """Beam search (`beams.BeamSearch`), `beams` (batch,) hypotheses per prompt
-        (1 or more): the finished ones best first, (batch, max(beams)) each."""
+    def beam_search_ids(
+        self, prompts, max_new_tokens, beams, penalty, window, ngram, exclude, include
+    ):  # fmt: skip
+        """Beam search (`beams.BeamSearch`; a row with `include` texts:
+        `constrained_search.ConstrainedSearch`), `beams` (batch,) hypotheses per prompt (1
+        or more): the finished ones best first, (batch, max(beams)) each."""
         zeros = tf.zeros_like(max_new_tokens)
-        sampling = Sampling.of_request(
+        included = IncludedTexts.of(include, self.tokenizer.encode)
+        s = Sampling.of_request(
             self.defaults, tf.cast(zeros, tf.float32), zeros, tf.ones_like(penalty),
             tf.zeros([tf.shape(prompts)[0], 2], tf.int64), (penalty, window, ngram), exclude,
+            included,
         )  # fmt: skip
         max_new_tokens = tf.where(max_new_tokens < 0, self.defaults.length, max_new_tokens)
         max_new_tokens = tf.clip_by_value(max_new_tokens, 1, self.max_new_tokens_cap)
-        primed, skip = self._prime_healed(prompts, healable(sampling))
-        return (
-            BeamSearch(self)
-            .search(
-                primed, tf.maximum(beams, 1), max_new_tokens, sampling.controls,
-                sampling.repeating, sampling.excluded, skip,
-            )
-            ._asdict()
-        )  # fmt: skip
+        primed, skip = self._prime_healed(prompts, healable(s))
+        width = tf.maximum(beams, 1)
+
+        def search():
+            return BeamSearch(self).search(
+                primed, width, max_new_tokens, s.controls, s.repeating, s.excluded, skip
+            )  # fmt: skip
+
+        def constrained():
+            owing = Owing.start(included, prompts, max_new_tokens)
+            found = ConstrainedSearch(self).search(
+                primed, width, max_new_tokens, s.controls, s.repeating, s.excluded, included,
+                owing,
+            )  # fmt: skip
+            rows = tf.reduce_any(included.lengths > 0, axis=1)[:, None]
+            return type(found)(*(tf.where(rows, a, b) for a, b in zip(found, search())))
+
+        return tf.cond(included.including, constrained, search)._asdict()
 
     @tf.function(
         input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_CARRIED_SETTINGS], autograph=False

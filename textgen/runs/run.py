@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from textgen.core.config import validate_max_copy
 from textgen.core.errors import ConfigError, RunError
 from textgen.data.levels import level_class
-from textgen.generate.rules.inclusion import NO_INCLUDE, inclusion_of
+from textgen.generate.rules.inclusion import NO_BEAM_HOLDS, inclusion_of
 from textgen.generate.sampler import Beam, Sampler, beams_of
 from textgen.generate.settings import SamplingSettings
 from textgen.runs.folder import DEFAULT_ROOT, RunFolder, run_item_stops, run_labels
@@ -144,17 +144,18 @@ class Run(Sampler):
         from textgen.data.tokenizers import string_tensor
 
         settings = settings.with_defaults(self.config.sample)
-        if settings.include:
-            raise ConfigError(NO_INCLUDE)
         prompts = settings.prompts_to_read(prompts, self.items, self.labels)
         fields, size = settings.request_fields(), [len(prompts)]
         found = self._generator(settings).beam_search_ids(
             string_tensor(prompts), tf.fill(size, settings.max_new_tokens),
             tf.fill(size, settings.beams), tf.fill(size, float(fields["repetition_penalty"])),
             tf.fill(size, fields["repetition_window"]), tf.fill(size, fields["no_repeat_ngram"]),
-            tf.fill(size, fields["exclude"]),
+            tf.fill(size, fields["exclude"]), tf.fill(size, fields["include"]),
         )  # fmt: skip
-        return beams_of(*(found[k].numpy().tolist() for k in Beam._fields))
+        found = beams_of(*(found[k].numpy().tolist() for k in Beam._fields))
+        if settings.include and not all(any(b.num_tokens for b in beams) for beams in found):
+            raise ConfigError(NO_BEAM_HOLDS)
+        return found
 
     @property
     def defaults(self):

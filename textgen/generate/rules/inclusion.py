@@ -40,10 +40,9 @@ from textgen.data.vocabulary import UNK_ID
 from textgen.generate.rules.exclusion import ExcludedStrings, found_strings
 from textgen.generate.settings import MAX_INCLUDE
 
-NO_INCLUDE = (
-    "--include with --beams is searched by the NumPy samplers (--backend numpy, the default "
-    "where it can; --litert); the TensorFlow generator and the SavedModel's beam_search do "
-    "not have it yet"
+NO_BEAM_HOLDS = (
+    "every hypothesis met a stop string before it held every --include text; "
+    "leave out the stop string or give fewer texts"
 )
 GAP = {"char": 6, "word": 1}  # tokens between places a text may start: a word and a space
 
@@ -287,7 +286,7 @@ class InclusionRule:
         self.gap = GAP["char" if self.space is not None else "word"]
         self.firsts = included.tokens[:, :, 0]  # (batch, MAX_INCLUDE)
 
-    def _glues(self, owing: Owing, prev) -> tf.Tensor:
+    def glues(self, owing: Owing, prev) -> tf.Tensor:
         """(batch, MAX_INCLUDE): would each text, begun after `prev`, glue onto a word?"""
         begins, _, _ = self.pieces.alnum_ends(prev, self.firsts)
         return begins & owing.last_alnum[:, None]
@@ -308,7 +307,7 @@ class InclusionRule:
         first_token = tf.gather(self.firsts, first, batch_dims=1)
         spaced = tf.zeros_like(due)
         if self.space is not None:
-            spaced = due & tf.gather(self._glues(owing, prev), first, batch_dims=1)
+            spaced = due & tf.gather(self.glues(owing, prev), first, batch_dims=1)
         token = tf.where(queued, next_token, tf.where(spaced, self.space or 0, first_token))
         written = tf.where(queued, owing.written + 1, owing.written)
         written = tf.where(due, tf.where(spaced, 0, 1), written)
@@ -326,7 +325,7 @@ class InclusionRule:
         top = tf.reduce_max(tf.where(finite, x, f64(-np.inf)), axis=1)
         mass = tf.reduce_sum(tf.where(finite, tf.exp(x - top[:, None]), f64(0)), axis=1)
         total = top + tf.math.log(mass)
-        seeing = owing.owed & ~self._glues(owing, prev)
+        seeing = owing.owed & ~self.glues(owing, prev)
         seeing &= (~forced & tf.reduce_any(finite, axis=1))[:, None]
         p = tf.exp(tf.gather(x, self.firsts, batch_dims=1) - total[:, None])  # (batch, texts)
         seen = owing.seen + tf.where(seeing, p, f64(0))
@@ -346,7 +345,7 @@ class InclusionRule:
 
     def advance(self, owing: Owing, prev, ids, forced) -> Owing:
         """The state after each row wrote token `ids` (batch,) after `prev`."""
-        match = tf.equal(self.firsts, ids[:, None]) & owing.owed & ~self._glues(owing, prev)
+        match = tf.equal(self.firsts, ids[:, None]) & owing.owed & ~self.glues(owing, prev)
         begins = ~forced & tf.reduce_any(match, axis=1)
         writing = tf.where(
             begins, tf.argmax(tf.cast(match, tf.int32), 1, output_type=tf.int32), owing.writing
