@@ -28,7 +28,7 @@ def _rows(name: str) -> tuple:
     return (
         tf.constant(temperature), tf.fill([n], 0), tf.fill([n], 1.0),
         tf.constant([[s, i] for i, s in enumerate(seeds)], tf.int64), tf.constant(penalty),
-        tf.fill([n], -1), tf.constant(ngram), tf.fill([n], ""),
+        tf.fill([n], -1), tf.constant(ngram), tf.fill([n], ""), tf.fill([n], ""),
     )  # fmt: skip
 
 

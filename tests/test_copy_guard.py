@@ -206,7 +206,7 @@ def test_a_row_with_every_candidate_excluded_ends_there():
     _, counts = generator.generate_ids(
         tf.constant(["a"]), tf.constant([50]), tf.constant([0.0]), tf.constant([0]),
         tf.constant([1.0]), tf.constant([[0, 0]], tf.int64), tf.constant([1.0]),
-        tf.constant([64]), tf.constant([0]), tf.constant([""]),
+        tf.constant([64]), tf.constant([0]), tf.constant([""]), tf.constant([""]),
     )  # fmt: skip
     assert counts.numpy().tolist() == [2]
 

@@ -8,9 +8,10 @@ from textgen.generate.generator import Generator
 
 
 def _off(batch):
-    """The repetition controls' and excluded strings' inputs of `generate_ids`, off:
-    penalty 1, window 64, n 0, nothing excluded."""
-    return tf.fill([batch], 1.0), tf.fill([batch], 64), tf.fill([batch], 0), tf.fill([batch], "")
+    """The repetition controls', excluded and included strings' inputs of `generate_ids`,
+    off: penalty 1, window 64, n 0, nothing excluded or included."""
+    none = tf.fill([batch], "")
+    return tf.fill([batch], 1.0), tf.fill([batch], 64), tf.fill([batch], 0), none, none
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,7 @@ def test_a_healed_prompt_continues_in_chunks_as_in_one_call(subword):
     rows = (
         tf.fill([n], 0.9), tf.fill([n], 0), tf.fill([n], 1.0),
         tf.constant([[7, i] for i in range(n)], tf.int64), tf.fill([n], -1.0),
-        tf.fill([n], -1), tf.fill([n], -1), tf.fill([n], ""),
+        tf.fill([n], -1), tf.fill([n], -1), tf.fill([n], ""), tf.fill([n], ""),
     )  # fmt: skip
     whole, _ = generator.generate_ids(string_tensor(PROMPTS), tf.fill([n], total), *rows)
     texts, states, got = string_tensor(PROMPTS), tf.fill([n], ""), [""] * n

@@ -235,8 +235,9 @@ class ServingModule(tf.Module):
         _check_request(exclude)
         new = state == ""
         read = tf.where(new, self._read(text, label), text)
+        no_texts = tf.fill(tf.shape(exclude), "")  # to include: a continuation takes none
         rows = (temperature, top_k, top_p, tf.stack([seed, stream], axis=1), penalty, window,
-                ngram, exclude)  # fmt: skip
+                ngram, exclude, no_texts)  # fmt: skip
         if not self.labels:
             return self.generator.continue_from(read, state, max_new_tokens, chunk_tokens, *rows)
         twin = tf.where(new, tf.strings.join([ITEM_START, text]), text)

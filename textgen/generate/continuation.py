@@ -46,6 +46,11 @@ def continue_text(
     state, num_tokens and done. `guide`: (twin texts, strengths), see `guided_text`."""
     g = generator
     codec = state_codec(g, guided=guide is not None)
+    *rows, include = rows  # a carried generation owes no texts (the state carries none)
+    tf.debugging.assert_equal(
+        tf.reduce_all(include == ""), True,
+        message="a continued generation takes no included texts; give them to generate",
+    )  # fmt: skip
     sampling = g.sampling(*rows)
     new = tf.equal(states, "")
     carried = codec.decode(tf.where(new, codec.blank(1)[0], states))

@@ -45,9 +45,6 @@ _SETTINGS = (
     *(_SPEC[n] for n in DRAWN), _SEEDS, *(_SPEC[n] for n in CONTROLS),
     *(_SPEC[n] for n in CONSTRAINTS),
 )  # fmt: skip
-# A continuation carried between calls takes no included texts (`continuation`): the
-# settings without the last, `include`.
-_CARRIED_SETTINGS = _SETTINGS[:-1]
 
 
 class Generator(tf.Module):
@@ -196,16 +193,14 @@ class Generator(tf.Module):
 
         return tf.cond(included.including, constrained, search)._asdict()
 
-    @tf.function(
-        input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_CARRIED_SETTINGS], autograph=False
-    )
+    @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS], autograph=False)
     def continue_from(self, texts, states, max_new_tokens, chunk_tokens, *rows):
         """One chunk of a generation carried in bytes between calls
         (`continuation.continue_text`)."""
         return continue_text(self, texts, states, max_new_tokens, chunk_tokens, *rows)
 
     @tf.function(
-        input_signature=[_STRINGS, _STRINGS, _FLOATS, _STRINGS, _INTS, _INTS, *_CARRIED_SETTINGS],
+        input_signature=[_STRINGS, _STRINGS, _FLOATS, _STRINGS, _INTS, _INTS, *_SETTINGS],
         autograph=False,
     )
     def continue_guided_from(
@@ -276,8 +271,8 @@ class Generator(tf.Module):
     # -- building blocks ------------------------------------------------------------
 
     def sampling(self, temperature, top_k, top_p, seeds, *rows) -> Sampling:
-        """The per-row settings tensors (`_SETTINGS`' order, or `_CARRIED_SETTINGS`': no
-        included texts) made safe (`Sampling`)."""
+        """The per-row settings tensors (`_SETTINGS`' order; a continuation's may leave out
+        the last, `include`) made safe (`Sampling`)."""
         controls, constraints = rows[: len(CONTROLS)], rows[len(CONTROLS) :]
         exclude, *include = constraints
         included = IncludedTexts.of(include[0], self.tokenizer.encode) if include else None

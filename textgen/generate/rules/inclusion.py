@@ -18,11 +18,12 @@ texts still owed (not yet in the completion) and works in three ways:
 - **The deadline** (`forced`): when the tokens left are only what the owed texts need,
   the first owed text is written (after a space where it would glue onto a word).
 
-A text the model writes by itself anywhere counts too. The NumPy form, one row: the
-specification every NumPy sampler follows (the NumPy loop, LiteRT, the co-writing
-session; `textgen.generate.constrained_beams` searches beams with it; the web page's
-`textgen/export/web/inclusion.js` is its port); the graph loops do not have it yet
-(`textgen sample --backend tensorflow` and `--server` say so in one line).
+A text the model writes by itself anywhere counts too. `Inclusion` is the NumPy form,
+one row: the specification every NumPy sampler follows (the NumPy loop, LiteRT, the
+co-writing session; `textgen.generate.constrained_beams` searches beams with it; the web
+page's `textgen/export/web/inclusion.js` is its port). `IncludedTexts`, `Owing` and
+`InclusionRule` are the graph's: a batch at a time, each method the NumPy one row by
+row (the generation loop's token choice, `constrained_search`), held equal by tests.
 """
 
 from __future__ import annotations
