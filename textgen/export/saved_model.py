@@ -13,10 +13,8 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   label (string; "" or an unknown label: an item of no given kind).
 - `sample`: every setting, plus `stream` (int64; with `seed`, it keys a row's noise, so
   several samples of one prompt and seed differ as they do in process), `label` ("":
-  none), `exclude` (texts a completion never holds, one a line; "": none), `include`
-  (texts every completion holds, one a line, the first MAX_INCLUDE; "": none; a text the
-  model cannot write is left out, a length too short for them writes what fits). What
-  `textgen sample --server` asks (`textgen.export.client.RemoteSampler`).
+  none), `exclude` and `include` (texts a completion never / always holds, one a line;
+  "": none; docs/deployment.md). What `textgen sample --server` asks.
 - `sample_guided`: `sample`'s inputs plus `label_strength` (label guidance,
   `textgen.generate.rules.label_guidance`; negative: the run's default, 1: none; `sample` takes the
   run's default).
@@ -29,11 +27,9 @@ The SavedModel holds the same `Generator` the sampler uses, with these signature
   new text's label strength is the run's default and its state carries the text read
   without the label too (label guidance); `continue_guided` takes `label_strength`.
 - `beam_search`: prompt, max_new_tokens, beams (1 to MAX_BEAMS hypotheses), the
-  repetition controls, label, exclude and include (a row with included texts: a
-  constrained search, `textgen.generate.constrained_search`) -> completion,
-  log_probability, num_tokens, each [batch, max(beams)], best first
-  (`textgen.generate.beams`; slots past a row's beams hold "", 0, 0; none at all where
-  every hypothesis met a stop string before it held the texts).
+  repetition controls, label, exclude and include (`generate.constrained_search`) ->
+  completion, log_probability, num_tokens, each [batch, max(beams)], best first
+  (`textgen.generate.beams`; slots past a row's beams hold "", 0, 0).
 
 On an item run every prompt starts a new item and each completion is one whole item.
 

@@ -71,39 +71,14 @@ class ConstrainedSearch:
             cand = self._candidates(logits, history, tail, prev, live, live_lp, owing, rule,
                                     controls, repeating, checks, n)  # fmt: skip
             order = _allocated(cand, width, total_tokens, n)  # (batch, n), -1: none
-            chosen = order >= 0
-            per_prompt = tf.shape(cand.total)[1]
-            flat = tf.reshape(tf.maximum(order, 0) + tf.range(batch)[:, None] * per_prompt, [-1])
-            pick = lambda x: tf.gather(tf.reshape(x, [-1]), flat)  # noqa: E731 (batch x n)
-            parent, token = pick(cand.parent), pick(cand.token)
-            piece = self.generator.tokenizer.pieces(tf.gather(prev, parent), token)
-            grown = tf.strings.join([tf.gather(text, parent), piece])
-            after = tf.nest.map_structure(lambda x: tf.gather(x, flat), cand.owing)
-            ended = tf.broadcast_to((t + 1 >= max_new_tokens)[:, None], [batch, n])
-            if self.stops:
-                ended |= tf.reshape(self.stops.found(grown), [batch, n])
-            holds = tf.reshape(~tf.reduce_any(after.owed, axis=1), [batch, n])
-            total = tf.reshape(pick(cand.total), [batch, n])
-            log_p = tf.reshape(pick(cand.log_p), [batch, n])
-            found = found.add(
-                chosen & ended & holds, total, log_p, t, tf.reshape(grown, [batch, n]), width
+            ended_at = t + 1 >= max_new_tokens  # (batch,) the length reached
+            parent, token, text, live, live_lp, owing, found, done = self._kept(
+                cand, order, t, ended_at, prev, text, found, done, width
             )  # fmt: skip
-            going = chosen & ~ended
-            done |= (found.count() >= width) | ~tf.reduce_any(going, axis=1)
-            going &= ~done[:, None]
-            # the ones going on, in their order, to the front of their prompt's rows
-            front = tf.argsort(tf.where(going, tf.range(n)[None, :], _LAST), stable=True)
-            rows = tf.reshape(front + tf.range(batch)[:, None] * n, [-1])
-            going = tf.gather(going, front, batch_dims=1)
-            live = tf.where(going, tf.gather(total, front, batch_dims=1), _NEG_INF)
-            live_lp = tf.where(going, tf.gather(log_p, front, batch_dims=1), 0.0)
-            parent, token = tf.gather(parent, rows), tf.gather(token, rows)
             state = tf.nest.map_structure(lambda s: tf.gather(s, parent, axis=axis), state)
             logits, state = self.one_step.step(weights, token, state, fm)
             history = push_history(tf.gather(history, parent), token)
             tail = self.pieces.advance(tf.gather(tail, parent), tf.gather(prev, parent), token)
-            text = tf.gather(grown, rows)
-            owing = tf.nest.map_structure(lambda x: tf.gather(x, rows), after)
             return (t + 1, logits, state, history, tail, token, text, live, live_lp, owing,
                     found, done)  # fmt: skip
 
@@ -112,6 +87,43 @@ class ConstrainedSearch:
 
         found = tf.while_loop(going_on, body, loop)[-2]
         return found.beams(self.generator.finish, width)
+
+    def _kept(self, cand, order, t, ended_at, prev, text, found, done, width) -> tuple:
+        """After the `order`ed chosen candidates (`_allocated`): those that end finish if
+        they hold every text; those going on, in order, become the next step's rows.
+        Returns each row's parent row, token, text, score, log-probability and `Owing`,
+        and the `found` and `done` after."""
+        batch, n = tf.unstack(tf.shape(order))
+        chosen = order >= 0
+        per_prompt = tf.shape(cand.total)[1]
+        flat = tf.reshape(tf.maximum(order, 0) + tf.range(batch)[:, None] * per_prompt, [-1])
+        pick = lambda x: tf.gather(tf.reshape(x, [-1]), flat)  # noqa: E731 (batch x n)
+        parent, token = pick(cand.parent), pick(cand.token)
+        piece = self.generator.tokenizer.pieces(tf.gather(prev, parent), token)
+        grown = tf.strings.join([tf.gather(text, parent), piece])
+        after = tf.nest.map_structure(lambda x: tf.gather(x, flat), cand.owing)
+        ended = tf.broadcast_to(ended_at[:, None], [batch, n])
+        if self.stops:
+            ended |= tf.reshape(self.stops.found(grown), [batch, n])
+        holds = tf.reshape(~tf.reduce_any(after.owed, axis=1), [batch, n])
+        total, log_p = (
+            tf.reshape(pick(cand.total), [batch, n]),
+            tf.reshape(pick(cand.log_p), [batch, n]),
+        )
+        texts = tf.reshape(grown, [batch, n])
+        found = found.add(chosen & ended & holds, total, log_p, t, texts, width)
+        going = chosen & ~ended
+        done |= (found.count() >= width) | ~tf.reduce_any(going, axis=1)
+        going &= ~done[:, None]
+        # the ones going on, in their order, to the front of their prompt's rows
+        front = tf.argsort(tf.where(going, tf.range(n)[None, :], _LAST), stable=True)
+        rows = tf.reshape(front + tf.range(batch)[:, None] * n, [-1])
+        going = tf.gather(going, front, batch_dims=1)
+        live = tf.where(going, tf.gather(total, front, batch_dims=1), _NEG_INF)
+        live_lp = tf.where(going, tf.gather(log_p, front, batch_dims=1), 0.0)
+        owing = tf.nest.map_structure(lambda x: tf.gather(x, rows), after)
+        kept = (tf.gather(x, rows) for x in (parent, token, grown))
+        return (*kept, live, live_lp, owing, found, done)
 
     def _candidates(self, logits, history, tail, prev, live, live_lp, owing, rule, controls,
                     repeating, checks, n) -> _Candidates:  # fmt: skip

@@ -46,12 +46,7 @@ def continue_text(
     state, num_tokens and done. `guide`: (twin texts, strengths), see `guided_text`."""
     g = generator
     codec = state_codec(g, guided=guide is not None)
-    *rows, include = rows  # a carried generation owes no texts (the state carries none)
-    tf.debugging.assert_equal(
-        tf.reduce_all(include == ""), True,
-        message="a continued generation takes no included texts; give them to generate",
-    )  # fmt: skip
-    sampling = g.sampling(*rows)
+    sampling = g.sampling(*_no_texts_owed(rows))
     new = tf.equal(states, "")
     carried = codec.decode(tf.where(new, codec.blank(1)[0], states))
     given = tf.strings.length(texts) > 0
@@ -100,6 +95,17 @@ def continue_text(
         "num_tokens": num_tokens,
         "done": done | ended | (since >= max_new_tokens),
     }
+
+
+def _no_texts_owed(rows: tuple) -> tuple:
+    """The settings `rows` without the last, `include`: a carried generation owes no texts
+    (its state carries none), so a row that gives some is refused."""
+    *rows, include = rows
+    tf.debugging.assert_equal(
+        tf.reduce_all(include == ""), True,
+        message="a continued generation takes no included texts; give them to generate",
+    )  # fmt: skip
+    return tuple(rows)
 
 
 def _read(g, carried: Carried, new, texts, guide, heal) -> tuple:

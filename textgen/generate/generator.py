@@ -145,7 +145,9 @@ class Generator(tf.Module):
         batch = tf.shape(prompts)[0]
         read = prompts if strength is None else tf.concat([prompts, unlabelled], 0)
         primed, skip = self._prime_healed(read, healable(sampling))  # (+ twins, read alike)
-        owing = Owing.start(sampling.included, prompts, max_new_tokens)
+        owing = None
+        if including(variant):
+            owing = Owing.start(sampling.included, prompts, max_new_tokens)
         sequence, counts, *_ = self.chunk_loop.draw_until_done(
             primed.logits, primed.state, primed.history[:batch], self.empty_tail(prompts),
             primed.last_ids[:batch], tf.zeros([batch], tf.int32), 0, max_new_tokens, sampling,
@@ -253,13 +255,15 @@ class Generator(tf.Module):
         """One stretch of a streamed generation: tokens until each row has `until` (fewer
         if the copy guard ends it); their text (batch,) without its first `skip` bytes,
         and the loop state after them (`owing` too)."""
-        sampling = self.sampling(*rows)
-        sequence, drawn, logits, state, history, tail, counts, t, owing = (
+        sampling = self.sampling(*rows, variant=variant)
+        given = Owing(*owing) if including(variant) else None
+        sequence, drawn, logits, state, history, tail, counts, t, owing_after = (
             self.chunk_loop.draw_until_done(
                 logits, state, history, tail, prev, counts, t, until, sampling,
-                strength=strength, variant=variant, skip=skip, owing=Owing(*owing),
+                strength=strength, variant=variant, skip=skip, owing=given,
             )
         )  # fmt: skip
+        owing = owing if owing_after is None else owing_after
         text = strip_bytes(self.finish.text(sequence, drawn), skip)
         prev = tf.gather(sequence, drawn, batch_dims=1)
         return text, logits, state, history, tail, prev, counts, t, owing
@@ -270,12 +274,15 @@ class Generator(tf.Module):
 
     # -- building blocks ------------------------------------------------------------
 
-    def sampling(self, temperature, top_k, top_p, seeds, *rows) -> Sampling:
+    def sampling(self, temperature, top_k, top_p, seeds, *rows, variant=None) -> Sampling:
         """The per-row settings tensors (`_SETTINGS`' order; a continuation's may leave out
-        the last, `include`) made safe (`Sampling`)."""
+        the last, `include`) made safe (`Sampling`); for a loop `variant` that draws no
+        included texts (`loop.VARIANTS`), none are read."""
         controls, constraints = rows[: len(CONTROLS)], rows[len(CONTROLS) :]
         exclude, *include = constraints
-        included = IncludedTexts.of(include[0], self.tokenizer.encode) if include else None
+        included = None
+        if include and including(variant):
+            included = IncludedTexts.of(include[0], self.tokenizer.encode)
         return Sampling.of_request(
             self.defaults, temperature, top_k, top_p, seeds, controls, exclude, included
         )  # fmt: skip
@@ -359,6 +366,11 @@ class Generator(tf.Module):
         return stream_completion(self, prompt, settings, unlabelled if settings.guided() else None)
 
 
+def including(variant: str | None) -> bool:
+    """Whether a loop `variant` (None: chosen in the graph) draws included texts."""
+    return variant in (None, "included")
+
+
 def healable(sampling: Sampling) -> tf.Tensor:
     """(batch,) the rows whose prompt may be healed: those with no excluded strings (the
     checks on candidates read a token's whole text, the backed-off part too) and no
@@ -378,10 +390,10 @@ def traced(generator: Generator, kind: str, variant: str):
         v = variant
         functions = {
             "generate": (lambda prompts, most, *rows: generator._generate(
-                prompts, most, generator.sampling(*rows), variant=v),
+                prompts, most, generator.sampling(*rows, variant=v), variant=v),
                 [_STRINGS, _INTS, *_SETTINGS]),
             "guided": (lambda prompts, plain, strength, most, *rows: generator._generate(
-                prompts, most, generator.sampling(*rows), plain, strength, variant=v),
+                prompts, most, generator.sampling(*rows, variant=v), plain, strength, variant=v),
                 [_STRINGS, _STRINGS, _FLOATS, _INTS, *_SETTINGS]),
             "stream": (lambda *loop: generator._continue_stream(*loop, variant=v),
                        generator._loop_specs),

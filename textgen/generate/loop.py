@@ -55,10 +55,11 @@ class LoopPlan:
         return tf.nest.map_structure(tf.transpose, state) if self.feature_major else state
 
 
-# The loops a chunk may run (`ChunkLoop.draw`), each a superset of the next: excluded
-# strings and included texts (with the repetition controls, a token per iteration), the
-# repetition controls (with top-k/p decided each step), top-k/p, neither.
-VARIANTS = ("constrained", "repeating", "filtering", "plain")
+# The loops a chunk may run (`ChunkLoop.draw`), each a superset of the next: included
+# texts and excluded strings (with the repetition controls, a token per iteration),
+# excluded strings alone, the repetition controls (with top-k/p decided each step),
+# top-k/p, neither.
+VARIANTS = ("included", "excluded", "repeating", "filtering", "plain")
 
 
 def loop_variant(settings) -> str:
@@ -68,8 +69,10 @@ def loop_variant(settings) -> str:
     from textgen.generate.rules.truncation import Truncation
 
     s = settings
-    if s.exclude or s.include:
-        return "constrained"
+    if s.include:
+        return "included"
+    if s.exclude:
+        return "excluded"
     if Repetition.in_use(s.repetition_penalty, s.no_repeat_ngram or 0):
         return "repeating"
     top_p = 1.0 if s.top_p is None else float(s.top_p)
@@ -163,8 +166,10 @@ class ChunkLoop:
     def _run_loop(self, run, sampling: Sampling, variant: str | None):
         """`run(filtering, repeating, constrained, unroll)`'s loop for `variant` (None:
         each row's settings choose, in the graph)."""
+        constrained = lambda: run(sampling.filtering, True, True, unroll=1)  # noqa: E731
         loops = {
-            "constrained": lambda: run(sampling.filtering, True, True, unroll=1),
+            "included": constrained,  # (the included texts: where `owing` is given)
+            "excluded": constrained,
             "repeating": lambda: run(sampling.filtering, True, False),
             "filtering": lambda: run(True, False, False),
             "plain": lambda: run(False, False, False),
@@ -174,10 +179,10 @@ class ChunkLoop:
         if variant is not None:
             return loops[variant]()
         if self.copy_guard is not None:
-            return tf.cond(sampling.constrained, loops["constrained"], loops["repeating"])
+            return tf.cond(sampling.constrained, constrained, loops["repeating"])
         return tf.cond(
             sampling.constrained,
-            loops["constrained"],
+            constrained,
             lambda: tf.cond(
                 sampling.repeating,
                 loops["repeating"],

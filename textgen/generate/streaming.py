@@ -11,6 +11,7 @@ import tensorflow as tf
 from textgen.data.tokenizers import string_tensor
 from textgen.generate.finish import StreamFinish
 from textgen.generate.loop import loop_variant
+from textgen.generate.rules.inclusion import IncludedTexts, Owing
 from textgen.generate.settings import SamplingSettings
 
 # The longest a streaming reader waits between two pieces of text, in seconds.
@@ -37,8 +38,10 @@ def stream_completion(
     history, prev = history[:1], prev[:1]
     tail = generator.empty_tail(prompts)
     total = min(settings.max_new_tokens, generator.max_new_tokens_cap)
-    include = settings.served("include")
-    owing = generator.owing(prompts, tf.constant([total]), string_tensor([include]))
+    include = string_tensor([settings.served("include")])
+    owing = generator.owing(prompts, tf.constant([total]), include) if settings.include else (
+        Owing.start(IncludedTexts.none(1), prompts, tf.constant([total]))
+    )  # fmt: skip
     variant = loop_variant(settings)  # the one loop these settings need
     draw = generator.traced("stream", variant)
     if unlabelled is not None:

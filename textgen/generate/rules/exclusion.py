@@ -66,6 +66,12 @@ class ExcludedStrings(NamedTuple):
         valid = lengths > 0
         return cls(codes, valid, tf.reduce_any(valid))
 
+    @classmethod
+    def none(cls, batch, strings: int) -> ExcludedStrings:
+        """`strings` slots a row, none a string."""
+        codes = tf.fill([batch, strings, MAX_EXCLUDE_CHARS], _ANY)
+        return cls(codes, tf.zeros([batch, strings], tf.bool), tf.constant(False))
+
     def spread(self, n) -> ExcludedStrings:
         """Each row's strings repeated `n` times (a beam search's rows)."""
         return self._replace(codes=tf.repeat(self.codes, n, 0), valid=tf.repeat(self.valid, n, 0))

@@ -223,16 +223,21 @@ class IncludedTexts(NamedTuple):
         """`lines` (batch,) strings, a text a line ("": none); `encode` the tokenizer's
         (strings (n,) -> ragged ids (n, tokens))."""
         texts = tf.strings.split(lines, "\n")[:, :MAX_INCLUDE]
-        flat = encode(texts.flat_values)
-        ids = tf.RaggedTensor.from_row_splits(flat, texts.row_splits)  # (batch, texts, tokens)
+        ids = tf.RaggedTensor.from_row_splits(encode(texts.flat_values), texts.row_splits)
+        ids = tf.cast(ids.to_tensor(-1, shape=[None, MAX_INCLUDE, None]), tf.int32)
         writable = ~tf.reduce_any(tf.equal(ids, unk), axis=2)
-        lengths = tf.where(writable, tf.cast(ids.row_lengths(axis=2), tf.int32), 0)
-        lengths = lengths.to_tensor(shape=[None, MAX_INCLUDE])
-        tokens = tf.cast(ids.to_tensor(shape=[None, MAX_INCLUDE, None]), tf.int32)
-        tokens = tf.pad(tokens, [[0, 0], [0, 0], [0, 1]])  # a text has a first token
+        lengths = tf.where(writable, tf.reduce_sum(tf.cast(ids >= 0, tf.int32), axis=2), 0)
+        tokens = tf.pad(tf.maximum(ids, 0), [[0, 0], [0, 0], [0, 1]])  # each has a first
         strings = ExcludedStrings.of(lines, MAX_INCLUDE)
         strings = strings._replace(valid=strings.valid & (lengths > 0))
         return cls(tokens, lengths, strings, tf.reduce_any(lengths > 0))
+
+    @classmethod
+    def none(cls, batch) -> IncludedTexts:
+        """No row includes a text."""
+        lengths = tf.zeros([batch, MAX_INCLUDE], tf.int32)
+        strings = ExcludedStrings.none(batch, MAX_INCLUDE)
+        return cls(lengths[..., None], lengths, strings, tf.constant(False))
 
 
 class Owing(NamedTuple):

@@ -84,7 +84,7 @@ class Sampling(NamedTuple):
         if exclude is None:
             exclude = tf.fill(tf.shape(temperature), "")
         if included is None:
-            included = IncludedTexts.of(tf.fill(tf.shape(temperature), ""), _no_tokens)
+            included = IncludedTexts.none(tf.shape(temperature)[0])
         return cls(
             temperature, top_k, top_p, seeds, filtering, controls, controls.in_use(),
             ExcludedStrings.of(exclude), included,
@@ -94,13 +94,6 @@ class Sampling(NamedTuple):
     def constrained(self) -> tf.Tensor:
         """Scalar bool: does any row exclude or include a text?"""
         return self.excluded.excluding | self.included.including
-
-
-def _no_tokens(strings: tf.Tensor) -> tf.RaggedTensor:
-    """No text has tokens (a request that includes none)."""
-    return tf.RaggedTensor.from_row_lengths(
-        tf.zeros([0], tf.int32), tf.zeros_like(strings, tf.int64)
-    )
 
 
 class LoopRule:
