@@ -137,9 +137,10 @@ class ChunkLoop:
         state = self.plan.layout(state)
         wanted = tf.clip_by_value(max_new_tokens - counts, 0, steps)
 
-        def run(filtering, repeating: bool, constrained: bool, unroll: int = self.plan.unroll):
+        def run(filtering, repeating: bool, constrained: bool, unroll: int = self.plan.unroll,
+                including: bool = False):  # fmt: skip
             guard, pieces = self.copy_guard, self.pieces
-            including = constrained and owing is not None
+            including = including and owing is not None
             choice = TokenChoice(sampling, filtering, repeating, constrained, guard, pieces, size,
                                  self.unwritten, including)  # fmt: skip
             states = choice.start(history, tail, prev, owing)
@@ -164,12 +165,11 @@ class ChunkLoop:
         return (chunk, steps, logits, state, history, tail, counts, ended, *owed)
 
     def _run_loop(self, run, sampling: Sampling, variant: str | None):
-        """`run(filtering, repeating, constrained, unroll)`'s loop for `variant` (None:
-        each row's settings choose, in the graph)."""
-        constrained = lambda: run(sampling.filtering, True, True, unroll=1)  # noqa: E731
+        """`run(filtering, repeating, constrained, unroll, including)`'s loop for `variant`
+        (None: each row's settings choose, in the graph)."""
         loops = {
-            "included": constrained,  # (the included texts: where `owing` is given)
-            "excluded": constrained,
+            "included": lambda: run(sampling.filtering, True, True, unroll=1, including=True),
+            "excluded": lambda: run(sampling.filtering, True, True, unroll=1),
             "repeating": lambda: run(sampling.filtering, True, False),
             "filtering": lambda: run(True, False, False),
             "plain": lambda: run(False, False, False),
@@ -178,17 +178,17 @@ class ChunkLoop:
             loops["filtering"] = loops["plain"] = loops["repeating"]
         if variant is not None:
             return loops[variant]()
-        if self.copy_guard is not None:
-            return tf.cond(sampling.constrained, constrained, loops["repeating"])
-        return tf.cond(
-            sampling.constrained,
-            constrained,
-            lambda: tf.cond(
-                sampling.repeating,
-                loops["repeating"],
-                lambda: tf.cond(sampling.filtering, loops["filtering"], loops["plain"]),
-            ),
-        )
+
+        def unconstrained():
+            if self.copy_guard is not None:
+                return loops["repeating"]()
+            filtered = lambda: tf.cond(sampling.filtering, loops["filtering"], loops["plain"])  # noqa: E731
+            return tf.cond(sampling.repeating, loops["repeating"], filtered)
+
+        def constrained():  # (without included texts, the loop needs none of their ops)
+            return tf.cond(sampling.excluded.excluding, loops["excluded"], unconstrained)
+
+        return tf.cond(sampling.included.including, loops["included"], constrained)
 
     def draw_until_done(
         self, logits, state, history, tail, prev, counts, t, max_new_tokens, sampling,

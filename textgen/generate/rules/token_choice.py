@@ -184,16 +184,11 @@ class TokenChoice:
         s, owing = self.sampling, None
         if self.inclusion:  # a text begun, or the deadline, forces the token
             owing, prev = states[-1]
-            forced_ids, forced, owing = self._when_including(
-                lambda: self.inclusion.forced(owing, prev),
-                (prev, tf.zeros_like(prev, tf.bool), owing),
-            )  # fmt: skip
+            forced_ids, forced, owing = self.inclusion.forced(owing, prev)
 
         def place_texts(scaled):  # the included texts' first tokens, before the noise
             nonlocal owing
-            scaled, owing = self._when_including(
-                lambda: self.inclusion.adjust(scaled, owing, prev, forced), (scaled, owing)
-            )
+            scaled, owing = self.inclusion.adjust(scaled, owing, prev, forced)
             return scaled
 
         adjust = place_texts if self.inclusion else None
@@ -209,12 +204,5 @@ class TokenChoice:
             allowed = None if allowed is None else allowed | forced
         after = [rule.advance(st, ids, allowed, step) for rule, st in zip(self.rules, states)]
         if self.inclusion:
-            owing = self._when_including(
-                lambda: self.inclusion.advance(owing, prev, ids, forced), owing
-            )
-            after.append((owing, ids))
+            after.append((self.inclusion.advance(owing, prev, ids, forced), ids))
         return ids, tuple(after)
-
-    def _when_including(self, rule, otherwise):
-        """`rule()` if any row includes a text, else `otherwise` (the same structure)."""
-        return tf.cond(self.sampling.included.including, rule, lambda: otherwise)
