@@ -111,9 +111,9 @@ def generator_rate(generate, batch: int, tokens: int):
 def in_process(generator: Generator):
     def generate(prompts, max_new, temperature, top_k, top_p, seed):
         seeds = tf.stack([seed, tf.zeros_like(seed)], 1)
-        off = (  # the repetition controls off, nothing excluded
+        off = (  # the repetition controls off, nothing excluded or included
             tf.ones_like(temperature), tf.fill(tf.shape(top_k), 64), tf.zeros_like(top_k),
-            tf.fill(tf.shape(top_k), ""),
+            tf.fill(tf.shape(top_k), ""), tf.fill(tf.shape(top_k), ""),
         )
         return generator.generate_ids(prompts, max_new, temperature, top_k, top_p, seeds, *off)
 
