@@ -179,21 +179,20 @@ class Generator(tf.Module):
         primed, skip = self._prime_healed(prompts, healable(s))
         width = tf.maximum(beams, 1)
 
-        def search():
-            return BeamSearch(self).search(
-                primed, width, max_new_tokens, s.controls, s.repeating, s.excluded, skip
-            )  # fmt: skip
+        plain = BeamSearch(self).search(
+            primed, width, max_new_tokens, s.controls, s.repeating, s.excluded, skip
+        )  # fmt: skip
 
-        def constrained():
+        def constrained():  # (built once: the plain search's rows are kept where none)
             owing = Owing.start(included, prompts, max_new_tokens)
             found = ConstrainedSearch(self).search(
                 primed, width, max_new_tokens, s.controls, s.repeating, s.excluded, included,
                 owing,
             )  # fmt: skip
             rows = tf.reduce_any(included.lengths > 0, axis=1)[:, None]
-            return type(found)(*(tf.where(rows, a, b) for a, b in zip(found, search())))
+            return type(found)(*(tf.where(rows, a, b) for a, b in zip(found, plain)))
 
-        return tf.cond(included.including, constrained, search)._asdict()
+        return tf.cond(included.including, constrained, lambda: plain)._asdict()
 
     @tf.function(input_signature=[_STRINGS, _STRINGS, _INTS, _INTS, *_SETTINGS], autograph=False)
     def continue_from(self, texts, states, max_new_tokens, chunk_tokens, *rows):

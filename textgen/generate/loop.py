@@ -157,16 +157,17 @@ class ChunkLoop:
         # decided each step (sorting a word vocabulary per token costs ~7x); a loop with
         # excluded strings and included texts has the repetition controls too and draws a
         # token per iteration; a generator with a copy guard runs the guard in each loop.
-        drawn = self._run_loop(run, sampling, variant)
+        drawn = self._run_loop(run, sampling, variant, including=owing is not None)
         logits, state, chunk, history, tail, ended_at, *owed = drawn
         ended = ended_at < wanted  # the checks ended the row before it was done
         counts = counts + tf.minimum(wanted, ended_at)
         state = self.plan.layout(state)
         return (chunk, steps, logits, state, history, tail, counts, ended, *owed)
 
-    def _run_loop(self, run, sampling: Sampling, variant: str | None):
+    def _run_loop(self, run, sampling: Sampling, variant: str | None, including: bool):
         """`run(filtering, repeating, constrained, unroll, including)`'s loop for `variant`
-        (None: each row's settings choose, in the graph)."""
+        (None: each row's settings choose, in the graph; without `including`, the loop of
+        included texts is not built)."""
         loops = {
             "included": lambda: run(sampling.filtering, True, True, unroll=1, including=True),
             "excluded": lambda: run(sampling.filtering, True, True, unroll=1),
@@ -188,6 +189,8 @@ class ChunkLoop:
         def constrained():  # (without included texts, the loop needs none of their ops)
             return tf.cond(sampling.excluded.excluding, loops["excluded"], unconstrained)
 
+        if not including:
+            return constrained()
         return tf.cond(sampling.included.including, loops["included"], constrained)
 
     def draw_until_done(

@@ -90,11 +90,6 @@ class Sampling(NamedTuple):
             ExcludedStrings.of(exclude), included,
         )  # fmt: skip
 
-    @property
-    def constrained(self) -> tf.Tensor:
-        """Scalar bool: does any row exclude or include a text?"""
-        return self.excluded.excluding | self.included.including
-
 
 class LoopRule:
     """A rule of the graph's token choice with loop state of its own (a tuple of tensors)."""
