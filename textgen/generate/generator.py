@@ -164,9 +164,8 @@ class Generator(tf.Module):
     def beam_search_ids(
         self, prompts, max_new_tokens, beams, penalty, window, ngram, exclude, include
     ):  # fmt: skip
-        """Beam search (`beams.BeamSearch`; a row with `include` texts:
-        `constrained_search.ConstrainedSearch`), `beams` (batch,) hypotheses per prompt (1
-        or more): the finished ones best first, (batch, max(beams)) each."""
+        """Beam search (`beams`; a row with `include` texts: `constrained_search`), `beams`
+        (batch,) hypotheses per prompt: the finished ones best first, (batch, max(beams))."""
         zeros = tf.zeros_like(max_new_tokens)
         included = IncludedTexts.of(include, self.tokenizer.encode)
         s = Sampling.of_request(
@@ -242,8 +241,7 @@ class Generator(tf.Module):
 
     @tf.function(input_signature=[_STRINGS, _INTS, _STRINGS], autograph=False)
     def owing(self, prompts, max_new_tokens, include):
-        """What a streamed generation of `max_new_tokens` after `prompts` (as read) owes
-        of the texts `include` (`rules.inclusion.Owing`)."""
+        """What a stream of `max_new_tokens` after `prompts` owes of the texts `include`."""
         included = IncludedTexts.of(include, self.tokenizer.encode)
         return Owing.start(included, prompts, max_new_tokens)
 
@@ -267,8 +265,7 @@ class Generator(tf.Module):
         prev = tf.gather(sequence, drawn, batch_dims=1)
         return text, logits, state, history, tail, prev, counts, t, owing
 
-    def traced(self, kind: str, variant: str):
-        """`traced(self, kind, variant)`: a graph function for one loop alone."""
+    def traced(self, kind: str, variant: str):  # a graph function for one loop alone
         return traced(self, kind, variant)
 
     # -- building blocks ------------------------------------------------------------
@@ -306,8 +303,7 @@ class Generator(tf.Module):
         logits = tf.concat([logits, primed.logits[batch:]], 0)
         return primed._replace(logits=logits), self.healing.graph_skip(healed)
 
-    def empty_tail(self, prompts):
-        """The checks' tail of a completion not yet begun: (batch, tail_size) -1s."""
+    def empty_tail(self, prompts):  # the checks' tail of a completion not yet begun
         return tf.fill([tf.shape(prompts)[0], self.tail_size], -1)
 
     # -- Python API -------------------------------------------------------------------
