@@ -139,15 +139,7 @@ class BeamSearch:
                     repeating, max_new_tokens, n, checks, skip):  # fmt: skip
         """The 2 x n best candidates of each prompt at step `t`, and their texts."""
         batch = tf.shape(live)[0]
-        scores = logits
-        if repeating is not None:
-            scores = tf.cond(repeating, lambda: Repetition.graph(logits, history, controls),
-                             lambda: logits)  # fmt: skip
-        never = tf.one_hot(UNK_ID, tf.shape(logits)[1], on_value=_NEG_INF, off_value=0.0)
-        if self.generator.unwritten is not None:
-            never = never + self.generator.unwritten
-        search = tf.nn.log_softmax(scores) + never
-        model = tf.nn.log_softmax(logits)
+        search, model = search_scores(logits, history, controls, repeating, self.generator)
         per_beam = tf.minimum(2 * n, tf.shape(logits)[1])
         values, ids = tf.math.top_k(search, per_beam)  # (rows, per_beam)
         for check in checks:  # a token a check rejects is not a candidate
@@ -198,6 +190,20 @@ class BeamSearch:
         shape = tf.shape(finished.score)
         log_p = tf.where(finished.filled(), finished.log_p, 0.0)
         return Beams(tf.reshape(completion, shape), log_p, tf.reshape(counts, shape))
+
+
+def search_scores(logits, history, controls, repeating, generator) -> tuple:
+    """A beam search's scores of each row's next token: the log-softmax of the logits the
+    repetition controls changed (`repeating`: a scalar tensor, or None), `[UNK]` and the
+    generator's unwritten tokens never; and the model's own log-softmax."""
+    scores = logits
+    if repeating is not None:
+        scores = tf.cond(repeating, lambda: Repetition.graph(logits, history, controls),
+                         lambda: logits)  # fmt: skip
+    never = tf.one_hot(UNK_ID, tf.shape(logits)[1], on_value=_NEG_INF, off_value=0.0)
+    if generator.unwritten is not None:
+        never = never + generator.unwritten
+    return tf.nn.log_softmax(scores) + never, tf.nn.log_softmax(logits)
 
 
 class _Finished(NamedTuple):

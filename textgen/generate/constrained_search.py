@@ -19,11 +19,10 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from textgen.data.vocabulary import UNK_ID
-from textgen.generate.beams import Beams
+from textgen.generate.beams import Beams, search_scores
 from textgen.generate.rules.exclusion import ExclusionCheck
 from textgen.generate.rules.inclusion import IncludedTexts, InclusionRule, Owing
-from textgen.generate.rules.repetition import Repetition, push_history
+from textgen.generate.rules.repetition import push_history
 from textgen.generate.settings import MAX_INCLUDE
 
 _NEG_INF = float("-inf")
@@ -128,15 +127,7 @@ class ConstrainedSearch:
     def _candidates(self, logits, history, tail, prev, live, live_lp, owing, rule, controls,
                     repeating, checks, n) -> _Candidates:  # fmt: skip
         """Each live hypothesis's candidates, (rows, 2n + MAX_INCLUDE) each."""
-        scores = logits
-        if repeating is not None:
-            scores = tf.cond(repeating, lambda: Repetition.graph(logits, history, controls),
-                             lambda: logits)  # fmt: skip
-        never = tf.one_hot(UNK_ID, tf.shape(logits)[1], on_value=_NEG_INF, off_value=0.0)
-        if self.generator.unwritten is not None:
-            never = never + self.generator.unwritten
-        search = tf.nn.log_softmax(scores) + never
-        model = tf.nn.log_softmax(logits)
+        search, model = search_scores(logits, history, controls, repeating, self.generator)
         forced_ids, forced, owing = rule.forced(owing, prev)
         per_beam = tf.minimum(2 * n, tf.shape(logits)[1])
         _, best = tf.math.top_k(search, per_beam)  # (rows, per_beam), ties: the lower id
